@@ -1,0 +1,47 @@
+# switchyard — every target installs what it needs first (scripts/setup.sh is idempotent and quick
+# when nothing changed), so a fresh Debian 12 machine needs only `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build demo demo-vms test test-unit lint layers typecheck bench bench-micro clean
+
+help:
+	@echo "make demo     the Figure 8 scenario on two namespace hosts (root)"
+	@echo "make test     lint, layering, type check, unit and integration tests (root)"
+	@echo "make bench    iperf3/ping through switchyard vs kernel VXLAN (root)"
+	@echo "make build    native addon + TypeScript;  make clean"
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+
+demo: setup
+	@bash scripts/demo.sh
+
+demo-vms: setup
+	@bash scripts/demo-vms.sh
+
+lint: setup
+	npx eslint src test bench scripts --max-warnings 0
+
+layers: setup
+	npx depcruise src --config .dependency-cruiser.cjs
+
+typecheck: setup
+	npx tsc -p tsconfig.check.json
+
+test-unit: setup
+	npx vitest run test/unit
+
+test: setup lint layers typecheck
+	@bash scripts/run-tests.sh
+
+bench: setup
+	@bash scripts/bench.sh
+
+bench-micro: setup
+	node --expose-gc dist/bench/micro.js 2>/dev/null || npx tsx bench/micro.ts
+
+clean:
+	rm -rf dist native-bindings/build .cache

@@ -1,0 +1,23 @@
+# switchyard_native: TAP queues, batched TAP/socket I/O, uv_poll readiness and a checksum
+# primitive. Node-API only (no V8/Node internals), so one build serves Node 20, 22 and 24.
+{
+  'targets': [
+    {
+      'target_name': 'switchyard_native',
+      'sources': [
+        'src/addon.cc',
+        'src/errors.cc',
+        'src/tap.cc',
+        'src/fdio.cc',
+        'src/socket.cc',
+        'src/poll.cc',
+        'src/csum.cc',
+      ],
+      # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
+      'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      'defines': ['NAPI_VERSION=8'],
+      'cflags_cc': ['-std=c++17', '-O2', '-Wall', '-Wextra', '-fno-strict-aliasing'],
+      'cflags_cc!': ['-std=gnu++17', '-std=gnu++20'],
+    },
+  ],
+}

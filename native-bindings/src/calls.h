@@ -1,0 +1,35 @@
+// Every function the addon exports, grouped by the file that holds it; addon.cc registers them.
+#pragma once
+
+#include <napi.h>
+
+namespace sy {
+
+// tap.cc: TAP devices and queues (/dev/net/tun).
+Napi::Value TapOpen(const Napi::CallbackInfo& info);
+Napi::Value TapSetOffload(const Napi::CallbackInfo& info);
+Napi::Value TapSetVnetHdrSize(const Napi::CallbackInfo& info);
+Napi::Value TapFeatures(const Napi::CallbackInfo& info);
+Napi::Value TapSetQueue(const Napi::CallbackInfo& info);
+void TapConstants(Napi::Env env, Napi::Object constants);
+
+// fdio.cc: batched read()/write() of whole frames on one fd (TAP queues), and close().
+Napi::Value ReadBatch(const Napi::CallbackInfo& info);
+Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+Napi::Value Close(const Napi::CallbackInfo& info);
+
+// socket.cc: UDP and raw IPv4 sockets, recvmmsg/sendmmsg batches.
+Napi::Value UdpOpen(const Napi::CallbackInfo& info);
+Napi::Value RawOpen(const Napi::CallbackInfo& info);
+Napi::Value SockName(const Napi::CallbackInfo& info);
+Napi::Value RecvBatch(const Napi::CallbackInfo& info);
+Napi::Value SendBatch(const Napi::CallbackInfo& info);
+
+// poll.cc: readable notifications from the calling thread's libuv loop.
+Napi::Value PollStart(const Napi::CallbackInfo& info);
+Napi::Value PollStop(const Napi::CallbackInfo& info);
+
+// csum.cc: ones-complement sum over a byte range.
+Napi::Value Checksum(const Napi::CallbackInfo& info);
+
+}  // namespace sy

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything switchyard needs on a fresh Debian 12 machine, then builds it. Idempotent:
+# each step is skipped when its output is newer than its inputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark ethtool libpcap-dev python3-scapy openvswitch-switch g++ make python3 procps)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq >/dev/null
+  # tshark asks whether non-root users may capture: answer no, never prompt
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian openvswitch-switch package starts a system ovs-vswitchd; tests run their own per
+# namespace, so the system one is left alone (it does not touch our namespaces).
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+addon=native-bindings/build/Release/switchyard_native.node
+if [ ! -f "$addon" ] || [ -n "$(find native-bindings/src native-bindings/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
+  echo "setup: building native-bindings"
+  npx node-gyp rebuild --directory native-bindings >/tmp/switchyard-node-gyp.log 2>&1 || { cat /tmp/switchyard-node-gyp.log >&2; exit 1; }
+fi
+
+stamp=dist/.stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
+  echo "setup: compiling TypeScript"
+  rm -rf dist
+  npx tsc -p tsconfig.json
+  touch "$stamp"
+fi

@@ -1,0 +1,33 @@
+/**
+ * The agent's local control channel: one JSON object per line over a Unix socket
+ * (`/run/switchyard/<host>.sock` by default). `switchyard ctl` is its client.
+ */
+
+export type ControlRequest =
+  | { op: 'stats' }
+  | { op: 'dump-flows'; port?: string }
+  | { op: 'trace'; port: string; direction: 'out' | 'in'; spec: FrameSpec }
+  | { op: 'ports' }
+  | { op: 'ping' };
+
+/** A frame to trace, described by fields; the agent fills the rest from the port and policy. */
+export interface FrameSpec {
+  proto: 'arp' | 'icmp' | 'tcp' | 'udp' | 'ip';
+  src?: string;
+  dst?: string;
+  dl_src?: string;
+  dl_dst?: string;
+  sport?: number;
+  dport?: number;
+  flags?: number;
+  ttl?: number;
+  nw_proto?: number;
+}
+
+export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
+
+export const DEFAULT_CONTROL_DIR = '/run/switchyard';
+
+export function controlSocketPath(host: string, dir = DEFAULT_CONTROL_DIR): string {
+  return `${dir}/${host}.sock`;
+}

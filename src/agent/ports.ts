@@ -1,0 +1,50 @@
+/**
+ * A tenant port: the TAP device of one network interface. Created in the agent's namespace and,
+ * when the policy names a `netns`, moved there and configured like a VM's NIC: MAC, address and
+ * prefix, MTU (underlay MTU minus the encapsulation overhead), up, and a default route via the
+ * subnet's gateway (the distributed router). A tenant namespace the agent had to create is
+ * deleted again when the port goes.
+ */
+import { TapQueue } from '../io/tap.js';
+import { ip, netnsAdd, netnsDelete, netnsExists } from '../io/netdev.js';
+import type { PortInfo } from '../vfp/snapshot.js';
+import { ENCAP_OVERHEAD } from './underlay.js';
+import type { Logger } from './logger.js';
+
+export interface TenantPort {
+  info: PortInfo;
+  queue: TapQueue;
+  remove(): Promise<void>;
+}
+
+export async function createTenantPort(info: PortInfo, underlayMtu: number, log: Logger): Promise<TenantPort> {
+  const mtu = underlayMtu - ENCAP_OVERHEAD[info.encapsulation];
+  const queue = TapQueue.open(info.ifname, {});
+  let madeNs = false;
+  const remove = async (): Promise<void> => {
+    queue.close();
+    if (madeNs && info.netns) await netnsDelete(info.netns);
+  };
+  try {
+    if (info.netns) {
+      if (!(await netnsExists(info.netns))) {
+        await netnsAdd(info.netns);
+        madeNs = true;
+      }
+      const ns = info.netns;
+      await ip(undefined, ['link', 'set', info.ifname, 'netns', ns]);
+      await ip(ns, ['link', 'set', 'lo', 'up']);
+      await ip(ns, ['link', 'set', info.ifname, 'address', info.macText, 'mtu', String(mtu), 'up']);
+      await ip(ns, ['addr', 'add', `${info.ipText}/${info.prefixLen}`, 'dev', info.ifname]);
+      await ip(ns, ['route', 'add', 'default', 'via', info.gatewayText, 'dev', info.ifname]);
+    } else {
+      // no namespace: a VM (or a bridge) attaches to the TAP here; it carries the tenant's MAC
+      await ip(undefined, ['link', 'set', info.ifname, 'mtu', String(mtu), 'up']);
+    }
+  } catch (err) {
+    await remove().catch(() => undefined);
+    throw new Error(`port ${info.name} (${info.ifname}): ${(err as Error).message}`);
+  }
+  log.info({ port: info.name, ifname: info.ifname, netns: info.netns, mtu, ip: info.ipText, vsid: info.vsid }, 'port up');
+  return { info, queue, remove };
+}

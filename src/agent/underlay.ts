@@ -1,0 +1,35 @@
+/**
+ * Finds the underlay devices that own this host's provider addresses, and their MTU: the tenant
+ * MTU is the underlay MTU minus the encapsulation overhead.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/** Overhead of each encapsulation over IPv4: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14;
+ * IPv4 20 + GRE with key 8 + inner Ethernet 14. */
+export const ENCAP_OVERHEAD = { vxlan: 50, nvgre: 42 } as const;
+
+export interface UnderlayAddress {
+  address: string;
+  dev: string;
+  mtu: number;
+}
+
+/** Looks up each provider address on this host's interfaces; throws naming the ones missing. */
+export async function findUnderlay(addresses: string[]): Promise<UnderlayAddress[]> {
+  const { stdout } = await exec('ip', ['-j', 'addr', 'show']);
+  const links = JSON.parse(stdout) as { ifname: string; mtu: number; addr_info?: { family: string; local: string }[] }[];
+  const found: UnderlayAddress[] = [];
+  const missing: string[] = [];
+  for (const a of addresses) {
+    const link = links.find((l) => (l.addr_info ?? []).some((x) => x.family === 'inet' && x.local === a));
+    if (link) found.push({ address: a, dev: link.ifname, mtu: link.mtu });
+    else missing.push(a);
+  }
+  if (missing.length) {
+    throw new Error(`provider address ${missing.join(', ')} is not configured on any interface of this host (check hosts[].providerAddresses and --host)`);
+  }
+  return found;
+}

@@ -1,0 +1,23 @@
+/**
+ * Opens the host's underlay endpoints: VXLAN (UDP 4789) and/or NVGRE (IP protocol 47), for every
+ * provider address of the host (the sockets bind the wildcard address and learn each datagram's
+ * destination PA, so several PAs share one socket).
+ */
+import type { Uplink } from '../io/types.js';
+import { NvgreUplink, VxlanUplink } from '../io/uplink.js';
+import type { Logger } from './logger.js';
+
+export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
+  const out: { vxlan?: Uplink; nvgre?: Uplink } = {};
+  try {
+    if (kinds.includes('vxlan')) out.vxlan = VxlanUplink.open({});
+    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({});
+  } catch (err) {
+    out.vxlan?.close();
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'EADDRINUSE' ? ' (another process, or a kernel vxlan device, holds UDP 4789 in this namespace)' : '';
+    throw new Error(`cannot open uplink: ${e.message}${hint}`);
+  }
+  log.info({ kinds, pas }, 'uplinks open');
+  return out;
+}

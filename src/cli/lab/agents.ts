@@ -1,0 +1,83 @@
+/**
+ * Starts switchyard agents as child processes inside host namespaces (as a user would: the
+ * `switchyard agent` command), waits until each answers on its control socket, and stops them.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { stringify } from 'yaml';
+import type { Policy } from '../../policy/types.js';
+import { controlRequest } from '../../agent/control-client.js';
+import { spawnIn, waitFor } from './run.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/switchyard.js');
+
+export interface RunningAgent {
+  host: string;
+  ns: string;
+  socket: string;
+  child: ChildProcess;
+  log: string[];
+  stop(): Promise<void>;
+}
+
+/** A temp directory for one lab run: the policy file, control sockets, logs. */
+export function makeRunDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
+}
+
+export function writePolicy(dir: string, policy: Policy): string {
+  const f = path.join(dir, 'policy.yaml');
+  fs.writeFileSync(f, stringify(policy));
+  return f;
+}
+
+export async function startAgent(ns: string, host: string, policyFile: string, dir: string, extraArgs: string[] = []): Promise<RunningAgent> {
+  const socket = path.join(dir, `${host}.sock`);
+  const child = spawnIn(ns, process.execPath, [BIN, 'agent', '--policy', policyFile, '--host', host, '--control', socket, ...extraArgs]);
+  const log: string[] = [];
+  const logFile = fs.createWriteStream(path.join(dir, `${host}.log`));
+  child.stdout!.on('data', (d: Buffer) => logFile.write(d));
+  child.stderr!.on('data', (d: Buffer) => {
+    logFile.write(d);
+    log.push(d.toString());
+  });
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  const agent: RunningAgent = {
+    host,
+    ns,
+    socket,
+    child,
+    log,
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(t);
+      logFile.end();
+    },
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`agent ${host} exited: ${log.join('').slice(-2000)}`);
+        try {
+          return (await controlRequest(socket, { op: 'ping' }, 1000)) === 'pong';
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      `agent ${host} to come up`,
+    );
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return agent;
+}

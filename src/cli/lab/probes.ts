@@ -1,0 +1,108 @@
+/**
+ * What the demo, tests and benchmarks measure inside tenant namespaces: ping, a UDP marker that
+ * proves which namespace a datagram reached (the tenants share addresses, so only the payload
+ * tells them apart), and iperf3.
+ */
+import { run, runIn, spawnIn, sleep } from './run.js';
+
+export interface PingResult {
+  sent: number;
+  received: number;
+  /** Round-trip times in ms, one per reply. */
+  rtts: number[];
+}
+
+export async function ping(ns: string, addr: string, count = 3, intervalS = 0.2, timeoutS = 1): Promise<PingResult> {
+  const r = await runIn(ns, 'ping', ['-n', '-c', String(count), '-i', String(intervalS), '-W', String(timeoutS), addr], {
+    allowFail: true,
+    timeoutMs: (count * (intervalS + timeoutS) + 5) * 1000,
+  });
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]));
+  return { sent: m ? Number(m[1]) : count, received: m ? Number(m[2]) : 0, rtts };
+}
+
+const LISTENER = `
+const s = require('dgram').createSocket('udp4');
+const got = [];
+s.on('message', (m) => got.push(m.toString()));
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+s.bind(PORT, () => console.log('ready'));
+setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, MS);
+`;
+
+/** Listens on UDP `port` in `ns` for `ms`; resolves with the payloads received. */
+export async function udpListen(ns: string, port: number, ms: number): Promise<{ ready: Promise<void>; done: Promise<string[]> }> {
+  const child = spawnIn(ns, process.execPath, ['-e', LISTENER.replace('PORT', String(port)).replace('MS', String(ms))]);
+  let out = '';
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => (readyResolve = r));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('ready')) readyResolve();
+  });
+  const done = new Promise<string[]>((resolve, reject) => {
+    child.on('exit', () => {
+      const last = out.trim().split('\n').pop() ?? '[]';
+      try {
+        resolve(JSON.parse(last) as string[]);
+      } catch {
+        reject(new Error(`udp listener in ${ns} failed: ${out}`));
+      }
+    });
+  });
+  return { ready, done };
+}
+
+/** Sends `count` datagrams with `payload` from `ns` to addr:port. */
+export async function udpSend(ns: string, addr: string, port: number, payload: string, count = 5): Promise<void> {
+  const js = `const s=require('dgram').createSocket('udp4');let n=0;const t=setInterval(()=>{s.send(${JSON.stringify(payload)},${port},${JSON.stringify(addr)});if(++n>=${count}){clearInterval(t);setTimeout(()=>s.close(),50);}},50);`;
+  await runIn(ns, process.execPath, ['-e', js]);
+}
+
+/** Sends one marker from each sender and reports which markers each listener got. */
+export async function isolationCheck(
+  pairs: { from: string; to: string; addr: string; marker: string }[],
+  port = 7777,
+): Promise<{ ns: string; got: string[] }[]> {
+  const listeners = await Promise.all(pairs.map(async (p) => ({ ns: p.to, l: await udpListen(p.to, port, 2500) })));
+  await Promise.all(listeners.map((x) => x.l.ready));
+  for (const p of pairs) await udpSend(p.from, p.addr, port, p.marker, 3);
+  return Promise.all(listeners.map(async (x) => ({ ns: x.ns, got: [...new Set(await x.l.done)] })));
+}
+
+export interface IperfResult {
+  gbps: number;
+  retransmits?: number;
+}
+
+/** iperf3 client in `clientNs` against a one-shot server in `serverNs` at `addr`. */
+export async function iperf3(serverNs: string, clientNs: string, addr: string, seconds: number, extra: string[] = []): Promise<IperfResult> {
+  const port = 5201 + Math.floor(Math.random() * 500);
+  const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port)]);
+  try {
+    await sleep(300);
+    const r = await runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-t', String(seconds), '-J', ...extra], {
+      allowFail: true,
+      timeoutMs: (seconds + 20) * 1000,
+    });
+    let j: { end?: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number }; sum_sent?: { retransmits?: number } }; error?: string };
+    try {
+      j = JSON.parse(r.stdout) as typeof j;
+    } catch {
+      throw new Error(`iperf3 gave no JSON: ${r.stderr || r.stdout}`);
+    }
+    if (j.error) throw new Error(`iperf3: ${j.error}`);
+    const bps = j.end?.sum_received?.bits_per_second ?? j.end?.sum?.bits_per_second ?? 0;
+    const out: IperfResult = { gbps: bps / 1e9 };
+    if (j.end?.sum_sent?.retransmits !== undefined) out.retransmits = j.end.sum_sent.retransmits;
+    return out;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+/** True when a command exists on PATH. */
+export async function haveCommand(cmd: string): Promise<boolean> {
+  return (await run('sh', ['-c', `command -v ${cmd}`], { allowFail: true })).code === 0;
+}

@@ -1,0 +1,79 @@
+/**
+ * The shapes every device and every in-memory fake share (STYLE.md 5, 6, 12).
+ *
+ * Frames live in slabs: one Uint8Array cut into fixed slots. A frame read into slot i starts at
+ * `i * slotSize + HEADROOM`, so encapsulation moves `start[i]` back and writes the outer headers
+ * in place, and decapsulation moves it forward: the payload is never copied. Each native call
+ * moves a whole batch: the slab plus the per-slot `start`/`len` arrays.
+ */
+
+/** Bytes kept free in front of every frame for outer headers (VXLAN over IPv6 needs 70, plus a
+ * 12-byte virtio-net header), rounded up. */
+export const HEADROOM = 128;
+
+/** A slab of frame slots and the per-slot offsets and lengths of the frames in them. */
+export interface FrameBatch {
+  readonly slab: Uint8Array;
+  /** DataView over exactly `slab` (built with byteOffset/byteLength: pooled Buffers do not start at 0). */
+  readonly view: DataView;
+  readonly slotSize: number;
+  /** Number of slots. */
+  readonly capacity: number;
+  /** Per slot: offset in `slab` of the frame's first byte. */
+  readonly start: Int32Array;
+  /** Per slot: the frame's length in bytes. */
+  readonly len: Int32Array;
+  /** Slots 0..count-1 hold frames after a read. */
+  count: number;
+}
+
+/** Allocates a batch; `shared` puts the slab on a SharedArrayBuffer (for rings between threads). */
+export function allocBatch(capacity: number, slotSize: number, shared = false): FrameBatch {
+  const bytes = capacity * slotSize;
+  const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  const slab = new Uint8Array(buf);
+  const start = new Int32Array(capacity);
+  for (let i = 0; i < capacity; i++) start[i] = i * slotSize + HEADROOM;
+  return {
+    slab,
+    view: new DataView(slab.buffer, slab.byteOffset, slab.byteLength),
+    slotSize,
+    capacity,
+    start,
+    len: new Int32Array(capacity),
+    count: 0,
+  };
+}
+
+/** A tenant port: one TAP queue, or a memory fake. Frames are whole Ethernet frames. */
+export interface FramePort {
+  readonly name: string;
+  /** Reads up to `b.capacity` frames into slots 0..n-1 at offset HEADROOM of each slot, sets
+   * `b.start`/`b.len`/`b.count`, returns n (0 when nothing is ready). Never blocks. */
+  read(b: FrameBatch): number;
+  /** Writes the frames of slots `idx[0..count)` of `b` (at `b.start`/`b.len`); returns how many
+   * were accepted (the rest are the caller's drops to count). Never blocks. */
+  write(b: FrameBatch, idx: Int32Array, count: number): number;
+  /** Calls `cb` whenever frames may be ready (level-triggered: `cb` should drain with read()). */
+  onReadable(cb: () => void): void;
+  close(): void;
+}
+
+/**
+ * The host's underlay endpoint for one encapsulation: for VXLAN a UDP socket on 4789 (receive) and
+ * a raw IPv4 socket (send: switchyard writes the UDP header itself so the source port can carry the
+ * inner flow's hash, as the kernel's vxlan does); for NVGRE a raw IPv4 socket of protocol 47.
+ * Frames are what follows the outer IPv4 header on the wire (UDP+VXLAN+inner, or GRE+inner);
+ * the kernel writes and strips the outer IPv4 header. Addresses are IPv4 in host byte order.
+ */
+export interface Uplink {
+  readonly kind: 'vxlan' | 'nvgre';
+  /** Reads frames (starting at the UDP header for vxlan, the GRE header for nvgre) into slots;
+   * `srcAddr[i]`/`dstAddr[i]` receive the outer IPv4 source and destination. Returns n. */
+  read(b: FrameBatch, srcAddr: Uint32Array, dstAddr: Uint32Array): number;
+  /** Sends slots `idx[0..count)` of `b` to `dstAddr[k]` from local address `srcAddr[k]` (0: let
+   * the kernel choose). Returns how many were sent. */
+  write(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number;
+  onReadable(cb: () => void): void;
+  close(): void;
+}

@@ -1,0 +1,267 @@
+/**
+ * The one schema of a policy document (policy file, REST API and CLI all parse with it). It checks
+ * the form of every field and normalises values (lower-case MACs, canonical protocol/action
+ * names, bare ACL addresses as /32, port numbers as text, defaults). Checks that relate several
+ * fields or objects (names, references, overlaps) live in `semantic.ts`; `parsePolicy` runs both.
+ */
+import { z } from 'zod';
+import { formatCidr, isUnicastMac, normaliseMac, parseCidr, parseIpv4 } from './addr.js';
+import { ifnameProblem, nameProblem } from './names.js';
+import type {
+  AccessControlList,
+  AclProtocol,
+  AclRule,
+  Encapsulation,
+  Host,
+  NetworkInterface,
+  Policy,
+  Subnet,
+  VirtualNetwork,
+} from './types.js';
+
+export const VSID_MIN = 4096;
+export const VSID_MAX = 16777214;
+export const PRIORITY_MIN = 100;
+export const PRIORITY_MAX = 65500;
+/** Smallest subnet: /30 leaves one address beside network, gateway and broadcast. */
+export const SUBNET_MAX_PREFIX_LENGTH = 30;
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'string' ? `string ${JSON.stringify(value)}` : `${typeof value} ${String(value)}`;
+}
+
+/** The message of a wrong-type issue: "required" when missing, else what was expected and got. */
+function typeError(expected: string) {
+  return (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'required' : `expected ${expected}, got ${typeName(issue.input)}`;
+}
+
+/** Report a custom problem from inside a transform. */
+function fail(ctx: z.core.$RefinementCtx, input: unknown, message: string): never {
+  ctx.issues.push({ code: 'custom', message, input });
+  return z.NEVER;
+}
+
+/** A string field checked and converted by `convert`, which returns a problem text via `bad`. */
+function text<T>(expected: string, convert: (value: string, bad: (message: string) => never) => T) {
+  return z.string({ error: typeError(expected) }).transform((value, ctx) =>
+    convert(value, (message) => fail(ctx, value, message)),
+  );
+}
+
+/** A field of any type: `convert` sees the raw value (undefined when absent). */
+function anyValue<T>(convert: (value: unknown, bad: (message: string) => never) => T) {
+  return z.unknown().transform((value, ctx) => convert(value, (message) => fail(ctx, value, message)));
+}
+
+function integerIn(what: string, min: number, max: number) {
+  return anyValue((value, bad) => {
+    if (value === undefined) return bad('required');
+    if (typeof value !== 'number' || !Number.isInteger(value)) return bad(`expected an integer, got ${typeName(value)}`);
+    if (value < min || value > max) return bad(`${what} ${value} out of range ${min}..${max}`);
+    return value;
+  });
+}
+
+function list<T extends z.ZodType>(element: T, what: string) {
+  return z.array(element, { error: typeError(`a list of ${what}`) });
+}
+
+function object<T extends z.core.$ZodLooseShape>(shape: T, what: string) {
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : typeError(what)(issue),
+  });
+}
+
+const name = text('a name', (value, bad) => {
+  const problem = nameProblem(value);
+  return problem === undefined ? value : bad(problem);
+});
+
+const ipv4 = text('an IPv4 address', (value, bad) => (parseIpv4(value) === undefined ? bad(`not an IPv4 address: ${value}`) : value));
+
+const providerAddress = text('an IPv4 address', (value, bad) => {
+  const address = parseIpv4(value);
+  if (address === undefined) return bad(`not an IPv4 address: ${value}`);
+  const first = address >>> 24;
+  if (first === 0 || first === 127 || first >= 224) return bad(`not a unicast provider address: ${value}`);
+  return value;
+});
+
+const cidr = text('a CIDR prefix', (value, bad) => {
+  const parsed = parseCidr(value);
+  return typeof parsed === 'string' ? bad(parsed) : value;
+});
+
+const subnetPrefix = text('a CIDR prefix', (value, bad) => {
+  const parsed = parseCidr(value);
+  if (typeof parsed === 'string') return bad(parsed);
+  if (parsed.prefixLength > SUBNET_MAX_PREFIX_LENGTH) {
+    return bad(`subnet ${value} too small (at most /${SUBNET_MAX_PREFIX_LENGTH})`);
+  }
+  return value;
+});
+
+const macAddress = text('a MAC address', (value, bad) => {
+  const mac = normaliseMac(value);
+  if (mac === undefined) return bad(`not a MAC address: ${value}`);
+  if (!isUnicastMac(mac)) return bad(`not a unicast MAC: ${mac}`);
+  return mac;
+});
+
+const ifname = text('an interface name', (value, bad) => {
+  const problem = ifnameProblem(value);
+  return problem === undefined ? value : bad(problem);
+});
+
+/** Case-insensitive choice among `options`, normalised to the option's spelling. */
+function choice<T extends string>(what: string, options: readonly T[]) {
+  return text(what, (value, bad): T => {
+    const found = options.find((option) => option.toLowerCase() === value.toLowerCase());
+    return found ?? bad(`not ${what}: ${value} (${options.join(' or ')})`);
+  });
+}
+
+const encapsulation = choice<Encapsulation>('an encapsulation', ['vxlan', 'nvgre']).default('vxlan');
+
+const nvgreFlowId = anyValue((value, bad): number | 'hash' => {
+  if (value === undefined) return 0;
+  if (typeof value === 'string' && value.toLowerCase() === 'hash') return 'hash';
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 255) return value;
+  return bad(`not an nvgre flow id: ${typeName(value)} (0..255 or hash)`);
+});
+
+const PROTOCOLS = ['All', 'TCP', 'UDP', 'ICMP'] as const;
+
+const protocol = anyValue((value, bad): AclProtocol => {
+  if (value === undefined) return bad('required');
+  if (typeof value === 'string') {
+    const named = PROTOCOLS.find((option) => option.toLowerCase() === value.toLowerCase());
+    if (named !== undefined) return named;
+    if (/^(0|[1-9][0-9]{0,2})$/.test(value) && Number(value) <= 255) return Number(value);
+  } else if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 255) {
+    return value;
+  }
+  return bad(`not a protocol: ${typeName(value)} (All, TCP, UDP, ICMP or 0..255)`);
+});
+
+/** '*' or CIDR; a bare address becomes a /32. */
+const aclPrefix = text('an address prefix', (value, bad) => {
+  if (value === '*') return value;
+  const parsed = parseCidr(value, true);
+  return typeof parsed === 'string' ? bad(parsed) : formatCidr(parsed);
+});
+
+function portProblem(value: unknown): string | undefined {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 0 && value <= 65535 ? undefined : 'not a port';
+  }
+  if (typeof value !== 'string') return 'not a port range';
+  if (value === '*') return undefined;
+  const match = /^(0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?$/.exec(value);
+  if (match === null) return 'not a port range';
+  const low = Number(match[1]);
+  const high = match[2] === undefined ? low : Number(match[2]);
+  if (low > 65535 || high > 65535) return 'port out of range 0..65535';
+  if (low > high) return 'empty port range';
+  return undefined;
+}
+
+/** '*' | 'N' | 'N-M'; numbers are accepted and become text. */
+const portRange = anyValue((value, bad): string => {
+  if (value === undefined) return bad('required');
+  const problem = portProblem(value);
+  return problem === undefined ? String(value) : bad(`${problem}: ${typeName(value)} ('*', 'N' or 'N-M')`);
+});
+
+export const HostSchema = object(
+  {
+    name,
+    providerAddresses: list(providerAddress, 'IPv4 addresses').min(1, { error: 'at least one provider address' }),
+  },
+  'a host',
+);
+
+export const SubnetSchema = object(
+  {
+    name,
+    vsid: integerIn('vsid', VSID_MIN, VSID_MAX),
+    addressPrefix: subnetPrefix,
+    encapsulation,
+    nvgreFlowId,
+    accessControlList: name.optional(),
+  },
+  'a subnet',
+);
+
+export const VirtualNetworkSchema = object(
+  {
+    name,
+    addressPrefixes: list(cidr, 'CIDR prefixes').min(1, { error: 'at least one address prefix' }),
+    subnets: list(SubnetSchema, 'subnets'),
+  },
+  'a virtual network',
+);
+
+export const NetworkInterfaceSchema = object(
+  {
+    name,
+    host: name,
+    virtualNetwork: name,
+    subnet: name,
+    macAddress,
+    ipAddress: ipv4,
+    netns: name.optional(),
+    ifname: ifname.optional(),
+    accessControlList: name.optional(),
+  },
+  'a network interface',
+);
+
+export const AclRuleSchema = object(
+  {
+    name,
+    protocol,
+    sourceAddressPrefix: aclPrefix,
+    destinationAddressPrefix: aclPrefix,
+    sourcePortRange: portRange,
+    destinationPortRange: portRange,
+    action: choice<AclRule['action']>('an action', ['Allow', 'Deny']),
+    type: choice<AclRule['type']>('a rule type', ['Inbound', 'Outbound']),
+    priority: integerIn('priority', PRIORITY_MIN, PRIORITY_MAX),
+    logging: z.boolean({ error: typeError('true or false') }).optional(),
+  },
+  'an ACL rule',
+);
+
+export const AccessControlListSchema = object(
+  {
+    name,
+    aclRules: list(AclRuleSchema, 'ACL rules'),
+  },
+  'an access control list',
+);
+
+/** The form of a whole policy document (no cross-reference checks: use `parsePolicy`). */
+export const PolicySchema = object(
+  {
+    hosts: list(HostSchema, 'hosts'),
+    virtualNetworks: list(VirtualNetworkSchema, 'virtual networks'),
+    networkInterfaces: list(NetworkInterfaceSchema, 'network interfaces'),
+    accessControlLists: list(AccessControlListSchema, 'access control lists').default([]),
+  },
+  'a policy document (an object with hosts, virtualNetworks, networkInterfaces)',
+);
+
+// The schema produces exactly the types of types.ts (checked both ways in the unit tests too).
+HostSchema satisfies z.ZodType<Host, unknown>;
+SubnetSchema satisfies z.ZodType<Subnet, unknown>;
+VirtualNetworkSchema satisfies z.ZodType<VirtualNetwork, unknown>;
+NetworkInterfaceSchema satisfies z.ZodType<NetworkInterface, unknown>;
+AclRuleSchema satisfies z.ZodType<AclRule, unknown>;
+AccessControlListSchema satisfies z.ZodType<AccessControlList, unknown>;
+PolicySchema satisfies z.ZodType<Policy, unknown>;

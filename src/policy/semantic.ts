@@ -1,0 +1,234 @@
+/**
+ * Checks across fields and objects: unique names, VSIDs, MACs, addresses and ifnames; references
+ * between objects; subnets inside their network and apart from each other; interface addresses
+ * inside their subnet. They run on whatever fields of the raw document are well formed, so one
+ * pass reports every problem; a field the schema rejects is simply not looked at here.
+ */
+import type { z } from 'zod';
+import { cidrContains, cidrContainsAddress, cidrsOverlap, lastAddress, parseCidr, parseIpv4 } from './addr.js';
+import type { Cidr } from './addr.js';
+import { formatPath } from './errors.js';
+import type { PathSegment } from './errors.js';
+import { deriveIfname } from './names.js';
+import {
+  AccessControlListSchema,
+  AclRuleSchema,
+  HostSchema,
+  NetworkInterfaceSchema,
+  SubnetSchema,
+  VirtualNetworkSchema,
+} from './schema.js';
+
+export interface SemanticError {
+  path: PathSegment[];
+  message: string;
+}
+
+interface Item<T> {
+  path: PathSegment[];
+  /** The well-formed fields of the element. */
+  value: Partial<T>;
+  /** The raw element, to tell an absent optional field from a malformed one. */
+  raw: Record<string, unknown>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The fields of `raw` that pass their own schema (skipping nested lists named in `skip`). */
+function wellFormed<S extends z.ZodObject>(schema: S, raw: Record<string, unknown>, skip: string[] = []) {
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    if (skip.includes(key)) continue;
+    const result = field.safeParse(raw[key]);
+    if (result.success) out[key] = result.data;
+  }
+  return out as Partial<z.output<S>>;
+}
+
+function items<S extends z.ZodObject>(schema: S, raw: unknown, path: PathSegment[], skip: string[] = []) {
+  if (!Array.isArray(raw)) return [];
+  const out: Item<z.output<S>>[] = [];
+  raw.forEach((element, index) => {
+    if (isRecord(element)) out.push({ path: [...path, index], value: wellFormed(schema, element, skip), raw: element });
+  });
+  return out;
+}
+
+/** Remembers the first item seen per key and reports later ones. */
+class FirstSeen<K> {
+  private readonly seen = new Map<K, PathSegment[]>();
+  /** The path of the earlier item with this key, or undefined (and remember this one). */
+  check(key: K, path: PathSegment[]): PathSegment[] | undefined {
+    const earlier = this.seen.get(key);
+    if (earlier === undefined) this.seen.set(key, path);
+    return earlier;
+  }
+}
+
+const also = (path: PathSegment[]): string => `(also ${formatPath(path)})`;
+
+interface SubnetInfo {
+  name: string;
+  cidr: Cidr | undefined;
+  prefix: string | undefined;
+}
+
+/** Every cross-field and cross-object problem of a raw policy document. */
+export function semanticErrors(input: unknown): SemanticError[] {
+  const errors: SemanticError[] = [];
+  const report = (path: PathSegment[], message: string): void => {
+    errors.push({ path, message });
+  };
+  const doc = isRecord(input) ? input : {};
+
+  // Access control lists first: others refer to them.
+  const aclNames = new Set<string>();
+  const aclSeen = new FirstSeen<string>();
+  for (const acl of items(AccessControlListSchema, doc.accessControlLists, ['accessControlLists'], ['aclRules'])) {
+    const aclName = acl.value.name;
+    if (aclName !== undefined) {
+      aclNames.add(aclName);
+      const earlier = aclSeen.check(aclName, acl.path);
+      if (earlier) report([...acl.path, 'name'], `duplicate access control list name ${aclName} ${also(earlier)}`);
+    }
+    const ruleSeen = new FirstSeen<string>();
+    const prioritySeen = new FirstSeen<string>();
+    for (const rule of items(AclRuleSchema, acl.raw.aclRules, [...acl.path, 'aclRules'])) {
+      const { name, type, priority } = rule.value;
+      if (name !== undefined) {
+        const earlier = ruleSeen.check(name, rule.path);
+        if (earlier) report([...rule.path, 'name'], `duplicate rule name ${name} ${also(earlier)}`);
+      }
+      if (type !== undefined && priority !== undefined) {
+        const earlier = prioritySeen.check(`${type} ${priority}`, rule.path);
+        if (earlier) report([...rule.path, 'priority'], `duplicate ${type} priority ${priority} ${also(earlier)}`);
+      }
+    }
+  }
+  const checkAclRef = (path: PathSegment[], name: string | undefined): void => {
+    if (name !== undefined && !aclNames.has(name)) report(path, `unknown access control list ${name}`);
+  };
+
+  // Hosts.
+  const hostNames = new Set<string>();
+  const hostSeen = new FirstSeen<string>();
+  const paSeen = new Map<string, { host: string | undefined; path: PathSegment[] }>();
+  for (const host of items(HostSchema, doc.hosts, ['hosts'])) {
+    const hostName = host.value.name;
+    if (hostName !== undefined) {
+      hostNames.add(hostName);
+      const earlier = hostSeen.check(hostName, host.path);
+      if (earlier) report([...host.path, 'name'], `duplicate host name ${hostName} ${also(earlier)}`);
+    }
+    (host.value.providerAddresses ?? []).forEach((pa, index) => {
+      const path = [...host.path, 'providerAddresses', index];
+      const earlier = paSeen.get(pa);
+      if (earlier === undefined) {
+        paSeen.set(pa, { host: hostName, path: host.path });
+      } else if (earlier.path === host.path) {
+        report(path, `duplicate provider address ${pa}`);
+      } else {
+        report(path, `provider address ${pa} already used by host ${earlier.host ?? formatPath(earlier.path)}`);
+      }
+    });
+  }
+
+  // Virtual networks and their subnets.
+  const vnets = new Map<string, { prefixes: Cidr[] | undefined; subnets: Map<string, SubnetInfo> }>();
+  const vnetSeen = new FirstSeen<string>();
+  const vsidSeen = new FirstSeen<number>();
+  for (const vnet of items(VirtualNetworkSchema, doc.virtualNetworks, ['virtualNetworks'], ['subnets'])) {
+    const vnetName = vnet.value.name;
+    const prefixes = vnet.value.addressPrefixes?.map((prefix) => parseCidr(prefix) as Cidr);
+    const subnets = new Map<string, SubnetInfo>();
+    if (vnetName !== undefined) {
+      const earlier = vnetSeen.check(vnetName, vnet.path);
+      if (earlier) report([...vnet.path, 'name'], `duplicate virtual network name ${vnetName} ${also(earlier)}`);
+      else vnets.set(vnetName, { prefixes, subnets });
+    }
+    const subnetSeen = new FirstSeen<string>();
+    const placed: { name: string | undefined; prefix: string; cidr: Cidr }[] = [];
+    for (const subnet of items(SubnetSchema, vnet.raw.subnets, [...vnet.path, 'subnets'])) {
+      const { name, vsid, addressPrefix, accessControlList } = subnet.value;
+      const cidr = addressPrefix === undefined ? undefined : (parseCidr(addressPrefix) as Cidr);
+      if (name !== undefined) {
+        const earlier = subnetSeen.check(name, subnet.path);
+        if (earlier) report([...subnet.path, 'name'], `duplicate subnet name ${name} ${also(earlier)}`);
+        else subnets.set(name, { name, cidr, prefix: addressPrefix });
+      }
+      if (vsid !== undefined) {
+        const earlier = vsidSeen.check(vsid, subnet.path);
+        if (earlier) report([...subnet.path, 'vsid'], `duplicate vsid ${vsid} ${also(earlier)}`);
+      }
+      if (cidr !== undefined && addressPrefix !== undefined) {
+        const path = [...subnet.path, 'addressPrefix'];
+        if (prefixes !== undefined && !prefixes.some((outer) => cidrContains(outer, cidr))) {
+          report(path, `subnet ${addressPrefix} outside the address prefixes of virtual network ${vnetName ?? formatPath(vnet.path)}`);
+        }
+        const clash = placed.find((other) => cidrsOverlap(other.cidr, cidr));
+        if (clash) report(path, `subnet ${addressPrefix} overlaps subnet ${clash.name ?? '?'} (${clash.prefix})`);
+        else placed.push({ name, prefix: addressPrefix, cidr });
+      }
+      checkAclRef([...subnet.path, 'accessControlList'], accessControlList);
+    }
+  }
+
+  // Network interfaces.
+  const nicSeen = new FirstSeen<string>();
+  const macInSubnet = new FirstSeen<string>();
+  const macOnHost = new FirstSeen<string>();
+  const ipInVnet = new FirstSeen<string>();
+  const ifnameOnHost = new FirstSeen<string>();
+  for (const nic of items(NetworkInterfaceSchema, doc.networkInterfaces, ['networkInterfaces'])) {
+    const { name, host, virtualNetwork, subnet, macAddress, ipAddress, ifname, accessControlList } = nic.value;
+    const at = (field: string): PathSegment[] => [...nic.path, field];
+    if (name !== undefined) {
+      const earlier = nicSeen.check(name, nic.path);
+      if (earlier) report(at('name'), `duplicate interface name ${name} ${also(earlier)}`);
+    }
+    if (host !== undefined && !hostNames.has(host)) report(at('host'), `unknown host ${host}`);
+    const vnet = virtualNetwork === undefined ? undefined : vnets.get(virtualNetwork);
+    if (virtualNetwork !== undefined && vnet === undefined) report(at('virtualNetwork'), `unknown virtual network ${virtualNetwork}`);
+    const sub = vnet === undefined || subnet === undefined ? undefined : vnet.subnets.get(subnet);
+    if (vnet !== undefined && subnet !== undefined && sub === undefined) {
+      report(at('subnet'), `unknown subnet ${subnet} in virtual network ${virtualNetwork}`);
+    }
+    checkAclRef(at('accessControlList'), accessControlList);
+
+    if (macAddress !== undefined) {
+      const inSubnet = sub === undefined ? undefined : macInSubnet.check(`${virtualNetwork} ${subnet} ${macAddress}`, nic.path);
+      const onHost = host === undefined ? undefined : macOnHost.check(`${host} ${macAddress}`, nic.path);
+      if (inSubnet) report(at('macAddress'), `duplicate MAC ${macAddress} in subnet ${subnet} ${also(inSubnet)}`);
+      else if (onHost) report(at('macAddress'), `duplicate MAC ${macAddress} on host ${host} ${also(onHost)}`);
+    }
+    if (ipAddress !== undefined) {
+      const earlier = vnet === undefined ? undefined : ipInVnet.check(`${virtualNetwork} ${ipAddress}`, nic.path);
+      if (earlier) report(at('ipAddress'), `duplicate address ${ipAddress} in virtual network ${virtualNetwork} ${also(earlier)}`);
+      const problem = sub?.cidr === undefined ? undefined : addressProblem(ipAddress, sub);
+      if (problem !== undefined) report(at('ipAddress'), problem);
+    }
+    const ifnameMalformed = ifname === undefined && nic.raw.ifname !== undefined;
+    if (host !== undefined && name !== undefined && !ifnameMalformed) {
+      const derived = deriveIfname({ name, ifname });
+      const earlier = ifnameOnHost.check(`${host} ${derived}`, nic.path);
+      if (earlier) report(at(ifname === undefined ? 'name' : 'ifname'), `duplicate ifname ${derived} on host ${host} ${also(earlier)}`);
+    }
+  }
+  return errors;
+}
+
+/** Why an interface address is not a usable address of its subnet, or undefined. */
+function addressProblem(ipAddress: string, subnet: SubnetInfo): string | undefined {
+  const cidr = subnet.cidr as Cidr;
+  const address = parseIpv4(ipAddress) as number;
+  if (!cidrContainsAddress(cidr, address)) return `address ${ipAddress} outside subnet ${subnet.name} (${subnet.prefix})`;
+  if (address === cidr.network) return `address ${ipAddress} is the network address of subnet ${subnet.name}`;
+  if (address === lastAddress(cidr)) return `address ${ipAddress} is the broadcast address of subnet ${subnet.name}`;
+  if (address === cidr.network + 1) {
+    return `address ${ipAddress} is the gateway of subnet ${subnet.name} (owned by the distributed router)`;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,83 @@
+/**
+ * The tenant model: the shape of a validated policy document (policy file, REST body and CLI all
+ * produce these). `schema.ts` checks raw input against exactly these types.
+ */
+
+export type Encapsulation = 'vxlan' | 'nvgre';
+
+/** A hypervisor host: its provider addresses (PAs) on the underlay. */
+export interface Host {
+  name: string;
+  /** IPv4 dotted quads; flows are spread across them. */
+  providerAddresses: string[];
+}
+
+/** A virtual subnet: one VSID, one IP prefix, one L2 broadcast domain. */
+export interface Subnet {
+  name: string;
+  /** 4096 .. 16777214; carried as the VXLAN VNI or the NVGRE key's upper 24 bits. */
+  vsid: number;
+  /** CIDR, e.g. 10.1.1.0/24. */
+  addressPrefix: string;
+  encapsulation: Encapsulation;
+  /** NVGRE FlowID (low 8 bits of the key): a fixed 0..255, or 'hash' of the inner flow. Default 0. */
+  nvgreFlowId?: number | 'hash';
+  /** Name of an access control list applied to every port of the subnet. */
+  accessControlList?: string;
+}
+
+/** A tenant's routing domain (RDID). Subnets of one virtual network route to each other. */
+export interface VirtualNetwork {
+  name: string;
+  addressPrefixes: string[];
+  subnets: Subnet[];
+}
+
+/** One tenant NIC: a TAP port on `host`. */
+export interface NetworkInterface {
+  name: string;
+  host: string;
+  virtualNetwork: string;
+  subnet: string;
+  /** Unicast MAC, "aa:bb:cc:dd:ee:ff" (lower case after validation). */
+  macAddress: string;
+  /** IPv4 customer address (CA) inside the subnet's prefix. */
+  ipAddress: string;
+  /** Tenant network namespace to move the TAP into and configure. */
+  netns?: string;
+  /** TAP device name (<= 15 characters); derived from `name` when absent. */
+  ifname?: string;
+  accessControlList?: string;
+}
+
+export type AclProtocol = 'All' | 'TCP' | 'UDP' | 'ICMP' | number;
+
+/** A Network Controller style ACL rule. */
+export interface AclRule {
+  name: string;
+  protocol: AclProtocol;
+  /** '*' or CIDR (a bare address means /32). */
+  sourceAddressPrefix: string;
+  destinationAddressPrefix: string;
+  /** '*' or 'N' or 'N-M'. */
+  sourcePortRange: string;
+  destinationPortRange: string;
+  action: 'Allow' | 'Deny';
+  type: 'Inbound' | 'Outbound';
+  /** Lower number wins; unique within one ACL per type. */
+  priority: number;
+  logging?: boolean;
+}
+
+export interface AccessControlList {
+  name: string;
+  aclRules: AclRule[];
+}
+
+/** A whole, validated policy document. */
+export interface Policy {
+  hosts: Host[];
+  virtualNetworks: VirtualNetwork[];
+  networkInterfaces: NetworkInterface[];
+  accessControlLists: AccessControlList[];
+}

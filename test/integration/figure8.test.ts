@@ -1,0 +1,59 @@
+// Figure 8 across two switchyard hosts: reachability inside each tenant, isolation between
+// tenants with the same addresses, ARP for an unknown address unanswered, TCP transfer, counters.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { controlRequest } from '../../src/agent/control-client.js';
+import { iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
+import { runIn } from '../../src/cli/lab/run.js';
+import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+
+describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', () => {
+  let run: Figure8Run;
+  beforeAll(async () => {
+    run = await startFigure8();
+  }, 60_000);
+  afterAll(async () => {
+    await run?.teardown();
+  });
+
+  it('pings inside each tenant across hosts', async () => {
+    for (const t of ['contoso', 'fabrikam']) {
+      const r = await ping(run.ns(`${t}-web`), '10.1.1.11', 3);
+      expect(r.received, `${t} ping`).toBe(3);
+    }
+  });
+
+  it('keeps tenants with overlapping addresses apart', async () => {
+    const got = await isolationCheck([
+      { from: run.ns('contoso-web'), to: run.ns('contoso-sql'), addr: '10.1.1.11', marker: 'c' },
+      { from: run.ns('fabrikam-web'), to: run.ns('fabrikam-sql'), addr: '10.1.1.11', marker: 'f' },
+    ]);
+    expect(got.map((g) => g.got)).toEqual([['c'], ['f']]);
+  });
+
+  it('answers no ARP for an address the policy does not know', async () => {
+    const ns = run.ns('contoso-web');
+    const r = await runIn(ns, 'ping', ['-n', '-c', '1', '-W', '1', '10.1.1.99'], { allowFail: true });
+    expect(r.code).not.toBe(0);
+    const neigh = await runIn(ns, 'ip', ['neigh', 'show', '10.1.1.99']);
+    expect(neigh.stdout).not.toMatch(/lladdr/);
+    // the known address is resolved to the MAC the policy gives
+    const known = await runIn(ns, 'ip', ['neigh', 'show', '10.1.1.11']);
+    const mac = run.policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress;
+    expect(known.stdout).toContain(mac);
+  });
+
+  it('carries a TCP transfer (iperf3)', async () => {
+    const r = await iperf3(run.ns('contoso-sql'), run.ns('contoso-web'), '10.1.1.11', 2);
+    expect(r.gbps).toBeGreaterThan(0.001);
+  });
+
+  it('counts frames per port and drops per reason', async () => {
+    const stats = (await controlRequest(run.agents[0]!.socket, { op: 'stats' })) as {
+      counters: Record<string, number>;
+      ports: { name: string; counters: Record<string, number> }[];
+    };
+    expect(stats.ports.map((p) => p.name).sort()).toEqual(['contoso-sql', 'fabrikam-sql']);
+    const total = Object.values(stats.counters).reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(0);
+  });
+});
