@@ -22,6 +22,7 @@ template <typename T>
 struct Span {
   T* data;
   size_t len;  // elements
+  T& operator[](size_t i) const { return data[i]; }
 };
 
 // The typed-array arguments of the batch calls, checked for their element type.

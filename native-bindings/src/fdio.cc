@@ -49,8 +49,10 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
 
 // writeBatch(fd, slab, start, len, idx, count, prefix = 0) -> n | -errno
 // Writes slots idx[0..count) as slab[start[i]-prefix, start[i]+len[i]); prefix lets a TAP with
-// IFF_VNET_HDR take the virtio-net header that sits just before the frame. Stops at EAGAIN or
-// ENOBUFS and returns how many went; the rest are the caller's drops.
+// IFF_VNET_HDR take the virtio-net header that sits just before the frame. Returns how many the
+// kernel took: a frame it refuses (EINVAL for a bad vnet header, EIO) is skipped and the rest
+// still go; EAGAIN/ENOBUFS (queue full) ends the batch. If nothing went and something failed,
+// the first error is returned as -errno.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
@@ -71,17 +73,22 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     }
   }
   int32_t n = 0;
-  while (n < count) {
-    const int32_t i = idx[n];
+  int first_err = 0;
+  for (int64_t k = 0; k < count; k++) {
+    const int32_t i = idx[k];
     ssize_t r = write(fd, slab.data + start[i] - prefix, static_cast<size_t>(len[i] + prefix));
     if (r < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        k--;
+        continue;
+      }
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
-      return Napi::Number::New(env, n > 0 ? n : -errno);
+      if (!first_err) first_err = errno;
+      continue;
     }
     n++;
   }
-  return Napi::Number::New(env, n);
+  return Napi::Number::New(env, n > 0 || first_err == 0 ? n : -first_err);
 }
 
 // close(fd) -> 0 | -errno. Never throws: it runs in cleanup paths.

@@ -18,6 +18,7 @@ import { findUnderlay, type UnderlayAddress } from './underlay.js';
 import { createTenantPort, type TenantPort } from './ports.js';
 import { openUplinks } from './uplinks.js';
 import { startControlServer } from './control-server.js';
+import { buildTraceFrame } from './trace-frame.js';
 import type { ControlRequest } from './control-protocol.js';
 import type { Logger } from './logger.js';
 
@@ -102,9 +103,11 @@ export class Agent {
       case 'dump-flows':
         return fwd.dumpFlows(req.port ? { port: req.port } : undefined);
       case 'trace': {
-        if (typeof req.frameHex !== 'string' || !/^([0-9a-f]{2})+$/i.test(req.frameHex)) throw new Error('trace: frameHex must be hex bytes');
-        if (!snap.ports.some((p) => p.name === req.port)) throw new Error(`trace: no port "${req.port}" on host ${this.opts.host}`);
-        return fwd.trace(req.port, Uint8Array.from(Buffer.from(req.frameHex, 'hex')), req.direction === 'in' ? 'in' : 'out');
+        const port = snap.ports.find((p) => p.name === req.port);
+        if (!port) throw new Error(`trace: no port "${req.port}" on host ${this.opts.host} (ports: ${snap.ports.map((p) => p.name).join(', ')})`);
+        if (typeof req.spec !== 'object' || req.spec === null) throw new Error('trace: spec missing');
+        const dir = req.direction === 'in' ? 'in' : 'out';
+        return fwd.trace(req.port, buildTraceFrame(req.spec, snap, port, dir), dir);
       }
       default:
         throw new Error(`unknown op "${(req as { op: string }).op}"`);

@@ -8,7 +8,7 @@ export async function runAgentCommand(o: { policy: string; host: string; control
   const log = createLogger(`agent:${o.host}`);
   const r = await loadPolicyFile(o.policy);
   if (!r.ok) {
-    console.error(`${o.policy}: invalid policy, agent not started\n${formatErrors(r.errors)}`);
+    console.error(`${o.policy}: invalid policy, agent not started\n${formatErrors(r.errors, { file: o.policy })}`);
     process.exitCode = 2;
     return;
   }

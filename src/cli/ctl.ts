@@ -19,18 +19,22 @@ interface StatsReply {
   host: string;
   generation: number;
   counters: Record<string, number>;
-  ports: { name: string; ifname: string; counters: Record<string, number> }[];
+  drops: Record<string, number>;
+  ports: Record<string, Record<string, number>>;
 }
 
 export async function ctlStats(t: CtlTarget): Promise<string> {
   const r = (await controlRequest(socketFor(t), { op: 'stats' })) as StatsReply;
   if (t.json) return JSON.stringify(r, null, 2);
   const lines: string[] = [`host ${r.host}  policy generation ${r.generation}`, ''];
-  const portCols = [...new Set(r.ports.flatMap((p) => Object.keys(p.counters)))];
-  lines.push(table(['port', 'ifname', ...portCols], r.ports.map((p) => [p.name, p.ifname, ...portCols.map((c) => String(p.counters[c] ?? 0))])));
+  const ports = Object.entries(r.ports);
+  const cols = [...new Set(ports.flatMap(([, c]) => Object.keys(c)))];
+  lines.push(table(['port', ...cols], ports.map(([name, c]) => [name, ...cols.map((k) => String(c[k] ?? 0))])));
   lines.push('');
-  const nonzero = Object.entries(r.counters).filter(([, v]) => v !== 0);
-  lines.push(table(['counter', 'value'], (nonzero.length ? nonzero : Object.entries(r.counters)).map(([k, v]) => [k, String(v)])));
+  lines.push(table(['counter', 'value'], Object.entries(r.counters).filter(([, v]) => v !== 0).map(([k, v]) => [k, String(v)])));
+  lines.push('');
+  const drops = Object.entries(r.drops).filter(([, v]) => v !== 0);
+  lines.push(drops.length ? table(['drop reason', 'frames'], drops.map(([k, v]) => [k, String(v)])) : 'drops: none');
   return lines.join('\n');
 }
 

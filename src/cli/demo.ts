@@ -26,7 +26,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number }): Pro
   if (o.policy) {
     const r = await loadPolicyFile(o.policy);
     if (!r.ok) {
-      console.error(`${o.policy}: invalid policy\n${formatErrors(r.errors)}`);
+      console.error(`${o.policy}: invalid policy\n${formatErrors(r.errors, { file: o.policy })}`);
       return 2;
     }
     policy = r.policy;

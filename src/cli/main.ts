@@ -9,6 +9,7 @@ import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
+import { runBench } from './bench.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -77,6 +78,15 @@ export function buildProgram(): Command {
     .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
     .action(async (o: { policy?: string; iperfSeconds: number }) => {
       process.exitCode = await runDemo(o);
+    });
+
+  program
+    .command('bench')
+    .description('iperf3, UDP frames/s and ping RTT through switchyard and through kernel VXLAN, in one run')
+    .option('--seconds <n>', 'length of each iperf3 run', positiveInt, 5)
+    .option('--out <dir>', 'results directory (default bench/results)')
+    .action(async (o: { seconds: number; out?: string }) => {
+      process.exitCode = await runBench(o);
     });
 
   return program;

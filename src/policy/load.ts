@@ -63,7 +63,8 @@ export function parsePolicyText(text: string): PolicyResult<Policy> {
       const message = error instanceof Error ? error.message : String(error);
       const offset = /position (\d+)/.exec(message);
       const position = offset ? positionOf(text, Number(offset[1])) : undefined;
-      return syntaxError('json', message.replace(/ in JSON at position \d+.*$/, ''), position?.line, position?.column);
+      const description = message.replace(/ in JSON at position \d+.*$/, '');
+      return syntaxError('json', description.charAt(0).toLowerCase() + description.slice(1), position?.line, position?.column);
     }
   }
   const counter = new LineCounter();

@@ -33,6 +33,13 @@ function typeName(value: unknown): string {
   return typeof value === 'string' ? `string ${JSON.stringify(value)}` : `${typeof value} ${String(value)}`;
 }
 
+/** A value as it appears in a message: strings as written, other values by type. */
+function show(value: unknown): string {
+  if (typeof value === 'string') return value === '' || /\s/.test(value) ? JSON.stringify(value) : value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeName(value);
+}
+
 /** The message of a wrong-type issue: "required" when missing, else what was expected and got. */
 function typeError(expected: string) {
   return (issue: { input?: unknown }): string =>
@@ -82,13 +89,13 @@ const name = text('a name', (value, bad) => {
   return problem === undefined ? value : bad(problem);
 });
 
-const ipv4 = text('an IPv4 address', (value, bad) => (parseIpv4(value) === undefined ? bad(`not an IPv4 address: ${value}`) : value));
+const ipv4 = text('an IPv4 address', (value, bad) => (parseIpv4(value) === undefined ? bad(`not an IPv4 address: ${show(value)}`) : value));
 
 const providerAddress = text('an IPv4 address', (value, bad) => {
   const address = parseIpv4(value);
-  if (address === undefined) return bad(`not an IPv4 address: ${value}`);
+  if (address === undefined) return bad(`not an IPv4 address: ${show(value)}`);
   const first = address >>> 24;
-  if (first === 0 || first === 127 || first >= 224) return bad(`not a unicast provider address: ${value}`);
+  if (first === 0 || first === 127 || first >= 224) return bad(`not a unicast provider address: ${show(value)}`);
   return value;
 });
 
@@ -108,7 +115,7 @@ const subnetPrefix = text('a CIDR prefix', (value, bad) => {
 
 const macAddress = text('a MAC address', (value, bad) => {
   const mac = normaliseMac(value);
-  if (mac === undefined) return bad(`not a MAC address: ${value}`);
+  if (mac === undefined) return bad(`not a MAC address: ${show(value)}`);
   if (!isUnicastMac(mac)) return bad(`not a unicast MAC: ${mac}`);
   return mac;
 });
@@ -122,18 +129,17 @@ const ifname = text('an interface name', (value, bad) => {
 function choice<T extends string>(what: string, options: readonly T[]) {
   return text(what, (value, bad): T => {
     const found = options.find((option) => option.toLowerCase() === value.toLowerCase());
-    return found ?? bad(`not ${what}: ${value} (${options.join(' or ')})`);
+    return found ?? bad(`not ${what}: ${show(value)} (${options.join(' or ')})`);
   });
 }
 
 const encapsulation = choice<Encapsulation>('an encapsulation', ['vxlan', 'nvgre']).default('vxlan');
 
 const nvgreFlowId = anyValue((value, bad): number | 'hash' => {
-  if (value === undefined) return 0;
   if (typeof value === 'string' && value.toLowerCase() === 'hash') return 'hash';
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 255) return value;
-  return bad(`not an nvgre flow id: ${typeName(value)} (0..255 or hash)`);
-});
+  return bad(`not an nvgre flow id: ${show(value)} (0..255 or hash)`);
+}).default(0);
 
 const PROTOCOLS = ['All', 'TCP', 'UDP', 'ICMP'] as const;
 
@@ -146,7 +152,7 @@ const protocol = anyValue((value, bad): AclProtocol => {
   } else if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 255) {
     return value;
   }
-  return bad(`not a protocol: ${typeName(value)} (All, TCP, UDP, ICMP or 0..255)`);
+  return bad(`not a protocol: ${show(value)} (All, TCP, UDP, ICMP or 0..255)`);
 });
 
 /** '*' or CIDR; a bare address becomes a /32. */
@@ -175,7 +181,7 @@ function portProblem(value: unknown): string | undefined {
 const portRange = anyValue((value, bad): string => {
   if (value === undefined) return bad('required');
   const problem = portProblem(value);
-  return problem === undefined ? String(value) : bad(`${problem}: ${typeName(value)} ('*', 'N' or 'N-M')`);
+  return problem === undefined ? String(value) : bad(`${problem}: ${show(value)} ('*', 'N' or 'N-M')`);
 });
 
 export const HostSchema = object(

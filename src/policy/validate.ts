@@ -2,7 +2,7 @@
  * `parsePolicy`: the one door every policy passes through (file, REST body, CLI). It reports every
  * problem — schema errors and cross-reference errors together — in document order.
  */
-import { fromZodIssues, formatPath } from './errors.js';
+import { ROOT_PATH, fromZodIssues, formatPath } from './errors.js';
 import type { PolicyError, PolicyResult } from './errors.js';
 import { PolicySchema } from './schema.js';
 import { semanticErrors } from './semantic.js';
@@ -14,7 +14,7 @@ const COLLECTIONS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessCon
 function orderKey(path: string): number[] {
   const top = COLLECTIONS.findIndex((name) => path === name || path.startsWith(`${name}[`) || path.startsWith(`${name}.`));
   const indices = [...path.matchAll(/\[(\d+)\]/g)].map((match) => Number(match[1]));
-  return [top < 0 ? -1 : top, ...indices];
+  return [path === ROOT_PATH ? -1 : top < 0 ? COLLECTIONS.length : top, ...indices];
 }
 
 function compareKeys(a: number[], b: number[]): number {

@@ -2,29 +2,15 @@
 // kernel's vxlan device + bridge for contoso-web. Ping and iperf3 TCP in both directions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iperf3, ping } from '../../src/cli/lab/probes.js';
-import { run, runIn } from '../../src/cli/lab/run.js';
+import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 /** The kernel's side of contoso-web on host2: vxlan VNI 5001 -> bridge -> veth -> tenant ns. */
 async function kernelVxlanPeer(r: Figure8Run): Promise<void> {
-  const h2 = r.lab.hosts[1].ns;
   const web = r.policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
-  const tenant = r.ns('contoso-web');
-  await run('ip', ['netns', 'add', tenant]);
-  await runIn(h2, 'ip', ['link', 'add', 'vx5001', 'type', 'vxlan', 'id', '5001', 'local', '192.168.2.20', 'dstport', '4789', 'nolearning']);
-  await runIn(h2, 'ip', ['link', 'add', 'br5001', 'type', 'bridge']);
-  await runIn(h2, 'ip', ['link', 'set', 'vx5001', 'master', 'br5001', 'mtu', '1450', 'up']);
-  await runIn(h2, 'ip', ['link', 'add', 'vweb', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', tenant]);
-  await runIn(h2, 'ip', ['link', 'set', 'vweb', 'master', 'br5001', 'mtu', '1450', 'up']);
-  await runIn(h2, 'ip', ['link', 'set', 'br5001', 'up']);
-  // flood (ARP, broadcast) to switchyard's host; unicast is learned from the fdb entry too
-  await runIn(h2, 'bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx5001', 'dst', '192.168.1.10']);
-  await runIn(tenant, 'ip', ['link', 'set', 'lo', 'up']);
-  await runIn(tenant, 'ip', ['link', 'set', 'eth0', 'address', web.macAddress, 'mtu', '1450', 'up']);
-  await runIn(tenant, 'ip', ['addr', 'add', `${web.ipAddress}/24`, 'dev', 'eth0']);
-  // a veth hands the kernel's vxlan partially checksummed TCP (FACTS.md): make the tenant finish
-  // its checksums, as a VM's virtio NIC without offload would
-  await runIn(tenant, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
+  await kernelVxlanHost(r.lab.hosts[1].ns, '192.168.2.20', ['192.168.1.10'], [
+    { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress, prefixLen: 24, vni: 5001 },
+  ]);
 }
 
 describe.skipIf(!isRoot)('interop with the kernel vxlan device', () => {

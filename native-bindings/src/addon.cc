@@ -1,0 +1,31 @@
+// switchyard_native: the module's exports. Context-aware (one instance per env), so the main
+// thread and each worker_thread load it independently; no state is shared between them.
+#include <napi.h>
+
+#include "calls.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace sy;
+  exports.Set("tapOpen", Napi::Function::New(env, TapOpen, "tapOpen"));
+  exports.Set("tapSetOffload", Napi::Function::New(env, TapSetOffload, "tapSetOffload"));
+  exports.Set("tapSetVnetHdrSize", Napi::Function::New(env, TapSetVnetHdrSize, "tapSetVnetHdrSize"));
+  exports.Set("tapFeatures", Napi::Function::New(env, TapFeatures, "tapFeatures"));
+  exports.Set("tapSetQueue", Napi::Function::New(env, TapSetQueue, "tapSetQueue"));
+  exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
+  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
+  exports.Set("rawOpen", Napi::Function::New(env, RawOpen, "rawOpen"));
+  exports.Set("sockName", Napi::Function::New(env, SockName, "sockName"));
+  exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
+  exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
+  exports.Set("pollStart", Napi::Function::New(env, PollStart, "pollStart"));
+  exports.Set("pollStop", Napi::Function::New(env, PollStop, "pollStop"));
+  exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
+  Napi::Object constants = Napi::Object::New(env);
+  TapConstants(env, constants);
+  exports.Set("constants", constants);
+  return exports;
+}
+
+NODE_API_MODULE(switchyard_native, Init)

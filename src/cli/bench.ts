@@ -1,0 +1,162 @@
+/**
+ * `make bench` / `switchyard bench`: the Figure 8 topology measured through switchyard and through
+ * the kernel's own VXLAN in the same run, on the same namespaces layout: iperf3 TCP with 1 and 4
+ * streams, UDP small frames (64-byte payloads, frames/s), ping RTT (median, p99). Prints a table
+ * of ratios and writes bench/results/latest.json plus a dated copy, so regressions show.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { figure8Policy } from '../policy/figure8.js';
+import type { Policy } from '../policy/types.js';
+import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
+import { policyForLab } from './lab/policy.js';
+import { makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
+import { kernelVxlanHost } from './lab/kernel-vxlan.js';
+import { iperf3, ping } from './lab/probes.js';
+import { runIn, spawnIn, sleep } from './lab/run.js';
+import { table } from './ctl.js';
+
+export interface BenchCase {
+  name: string;
+  unit: string;
+  switchyard: number;
+  kernel: number;
+  ratio: number;
+  /** Lower is better (latency). */
+  lowerIsBetter?: boolean;
+}
+
+interface PathFigures {
+  tcp1: number;
+  tcp4: number;
+  udpSmall: number;
+  rttMedianUs: number;
+  rttP99Us: number;
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function quantile(xs: number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+/** UDP 64-byte payloads at a high offered rate: frames/s received by the server. */
+async function udpSmallFrames(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
+  const port = 5801 + Math.floor(Math.random() * 100);
+  const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port), '-J']);
+  let out = '';
+  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<void>((r) => server.once('exit', () => r()));
+  await sleep(300);
+  await runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-u', '-l', '64', '-b', '0', '-t', String(seconds)], {
+    allowFail: true,
+    timeoutMs: (seconds + 20) * 1000,
+  });
+  const t = setTimeout(() => server.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+  try {
+    const j = JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
+    const s = j.end.sum;
+    return (s.packets - s.lost_packets) / s.seconds;
+  } catch {
+    return 0;
+  }
+}
+
+async function measurePath(web: string, sql: string, seconds: number, label: string): Promise<PathFigures> {
+  progress(`${label}: warm-up ping`);
+  await ping(web, '10.1.1.11', 3, 0.2);
+  progress(`${label}: iperf3 TCP 1 stream, ${seconds} s`);
+  const tcp1 = (await iperf3(sql, web, '10.1.1.11', seconds)).gbps;
+  progress(`${label}: iperf3 TCP 4 streams, ${seconds} s`);
+  const tcp4 = (await iperf3(sql, web, '10.1.1.11', seconds, ['-P', '4'])).gbps;
+  progress(`${label}: UDP 64-byte frames, ${seconds} s`);
+  const udpSmall = await udpSmallFrames(sql, web, '10.1.1.11', seconds);
+  progress(`${label}: ping RTT, 200 probes`);
+  const p = await ping(web, '10.1.1.11', 200, 0.01, 1);
+  return { tcp1, tcp4, udpSmall, rttMedianUs: quantile(p.rtts, 0.5) * 1000, rttP99Us: quantile(p.rtts, 0.99) * 1000 };
+}
+
+async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string[], label: string): Promise<PathFigures> {
+  const lab = await createFigure8Lab({ tag: undefined });
+  const agents: RunningAgent[] = [];
+  try {
+    const p = policyForLab(policy, lab.tenantNs);
+    const dir = makeRunDir(lab.tag);
+    const file = writePolicy(dir, p);
+    for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
+    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label);
+  } finally {
+    for (const a of agents) await a.stop().catch(() => undefined);
+    await lab.destroy();
+  }
+}
+
+async function withKernel(policy: Policy, seconds: number): Promise<PathFigures> {
+  const lab: Figure8Lab = await createFigure8Lab();
+  try {
+    const pas = lab.hosts.map((h) => h.pa);
+    for (const [i, h] of lab.hosts.entries()) {
+      const nics = policy.networkInterfaces.filter((n) => n.host === h.name && n.virtualNetwork === 'contoso');
+      await kernelVxlanHost(
+        h.ns,
+        h.pa,
+        pas.filter((x) => x !== h.pa),
+        nics.map((n) => ({ ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress, prefixLen: 24, vni: 5001 })),
+      );
+      void i;
+    }
+    // the kernel-to-kernel path keeps its offloads: undo the tx-off that interop needs
+    for (const n of ['contoso-web', 'contoso-sql']) await runIn(lab.tenantNs(n), 'ethtool', ['-K', 'eth0', 'tx', 'on'], { allowFail: true });
+    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, 'kernel vxlan');
+  } finally {
+    await lab.destroy();
+  }
+}
+
+export async function runBench(o: { seconds: number; workers?: number[]; out?: string }): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    console.error('switchyard bench: needs root');
+    return 2;
+  }
+  const policy = figure8Policy();
+  const kernel = await withKernel(policy, o.seconds);
+  const sy = await withSwitchyard(policy, o.seconds, [], 'switchyard');
+  const cases: BenchCase[] = [];
+  const add = (name: string, unit: string, s: number, k: number, lowerIsBetter = false) =>
+    cases.push({ name, unit, switchyard: round(s), kernel: round(k), ratio: round(lowerIsBetter ? k / s : s / k, 3), ...(lowerIsBetter ? { lowerIsBetter } : {}) });
+  add('tcp-1', 'Gbit/s', sy.tcp1, kernel.tcp1);
+  add('tcp-4', 'Gbit/s', sy.tcp4, kernel.tcp4);
+  add('udp-64', 'frames/s', sy.udpSmall, kernel.udpSmall);
+  add('rtt-median', 'us', sy.rttMedianUs, kernel.rttMedianUs, true);
+  add('rtt-p99', 'us', sy.rttP99Us, kernel.rttP99Us, true);
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cores: os.cpus().length, kernel: os.release(), node: process.version },
+    cases,
+  };
+  console.log(
+    table(
+      ['case', 'unit', 'switchyard', 'kernel', 'ratio'],
+      cases.map((c) => [c.name, c.unit, String(c.switchyard), String(c.kernel), `${c.ratio}${c.lowerIsBetter ? ' (kernel/switchyard)' : ''}`]),
+    ),
+  );
+  const dir = o.out ?? path.resolve('bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(result, null, 2) + '\n';
+  fs.writeFileSync(path.join(dir, 'latest.json'), json);
+  fs.writeFileSync(path.join(dir, `${result.date.replace(/[:.]/g, '-')}.json`), json);
+  console.log(`\nwritten to ${path.join(dir, 'latest.json')}`);
+  return 0;
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

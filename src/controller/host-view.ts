@@ -1,0 +1,51 @@
+/**
+ * What one host needs to know (the filter of the sync protocol): every host (remote PAs), the
+ * virtual networks with at least one port on this host, every interface of those networks (CA->PA
+ * mappings of remote ports), and the ACLs named by those networks' subnets and interfaces. A host
+ * hears nothing of a virtual network without a port on it. Also: the whole policy as the store holds
+ * it now, and as it was at an older revision (rebuilt from the change log's before-images).
+ */
+import { POLICY_KINDS, emptyPolicy, sortView } from '../agent/controller-sync-protocol.js';
+import type { Policy } from '../policy/types.js';
+import type { PolicyStore, StoredResource } from './store.js';
+
+/** The whole stored policy (each kind sorted by name). */
+export function storedPolicy(store: PolicyStore): Policy {
+  const policy = emptyPolicy() as unknown as Record<string, unknown[]>;
+  for (const kind of POLICY_KINDS) policy[kind] = store.list(kind).map((item) => item.resource);
+  return policy as unknown as Policy;
+}
+
+/** The stored policy as it was at `revision`, or undefined when the change log is too short. */
+export function policyAt(store: PolicyStore, revision: number): Policy | undefined {
+  const changes = store.changesSince(revision);
+  if (changes === undefined) return undefined;
+  const maps = new Map<string, Map<string, StoredResource['resource']>>();
+  for (const kind of POLICY_KINDS) maps.set(kind, new Map(store.list(kind).map((item) => [item.name, item.resource])));
+  for (const change of [...changes].reverse()) {
+    const items = maps.get(change.kind) as Map<string, StoredResource['resource']>;
+    if (change.before === undefined) items.delete(change.name);
+    else items.set(change.name, change.before);
+  }
+  const policy = emptyPolicy() as unknown as Record<string, unknown[]>;
+  for (const kind of POLICY_KINDS) policy[kind] = [...(maps.get(kind) as Map<string, unknown>).values()];
+  return sortView(policy as unknown as Policy);
+}
+
+/** The part of `policy` that `host` needs, each kind sorted by name. */
+export function hostView(policy: Policy, host: string): Policy {
+  const vnetNames = new Set(policy.networkInterfaces.filter((nic) => nic.host === host).map((nic) => nic.virtualNetwork));
+  const virtualNetworks = policy.virtualNetworks.filter((vnet) => vnetNames.has(vnet.name));
+  const networkInterfaces = policy.networkInterfaces.filter((nic) => vnetNames.has(nic.virtualNetwork));
+  const aclNames = new Set<string>();
+  for (const vnet of virtualNetworks) {
+    for (const subnet of vnet.subnets) if (subnet.accessControlList !== undefined) aclNames.add(subnet.accessControlList);
+  }
+  for (const nic of networkInterfaces) if (nic.accessControlList !== undefined) aclNames.add(nic.accessControlList);
+  return sortView({
+    hosts: policy.hosts,
+    virtualNetworks,
+    networkInterfaces,
+    accessControlLists: policy.accessControlLists.filter((acl) => aclNames.has(acl.name)),
+  });
+}

@@ -1,0 +1,127 @@
+/**
+ * Counters as arrays (STYLE.md 10): one Float64Array of global counters indexed by the const enum
+ * C (drop reasons at C.DropBase + Drop), and one of per-port counters (port index * PORT_STRIDE +
+ * P). Float64 is exact to 2^53 and increments without allocating (BigUint64Array would allocate
+ * a BigInt per add). Both live on SharedArrayBuffers so another thread can read them without locks.
+ */
+import { DROP_COUNT, DROP_NAMES } from '../vfp/drops.js';
+import type { Snapshot } from '../vfp/snapshot.js';
+
+export const enum C {
+  PortRxFrames = 0,
+  PortRxBytes,
+  PortTxFrames,
+  PortTxBytes,
+  UplinkRxFrames,
+  UplinkRxBytes,
+  UplinkTxFrames,
+  UplinkTxBytes,
+  ArpReplies,
+  IcmpEchoReplies,
+  IcmpTimeExceeded,
+  Routed,
+  Replicated,
+  UftHits,
+  UftMisses,
+  UftInstalls,
+  UftRevalidated,
+  UftEvictions,
+  UftExpired,
+  CtCreated,
+  CtEvictions,
+  SnapshotSwaps,
+  DropBase,
+}
+
+const BASE_NAMES = [
+  'port-rx-frames',
+  'port-rx-bytes',
+  'port-tx-frames',
+  'port-tx-bytes',
+  'uplink-rx-frames',
+  'uplink-rx-bytes',
+  'uplink-tx-frames',
+  'uplink-tx-bytes',
+  'arp-replies',
+  'icmp-echo-replies',
+  'icmp-time-exceeded',
+  'routed',
+  'replicated',
+  'uft-hits',
+  'uft-misses',
+  'uft-installs',
+  'uft-revalidated',
+  'uft-evictions',
+  'uft-expired',
+  'ct-created',
+  'ct-evictions',
+  'snapshot-swaps',
+];
+
+/** Global counter names by index; drops are "drop-<reason>". */
+export const COUNTER_NAMES: readonly string[] = [...BASE_NAMES, ...DROP_NAMES.map((n) => `drop-${n}`)];
+export const GLOBAL_COUNT = BASE_NAMES.length + DROP_COUNT;
+
+export const enum P {
+  RxFrames = 0,
+  RxBytes,
+  TxFrames,
+  TxBytes,
+  Drops,
+  AclDeny,
+  TxFull,
+}
+export const PORT_STRIDE = 8;
+export const PORT_COUNTER_NAMES: readonly string[] = ['rx-frames', 'rx-bytes', 'tx-frames', 'tx-bytes', 'drops', 'acl-deny', 'tx-full'];
+
+export class Counters {
+  readonly global: Float64Array;
+  /** Replaced (with the old values copied) when the number of ports grows. */
+  port: Float64Array;
+
+  constructor(ports: number) {
+    this.global = new Float64Array(new SharedArrayBuffer(GLOBAL_COUNT * 8));
+    this.port = new Float64Array(new SharedArrayBuffer(Math.max(ports, 1) * PORT_STRIDE * 8));
+  }
+
+  get portCapacity(): number {
+    return this.port.length / PORT_STRIDE;
+  }
+
+  ensurePorts(ports: number): void {
+    if (ports <= this.portCapacity) return;
+    const next = new Float64Array(new SharedArrayBuffer(ports * PORT_STRIDE * 8));
+    next.set(this.port);
+    this.port = next;
+  }
+
+  /** Clears one port's counters (its index was given to another port). */
+  resetPort(index: number): void {
+    if (index < this.portCapacity) this.port.fill(0, index * PORT_STRIDE, (index + 1) * PORT_STRIDE);
+  }
+
+  drops(reason: number): number {
+    return this.global[C.DropBase + reason];
+  }
+}
+
+export interface CountersJson {
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+  ports: Record<string, Record<string, number>>;
+}
+
+/** The counters as plain JSON, by name; per-port counters keyed by the snapshot's port names. */
+export function countersToJson(c: Counters, snapshot: Pick<Snapshot, 'ports'>): CountersJson {
+  const counters: Record<string, number> = {};
+  for (let i = 0; i < BASE_NAMES.length; i++) counters[BASE_NAMES[i]] = c.global[i];
+  const drops: Record<string, number> = {};
+  for (let r = 1; r < DROP_COUNT; r++) drops[DROP_NAMES[r]] = c.global[BASE_NAMES.length + r];
+  const ports: Record<string, Record<string, number>> = {};
+  for (const p of snapshot.ports) {
+    const o: Record<string, number> = {};
+    for (let k = 0; k < PORT_COUNTER_NAMES.length; k++) o[PORT_COUNTER_NAMES[k]] = p.index < c.portCapacity ? c.port[p.index * PORT_STRIDE + k] : 0;
+    ports[p.name] = o;
+  }
+  return { counters, drops, ports };
+}

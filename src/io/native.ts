@@ -1,0 +1,108 @@
+/**
+ * The native addon (native-bindings/), typed. Loaded on first use, so modules that only need the
+ * types or the in-memory fakes work on a machine where the addon was never built.
+ *
+ * Conventions (STYLE.md 5): setup calls throw an Error whose `.code` is the errno name; batch
+ * calls return a count or `-errno` and never throw on I/O; argument mistakes (a slot outside the
+ * slab) throw TypeError/RangeError. Addresses are IPv4 numbers in host byte order.
+ */
+import { createRequire } from 'node:module';
+
+/** What `pollStart` returns; pass it to `pollStop`. */
+export interface PollHandle {
+  readonly fd: number;
+}
+
+export interface NativeConstants {
+  readonly IFF_TAP: number;
+  readonly IFF_NO_PI: number;
+  readonly IFF_MULTI_QUEUE: number;
+  readonly IFF_VNET_HDR: number;
+  readonly TUN_F_CSUM: number;
+  readonly TUN_F_TSO4: number;
+  readonly TUN_F_TSO6: number;
+  readonly TUN_F_TSO_ECN: number;
+  readonly TUN_F_UFO: number;
+  readonly TUN_F_USO4: number;
+  readonly TUN_F_USO6: number;
+}
+
+export interface NativeAddon {
+  /** Opens one queue of TAP device `name` (created if missing; "tap%d" lets the kernel pick). */
+  tapOpen(name: string, flags: { multiQueue?: boolean; vnetHdr?: boolean }): { fd: number; name: string };
+  /** TUNSETOFFLOAD with TUN_F_* flags. */
+  tapSetOffload(fd: number, flags: number): void;
+  /** TUNSETVNETHDRSZ (10 or 12). */
+  tapSetVnetHdrSize(fd: number, size: number): void;
+  /** TUNGETFEATURES: the IFF_* flags the kernel supports. */
+  tapFeatures(): number;
+  /** TUNSETQUEUE: attach (true) or detach (false) this queue of a multi-queue device. */
+  tapSetQueue(fd: number, attach: boolean): void;
+  /** read() up to `max` frames, frame i into `i*slotSize + headroom`; returns n or -errno. */
+  readBatch(fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number, max: number): number;
+  /** write() slots idx[0..count) as slab[start-prefix, start+len); returns how many the kernel took, or -errno. */
+  writeBatch(fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array, count: number, prefix?: number): number;
+  /** close(); returns 0 or -errno. */
+  close(fd: number): number;
+  /** A non-blocking UDP socket with IP_PKTINFO, bound to bindAddr:port (0: any). */
+  udpOpen(bindAddr: number, port: number, opts?: { reusePort?: boolean; rcvbuf?: number; sndbuf?: number }): number;
+  /** A non-blocking raw IPv4 socket of `protocol`; `sendOnly` attaches a drop-all BPF filter. */
+  rawOpen(protocol: number, bindAddr: number, opts?: { sendOnly?: boolean; rcvbuf?: number; sndbuf?: number }): number;
+  /** getsockname(): the bound address and port. */
+  sockName(fd: number): { addr: number; port: number };
+  /** recvmmsg into slots 0..n-1 (at i*slotSize + headroom); srcAddr/dstAddr/srcPort per slot;
+   * a datagram larger than its slot gets len 0. Returns n or -errno. max <= 1024. */
+  recvBatch(
+    fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, max: number, srcPort?: Uint16Array,
+  ): number;
+  /** sendmmsg of slots idx[0..count) to dstAddr[k]:dstPort from srcAddr[k] (0: by route); gsoSize > 0
+   * adds UDP_SEGMENT (UDP sockets). Returns how many the kernel took, or -errno. */
+  sendBatch(
+    fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number, gsoSize?: number,
+  ): number;
+  /** Calls `cb` (level-triggered) while `fd` is readable, on this thread's loop. */
+  pollStart(fd: number, cb: () => void): PollHandle;
+  /** Stops a poller; a second call is a no-op. */
+  pollStop(handle: PollHandle): void;
+  /** fold(sum of the big-endian 16-bit words of buf[off..off+len) + initial); not complemented. */
+  checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
+  readonly constants: NativeConstants;
+}
+
+/** Path of the built addon relative to this file: the same from src/io (vitest) and dist/io (tsc). */
+const ADDON_PATH = '../../native-bindings/build/Release/switchyard_native.node';
+
+let addon: NativeAddon | undefined;
+let loadError: Error | undefined;
+
+/** The addon; throws a clear Error (code ENATIVE) when it was not built. */
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  if (loadError) throw loadError;
+  const require = createRequire(import.meta.url);
+  try {
+    addon = require(ADDON_PATH) as NativeAddon;
+    return addon;
+  } catch (cause) {
+    const err = new Error(
+      `switchyard native addon not loadable from ${new URL(ADDON_PATH, import.meta.url).pathname}: ` +
+        `${(cause as Error).message}. Build it with \`npx node-gyp rebuild --directory native-bindings\` (or \`make build\`).`,
+      { cause },
+    ) as NodeJS.ErrnoException;
+    err.code = 'ENATIVE';
+    loadError = err;
+    throw err;
+  }
+}
+
+/** True when the addon loads (tests use it to skip). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * A tenant port backed by one queue of a Linux TAP device (FramePort over native-bindings).
+ *
+ * Frames are read straight into the caller's slab at HEADROOM of each slot and written from
+ * wherever `start` points, one native call per batch; the path allocates nothing. Readiness comes
+ * from a level-triggered uv_poll on this thread's loop, so a TapQueue belongs to the thread that
+ * opened it (a worker opens its own queue of a multi-queue device).
+ *
+ * With `vnetHdr` every frame on the fd is preceded by a virtio-net header (10 or 12 bytes). It is
+ * read into the bytes just before the frame, so `start[i]` still points at the Ethernet header
+ * and the header is at `start[i] - vnetHdrSize` for the dataplane to inspect; on write the same
+ * bytes in front of each frame are sent (zeroed first unless `vnetHdrOnWrite: 'caller'`).
+ */
+import { errnoError } from './errno.js';
+import { loadNative, type NativeAddon, type PollHandle } from './native.js';
+import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
+
+export interface TapOptions {
+  /** IFF_MULTI_QUEUE: open more queues of the same device with further TapQueue.open calls. */
+  multiQueue?: boolean;
+  /** IFF_VNET_HDR: frames carry a virtio-net header (needed for checksum/TSO offloads). */
+  vnetHdr?: boolean;
+  /** Size of that header: 10 (virtio_net_hdr) or 12 (with num_buffers, virtio 1.0). Default 12. */
+  vnetHdrSize?: 10 | 12;
+  /** TUNSETOFFLOAD flags (native constants TUN_F_*); only with vnetHdr. Default: none. */
+  offload?: number;
+  /** With vnetHdr: 'zero' (default) writes an all-zero header (no offload) in front of each frame;
+   * 'caller' sends the bytes the caller put at start - vnetHdrSize. */
+  vnetHdrOnWrite?: 'zero' | 'caller';
+}
+
+export class TapQueue implements FramePort {
+  /** Bytes of virtio-net header in front of each frame on the fd; 0 without vnetHdr. */
+  readonly vnetHdrSize: number;
+  /** Frames the kernel refused on write (not counting a full queue), and the last such error. */
+  writeErrors = 0;
+  lastWriteError: NodeJS.ErrnoException | undefined;
+
+  private poll: PollHandle | undefined;
+  private closed = false;
+  private readonly zeroVnetHdr: boolean;
+
+  private constructor(
+    private readonly n: NativeAddon,
+    /** The queue's file descriptor (for tests and diagnostics; do not close it directly). */
+    readonly fd: number,
+    /** The device name the kernel gave. */
+    readonly name: string,
+    opts: TapOptions,
+  ) {
+    this.vnetHdrSize = opts.vnetHdr ? (opts.vnetHdrSize ?? 12) : 0;
+    this.zeroVnetHdr = opts.vnetHdrOnWrite !== 'caller';
+  }
+
+  /** Opens (creating if needed) TAP device `name` and returns one queue of it. Throws an Error
+   * with `.code` (EPERM without CAP_NET_ADMIN, EBUSY if the device exists with other flags, ...). */
+  static open(name: string, opts: TapOptions = {}): TapQueue {
+    const n = loadNative();
+    const { fd, name: actual } = n.tapOpen(name, { multiQueue: opts.multiQueue, vnetHdr: opts.vnetHdr });
+    try {
+      if (opts.vnetHdr) {
+        n.tapSetVnetHdrSize(fd, opts.vnetHdrSize ?? 12);
+        if (opts.offload !== undefined) n.tapSetOffload(fd, opts.offload);
+      } else if (opts.offload) {
+        throw new Error(`TapQueue.open ${actual}: offload needs vnetHdr`);
+      }
+    } catch (e) {
+      n.close(fd);
+      throw e;
+    }
+    return new TapQueue(n, fd, actual, opts);
+  }
+
+  read(b: FrameBatch): number {
+    const h = this.vnetHdrSize;
+    const got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
+    if (got < 0) throw errnoError(got, `read from TAP ${this.name}`, 'read');
+    if (h > 0) {
+      for (let i = 0; i < got; i++) {
+        b.start[i] += h;
+        b.len[i] = b.len[i] >= h ? b.len[i] - h : 0;
+      }
+    }
+    b.count = got;
+    return got;
+  }
+
+  write(b: FrameBatch, idx: Int32Array, count: number): number {
+    const h = this.vnetHdrSize;
+    if (h > 0 && this.zeroVnetHdr) {
+      for (let k = 0; k < count; k++) {
+        const s = b.start[idx[k]];
+        if (s >= h) b.slab.fill(0, s - h, s);
+      }
+    }
+    const sent = this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
+    if (sent < 0) {
+      this.writeErrors += count;
+      this.lastWriteError = errnoError(sent, `write to TAP ${this.name}`, 'write');
+      return 0;
+    }
+    return sent;
+  }
+
+  /** Starts calling `cb` while frames are ready (replacing an earlier callback). */
+  onReadable(cb: () => void): void {
+    if (this.closed) throw new Error(`TAP ${this.name}: onReadable after close`);
+    this.stopPolling();
+    this.poll = this.n.pollStart(this.fd, cb);
+  }
+
+  /** Stops readiness callbacks (for backpressure); onReadable starts them again. */
+  stopPolling(): void {
+    if (this.poll) this.n.pollStop(this.poll);
+    this.poll = undefined;
+  }
+
+  /** TUNSETOFFLOAD (native constants TUN_F_*). */
+  setOffload(flags: number): void {
+    this.n.tapSetOffload(this.fd, flags);
+  }
+
+  /** Detaches this queue from a multi-queue device (the kernel stops steering frames to it) or attaches it again. */
+  setQueueAttached(attached: boolean): void {
+    this.n.tapSetQueue(this.fd, attached);
+  }
+
+  /** Stops polling and closes the fd; a non-persistent device disappears with its last queue. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopPolling();
+    this.n.close(this.fd);
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The host's underlay endpoints (Uplink over native-bindings): VXLAN and NVGRE over IPv4.
+ *
+ * VXLAN receives on a UDP socket bound to PA:4789, so the kernel demultiplexes by port and
+ * checks the UDP checksum; it sends through a raw IPPROTO_UDP socket (send-only: a drop-all BPF
+ * filter keeps the host's other UDP traffic out of it), because switchyard writes the UDP header
+ * itself to put the inner flow's hash in the source port, as the kernel's vxlan does. The UDP
+ * socket strips the UDP header on receive, so `read` puts an equivalent one back in the 8 bytes
+ * in front (source port as received, destination the local port, checksum 0): frames always
+ * start at the UDP header, as the Uplink contract says.
+ * NVGRE uses one raw socket of IP protocol 47 for both directions; the kernel hands received
+ * packets over with their IPv4 header, which `read` skips.
+ * Either way the payload lands at HEADROOM of its slot (for IPv4 without options), and the
+ * kernel writes the outer IPv4 header on send, choosing the source from srcAddr (IP_PKTINFO).
+ */
+import { errnoError } from './errno.js';
+import { loadNative, type NativeAddon, type PollHandle } from './native.js';
+import { HEADROOM, type FrameBatch, type Uplink } from './types.js';
+
+export const VXLAN_PORT = 4789;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_GRE = 47;
+const UDP_HEADER = 8;
+const IPV4_HEADER = 20;
+/** recvmmsg/sendmmsg take at most this many messages per call (UIO_MAXIOV). */
+const MAX_BATCH = 1024;
+
+export interface UplinkOptions {
+  /** The provider address (IPv4, dotted or host-order number) to receive on. */
+  localAddr: string | number;
+  /** Bind the receive socket to 0.0.0.0 instead of localAddr (a host whose PAs come and go). */
+  bindAny?: boolean;
+  /** Socket buffer sizes in bytes (as root past net.core.*mem_max). */
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+export interface VxlanUplinkOptions extends UplinkOptions {
+  /** UDP port to receive on; default 4789; 0 picks a free one (tests). */
+  port?: number;
+  /** SO_REUSEPORT on the receive socket: one socket per worker, the kernel spreads flows. */
+  reusePort?: boolean;
+}
+
+/** "10.0.0.1" or a host-order number -> host-order number. */
+export function ipv4ToNumber(a: string | number): number {
+  if (typeof a === 'number') {
+    if (!Number.isInteger(a) || a < 0 || a > 0xffffffff) throw new RangeError(`bad IPv4 address ${a}`);
+    return a;
+  }
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  const parts = m ? m.slice(1).map(Number) : [];
+  if (parts.length !== 4 || parts.some((p) => p > 255)) throw new RangeError(`bad IPv4 address "${a}"`);
+  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+}
+
+/** Host-order number -> "10.0.0.1". */
+export function numberToIpv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** Shared by both uplinks: polling, close, write accounting. */
+abstract class SocketUplink {
+  /** Datagrams the kernel refused on send (no route, bad source...), and the last such error. */
+  writeErrors = 0;
+  lastWriteError: NodeJS.ErrnoException | undefined;
+  private poll: PollHandle | undefined;
+  protected closed = false;
+
+  protected constructor(
+    protected readonly n: NativeAddon,
+    /** The socket that receives. */
+    readonly rxFd: number,
+    /** The socket that sends (the same as rxFd for NVGRE). */
+    readonly txFd: number,
+  ) {}
+
+  protected send(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number {
+    let sent = 0;
+    for (let done = 0; done < count; done += MAX_BATCH) {
+      const c = Math.min(MAX_BATCH, count - done);
+      const i = done === 0 ? idx : idx.subarray(done, done + c);
+      const s = done === 0 ? srcAddr : srcAddr.subarray(done, done + c);
+      const d = done === 0 ? dstAddr : dstAddr.subarray(done, done + c);
+      const r = this.n.sendBatch(this.txFd, b.slab, b.start, b.len, i, s, d, 0, c);
+      if (r < 0) {
+        this.writeErrors += c;
+        this.lastWriteError = errnoError(r, `${this.describe()}: send`, 'sendmmsg');
+        continue;
+      }
+      sent += r;
+      if (r < c) break; // queue full: the rest are drops
+    }
+    return sent;
+  }
+
+  protected abstract describe(): string;
+
+  onReadable(cb: () => void): void {
+    if (this.closed) throw new Error(`${this.describe()}: onReadable after close`);
+    this.stopPolling();
+    this.poll = this.n.pollStart(this.rxFd, cb);
+  }
+
+  /** Stops readiness callbacks (for backpressure); onReadable starts them again. */
+  stopPolling(): void {
+    if (this.poll) this.n.pollStop(this.poll);
+    this.poll = undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopPolling();
+    this.n.close(this.rxFd);
+    if (this.txFd !== this.rxFd) this.n.close(this.txFd);
+  }
+}
+
+export class VxlanUplink extends SocketUplink implements Uplink {
+  readonly kind = 'vxlan' as const;
+  /** Source ports of the last batch (the UDP socket strips the header that carried them). */
+  private srcPort = new Uint16Array(0);
+
+  private constructor(
+    n: NativeAddon,
+    rxFd: number,
+    txFd: number,
+    /** The local address the receive socket is bound to (0: any). */
+    readonly localAddr: number,
+    /** The UDP port received on (the actual one when 0 was asked). */
+    readonly port: number,
+  ) {
+    super(n, rxFd, txFd);
+  }
+
+  /** Opens the receive socket on localAddr:port and the raw send socket. Throws with `.code`
+   * (EADDRINUSE: something, e.g. a kernel vxlan device, already holds the port). */
+  static open(opts: VxlanUplinkOptions): VxlanUplink {
+    const n = loadNative();
+    const local = ipv4ToNumber(opts.localAddr);
+    const bind = opts.bindAny ? 0 : local;
+    const rx = n.udpOpen(bind, opts.port ?? VXLAN_PORT, { reusePort: opts.reusePort, rcvbuf: opts.rcvbuf });
+    let tx: number;
+    try {
+      tx = n.rawOpen(IPPROTO_UDP, bind, { sendOnly: true, sndbuf: opts.sndbuf });
+    } catch (e) {
+      n.close(rx);
+      throw e;
+    }
+    return new VxlanUplink(n, rx, tx, bind, n.sockName(rx).port);
+  }
+
+  protected describe(): string {
+    return `VXLAN uplink ${numberToIpv4(this.localAddr)}:${this.port}`;
+  }
+
+  read(b: FrameBatch, srcAddr: Uint32Array, dstAddr: Uint32Array): number {
+    const max = Math.min(b.capacity, MAX_BATCH);
+    if (this.srcPort.length < max) this.srcPort = new Uint16Array(max);
+    const sp = this.srcPort;
+    // Receive 8 bytes further in, then write the UDP header into those 8 bytes.
+    const got = this.n.recvBatch(this.rxFd, b.slab, b.start, b.len, b.slotSize, HEADROOM + UDP_HEADER, srcAddr, dstAddr, max, sp);
+    if (got < 0) throw errnoError(got, `${this.describe()}: receive`, 'recvmmsg');
+    const v = b.view;
+    for (let i = 0; i < got; i++) {
+      const l = b.len[i];
+      if (l === 0) continue; // truncated: stays empty so the caller drops it
+      const s = b.start[i] - UDP_HEADER;
+      v.setUint16(s, sp[i]);
+      v.setUint16(s + 2, this.port);
+      v.setUint16(s + 4, l + UDP_HEADER);
+      v.setUint16(s + 6, 0); // checked by the kernel already
+      b.start[i] = s;
+      b.len[i] = l + UDP_HEADER;
+    }
+    b.count = got;
+    return got;
+  }
+
+  /** Sends UDP+VXLAN+inner frames (the UDP header written by the caller) to dstAddr[k]. */
+  write(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number {
+    return this.send(b, idx, srcAddr, dstAddr, count);
+  }
+}
+
+export class NvgreUplink extends SocketUplink implements Uplink {
+  readonly kind = 'nvgre' as const;
+
+  private constructor(
+    n: NativeAddon,
+    fd: number,
+    /** The local address the socket is bound to (0: any). */
+    readonly localAddr: number,
+  ) {
+    super(n, fd, fd);
+  }
+
+  /** Opens a raw IP protocol 47 socket bound to localAddr. Throws with `.code` (EPERM without CAP_NET_RAW). */
+  static open(opts: UplinkOptions): NvgreUplink {
+    const n = loadNative();
+    const bind = opts.bindAny ? 0 : ipv4ToNumber(opts.localAddr);
+    const fd = n.rawOpen(IPPROTO_GRE, bind, { rcvbuf: opts.rcvbuf, sndbuf: opts.sndbuf });
+    return new NvgreUplink(n, fd, bind);
+  }
+
+  protected describe(): string {
+    return `NVGRE uplink ${numberToIpv4(this.localAddr)}`;
+  }
+
+  read(b: FrameBatch, srcAddr: Uint32Array, dstAddr: Uint32Array): number {
+    // Receive 20 bytes earlier, so that after an option-less IPv4 header the GRE header is at HEADROOM.
+    const got = this.n.recvBatch(this.rxFd, b.slab, b.start, b.len, b.slotSize, HEADROOM - IPV4_HEADER, srcAddr, dstAddr, Math.min(b.capacity, MAX_BATCH));
+    if (got < 0) throw errnoError(got, `${this.describe()}: receive`, 'recvmmsg');
+    const slab = b.slab;
+    for (let i = 0; i < got; i++) {
+      const l = b.len[i];
+      const ihl = (slab[b.start[i]] & 0x0f) << 2;
+      if (l < IPV4_HEADER || ihl < IPV4_HEADER || ihl > l) {
+        b.len[i] = 0; // not a sane IPv4 header (or truncated): the caller drops it
+        continue;
+      }
+      b.start[i] += ihl;
+      b.len[i] = l - ihl;
+    }
+    b.count = got;
+    return got;
+  }
+
+  /** Sends GRE+inner frames to dstAddr[k]. */
+  write(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number {
+    return this.send(b, idx, srcAddr, dstAddr, count);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Why a frame was dropped: one number per reason, shared by the engine (which decides) and the
+ * dataplane counters (which count, at DROP_BASE + reason). Names are the counter names.
+ */
+export const enum Drop {
+  None = 0,
+  /** Bad Ethernet/IPv4/ARP/L4 lengths or IPv4 header checksum. */
+  Malformed,
+  /** Outer VNI / NVGRE VSID not a subnet with ports on this host. */
+  UnknownVni,
+  /** Outer IPv4 source not a provider address of another host in policy. */
+  UnknownSrcPa,
+  /** Destination MAC (after routing) not a port of the VSID; or the sender's own MAC. */
+  NoPort,
+  AclDeny,
+  TtlExceeded,
+  /** ARP request for an address policy does not know. */
+  ArpUnknown,
+  /** ARP replies and gratuitous ARP from a port: the dataplane answers ARP itself. */
+  ArpIgnored,
+  /** Output queue (port or uplink) accepted fewer frames than offered. */
+  TxFull,
+  /** Source MAC (or IPv4 source) is not the port's own. */
+  Spoofed,
+  /** Routed frame whose destination IP is no port of the virtual network. */
+  NoRoute,
+  /** Frame to the router's own address that it does not answer (not an echo request). */
+  RouterLocal,
+  /** Encapsulation needed but that uplink is not open. */
+  NoUplink,
+  /** Frame arrived on the other encapsulation than its subnet uses. */
+  EncapMismatch,
+  /** No spare slot for a replicated copy. */
+  NoBuffer,
+  /** The port index has no device attached. */
+  PortDown,
+}
+
+export const DROP_COUNT = 17;
+
+export const DROP_NAMES: readonly string[] = [
+  'none',
+  'malformed',
+  'unknown-vni',
+  'unknown-src-pa',
+  'no-port',
+  'acl-deny',
+  'ttl-exceeded',
+  'arp-unknown',
+  'arp-ignored',
+  'tx-full',
+  'spoofed',
+  'no-route',
+  'router-local',
+  'no-uplink',
+  'encap-mismatch',
+  'no-buffer',
+  'port-down',
+];
