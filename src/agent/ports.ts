@@ -6,7 +6,7 @@
  * deleted again when the port goes.
  */
 import { TapQueue } from '../io/tap.js';
-import { ip, netnsAdd, netnsDelete, netnsExists } from '../io/netdev.js';
+import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault } from '../io/netdev.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
 import type { Logger } from './logger.js';
@@ -23,7 +23,7 @@ export async function createTenantPort(info: PortInfo, underlayMtu: number, log:
   let madeNs = false;
   const remove = async (): Promise<void> => {
     queue.close();
-    if (madeNs && info.netns) await netnsDelete(info.netns);
+    if (madeNs && info.netns) await netnsDelete(info.netns, true);
   };
   try {
     if (info.netns) {
@@ -32,14 +32,14 @@ export async function createTenantPort(info: PortInfo, underlayMtu: number, log:
         madeNs = true;
       }
       const ns = info.netns;
-      await ip(undefined, ['link', 'set', info.ifname, 'netns', ns]);
-      await ip(ns, ['link', 'set', 'lo', 'up']);
-      await ip(ns, ['link', 'set', info.ifname, 'address', info.macText, 'mtu', String(mtu), 'up']);
-      await ip(ns, ['addr', 'add', `${info.ipText}/${info.prefixLen}`, 'dev', info.ifname]);
-      await ip(ns, ['route', 'add', 'default', 'via', info.gatewayText, 'dev', info.ifname]);
+      await linkSetNetns(info.ifname, ns);
+      await linkSetUp('lo', ns);
+      await linkConfigure(info.ifname, { mac: info.macText, mtu, up: true }, ns);
+      await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
+      await routeAddDefault(info.gatewayText, info.ifname, ns);
     } else {
       // no namespace: a VM (or a bridge) attaches to the TAP here; it carries the tenant's MAC
-      await ip(undefined, ['link', 'set', info.ifname, 'mtu', String(mtu), 'up']);
+      await linkConfigure(info.ifname, { mtu, up: true });
     }
   } catch (err) {
     await remove().catch(() => undefined);

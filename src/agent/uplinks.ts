@@ -10,8 +10,11 @@ import type { Logger } from './logger.js';
 export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
   const out: { vxlan?: Uplink; nvgre?: Uplink } = {};
   try {
-    if (kinds.includes('vxlan')) out.vxlan = VxlanUplink.open({});
-    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({});
+    // one PA: bind it (a host may run other VXLAN endpoints on other addresses); several: the
+    // wildcard, and the dataplane checks each datagram's destination against the host's PAs
+    const single = pas.length === 1;
+    if (kinds.includes('vxlan')) out.vxlan = VxlanUplink.open({ localAddr: pas[0]!, bindAny: !single });
+    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single });
   } catch (err) {
     out.vxlan?.close();
     const e = err as NodeJS.ErrnoException;

@@ -11,7 +11,7 @@ import { figure8Policy } from '../policy/figure8.js';
 import type { Policy } from '../policy/types.js';
 import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
 import { policyForLab } from './lab/policy.js';
-import { makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { kernelVxlanHost } from './lab/kernel-vxlan.js';
 import { iperf3, ping } from './lab/probes.js';
 import { runIn, spawnIn, sleep } from './lab/run.js';
@@ -90,6 +90,7 @@ async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string
     const p = policyForLab(policy, lab.tenantNs);
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, p);
+    await createTenantNamespaces(p, lab.hosts.map((h) => h.name));
     for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
     return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label);
   } finally {

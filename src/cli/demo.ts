@@ -10,7 +10,7 @@ import { figure8Policy } from '../policy/figure8.js';
 import type { Policy } from '../policy/types.js';
 import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
 import { policyForLab } from './lab/policy.js';
-import { makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { haveCommand, iperf3, isolationCheck, ping } from './lab/probes.js';
 
 function step(msg: string): void {
@@ -52,6 +52,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number }): Pro
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, labPolicy);
     console.log(`namespaces tagged ${lab.tag}; policy and agent logs in ${dir}`);
+    await createTenantNamespaces(labPolicy, lab.hosts.map((h) => h.name));
     for (const h of lab.hosts) {
       if (!labPolicy.hosts.some((x) => x.name === h.name)) continue;
       agents.push(await startAgent(h.ns, h.name, file, dir));

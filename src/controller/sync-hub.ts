@@ -10,16 +10,17 @@
  * delta; when the log is too short (or the client's digest disagrees) it starts with a snapshot.
  */
 import type { ServerResponse } from 'node:http';
-import { diffViews, viewDigest } from '../agent/controller-sync-protocol.js';
+import { POLICY_KINDS, diffViews, emptyPolicy, viewDigest } from '../agent/controller-sync-protocol.js';
 import type { DeltaMessage, SnapshotMessage, SyncMessage } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
-import { hostView, policyAt, storedPolicy } from './host-view.js';
-import type { PolicyStore } from './store.js';
+import { hostView, policyAt } from './host-view.js';
+import type { PolicyStore, StoredResource } from './store.js';
 
 interface Session {
   host: string;
   res: ServerResponse;
   sent: Policy;
+  sentDigest: string;
   blocked: boolean;
   dirty: boolean;
 }
@@ -40,6 +41,8 @@ export class SyncHub {
   private revision: number;
   private policy: Policy;
   private views = new Map<string, { view: Policy; digest: string }>();
+  /** Resource objects by kind/name and revision: unchanged resources keep their identity across publishes. */
+  private resources = new Map<string, StoredResource>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -48,7 +51,7 @@ export class SyncHub {
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 5000;
     this.revision = store.revision();
-    this.policy = storedPolicy(store);
+    this.policy = this.load();
     this.timer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.timer.unref();
   }
@@ -56,6 +59,23 @@ export class SyncHub {
   /** Number of open agent streams. */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** The stored policy, reusing the objects of resources that did not change. */
+  private load(): Policy {
+    const policy = emptyPolicy() as unknown as Record<string, unknown[]>;
+    const resources = new Map<string, StoredResource>();
+    for (const kind of POLICY_KINDS) {
+      policy[kind] = this.store.list(kind).map((item) => {
+        const key = `${kind}/${item.name}`;
+        const known = this.resources.get(key);
+        const kept = known !== undefined && known.revision === item.revision ? known : item;
+        resources.set(key, kept);
+        return kept.resource;
+      });
+    }
+    this.resources = resources;
+    return policy as unknown as Policy;
   }
 
   private viewFor(host: string): { view: Policy; digest: string } {
@@ -71,7 +91,7 @@ export class SyncHub {
   /** Start a stream on `res` (headers already sent): the first message, then deltas. */
   attach(request: AttachRequest, res: ServerResponse): void {
     const current = this.viewFor(request.host);
-    const session: Session = { host: request.host, res, sent: current.view, blocked: false, dirty: false };
+    const session: Session = { host: request.host, res, sent: current.view, sentDigest: current.digest, blocked: false, dirty: false };
     this.sessions.add(session);
     res.on('close', () => this.sessions.delete(session));
 
@@ -92,7 +112,7 @@ export class SyncHub {
     const revision = this.store.revision();
     if (revision === this.revision) return;
     this.revision = revision;
-    this.policy = storedPolicy(this.store);
+    this.policy = this.load();
     this.views = new Map();
     for (const session of this.sessions) this.push(session);
   }
@@ -103,9 +123,10 @@ export class SyncHub {
       return;
     }
     const current = this.viewFor(session.host);
-    if (current.view === session.sent) return;
+    if (current.digest === session.sentDigest) return;
     const { upsert, remove, empty } = diffViews(session.sent, current.view);
     session.sent = current.view;
+    session.sentDigest = current.digest;
     if (empty) return;
     this.write(session, { type: 'delta', host: session.host, revision: this.revision, digest: current.digest, upsert, remove });
   }

@@ -88,7 +88,7 @@ export function loadNative(): NativeAddon {
   } catch (cause) {
     const err = new Error(
       `switchyard native addon not loadable from ${new URL(ADDON_PATH, import.meta.url).pathname}: ` +
-        `${(cause as Error).message}. Build it with \`npx node-gyp rebuild --directory native-bindings\` (or \`make build\`).`,
+        `${(cause as Error).message.split('\n')[0]}. Build it with \`npx node-gyp rebuild --directory native-bindings\` (or \`make build\`).`,
       { cause },
     ) as NodeJS.ErrnoException;
     err.code = 'ENATIVE';

@@ -2,9 +2,9 @@
  * A fast, non-cryptographic hash of an inner frame's flow, for the entropy fields of the outer
  * header: the VXLAN UDP source port (RFC 7348 recommends a hash of the inner headers in the
  * dynamic range 49152..65535) and the NVGRE FlowID (RFC 7637). Murmur3-style mixing of 32-bit
- * words; no allocation. IPv4/IPv6: addresses, protocol, and TCP/UDP/SCTP ports when the header
- * carries them (not for later fragments); other frames: the MACs and ethertype. It is not
- * symmetric: the two directions of a flow may get different ports, as they do in the kernel.
+ * words; no allocation. IPv4/IPv6: addresses and protocol, plus TCP/UDP/SCTP/UDP-Lite ports when
+ * not a fragment (so all fragments of a packet hash alike); other frames: MACs and ethertype.
+ * Not symmetric: the two directions of a flow may get different ports, as in the kernel.
  * `seed` lets a host vary the mapping.
  */
 import { readU16, readU32 } from './bytes.js';
@@ -45,7 +45,7 @@ export function flowHashIpv4(b: Uint8Array, ipOff: number, end: number, seed = 0
   let h = mix(seed, readU32(b, ipOff + 12));
   h = mix(h, readU32(b, ipOff + 16));
   const l4 = ipOff + ((b[ipOff] & 0x0f) << 2);
-  const frag = readU16(b, ipOff + 6) & 0x1fff;
+  const frag = readU16(b, ipOff + 6) & 0x3fff; // MF or an offset: any fragment
   const ports = hasPorts(proto) && frag === 0 && l4 + 4 <= end ? readU32(b, l4) : 0;
   h = mix(h, (proto << 16) | 4);
   h = mix(h, ports);

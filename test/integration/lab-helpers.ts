@@ -6,7 +6,7 @@ import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
 import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
 import { policyForLab } from '../../src/cli/lab/policy.js';
-import { makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -32,6 +32,8 @@ export async function startFigure8(opts: { policy?: Policy; agentHosts?: string[
     const policy = policyForLab(opts.policy ?? figure8Policy(), lab.tenantNs);
     const dir = makeRunDir(lab.tag);
     const policyFile = writePolicy(dir, policy);
+    const agentHosts = opts.agentHosts ?? lab.hosts.map((h) => h.name);
+    await createTenantNamespaces(policy, agentHosts);
     for (const h of lab.hosts) {
       if (opts.agentHosts && !opts.agentHosts.includes(h.name)) continue;
       agents.push(await startAgent(h.ns, h.name, policyFile, dir, opts.agentArgs ?? []));

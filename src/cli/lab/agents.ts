@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import type { Policy } from '../../policy/types.js';
 import { controlRequest } from '../../agent/control-client.js';
-import { spawnIn, waitFor } from './run.js';
+import { run, spawnIn, waitFor } from './run.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/switchyard.js');
 
@@ -26,6 +26,17 @@ export interface RunningAgent {
 /** A temp directory for one lab run: the policy file, control sockets, logs. */
 export function makeRunDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
+}
+
+/**
+ * Creates the tenant namespaces the policy names for `hosts`. An agent started with `ip netns
+ * exec` runs in a private mount namespace, where an `ip netns add` of its own would not be
+ * visible to anyone else, so the lab makes them from outside first.
+ */
+export async function createTenantNamespaces(policy: Policy, hosts: string[]): Promise<void> {
+  for (const n of policy.networkInterfaces) {
+    if (n.netns && hosts.includes(n.host)) await run('ip', ['netns', 'add', n.netns], { allowFail: true });
+  }
 }
 
 export function writePolicy(dir: string, policy: Policy): string {

@@ -35,22 +35,31 @@ setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, MS);
 export async function udpListen(ns: string, port: number, ms: number): Promise<{ ready: Promise<void>; done: Promise<string[]> }> {
   const child = spawnIn(ns, process.execPath, ['-e', LISTENER.replace('PORT', String(port)).replace('MS', String(ms))]);
   let out = '';
+  let err = '';
   let readyResolve!: () => void;
-  const ready = new Promise<void>((r) => (readyResolve = r));
+  let readyReject!: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
     if (out.includes('ready')) readyResolve();
   });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const done = new Promise<string[]>((resolve, reject) => {
     child.on('exit', () => {
       const last = out.trim().split('\n').pop() ?? '[]';
+      const fail = new Error(`udp listener in ${ns} failed: ${(err || out).trim()}`);
+      readyReject(fail);
       try {
         resolve(JSON.parse(last) as string[]);
       } catch {
-        reject(new Error(`udp listener in ${ns} failed: ${out}`));
+        reject(fail);
       }
     });
   });
+  done.catch(() => undefined); // the caller may still be awaiting `ready`; it sees the error there
   return { ready, done };
 }
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Builds (once) the Debian guest image the two-VM demo and tests boot, into .cache/vms/.
+#
+#   scripts/vm/build-image.sh [--node PATH]      prints "image: DIR" as its last line
+#
+# Two stages, each cached under a hash of its inputs and reused while they are unchanged:
+#   rootfs-<h1>/   debootstrap of Debian bookworm (minbase + kernel + the tools the demo runs)
+#                  with a small initrd (MODULES=list: virtio + ext4); ~2-3 min, needs the network
+#   image-<h2>/    base.img (ext4 made with `mkfs.ext4 -d`, no loop mount), vmlinuz, initrd.img;
+#                  h2 also covers this script, scripts/vm/guest/ and the node binary copied in
+# Installs qemu-system-x86, qemu-utils and debootstrap when missing (as root). Logs of each stage
+# are in .cache/vms/logs/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+CACHE=${SWITCHYARD_VM_CACHE:-$ROOT/.cache/vms}
+NODE_BIN=$(command -v node || true)
+while (($#)); do
+  case $1 in
+    --node) NODE_BIN=$2; shift 2 ;;
+    *) echo "build-image: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -x "$NODE_BIN" ] || { echo "build-image: no node binary (pass --node PATH)" >&2; exit 2; }
+NODE_BIN=$(readlink -f "$NODE_BIN")
+
+SUITE=bookworm
+MIRROR=${SWITCHYARD_VM_MIRROR:-http://deb.debian.org/debian}
+PKGS=systemd-sysv,udev,kmod,iproute2,iputils-ping,iperf3,procps,ethtool,tcpdump,linux-image-amd64,initramfs-tools,libstdc++6,libpcap0.8
+INITRD_MODULES="virtio_pci virtio_blk ext4"
+IMAGE_SIZE=2G
+
+say() { echo "vm-image: $*"; }
+die() { echo "vm-image: FAILED: $*" >&2; exit 1; }
+
+# --- host packages ---------------------------------------------------------------------------
+need=()
+for p in qemu-system-x86 qemu-utils debootstrap e2fsprogs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if ((${#need[@]})); then
+  [ "$(id -u)" = 0 ] || die "missing Debian packages ${need[*]}: run as root or apt-get install them"
+  say "installing ${need[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null || die "apt-get update"
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]}"
+  fi
+fi
+
+mkdir -p "$CACHE/logs"
+exec 9>"$CACHE/.build.lock"
+if ! flock -n 9; then
+  say "another build holds $CACHE/.build.lock; waiting"
+  flock 9
+fi
+
+h1=$(printf '%s\n' "stage1-v2" "$SUITE" "$MIRROR" "$PKGS" "$INITRD_MODULES" | sha256sum | cut -c1-16)
+ROOTFS=$CACHE/rootfs-$h1
+h2=$( { echo "$h1"; cat scripts/vm/build-image.sh; find scripts/vm/guest -type f | sort | xargs cat; sha256sum "$NODE_BIN"; } | sha256sum | cut -c1-16)
+IMAGE=$CACHE/image-$h2
+
+if [ -f "$IMAGE/.done" ]; then
+  say "cached image $IMAGE"
+  echo "image: $IMAGE"
+  exit 0
+fi
+
+# --- stage 1: debootstrap ----------------------------------------------------------------------
+mounted=()
+cleanup_mounts() { local m; for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done; mounted=(); }
+trap 'cleanup_mounts' EXIT
+trap 'cleanup_mounts; exit 130' INT TERM
+
+if [ ! -f "$ROOTFS/.done" ]; then
+  rm -rf "$ROOTFS" "$CACHE"/rootfs-*.tmp
+  tmp=$ROOTFS.tmp
+  log=$CACHE/logs/debootstrap.log
+  say "stage 1/2: debootstrap $SUITE into $tmp (2-4 min; log $log)"
+  start=$SECONDS
+  debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$tmp" "$MIRROR" >"$log" 2>&1 &
+  pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    sleep 10
+    kill -0 $pid 2>/dev/null || break
+    last=$(grep -E '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)' "$log" | tail -1 | cut -c1-70 || true)
+    say "  ... $((SECONDS - start)) s ${last:+($last)}"
+  done
+  wait $pid || die "debootstrap (see $log)"
+  say "  initrd with MODULES=list ($INITRD_MODULES)"
+  sed -i 's/^MODULES=.*/MODULES=list/' "$tmp/etc/initramfs-tools/initramfs.conf"
+  printf '%s\n' $INITRD_MODULES >"$tmp/etc/initramfs-tools/modules"
+  for d in proc sys dev; do mount --bind /$d "$tmp/$d"; mounted+=("$tmp/$d"); done
+  chroot "$tmp" update-initramfs -u -k all >"$CACHE/logs/initramfs.log" 2>&1 || die "update-initramfs (see $CACHE/logs/initramfs.log)"
+  cleanup_mounts
+  rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
+  touch "$tmp/.done"
+  mv "$tmp" "$ROOTFS"
+  say "stage 1/2 done in $((SECONDS - start)) s"
+else
+  say "stage 1/2: cached rootfs $ROOTFS"
+fi
+
+# --- stage 2: configure and make the ext4 image -----------------------------------------------
+start=$SECONDS
+say "stage 2/2: configuring the guest and writing $IMAGE/base.img"
+R=$ROOTFS
+rm -rf "$IMAGE.tmp"; mkdir -p "$IMAGE.tmp"
+install -m 0755 "$NODE_BIN" "$R/usr/local/bin/node"
+install -D -m 0644 scripts/vm/guest/runner.mjs "$R/usr/local/lib/switchyard-vm/runner.mjs"
+install -m 0644 scripts/vm/guest/switchyard-runner.service "$R/etc/systemd/system/switchyard-runner.service"
+mkdir -p "$R/etc/systemd/system/multi-user.target.wants" "$R/switchyard" "$R/vm"
+ln -sf /etc/systemd/system/switchyard-runner.service "$R/etc/systemd/system/multi-user.target.wants/switchyard-runner.service"
+cat >"$R/etc/fstab" <<'FSTAB'
+/dev/vda     /           ext4  rw,noatime,errors=remount-ro  0 1
+switchyard   /switchyard 9p    trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro,nofail  0 0
+vm           /vm         9p    trans=virtio,version=9p2000.L,msize=512000,rw,nofail  0 0
+FSTAB
+printf '%s\n' 9p 9pnet_virtio tun veth bridge vxlan ip_gre >"$R/etc/modules-load.d/switchyard.conf"
+# Every copy of this image would otherwise share one machine-id (and so one set of MACs): each VM
+# gets its own through systemd.machine_id= on the kernel command line.
+: >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
+echo switchyard-vm >"$R/etc/hostname"
+sed -i 's/^root:[^:]*:/root::/' "$R/etc/shadow"   # console login without password (debugging)
+mkdir -p "$R/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\n' >"$R/etc/systemd/journald.conf.d/volatile.conf"
+for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer getty@tty1.service systemd-timesyncd.service; do
+  ln -sf /dev/null "$R/etc/systemd/system/$u"
+done
+kernel=$(ls "$R"/boot/vmlinuz-* | sort -V | tail -1)
+initrd=$(ls "$R"/boot/initrd.img-* | sort -V | tail -1)
+cp "$kernel" "$IMAGE.tmp/vmlinuz"; cp "$initrd" "$IMAGE.tmp/initrd.img"
+log=$CACHE/logs/mkfs.log
+mkfs.ext4 -q -F -L switchyard -d "$R" "$IMAGE.tmp/base.img" "$IMAGE_SIZE" >"$log" 2>&1 || die "mkfs.ext4 -d (see $log)"
+printf 'kernel=%s\nnode=%s\nbuilt=%s\n' "$(basename "$kernel")" "$NODE_BIN" "$(date -Is)" >"$IMAGE.tmp/info"
+touch "$IMAGE.tmp/.done"
+rm -rf "$IMAGE"; mv "$IMAGE.tmp" "$IMAGE"
+# older images of this cache are superseded (rootfs dirs too, unless still current)
+for d in "$CACHE"/image-* "$CACHE"/rootfs-*; do
+  [ "$d" = "$IMAGE" ] || [ "$d" = "$ROOTFS" ] || rm -rf "$d"
+done
+say "stage 2/2 done in $((SECONDS - start)) s"
+echo "image: $IMAGE"

@@ -1,0 +1,216 @@
+/**
+ * `switchyard ctl apply -f FILE | get KIND [NAME] | delete KIND NAME` against the controller's REST
+ * API (--controller URL, default $SWITCHYARD_CONTROLLER or http://127.0.0.1:8080; token from
+ * --token-file or SWITCHYARD_TOKEN). `apply` validates the file first exactly as `validate` does
+ * (same messages, file:line:column), then PUTs each resource in dependency order (ACLs, hosts,
+ * virtual networks, interfaces), skipping those the controller already holds unchanged, and maps
+ * the controller's problems back to file paths. Output is a kubectl-style table, or JSON (--json).
+ * Each function returns the exit code: 0 ok, 1 the controller refused something, 2 bad input.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { POLICY_KINDS } from '../agent/controller-sync-protocol.js';
+import type { PolicyKind } from '../agent/controller-sync-protocol.js';
+import type { ErrorBody, ResourceEnvelope } from '../controller/envelope.js';
+import { API_PREFIX, resourceOf } from '../controller/envelope.js';
+import { formatErrors, loadPolicyFile } from '../policy/load.js';
+import type { AccessControlList, Host, NetworkInterface, VirtualNetwork } from '../policy/types.js';
+import { readToken } from './controller-cmd.js';
+
+export interface ControllerClientOptions {
+  controller?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const consoleOutput: Output = { out: (text) => console.log(text), err: (text) => console.error(text) };
+
+/** Apply order: what is referred to goes first. */
+const APPLY_ORDER: PolicyKind[] = ['accessControlLists', 'hosts', 'virtualNetworks', 'networkInterfaces'];
+
+const SINGULAR: Record<PolicyKind, string> = {
+  hosts: 'host',
+  virtualNetworks: 'virtualNetwork',
+  networkInterfaces: 'networkInterface',
+  accessControlLists: 'accessControlList',
+};
+
+const ALIASES: Record<string, PolicyKind> = {
+  host: 'hosts',
+  hosts: 'hosts',
+  virtualnetwork: 'virtualNetworks',
+  virtualnetworks: 'virtualNetworks',
+  vnet: 'virtualNetworks',
+  vnets: 'virtualNetworks',
+  networkinterface: 'networkInterfaces',
+  networkinterfaces: 'networkInterfaces',
+  nic: 'networkInterfaces',
+  nics: 'networkInterfaces',
+  accesscontrollist: 'accessControlLists',
+  accesscontrollists: 'accessControlLists',
+  acl: 'accessControlLists',
+  acls: 'accessControlLists',
+};
+
+export function parseKind(text: string): PolicyKind {
+  const kind = ALIASES[text.toLowerCase()];
+  if (kind === undefined) throw new Error(`unknown kind ${text} (one of ${POLICY_KINDS.join(', ')}; or host, vnet, nic, acl)`);
+  return kind;
+}
+
+type Reply<T> = { ok: true; status: number; body: T } | { ok: false; status: number; body: ErrorBody };
+
+class ControllerClient {
+  constructor(
+    private readonly base: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = `${this.base.replace(/\/$/, '')}${API_PREFIX}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    } catch (error) {
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      throw new Error(`cannot reach the controller at ${this.base}: ${cause ?? String(error)}`, { cause: error });
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { code: 'BadReply', message: text.slice(0, 200), errors: [] };
+    }
+    return response.ok ? { ok: true, status: response.status, body: parsed as T } : { ok: false, status: response.status, body: parsed as ErrorBody };
+  }
+}
+
+async function clientOf(o: ControllerClientOptions): Promise<ControllerClient> {
+  const base = o.controller ?? process.env.SWITCHYARD_CONTROLLER ?? 'http://127.0.0.1:8080';
+  return new ControllerClient(base, await readToken(o.tokenFile));
+}
+
+function describeError(body: ErrorBody, pathPrefix = ''): string {
+  const lines = [`error: ${body.message}`];
+  for (const error of body.errors ?? []) {
+    const path = pathPrefix === '' || error.path.includes('/') ? error.path : error.path === '(root)' ? pathPrefix : error.path.startsWith('[') ? `${pathPrefix}${error.path}` : `${pathPrefix}.${error.path}`;
+    lines.push(`  ${path}: ${error.message}`);
+  }
+  return lines.join('\n');
+}
+
+/** Columns of a kubectl-style table. */
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('   ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+function rowsOf(kind: PolicyKind, items: ResourceEnvelope[]): { headers: string[]; rows: string[][] } {
+  const resources = items.map((item) => resourceOf(item));
+  switch (kind) {
+    case 'hosts':
+      return { headers: ['NAME', 'PROVIDER-ADDRESSES', 'REVISION'], rows: (resources as unknown as Host[]).map((h, i) => [h.name, h.providerAddresses.join(','), String(items[i]?.revision)]) };
+    case 'virtualNetworks':
+      return {
+        headers: ['NAME', 'ADDRESS-PREFIXES', 'SUBNETS', 'REVISION'],
+        rows: (resources as unknown as VirtualNetwork[]).map((v, i) => [
+          v.name,
+          v.addressPrefixes.join(','),
+          v.subnets.map((s) => `${s.name}(${s.vsid} ${s.addressPrefix} ${s.encapsulation})`).join(',') || '<none>',
+          String(items[i]?.revision),
+        ]),
+      };
+    case 'networkInterfaces':
+      return {
+        headers: ['NAME', 'HOST', 'VIRTUAL-NETWORK', 'SUBNET', 'MAC', 'IP', 'ACL', 'REVISION'],
+        rows: (resources as unknown as NetworkInterface[]).map((n, i) => [n.name, n.host, n.virtualNetwork, n.subnet, n.macAddress, n.ipAddress, n.accessControlList ?? '<none>', String(items[i]?.revision)]),
+      };
+    case 'accessControlLists':
+      return { headers: ['NAME', 'RULES', 'REVISION'], rows: (resources as unknown as AccessControlList[]).map((a, i) => [a.name, String(a.aclRules.length), String(items[i]?.revision)]) };
+  }
+}
+
+/** `ctl get KIND [NAME]`. */
+export async function ctlGet(o: ControllerClientOptions & { kind: string; name?: string }, io: Output = consoleOutput): Promise<number> {
+  const kind = parseKind(o.kind);
+  const client = await clientOf(o);
+  const reply = await client.request<ResourceEnvelope | { value: ResourceEnvelope[] }>('GET', o.name === undefined ? `/${kind}` : `/${kind}/${encodeURIComponent(o.name)}`);
+  if (!reply.ok) {
+    io.err(describeError(reply.body));
+    return 1;
+  }
+  if (o.json) {
+    io.out(JSON.stringify(reply.body, null, 2));
+    return 0;
+  }
+  const items = 'value' in reply.body ? reply.body.value : [reply.body];
+  if (items.length === 0) {
+    io.out(`no ${kind} found`);
+    return 0;
+  }
+  const { headers, rows } = rowsOf(kind, items);
+  io.out(table(headers, rows));
+  return 0;
+}
+
+/** `ctl delete KIND NAME`. */
+export async function ctlDelete(o: ControllerClientOptions & { kind: string; name: string }, io: Output = consoleOutput): Promise<number> {
+  const kind = parseKind(o.kind);
+  const client = await clientOf(o);
+  const reply = await client.request<{ resourceId: string; revision: number }>('DELETE', `/${kind}/${encodeURIComponent(o.name)}`);
+  if (!reply.ok) {
+    io.err(describeError(reply.body));
+    return 1;
+  }
+  io.out(o.json ? JSON.stringify(reply.body, null, 2) : `${SINGULAR[kind]}/${o.name} deleted`);
+  return 0;
+}
+
+/** `ctl apply -f FILE`. */
+export async function ctlApply(o: ControllerClientOptions & { file: string }, io: Output = consoleOutput): Promise<number> {
+  const loaded = await loadPolicyFile(o.file);
+  if (!loaded.ok) {
+    io.err(`${o.file}: invalid policy, nothing applied\n${formatErrors(loaded.errors, { file: o.file })}`);
+    return 2;
+  }
+  const client = await clientOf(o);
+  const results: { resource: string; result: string; revision?: number; errors?: ErrorBody }[] = [];
+  let failed = false;
+  for (const kind of APPLY_ORDER) {
+    const existing = await client.request<{ value: ResourceEnvelope[] }>('GET', `/${kind}`);
+    if (!existing.ok) {
+      io.err(describeError(existing.body));
+      return 1;
+    }
+    const held = new Map(existing.body.value.map((item) => [item.resourceId, resourceOf(item)]));
+    const items = loaded.policy[kind] as unknown as { name: string }[];
+    for (const [index, resource] of items.entries()) {
+      const label = `${SINGULAR[kind]}/${resource.name}`;
+      const before = held.get(resource.name);
+      if (before !== undefined && isDeepStrictEqual(JSON.parse(JSON.stringify(resource)), before)) {
+        results.push({ resource: label, result: 'unchanged' });
+        continue;
+      }
+      const reply = await client.request<ResourceEnvelope>('PUT', `/${kind}/${encodeURIComponent(resource.name)}`, resource);
+      if (!reply.ok) {
+        failed = true;
+        results.push({ resource: label, result: 'failed', errors: reply.body });
+        if (!o.json) io.err(`${label}: ${describeError(reply.body, `${kind}[${index}]`)}`);
+        continue;
+      }
+      results.push({ resource: label, result: reply.status === 201 ? 'created' : 'configured', revision: reply.body.revision });
+    }
+  }
+  if (o.json) io.out(JSON.stringify(results, null, 2));
+  else for (const r of results) if (r.result !== 'failed') io.out(`${r.resource} ${r.result}`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,62 @@
+/**
+ * `switchyard controller --listen ADDR:PORT --store FILE [--token-file F]`: open the SQLite store,
+ * serve the REST API and the agents' sync streams, stop cleanly on SIGTERM/SIGINT. The API token
+ * comes from --token-file or SWITCHYARD_TOKEN; without one the controller does not start.
+ */
+import { readFile } from 'node:fs/promises';
+import { createLogger } from '../agent/logger.js';
+import { ControllerServer } from '../controller/server.js';
+import { SqliteStore } from '../controller/sqlite-store.js';
+
+export interface ControllerCommandOptions {
+  listen: string;
+  store: string;
+  tokenFile?: string;
+  heartbeatMs?: number;
+}
+
+/** "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" -> host and port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port > 65535) throw new Error(`--listen: expected ADDR:PORT (e.g. 127.0.0.1:8080), got ${text}`);
+  return { host: (match[1] ?? match[2]) as string, port };
+}
+
+/** The API token: the first line of --token-file, else SWITCHYARD_TOKEN. */
+export async function readToken(tokenFile: string | undefined): Promise<string | undefined> {
+  if (tokenFile !== undefined) {
+    const token = (await readFile(tokenFile, 'utf8')).split('\n')[0]?.trim() ?? '';
+    if (token === '') throw new Error(`${tokenFile}: no token in it`);
+    return token;
+  }
+  const env = process.env.SWITCHYARD_TOKEN?.trim();
+  return env === undefined || env === '' ? undefined : env;
+}
+
+/** Run until SIGTERM/SIGINT; returns the exit code. */
+export async function runControllerCommand(o: ControllerCommandOptions): Promise<number> {
+  const log = createLogger('controller');
+  const { host, port } = parseListen(o.listen);
+  const token = await readToken(o.tokenFile);
+  if (token === undefined) {
+    console.error('switchyard controller: an API token is needed: --token-file FILE or SWITCHYARD_TOKEN');
+    return 2;
+  }
+  const store = new SqliteStore(o.store);
+  const server = new ControllerServer({ store, token, logger: log, ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }) });
+  const address = await server.listen(host, port);
+  log.info({ url: address.url, store: o.store, revision: store.revision() }, 'controller listening');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      server.close().then(resolve, (error: Error) => {
+        log.error({ err: error.message }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,209 @@
+/**
+ * The controller's HTTP server (fastify): the northbound REST API under /networking/v1 (see
+ * envelope.ts for the resource shape), /openapi.json, and the agents' sync stream (sync-hub.ts).
+ * A write is: authenticate, validate the whole resulting policy (changes.ts), write it as one store
+ * transaction conditioned on the revision it was validated against (retried if the store moved),
+ * then publish to the agents. Nothing of a rejected request reaches the store.
+ */
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { POLICY_KINDS, SYNC_PATH } from '../agent/controller-sync-protocol.js';
+import type { PolicyKind } from '../agent/controller-sync-protocol.js';
+import { ROOT_PATH } from '../policy/errors.js';
+import { TokenAuth } from './auth.js';
+import { checkDelete, checkPut } from './changes.js';
+import type { ChangeProblem } from './changes.js';
+import { API_PREFIX, envelope, errorBody } from './envelope.js';
+import { openApiDocument } from './openapi.js';
+import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
+import type { PolicyStore, WriteConditions } from './store.js';
+import { SyncHub } from './sync-hub.js';
+
+export interface ControllerOptions {
+  store: PolicyStore;
+  /** Bearer token for writes (and for reads from outside loopback). */
+  token: string;
+  /** Sync heartbeat period (default 5000 ms). */
+  heartbeatMs?: number;
+  /** Largest accepted request body (default 1 MiB). */
+  bodyLimit?: number;
+  logger?: Logger;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+}
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+const WRITE_RETRIES = 3;
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function conditionsOf(request: FastifyRequest, baseRevision: number): WriteConditions {
+  const conditions: WriteConditions = { baseRevision };
+  const ifMatch = header(request, 'if-match');
+  const ifNoneMatch = header(request, 'if-none-match');
+  if (ifMatch !== undefined) conditions.ifMatch = ifMatch;
+  if (ifNoneMatch !== undefined) conditions.ifNoneMatch = ifNoneMatch;
+  return conditions;
+}
+
+/** If-Match / If-None-Match against the resource as stored now (the store checks again atomically). */
+function preconditionFails(request: FastifyRequest, etag: string | undefined): string | undefined {
+  const tags = (value: string): string[] => value.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  const ifMatch = header(request, 'if-match');
+  const ifNoneMatch = header(request, 'if-none-match');
+  if (ifMatch !== undefined && (etag === undefined || !tags(ifMatch).some((tag) => tag === '*' || tag === etag))) {
+    return etag === undefined ? 'resource does not exist' : `etag is ${etag}`;
+  }
+  if (ifNoneMatch !== undefined && etag !== undefined && tags(ifNoneMatch).some((tag) => tag === '*' || tag === etag)) return 'resource already exists';
+  return undefined;
+}
+
+function sendProblem(reply: FastifyReply, problem: ChangeProblem): FastifyReply {
+  return reply.code(problem.status).send(errorBody(problem.code, problem.message, problem.errors));
+}
+
+export class ControllerServer {
+  readonly app: FastifyInstance;
+  readonly hub: SyncHub;
+  private readonly auth: TokenAuth;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.auth = new TokenAuth(options.token);
+    this.hub = new SyncHub(options.store, options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs });
+    this.app = Fastify({
+      bodyLimit: options.bodyLimit ?? 1024 * 1024,
+      ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+    }) as unknown as FastifyInstance;
+    this.routes();
+  }
+
+  get store(): PolicyStore {
+    return this.options.store;
+  }
+
+  private routes(): void {
+    const app = this.app;
+    // JSON only: a text/plain body is 415 rather than a string that fails validation.
+    app.removeContentTypeParser('text/plain');
+    app.addHook('onRequest', async (request, reply) => {
+      const decision = this.auth.decide(request.method, header(request, 'authorization'), request.socket.remoteAddress);
+      if (decision.ok) return;
+      if (decision.status === 401) reply.header('www-authenticate', 'Bearer');
+      return reply.code(decision.status).send(errorBody(decision.status === 401 ? 'Unauthorized' : 'Forbidden', decision.message));
+    });
+    app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+      const status = error.statusCode ?? 500;
+      if (status >= 500) this.options.logger?.error({ err: error }, 'request failed');
+      const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : status >= 500 ? 'InternalError' : 'BadRequest';
+      return reply.code(status).send(errorBody(code, error.message, [{ path: ROOT_PATH, message: error.message.toLowerCase() }]));
+    });
+    app.setNotFoundHandler((request, reply) =>
+      reply.code(404).send(errorBody('NotFound', `no route ${request.method} ${request.url.split('?')[0]}`)),
+    );
+
+    app.get('/openapi.json', async () => openApiDocument());
+    app.get(API_PREFIX, async () => ({ revision: this.store.revision(), kinds: POLICY_KINDS }));
+    for (const kind of POLICY_KINDS) this.kindRoutes(kind);
+    app.get(SYNC_PATH, (request, reply) => this.sync(request, reply));
+  }
+
+  private kindRoutes(kind: PolicyKind): void {
+    const app = this.app;
+    const base = `${API_PREFIX}/${kind}`;
+    app.get(base, async () => ({ value: this.store.list(kind).map((item) => envelope(kind, item)), revision: this.store.revision() }));
+    app.get(`${base}/:id`, async (request: IdRequest, reply) => {
+      const item = this.store.get(kind, request.params.id);
+      if (item === undefined) return reply.code(404).send(errorBody('NotFound', `${kind}/${request.params.id} not found`));
+      return reply.header('etag', item.etag).send(envelope(kind, item));
+    });
+    app.put(`${base}/:id`, async (request: IdRequest, reply) => {
+      const id = request.params.id;
+      for (let attempt = 0; ; attempt++) {
+        const failed = preconditionFails(request, this.store.get(kind, id)?.etag);
+        if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
+        const check = checkPut(this.store, kind, id, request.body);
+        if (!check.ok) return sendProblem(reply, check);
+        try {
+          const stored = this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
+          this.hub.publish();
+          return reply.code(check.existed ? 200 : 201).header('etag', stored.etag).send(envelope(kind, stored));
+        } catch (error) {
+          if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue;
+          if (error instanceof PreconditionFailedError) return reply.code(412).send(errorBody('PreconditionFailed', error.message));
+          throw error;
+        }
+      }
+    });
+    app.delete(`${base}/:id`, async (request: IdRequest, reply) => {
+      const id = request.params.id;
+      for (let attempt = 0; ; attempt++) {
+        const current = this.store.get(kind, id);
+        const failed = current === undefined ? undefined : preconditionFails(request, current.etag);
+        if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
+        const check = checkDelete(this.store, kind, id);
+        if (!check.ok) return sendProblem(reply, check);
+        try {
+          const revision = this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
+          this.hub.publish();
+          return reply.send({ resourceId: id, resourceRef: `/${kind}/${id}`, revision });
+        } catch (error) {
+          if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue;
+          if (error instanceof PreconditionFailedError) return reply.code(412).send(errorBody('PreconditionFailed', error.message));
+          if (error instanceof NotFoundError) return reply.code(404).send(errorBody('NotFound', error.message));
+          throw error;
+        }
+      }
+    });
+  }
+
+  private sync(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+    const query = request.query as Record<string, string | undefined>;
+    const host = query.host;
+    const since = query.since === undefined ? undefined : Number(query.since);
+    const errors = [];
+    if (host === undefined || host === '') errors.push({ path: 'host', message: 'required' });
+    if (since !== undefined && (!Number.isInteger(since) || since < 0)) errors.push({ path: 'since', message: `not a revision: ${query.since}` });
+    if (errors.length > 0) return reply.code(400).send(errorBody('BadRequest', 'bad sync request', errors));
+    reply.hijack();
+    const res = reply.raw;
+    request.socket.setNoDelay(true);
+    request.socket.setKeepAlive(true, 10_000);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    const attach = { host: host as string, ...(since === undefined ? {} : { since }), ...(query.digest === undefined ? {} : { digest: query.digest }) };
+    this.hub.attach(attach, res);
+    return undefined;
+  }
+
+  async listen(host: string, port: number): Promise<ListenAddress> {
+    await this.app.listen({ host, port });
+    const address = this.app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('controller: no TCP address');
+    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return { host: address.address, port: address.port, url: `http://${shown}:${address.port}` };
+  }
+
+  /** Stop: end the agents' streams (they reconnect elsewhere or later), close the server and the store. */
+  async close(): Promise<void> {
+    this.hub.close(false);
+    await this.app.close();
+    this.store.close();
+  }
+
+  /** Stop as a crash would: sockets destroyed mid-stream, no goodbye (for tests). */
+  async crash(): Promise<void> {
+    this.hub.close(true);
+    this.app.server.closeAllConnections();
+    await this.app.close();
+    this.store.close();
+  }
+}
