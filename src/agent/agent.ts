@@ -10,8 +10,8 @@
 import type net from 'node:net';
 import fs from 'node:fs';
 import type { Policy } from '../policy/types.js';
-import type { FramePort, Uplink } from '../io/types.js';
-import { compileSnapshot, type Snapshot } from '../vfp/snapshot.js';
+import type { Uplink } from '../io/types.js';
+import { compileSnapshot, type PortInfo, type Snapshot } from '../vfp/snapshot.js';
 import { Forwarder } from '../dataplane/forwarder.js';
 import { countersToJson } from '../dataplane/counters.js';
 import { findUnderlay, type UnderlayAddress } from './underlay.js';
@@ -30,13 +30,18 @@ export interface AgentOptions {
 }
 
 export class Agent {
-  private ports: TenantPort[] = [];
+  /** Live ports by interface name; `index` follows the current snapshot. */
+  private ports = new Map<string, TenantPort & { index: number }>();
   private uplinks: { vxlan?: Uplink; nvgre?: Uplink } = {};
+  private uplinkKey = '';
   private control: net.Server | undefined;
   private forwarder: Forwarder | undefined;
   private snapshot: Snapshot | undefined;
   private underlay: UnderlayAddress[] = [];
+  private underlayMtu = 1500;
   private stopped = false;
+  /** Policy changes are applied one at a time, in order. */
+  private applying: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: AgentOptions) {}
 
@@ -52,41 +57,103 @@ export class Agent {
     return a;
   }
 
+  get generation(): number {
+    return this.snapshot?.generation ?? 0;
+  }
+
   private async bringUp(): Promise<void> {
     const { policy, host, log } = this.opts;
-    const hostDef = policy.hosts.find((h) => h.name === host);
-    if (!hostDef) throw new Error(`host "${host}" is not in the policy (hosts: ${policy.hosts.map((h) => h.name).join(', ') || 'none'})`);
     const snapshot = compileSnapshot(policy, host, 1);
+    await this.openUnderlay(policy, snapshot);
+    this.forwarder = new Forwarder({ ports: [], ...this.uplinks }, snapshot);
     this.snapshot = snapshot;
-    this.underlay = await findUnderlay(hostDef.providerAddresses);
-    const underlayMtu = Math.min(...this.underlay.map((u) => u.mtu));
-    log.info({ host, pas: hostDef.providerAddresses, underlayMtu, ports: snapshot.ports.length }, 'agent starting');
-
-    const kinds = new Set(snapshot.ports.map((p) => p.encapsulation));
-    // every host may receive either encapsulation from peers: open both when the policy uses both
-    for (const s of policy.virtualNetworks.flatMap((v) => v.subnets)) kinds.add(s.encapsulation);
-    this.uplinks = await openUplinks([...kinds], this.underlay.map((u) => u.address), log);
-
-    const io = { ports: [] as (FramePort | undefined)[], ...this.uplinks };
-    this.forwarder = new Forwarder(io, snapshot);
-    for (const p of snapshot.ports) {
-      const port = await createTenantPort(p, underlayMtu, log);
-      this.ports.push(port);
-      this.forwarder.setPort(p.index, port.queue);
-      const fwd = this.forwarder;
-      const index = p.index;
-      port.queue.onReadable(() => fwd.pollPort(index));
-    }
-    if (this.uplinks.vxlan) {
-      const fwd = this.forwarder;
-      this.uplinks.vxlan.onReadable(() => fwd.pollUplink('vxlan'));
-    }
-    if (this.uplinks.nvgre) {
-      const fwd = this.forwarder;
-      this.uplinks.nvgre.onReadable(() => fwd.pollUplink('nvgre'));
-    }
+    log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length }, 'agent starting');
+    for (const p of snapshot.ports) await this.addPort(p);
     this.control = await startControlServer(this.opts.controlSocket, (req) => this.handle(req));
-    log.info({ control: this.opts.controlSocket }, 'agent forwarding');
+    log.info({ control: this.opts.controlSocket, generation: snapshot.generation }, 'agent forwarding');
+  }
+
+  /** Finds the underlay for this host's PAs and opens the uplinks the policy needs (again only when either changed). */
+  private async openUnderlay(policy: Policy, snapshot: Snapshot): Promise<void> {
+    const kinds = new Set<'vxlan' | 'nvgre'>();
+    // a host receives whichever encapsulation its ports' subnets use
+    for (const p of snapshot.ports) kinds.add(p.encapsulation);
+    if (!kinds.size) for (const s of policy.virtualNetworks.flatMap((v) => v.subnets)) kinds.add(s.encapsulation);
+    const key = `${[...kinds].sort().join(',')}|${snapshot.localPasText.join(',')}`;
+    if (key === this.uplinkKey) return;
+    this.underlay = await findUnderlay([...snapshot.localPasText]);
+    this.underlayMtu = Math.min(...this.underlay.map((u) => u.mtu));
+    const next = await openUplinks([...kinds], [...snapshot.localPasText], this.opts.log);
+    const old = this.uplinks;
+    this.uplinks = next;
+    this.uplinkKey = key;
+    if (this.forwarder) {
+      this.forwarder.setUplinks(next);
+    }
+    this.watchUplinks();
+    old.vxlan?.close();
+    old.nvgre?.close();
+  }
+
+  private watchUplinks(): void {
+    const { vxlan, nvgre } = this.uplinks;
+    vxlan?.onReadable(() => this.forwarder?.pollUplink('vxlan'));
+    nvgre?.onReadable(() => this.forwarder?.pollUplink('nvgre'));
+  }
+
+  private async addPort(p: PortInfo): Promise<void> {
+    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log), { index: p.index });
+    this.ports.set(p.name, port);
+    this.forwarder!.setPort(p.index, port.queue);
+    port.queue.onReadable(() => this.forwarder?.pollPort(port.index));
+  }
+
+  /**
+   * Applies a new policy without breaking flows of ports that did not change: the new snapshot
+   * is compiled first (a policy this host cannot use is refused and the old one kept), new ports
+   * are created before the switch, the forwarder switches between batches, and ports that went
+   * away (or whose device settings changed) are removed after it.
+   */
+  applyPolicy(policy: Policy): Promise<void> {
+    const next = this.applying.then(() => this.apply(policy));
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private async apply(policy: Policy): Promise<void> {
+    if (this.stopped || !this.forwarder || !this.snapshot) return;
+    const { log } = this.opts;
+    const old = this.snapshot;
+    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1);
+    await this.openUnderlay(policy, snap);
+    const same = (a: PortInfo, b: PortInfo) =>
+      a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation;
+    const gone: (TenantPort & { index: number })[] = [];
+    for (const [name, port] of this.ports) {
+      const np = snap.ports.find((p) => p.name === name);
+      if (!np || !same(np, port.info)) {
+        gone.push(port);
+        this.ports.delete(name);
+      }
+    }
+    // detach removed ports from the dataplane before their TAPs close
+    for (const p of gone) p.queue.stopPolling();
+    for (let i = 0; i < Math.max(old.ports.length, snap.ports.length); i++) this.forwarder.setPort(i, undefined);
+    for (const p of gone) await p.remove().catch((err: Error) => log.warn({ port: p.info.name, err: err.message }, 'port cleanup failed'));
+    this.forwarder.setSnapshot(snap);
+    this.snapshot = snap;
+    for (const p of snap.ports) {
+      const live = this.ports.get(p.name);
+      if (live) {
+        live.index = p.index;
+        live.info = p;
+        this.forwarder.setPort(p.index, live.queue);
+      } else {
+        await this.addPort(p);
+      }
+    }
+    log.info({ generation: snap.generation, ports: snap.ports.length, removed: gone.map((p) => p.info.name) }, 'policy applied');
   }
 
   private handle(req: ControlRequest): unknown {
@@ -118,14 +185,15 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     const { log } = this.opts;
-    for (const p of this.ports) {
+    await this.applying;
+    for (const p of this.ports.values()) {
       try {
         await p.remove();
       } catch (err) {
         log.warn({ port: p.info.name, err: (err as Error).message }, 'port cleanup failed');
       }
     }
-    this.ports = [];
+    this.ports.clear();
     this.uplinks.vxlan?.close();
     this.uplinks.nvgre?.close();
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));

@@ -43,7 +43,7 @@ export async function createTenantPort(info: PortInfo, underlayMtu: number, log:
     }
   } catch (err) {
     await remove().catch(() => undefined);
-    throw new Error(`port ${info.name} (${info.ifname}): ${(err as Error).message}`);
+    throw new Error(`port ${info.name} (${info.ifname}): ${(err as Error).message}`, { cause: err });
   }
   log.info({ port: info.name, ifname: info.ifname, netns: info.netns, mtu, ip: info.ipText, vsid: info.vsid }, 'port up');
   return { info, queue, remove };

@@ -19,7 +19,7 @@ export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], l
     out.vxlan?.close();
     const e = err as NodeJS.ErrnoException;
     const hint = e.code === 'EADDRINUSE' ? ' (another process, or a kernel vxlan device, holds UDP 4789 in this namespace)' : '';
-    throw new Error(`cannot open uplink: ${e.message}${hint}`);
+    throw new Error(`cannot open uplink: ${e.message}${hint}`, { cause: err });
   }
   log.info({ kinds, pas }, 'uplinks open');
   return out;

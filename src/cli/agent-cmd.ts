@@ -1,28 +1,94 @@
-/** `switchyard agent`: load and validate the policy, start the agent, stop it on SIGTERM/SIGINT. */
+/**
+ * `switchyard agent`: one host's dataplane, its policy from a file (--policy; SIGHUP re-reads it)
+ * or from a controller (--controller; the last policy is kept on disk so the agent starts and
+ * forwards while the controller is away). Stops cleanly on SIGTERM/SIGINT.
+ */
 import { formatErrors, loadPolicyFile } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import { Agent } from '../agent/agent.js';
 import { controlSocketPath } from '../agent/control-protocol.js';
-import { createLogger } from '../agent/logger.js';
+import { ControllerSync } from '../agent/controller-sync.js';
+import { createLogger, type Logger } from '../agent/logger.js';
+import { readToken } from './controller-cmd.js';
 
-export async function runAgentCommand(o: { policy: string; host: string; control?: string; workers?: number }): Promise<void> {
+export interface AgentCommandOptions {
+  policy?: string;
+  controller?: string;
+  host: string;
+  control?: string;
+  cache?: string;
+  tokenFile?: string;
+  workers?: number;
+}
+
+export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
   const log = createLogger(`agent:${o.host}`);
-  const r = await loadPolicyFile(o.policy);
-  if (!r.ok) {
-    console.error(`${o.policy}: invalid policy, agent not started\n${formatErrors(r.errors, { file: o.policy })}`);
-    process.exitCode = 2;
-    return;
-  }
   if (process.getuid?.() !== 0) log.warn('not running as root: creating TAP devices will fail');
-  const agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket: o.control ?? controlSocketPath(o.host), log });
+  const controlSocket = o.control ?? controlSocketPath(o.host);
+  let agent: Agent | undefined;
+  let sync: ControllerSync | undefined;
+
+  if (o.policy) {
+    const file = o.policy;
+    const r = await loadPolicyFile(file);
+    if (!r.ok) {
+      console.error(`${file}: invalid policy, agent not started\n${formatErrors(r.errors, { file })}`);
+      process.exitCode = 2;
+      return;
+    }
+    agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket, log });
+    const a = agent;
+    process.on('SIGHUP', () => void reloadFile(a, file, log));
+  } else {
+    const token = await readToken(o.tokenFile);
+    sync = new ControllerSync({
+      controller: o.controller!,
+      host: o.host,
+      cacheFile: o.cache ?? `/var/lib/switchyard/${o.host}.policy.json`,
+      ...(token ? { token } : {}),
+      log,
+    });
+    sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
+    sync.on('disconnected', (reason) => log.warn({ reason }, 'controller connection lost; forwarding on the last policy'));
+    const first = new Promise<Policy>((resolve) => sync!.once('policy', (p) => resolve(p)));
+    const cached = await sync.start();
+    if (!cached) log.info({ controller: o.controller }, 'waiting for the first policy from the controller');
+    const policy = cached?.policy ?? (await first);
+    agent = await Agent.start({ policy, host: o.host, controlSocket, log });
+    const a = agent;
+    sync.on('policy', (p, revision) => {
+      a.applyPolicy(p).then(
+        () => log.info({ revision }, 'controller policy applied'),
+        (err: Error) => log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one'),
+      );
+    });
+  }
+
+  const running = agent;
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'shutting down');
-      agent.stop().then(resolve, (err: Error) => {
-        log.error({ err: err.message }, 'shutdown failed');
-        resolve();
-      });
+      Promise.resolve(sync?.stop())
+        .then(() => running.stop())
+        .then(resolve, (err: Error) => {
+          log.error({ err: err.message }, 'shutdown failed');
+          resolve();
+        });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+async function reloadFile(agent: Agent, file: string, log: Logger): Promise<void> {
+  const r = await loadPolicyFile(file);
+  if (!r.ok) {
+    log.error({ file, errors: r.errors.map((e) => `${e.path}: ${e.message}`) }, 'SIGHUP: invalid policy, keeping the current one');
+    return;
+  }
+  try {
+    await agent.applyPolicy(r.policy);
+  } catch (err) {
+    log.error({ file, err: (err as Error).message }, 'SIGHUP: policy refused, keeping the current one');
+  }
 }

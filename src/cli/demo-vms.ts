@@ -511,8 +511,11 @@ export async function startVmPair(say: Say, o: { memMb?: number; bootTimeoutMs?:
     vms.forEach((v, i) => say(`${v.name}: up after ${(ms[i]! / 1000).toFixed(0)} s`));
     for (const v of vms) {
       await v.exec(
-        `ip link set eth0 mtu 1500 up && ip addr add ${v.spec.linkAddr}/${LINK.prefix} dev eth0 && ` +
-          `mountpoint -q /switchyard && mountpoint -q /vm && test -x /switchyard/bin/switchyard.js -o -f /switchyard/bin/switchyard.js`,
+        // The runner can be up before udev has loaded virtio_net or systemd has mounted the shares.
+        `for i in $(seq 120); do ip link show eth0 >/dev/null 2>&1 && mountpoint -q /switchyard && mountpoint -q /vm && break; sleep 0.5; done; ` +
+          `ip link set eth0 mtu 1500 up && ip addr add ${v.spec.linkAddr}/${LINK.prefix} dev eth0 && ` +
+          `mountpoint -q /switchyard && mountpoint -q /vm && test -f /switchyard/bin/switchyard.js`,
+        { timeoutMs: 90_000 },
       );
     }
     const r = await vms[1].exec(`ping -n -c 3 -i 0.3 -W 2 ${LINK.vm1}`, { allowFail: true, timeoutMs: 20_000 });

@@ -4,12 +4,14 @@
  * trace at a user unless SWITCHYARD_DEBUG is set.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { runAgentCommand } from './agent-cmd.js';
+import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
 import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
 import { runBench } from './bench.js';
+import { runControllerCommand } from './controller-cmd.js';
+import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -26,11 +28,15 @@ export function buildProgram(): Command {
   program
     .command('agent')
     .description('run the dataplane for one host of a policy')
-    .requiredOption('--policy <file>', 'policy file (YAML or JSON)')
+    .option('--policy <file>', 'policy file (YAML or JSON)')
+    .option('--controller <url>', 'take policy from a controller instead of a file (e.g. http://127.0.0.1:8080)')
     .requiredOption('--host <name>', 'this host, as named in the policy')
     .option('--control <path>', 'control socket (default /run/switchyard/<host>.sock)')
+    .option('--cache <file>', 'with --controller: last policy kept on disk (default /var/lib/switchyard/<host>.policy.json)')
+    .option('--token-file <file>', 'with --controller: API token file (default: $SWITCHYARD_TOKEN)')
     .option('--workers <n>', 'forwarding workers', positiveInt)
-    .action(async (o: { policy: string; host: string; control?: string; workers?: number }) => {
+    .action(async (o: AgentCommandOptions) => {
+      if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);
     });
 
@@ -45,21 +51,26 @@ export function buildProgram(): Command {
   const ctl = program
     .command('ctl')
     .description('talk to a running agent')
-    .requiredOption('--host <name>', 'the agent\'s host name')
+    .option('--host <name>', 'the agent\'s host name (stats, dump-flows, trace)')
     .option('--socket <path>', 'control socket path')
     .option('--json', 'print JSON');
+  const agentTarget = () => {
+    const o = ctl.opts<{ host?: string; socket?: string; json?: boolean }>();
+    if (!o.host && !o.socket) throw new InvalidArgumentError('ctl: give --host NAME (or --socket PATH) of the agent');
+    return { host: o.host ?? '', ...(o.socket ? { socket: o.socket } : {}), ...(o.json ? { json: true } : {}) };
+  };
   ctl
     .command('stats')
     .description('per-port and per-reason counters')
     .action(async () => {
-      console.log(await ctlStats(ctl.opts()));
+      console.log(await ctlStats(agentTarget()));
     });
   ctl
     .command('dump-flows')
     .description('unified flow table entries')
     .option('--port <name>', 'only flows of this port')
     .action(async (o: { port?: string }) => {
-      console.log(await ctlDumpFlows(ctl.opts(), o.port));
+      console.log(await ctlDumpFlows(agentTarget(), o.port));
     });
   ctl
     .command('trace')
@@ -68,7 +79,42 @@ export function buildProgram(): Command {
     .option('--in', 'the frame arrives from the wire for this port (default: sent by the port)')
     .argument('<frame-spec>', 'proto[,field=value...]: proto is arp|icmp|tcp|udp|ip; fields src dst sport dport flags ttl dl_src dl_dst')
     .action(async (spec: string, o: { port: string; in?: boolean }) => {
-      console.log(await ctlTrace(ctl.opts(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec)));
+      console.log(await ctlTrace(agentTarget(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec)));
+    });
+
+  type CtlCtrl = { controller?: string; tokenFile?: string; json?: boolean };
+  const ctrl = (c: Command) =>
+    c
+      .option('--controller <url>', 'controller URL (default $SWITCHYARD_CONTROLLER or http://127.0.0.1:8080)')
+      .option('--token-file <file>', 'API token file (default: $SWITCHYARD_TOKEN)')
+      .option('--json', 'print JSON');
+  ctrl(ctl.command('apply').description('create or replace the resources of a policy file on the controller'))
+    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
+    .action(async (o: CtlCtrl & { file: string }) => {
+      process.exitCode = await ctlApply({ ...o, json: o.json ?? ctl.opts().json });
+    });
+  ctrl(ctl.command('get').description('list resources of a kind or show one (hosts|vnets|nics|acls)'))
+    .argument('<kind>')
+    .argument('[name]')
+    .action(async (kind: string, name: string | undefined, o: CtlCtrl) => {
+      process.exitCode = await ctlGet({ ...o, kind, ...(name === undefined ? {} : { name }), json: o.json ?? ctl.opts().json });
+    });
+  ctrl(ctl.command('delete').description('delete one resource from the controller'))
+    .argument('<kind>')
+    .argument('<name>')
+    .action(async (kind: string, name: string, o: CtlCtrl) => {
+      process.exitCode = await ctlDelete({ ...o, kind, name, json: o.json ?? ctl.opts().json });
+    });
+
+  program
+    .command('controller')
+    .description('run the network controller: REST API, SQLite store, agent sync')
+    .requiredOption('--listen <addr:port>', 'address to serve on, e.g. 127.0.0.1:8080')
+    .requiredOption('--store <file>', 'SQLite store file (created if missing)')
+    .option('--token-file <file>', 'API bearer token file (default: $SWITCHYARD_TOKEN)')
+    .option('--heartbeat-ms <n>', 'agent sync heartbeat period', positiveInt)
+    .action(async (o: { listen: string; store: string; tokenFile?: string; heartbeatMs?: number }) => {
+      process.exitCode = await runControllerCommand(o);
     });
 
   program

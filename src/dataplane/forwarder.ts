@@ -17,7 +17,7 @@
  */
 import { allocBatch, HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { arpCheck, arpRequestToReply } from '../wire/arp.js';
-import { readU16, readU24, readU32 } from '../wire/bytes.js';
+import { readMac, readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
 import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN } from '../vfp/actions.js';
@@ -144,6 +144,12 @@ export class Forwarder {
     this.io.ports[index] = port;
   }
 
+  /** Replaces the uplinks (e.g. the underlay changed); an absent kind becomes a counted no-uplink drop. */
+  setUplinks(uplinks: { vxlan?: Uplink; nvgre?: Uplink }): void {
+    this.io.vxlan = uplinks.vxlan;
+    this.io.nvgre = uplinks.nvgre;
+  }
+
   /** Reads and forwards what port `index` has (at most maxBatchesPerPoll batches). */
   pollPort(index: number): void {
     const port = this.io.ports[index];
@@ -223,7 +229,7 @@ export class Forwarder {
     pc[pb + P.RxBytes] += len;
     const f = this.f;
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.drop(Drop.Malformed, X.index);
-    if (f.ethertype === ETH_ARP) return this.arp(X, slot);
+    if (f.ethertype === ETH_ARP && !this.arp(X, slot)) return;
     f.inPort = X.index;
     f.dir = DIR_OUT;
     f.vsid = X.vsid;
@@ -328,16 +334,28 @@ export class Forwarder {
     out.add(slot, srcPa, dstPa);
   }
 
-  private arp(X: PortInfo, slot: number): void {
+  /**
+   * ARP from a port. Requests are answered in place from policy (true CAs only; unknown: no
+   * answer). A unicast reply is the port answering a peer that asked over the wire (a host that
+   * is not switchyard, e.g. a kernel vxlan peer, floods its requests): it is checked against the
+   * port's own MAC and address and then forwarded like any unicast frame (returns true).
+   */
+  private arp(X: PortInfo, slot: number): boolean {
     const b = this.cur;
     const slab = b.slab;
     const off = b.start[slot];
     const arpOff = off + 14;
-    if (arpCheck(slab, arpOff, b.len[slot] - 14) !== 0) return this.drop(Drop.Malformed, X.index);
-    if (readU16(slab, arpOff + 6) !== 1) return this.drop(Drop.ArpIgnored, X.index);
+    if (arpCheck(slab, arpOff, b.len[slot] - 14) !== 0) return this.dropped(Drop.Malformed, X.index);
+    const op = readU16(slab, arpOff + 6);
     const tpa = readU32(slab, arpOff + 24);
     const spa = readU32(slab, arpOff + 14);
-    if (spa === tpa || tpa === X.ip) return this.drop(Drop.ArpIgnored, X.index);
+    if (op === 2) {
+      if ((slab[off] & 1) !== 0) return this.dropped(Drop.ArpIgnored, X.index);
+      if (spa !== X.ip || readMac(slab, arpOff + 8) !== X.mac) return this.dropped(Drop.Spoofed, X.index);
+      return true;
+    }
+    if (op !== 1) return this.dropped(Drop.ArpIgnored, X.index);
+    if (spa === tpa || tpa === X.ip) return this.dropped(Drop.ArpIgnored, X.index);
     const snap = this.snap;
     let mac = -1;
     if (tpa === X.gateway) mac = snap.routerMac;
@@ -345,10 +363,17 @@ export class Forwarder {
       const ep = snap.endpointByIp[X.rdid].get(tpa);
       if (ep !== undefined && snap.endpoints[ep].subnetIndex === X.subnetIndex) mac = snap.endpoints[ep].mac;
     }
-    if (mac < 0) return this.drop(Drop.ArpUnknown, X.index);
+    if (mac < 0) return this.dropped(Drop.ArpUnknown, X.index);
     arpRequestToReply(slab, off, arpOff, mac);
     this.counters.global[C.ArpReplies]++;
     this.queuePort(X.index, slot);
+    return false;
+  }
+
+  /** drop() for paths that return "not forwarded". */
+  private dropped(reason: number, port: number): false {
+    this.drop(reason, port);
+    return false;
   }
 
   private routerLocal(X: PortInfo, slot: number): void {
@@ -451,6 +476,10 @@ export class Forwarder {
     let len = b.len[slot];
     g[C.UplinkRxFrames]++;
     g[C.UplinkRxBytes] += len;
+    const snap = this.snap;
+    // who sent it comes first: a datagram from an address that is no other host's PA is not
+    // parsed at all (and is counted as such however malformed it is)
+    if (snap.paHost.get(srcPa) < 0) return this.drop(Drop.UnknownSrcPa, -1);
     let vni: number;
     if (enc === ENCAP_VXLAN) {
       if (len < 8) return this.drop(Drop.Malformed, -1);
@@ -467,8 +496,6 @@ export class Forwarder {
       off += 8;
       len -= 8;
     }
-    const snap = this.snap;
-    if (snap.paHost.get(srcPa) < 0) return this.drop(Drop.UnknownSrcPa, -1);
     const si = snap.vsidSubnet.get(vni);
     if (si < 0) return this.drop(Drop.UnknownVni, -1);
     const subnet = snap.subnets[si];

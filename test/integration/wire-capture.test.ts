@@ -9,7 +9,7 @@ import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
   let r: Figure8Run;
-  let rows: { src: number; dst: number; vni: number; innerDport: number }[] = [];
+  let rows: { src: number; dst: number; vni: number; innerDport: number; outerDst: string }[] = [];
   beforeAll(async () => {
     r = await startFigure8();
     expect(await haveCommand('tshark')).toBe(true);
@@ -24,16 +24,16 @@ describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
     cap.kill('SIGINT');
     await new Promise((res) => cap.once('exit', res));
     expect(fs.existsSync(pcap)).toBe(true);
-    const t = await run('tshark', ['-r', pcap, '-Y', 'vxlan', '-T', 'fields', '-E', 'separator=;', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'vxlan.vni']);
+    const t = await run('tshark', ['-r', pcap, '-Y', 'vxlan', '-T', 'fields', '-E', 'separator=;', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'vxlan.vni', '-e', 'ip.dst']);
     rows = t.stdout
       .trim()
       .split('\n')
       .filter(Boolean)
       .map((line) => {
-        const [src, dst, vni] = line.split(';');
+        const [src, dst, vni, ipDst] = line.split(';');
         const s = src!.split(',').map(Number);
         const d = dst!.split(',').map(Number);
-        return { src: s[0]!, dst: d[0]!, vni: Number(vni), innerDport: d[1] ?? 0 };
+        return { src: s[0]!, dst: d[0]!, vni: Number(vni), innerDport: d[1] ?? 0, outerDst: ipDst!.split(',')[0]! };
       });
   }, 90_000);
   afterAll(async () => {
@@ -50,8 +50,11 @@ describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
 
   it('derives the UDP source port from the inner flow (49152-65535)', () => {
     expect(rows.every((x) => x.src >= 49152 && x.src <= 65535)).toBe(true);
-    const a = new Set(rows.filter((x) => x.innerDport === 7001).map((x) => x.src));
-    const b = new Set(rows.filter((x) => x.innerDport === 7002).map((x) => x.src));
+    // web (host2) -> sql (host1) datagrams only: sql's ICMP port-unreachable replies quote the
+    // same inner ports but are another flow
+    const toSql = rows.filter((x) => x.outerDst === '192.168.1.10');
+    const a = new Set(toSql.filter((x) => x.innerDport === 7001).map((x) => x.src));
+    const b = new Set(toSql.filter((x) => x.innerDport === 7002).map((x) => x.src));
     expect(a.size).toBe(1); // one flow, one port
     expect(b.size).toBe(1);
     expect([...a][0]).not.toBe([...b][0]);

@@ -73,7 +73,7 @@ describe('controller sync', () => {
     expect(names(last(host3).policy.networkInterfaces)).toEqual(['tailspin-1', 'tailspin-2']);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(host1.views).toHaveLength(1);
-    expect(host1.sync.revision).toBe(put.body.revision); // heartbeats carry the revision forward
+    await eventually(() => host1.sync.revision === put.body.revision, 5000, 'heartbeat revision'); // heartbeats carry it forward
 
     // A change in contoso reaches host1 with its revision.
     const web = (await client.get('networkInterfaces', 'contoso-web')).body;

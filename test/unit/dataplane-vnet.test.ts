@@ -205,3 +205,19 @@ describe('replication of broadcast and multicast', () => {
     expect(countersToJson(r.fwd.counters, r.snap).drops['tx-full']).toBe(1);
   });
 });
+
+describe('uplink replacement', () => {
+  it('sends through the new uplink after setUplinks, and counts no-uplink without one', async () => {
+    const { MemoryUplink } = await import('../../src/io/memory.js');
+    const r = rig();
+    const f = buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp: '10.1.1.11', dstIp: '10.1.1.12' });
+    r.fwd.setUplinks({ nvgre: r.nv });
+    r.send('contoso-sql', f);
+    expect(countersToJson(r.fwd.counters, r.snap).drops['no-uplink']).toBe(1);
+    const vx2 = new MemoryUplink('vxlan', { localAddrs: [ipNum(PA1)] });
+    r.fwd.setUplinks({ vxlan: vx2, nvgre: r.nv });
+    r.send('contoso-sql', f);
+    expect(vx2.pullAll()).toHaveLength(1);
+    expect(r.vx.queued).toBe(0);
+  });
+});

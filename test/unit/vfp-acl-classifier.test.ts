@@ -12,7 +12,7 @@ const text = (v: number) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.
 const prefix = fc.oneof(
   fc.constant('*'),
   fc.tuple(addr, fc.constantFrom(8, 16, 24, 30, 32)).map(([a, len]) => {
-    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+    const mask = (0xffffffff << (32 - len)) >>> 0;
     return `${text((a & mask) >>> 0)}/${len}`;
   }),
   addr.map(text),

@@ -1,0 +1,86 @@
+// NVGRE decap validation against frames crafted by scapy (an independent builder): from host2's
+// PA to switchyard on host1, GRE with a wrong version, the C bit, the S bit, no K bit, a truncated
+// header are 'malformed'; an unknown VSID is 'unknown-vni'; a well-formed frame from an address that
+// is no PA is 'unknown-src-pa'; and a valid frame, FlowID not 0, reaches the tenant. Counted by
+// reason in the agent's stats (src/vfp/drops.ts names).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { controlRequest } from '../../src/agent/control-client.js';
+import { udpListen } from '../../src/cli/lab/probes.js';
+import { runIn, sleep } from '../../src/cli/lab/run.js';
+import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { nvgrePolicy } from './nvgre-helpers.js';
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'nvgre-frames.py');
+const PY = '/usr/bin/python3';
+
+interface Stats {
+  drops: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+describe.skipIf(!isRoot)('NVGRE frames crafted by scapy: counted drops by reason', () => {
+  let r: Figure8Run | undefined;
+  beforeAll(async () => {
+    r = await startFigure8({ policy: nvgrePolicy(), agentHosts: ['host1'] });
+  }, 60_000);
+  afterAll(async () => {
+    await r?.teardown();
+  });
+  const stats = async () => (await controlRequest(r!.agents[0]!.socket, { op: 'stats' })) as Stats;
+  const delta = (before: Stats, after: Stats) => (k: string) => (after.drops[k] ?? 0) - (before.drops[k] ?? 0);
+  const host2 = () => r!.lab.hosts[1].ns;
+
+  it('drops bad GRE headers as malformed', async () => {
+    const before = await stats();
+    const out = await runIn(host2(), PY, [SCRIPT, 'bad', '192.168.1.10', '192.168.2.20'], { timeoutMs: 60_000 });
+    expect(Number(out.stdout.trim())).toBe(5);
+    await sleep(300);
+    const after = await stats();
+    const d = delta(before, after);
+    expect({ malformed: d('malformed'), 'unknown-vni': d('unknown-vni'), 'unknown-src-pa': d('unknown-src-pa') }).toEqual({
+      malformed: 5,
+      'unknown-vni': 0,
+      'unknown-src-pa': 0,
+    });
+    expect(r!.agents[0]!.child.exitCode).toBeNull();
+  });
+
+  it('drops an unknown VSID as unknown-vni', async () => {
+    const before = await stats();
+    await runIn(host2(), PY, [SCRIPT, 'arp', '192.168.1.10', '192.168.2.20', '7777'], { timeoutMs: 60_000 });
+    await sleep(300);
+    const d = delta(before, await stats());
+    expect(d('unknown-vni')).toBe(1);
+    expect(d('malformed')).toBe(0);
+  });
+
+  it('drops well-formed GRE from an address that is no PA as unknown-src-pa', async () => {
+    const before = await stats();
+    // the router's own address on host1's segment; VSID 5001 is known, so only the source is wrong
+    await runIn(r!.lab.router, PY, [SCRIPT, 'arp', '192.168.1.10', '192.168.1.1', '5001'], { timeoutMs: 60_000 });
+    await sleep(300);
+    const d = delta(before, await stats());
+    expect(d('unknown-src-pa')).toBe(1);
+    expect(d('unknown-vni') + d('malformed')).toBe(0);
+  });
+
+  it('delivers a valid frame (any FlowID) to the tenant and drops nothing', async () => {
+    const sql = r!.policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!;
+    const web = r!.policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
+    const before = await stats();
+    const l = await udpListen(r!.ns('contoso-sql'), 7777, 4000);
+    await l.ready;
+    // FlowID 42: switchyard must accept any FlowID on receive
+    await runIn(host2(), PY, [SCRIPT, 'valid', '192.168.1.10', '192.168.2.20', '5001', '42', sql.macAddress, web.macAddress, sql.ipAddress, web.ipAddress, '7777', 'scapy-nvgre'], {
+      timeoutMs: 60_000,
+    });
+    const got = await l.done;
+    const after = await stats();
+    const d = delta(before, after);
+    expect(got).toContain('scapy-nvgre');
+    expect(d('malformed') + d('unknown-vni') + d('unknown-src-pa')).toBe(0);
+    expect(r!.agents[0]!.child.exitCode).toBeNull();
+  });
+});
