@@ -38,7 +38,7 @@ fi
 stamp=dist/.stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
   echo "setup: compiling TypeScript"
-  rm -rf dist
+  # no rm -rf: agents of a concurrent run may be loading dist/
   npx tsc -p tsconfig.json
   touch "$stamp"
 fi

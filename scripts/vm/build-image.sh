@@ -116,7 +116,9 @@ cat >"$R/etc/fstab" <<'FSTAB'
 switchyard   /switchyard 9p    trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro,nofail  0 0
 vm           /vm         9p    trans=virtio,version=9p2000.L,msize=512000,rw,nofail  0 0
 FSTAB
-printf '%s\n' 9p 9pnet_virtio tun veth bridge vxlan ip_gre >"$R/etc/modules-load.d/switchyard.conf"
+# Not ip_gre/gre: loaded, it turns on GRE GRO, and the switchyard host would read coalesced
+# super-frames from its raw GRE socket. `ip link add ... type gretap` loads it where it is wanted.
+printf '%s\n' 9p 9pnet_virtio tun >"$R/etc/modules-load.d/switchyard.conf"
 # Every copy of this image would otherwise share one machine-id (and so one set of MACs): each VM
 # gets its own through systemd.machine_id= on the kernel command line.
 : >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"

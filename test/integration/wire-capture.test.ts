@@ -14,7 +14,7 @@ describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
     r = await startFigure8();
     expect(await haveCommand('tshark')).toBe(true);
     const pcap = path.join(r.dir, 'underlay.pcap');
-    const cap = spawnIn(r.lab.router, 'tcpdump', ['-i', 'r1', '-U', '-w', pcap, 'udp port 4789']);
+    const cap = spawnIn(r.lab.router, 'tcpdump', ['-i', 'r1', '--immediate-mode', '-U', '-w', pcap, 'udp port 4789']);
     await sleep(1000);
     await ping(r.ns('contoso-web'), '10.1.1.11', 2);
     await ping(r.ns('fabrikam-web'), '10.1.1.11', 2);
