@@ -69,21 +69,40 @@ async function udpSmallFrames(serverNs: string, clientNs: string, addr: string, 
   }
 }
 
-async function measurePath(web: string, sql: string, seconds: number, label: string): Promise<PathFigures> {
+/** Which measurements a path run makes (all by default). */
+export type CaseSet = ReadonlySet<'tcp1' | 'tcp4' | 'udp' | 'rtt'>;
+const ALL_CASES: CaseSet = new Set(['tcp1', 'tcp4', 'udp', 'rtt']);
+
+async function measurePath(web: string, sql: string, seconds: number, label: string, only: CaseSet = ALL_CASES): Promise<PathFigures> {
   progress(`${label}: warm-up ping`);
   await ping(web, '10.1.1.11', 3, 0.2);
-  progress(`${label}: iperf3 TCP 1 stream, ${seconds} s`);
-  const tcp1 = (await iperf3(sql, web, '10.1.1.11', seconds)).gbps;
-  progress(`${label}: iperf3 TCP 4 streams, ${seconds} s`);
-  const tcp4 = (await iperf3(sql, web, '10.1.1.11', seconds, ['-P', '4'])).gbps;
-  progress(`${label}: UDP 64-byte frames, ${seconds} s`);
-  const udpSmall = await udpSmallFrames(sql, web, '10.1.1.11', seconds);
-  progress(`${label}: ping RTT, 200 probes`);
-  const p = await ping(web, '10.1.1.11', 200, 0.01, 1);
-  return { tcp1, tcp4, udpSmall, rttMedianUs: quantile(p.rtts, 0.5) * 1000, rttP99Us: quantile(p.rtts, 0.99) * 1000 };
+  const r: PathFigures = { tcp1: NaN, tcp4: NaN, udpSmall: NaN, rttMedianUs: NaN, rttP99Us: NaN };
+  if (only.has('tcp1')) {
+    progress(`${label}: iperf3 TCP 1 stream, ${seconds} s`);
+    const x = await iperf3(sql, web, '10.1.1.11', seconds);
+    r.tcp1 = x.gbps;
+    progress(`${label}: tcp-1 ${x.gbps.toFixed(2)} Gbit/s, ${x.retransmits} retransmits`);
+  }
+  if (only.has('tcp4')) {
+    progress(`${label}: iperf3 TCP 4 streams, ${seconds} s`);
+    r.tcp4 = (await iperf3(sql, web, '10.1.1.11', seconds, ['-P', '4'])).gbps;
+    progress(`${label}: tcp-4 ${r.tcp4.toFixed(2)} Gbit/s`);
+  }
+  if (only.has('udp')) {
+    progress(`${label}: UDP 64-byte frames, ${seconds} s`);
+    r.udpSmall = await udpSmallFrames(sql, web, '10.1.1.11', seconds);
+  }
+  if (only.has('rtt')) {
+    progress(`${label}: ping RTT, 200 probes`);
+    const p = await ping(web, '10.1.1.11', 200, 0.01, 1);
+    r.rttMedianUs = quantile(p.rtts, 0.5) * 1000;
+    r.rttP99Us = quantile(p.rtts, 0.99) * 1000;
+    progress(`${label}: rtt median ${r.rttMedianUs.toFixed(0)} us, p99 ${r.rttP99Us.toFixed(0)} us`);
+  }
+  return r;
 }
 
-async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string[], label: string): Promise<PathFigures> {
+export async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string[], label: string, only: CaseSet = ALL_CASES): Promise<PathFigures> {
   const lab = await createFigure8Lab({ tag: undefined });
   const agents: RunningAgent[] = [];
   try {
@@ -92,14 +111,14 @@ async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string
     const file = writePolicy(dir, p);
     await createTenantNamespaces(p, lab.hosts.map((h) => h.name));
     for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
-    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label);
+    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
   } finally {
     for (const a of agents) await a.stop().catch(() => undefined);
     await lab.destroy();
   }
 }
 
-async function withKernel(policy: Policy, seconds: number): Promise<PathFigures> {
+export async function withKernel(policy: Policy, seconds: number, only: CaseSet = ALL_CASES): Promise<PathFigures> {
   const lab: Figure8Lab = await createFigure8Lab();
   try {
     const pas = lab.hosts.map((h) => h.pa);
@@ -115,7 +134,7 @@ async function withKernel(policy: Policy, seconds: number): Promise<PathFigures>
     }
     // the kernel-to-kernel path keeps its offloads: undo the tx-off that interop needs
     for (const n of ['contoso-web', 'contoso-sql']) await runIn(lab.tenantNs(n), 'ethtool', ['-K', 'eth0', 'tx', 'on'], { allowFail: true });
-    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, 'kernel vxlan');
+    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, 'kernel vxlan', only);
   } finally {
     await lab.destroy();
   }

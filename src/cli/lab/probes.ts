@@ -115,3 +115,30 @@ export async function iperf3(serverNs: string, clientNs: string, addr: string, s
 export async function haveCommand(cmd: string): Promise<boolean> {
   return (await run('sh', ['-c', `command -v ${cmd}`], { allowFail: true })).code === 0;
 }
+
+const TCP_SERVER = `
+const s = require('net').createServer((c) => { c.on('error', () => {}); c.end('hello'); });
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+s.listen(PORT, () => console.log('ready'));
+`;
+
+/** A TCP server on `port` in `ns` that greets and closes each connection; stop() ends it. */
+export async function tcpServer(ns: string, port: number): Promise<{ stop(): void }> {
+  const child = spawnIn(ns, process.execPath, ['-e', TCP_SERVER.replace('PORT', String(port))]);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    child.on('exit', () => reject(new Error(`tcp server in ${ns} exited`)));
+  });
+  return { stop: () => child.kill('SIGKILL') };
+}
+
+/** True when a TCP connection from `ns` to addr:port completes and the greeting arrives in time. */
+export async function tcpConnect(ns: string, addr: string, port: number, timeoutMs = 1500): Promise<boolean> {
+  const js = `const c=require('net').connect(${port},${JSON.stringify(addr)});let got='';c.on('data',(d)=>got+=d);c.on('end',()=>process.exit(got==='hello'?0:3));c.on('error',()=>process.exit(2));setTimeout(()=>process.exit(4),${timeoutMs});`;
+  const r = await runIn(ns, process.execPath, ['-e', js], { allowFail: true, timeoutMs: timeoutMs + 5000 });
+  return r.code === 0;
+}
