@@ -16,6 +16,7 @@ import { kernelVxlanHost } from './lab/kernel-vxlan.js';
 import { iperf3, ping } from './lab/probes.js';
 import { runIn, spawnIn, sleep } from './lab/run.js';
 import { table } from './ctl.js';
+import { controlRequest } from '../agent/control-client.js';
 
 export interface BenchCase {
   name: string;
@@ -111,7 +112,15 @@ export async function withSwitchyard(policy: Policy, seconds: number, agentArgs:
     const file = writePolicy(dir, p);
     await createTenantNamespaces(p, lab.hosts.map((h) => h.name));
     for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
-    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
+    const r = await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
+    if (process.env.SY_BENCH_STATS) {
+      for (const a of agents) {
+        const st = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as { counters: Record<string, number>; drops: Record<string, number> };
+        const nz = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== 0));
+        progress(`${a.host} stats ${JSON.stringify({ ...nz(st.counters), drops: nz(st.drops) })}`);
+      }
+    }
+    return r;
   } finally {
     for (const a of agents) await a.stop().catch(() => undefined);
     await lab.destroy();

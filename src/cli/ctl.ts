@@ -4,6 +4,8 @@
  */
 import { controlRequest } from '../agent/control-client.js';
 import { controlSocketPath, type FrameSpec } from '../agent/control-protocol.js';
+import type { TraceResult } from '../vfp/trace-types.js';
+import type { FlowDumpEntry } from '../dataplane/flows.js';
 
 export interface CtlTarget {
   host: string;
@@ -42,7 +44,7 @@ export async function ctlDumpFlows(t: CtlTarget, port?: string): Promise<string>
   const r = (await controlRequest(socketFor(t), port ? { op: 'dump-flows', port } : { op: 'dump-flows' })) as unknown[];
   if (t.json) return JSON.stringify(r, null, 2);
   if (!r.length) return '(no flows)';
-  return r.map((e) => formatFlow(e)).join('\n');
+  return formatFlows(r as FlowDumpEntry[]);
 }
 
 export async function ctlTrace(t: CtlTarget, port: string, direction: 'out' | 'in', spec: FrameSpec): Promise<string> {
@@ -51,23 +53,37 @@ export async function ctlTrace(t: CtlTarget, port: string, direction: 'out' | 'i
   return formatTrace(r);
 }
 
-function formatFlow(e: unknown): string {
-  if (typeof e !== 'object' || e === null) return String(e);
-  return Object.entries(e as Record<string, unknown>)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-    .join(' ');
+function formatTrace(r: unknown): string {
+  const t = r as Partial<TraceResult>;
+  if (!t || !Array.isArray(t.steps)) return JSON.stringify(r, null, 2);
+  const out: string[] = [];
+  const frame = Object.entries(t.frame ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+  out.push(`${t.direction === 'in' ? 'from the wire for' : 'sent by'} port ${t.port} (policy generation ${t.generation})`);
+  out.push(`frame: ${frame}`);
+  out.push('');
+  const width = Math.max(...t.steps.map((s) => s.layer.length));
+  t.steps.forEach((s, i) => {
+    out.push(`${String(i + 1).padStart(2)}. ${s.layer.padEnd(width)}  ${s.rule ? `${s.rule}\n${' '.repeat(width + 6)}-> ` : ''}${s.action}`);
+  });
+  out.push('');
+  out.push(`verdict: ${t.verdict}${t.dropReason ? ` (${t.dropReason})` : ''}`);
+  if (t.outputs?.length) out.push(`outputs: ${t.outputs.join('; ')}`);
+  if (t.uft) out.push(`flow table: ${t.uft}`);
+  return out.join('\n');
 }
 
-function formatTrace(r: unknown): string {
-  if (typeof r !== 'object' || r === null) return String(r);
-  const o = r as { steps?: unknown[]; verdict?: unknown; flow?: unknown };
-  const out: string[] = [];
-  if (o.flow !== undefined) out.push(`flow: ${typeof o.flow === 'string' ? o.flow : JSON.stringify(o.flow)}`);
-  for (const s of o.steps ?? []) {
-    out.push(`  ${typeof s === 'string' ? s : formatFlow(s)}`);
-  }
-  out.push(`verdict: ${typeof o.verdict === 'string' ? o.verdict : JSON.stringify(o.verdict)}`);
-  return out.join('\n');
+function formatFlows(r: FlowDumpEntry[]): string {
+  return r
+    .map((e) => {
+      const m = Object.entries(e.match)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(',');
+      const ct = e.conntrack ? ` ct=${e.conntrack}` : '';
+      return `port=${e.port} dir=${e.direction} gen=${e.generation}${e.stale ? '(stale)' : ''} frames=${e.counters.frames} bytes=${e.counters.bytes} age=${(e.ageMs / 1000).toFixed(1)}s idle=${(e.idleMs / 1000).toFixed(1)}s${ct}\n    ${m}\n    actions: ${e.action}`;
+    })
+    .join('\n');
 }
 
 /** A plain left-aligned text table. */
