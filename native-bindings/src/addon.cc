@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sockName", Napi::Function::New(env, SockName, "sockName"));
   exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
+  exports.Set("sendMsgs", Napi::Function::New(env, SendMsgs, "sendMsgs"));
   exports.Set("pollStart", Napi::Function::New(env, PollStart, "pollStart"));
   exports.Set("pollStop", Napi::Function::New(env, PollStop, "pollStop"));
   exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));

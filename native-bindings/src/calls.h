@@ -24,6 +24,7 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info);
 Napi::Value SockName(const Napi::CallbackInfo& info);
 Napi::Value RecvBatch(const Napi::CallbackInfo& info);
 Napi::Value SendBatch(const Napi::CallbackInfo& info);
+Napi::Value SendMsgs(const Napi::CallbackInfo& info);
 
 // poll.cc: readable notifications from the calling thread's libuv loop.
 Napi::Value PollStart(const Napi::CallbackInfo& info);

@@ -25,6 +25,9 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103  // linux/udp.h, Linux 4.18
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104  // linux/udp.h, Linux 5.0
+#endif
 
 namespace sy {
 
@@ -82,6 +85,11 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   SetBuf(env, fd, SO_RCVBUFFORCE, SO_RCVBUF, OptInt(info[2], "rcvbuf", 0, INT32_MAX, 0), what);
   SetBuf(env, fd, SO_SNDBUFFORCE, SO_SNDBUF, OptInt(info[2], "sndbuf", 0, INT32_MAX, 0), what);
   SetInt(env, fd, IPPROTO_IP, IP_PKTINFO, 1, what, "IP_PKTINFO");
+  // UDP_GRO: the kernel hands over runs of same-sized datagrams of one 4-tuple (and GSO packets
+  // from a local sender, unsegmented) as one buffer; recvBatch reports the segment size.
+  if (OptBool(info[2], "gro", false)) SetInt(env, fd, SOL_UDP, UDP_GRO, 1, what, "UDP_GRO");
+  // gsoProbe: setting UDP_SEGMENT to 0 fails (ENOPROTOOPT) on a kernel without UDP GSO.
+  if (OptBool(info[2], "gsoProbe", false)) SetInt(env, fd, SOL_UDP, UDP_SEGMENT, 0, what, "UDP_SEGMENT");
   Bind(env, fd, addr, port, what);
   return Napi::Number::New(env, fd);
 }
@@ -170,8 +178,10 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Span<uint32_t> dst = ArgU32(info, 7, "dstAddr");
   int64_t max = ArgInt(info, 8, "max", 0, 1024);  // UIO_MAXIOV: the kernel's cap on one call
   Span<uint16_t> sport = ArgU16Opt(info, 9, "srcPort");
+  Span<uint16_t> gsz = ArgU16Opt(info, 10, "gsoSize");
   const size_t m = static_cast<size_t>(max);
   if (m > start.len || m > len.len || m > src.len || m > dst.len || (sport.data && m > sport.len) ||
+      (gsz.data && m > gsz.len) ||
       static_cast<uint64_t>(max) * static_cast<uint64_t>(slot) > slab.len) {
     ThrowRange(env, "recvBatch: max " + std::to_string(max) + " slots do not fit the slab or the arrays");
   }
@@ -207,14 +217,18 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     src[i] = ntohl(a.names[i].sin_addr.s_addr);
     if (sport.data) sport[i] = ntohs(a.names[i].sin_port);
     uint32_t d = 0;
+    int g = 0;
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
         struct in_pktinfo pi;
         std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
         d = ntohl(pi.ipi_addr.s_addr);
+      } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        std::memcpy(&g, CMSG_DATA(c), sizeof g);
       }
     }
     dst[i] = d;
+    if (gsz.data) gsz[i] = static_cast<uint16_t>(g > 0 && g < 65536 ? g : 0);
   }
   return Napi::Number::New(env, r);
 }
@@ -306,6 +320,94 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;  // full: drop the rest
     if (!first_err) first_err = errno;
     next++;  // msgs[next] was refused: skip it, send the rest
+  }
+  return Napi::Number::New(env, sent > 0 || first_err == 0 ? sent : -first_err);
+}
+
+// sendMsgs(fds, slab, start, len, gso, srcAddr, dstAddr, dstPort, count) -> n | -errno
+// Message k is slab[start[k], start[k]+len[k]) sent on socket fds[k] to dstAddr[k]:dstPort from
+// srcAddr[k]; gso[k] > 0 adds UDP_SEGMENT (the payload leaves as datagrams of gso[k] bytes).
+// Runs of consecutive messages with the same fd go in one sendmmsg, so a batch spread over a
+// pool of sockets (one per outer source port) is still one N-API call. Stops at the first full
+// queue (EAGAIN/ENOBUFS); refused messages are skipped. Returns how many messages went.
+Napi::Value SendMsgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Span<int32_t> fds = ArgI32(info, 0, "fds");
+  Span<uint8_t> slab = ArgU8(info, 1, "slab");
+  Span<int32_t> start = ArgI32(info, 2, "start");
+  Span<int32_t> len = ArgI32(info, 3, "len");
+  Span<uint16_t> gso = ArgU16Opt(info, 4, "gso");
+  Span<uint32_t> src = ArgU32(info, 5, "srcAddr");
+  Span<uint32_t> dst = ArgU32(info, 6, "dstAddr");
+  uint16_t port = static_cast<uint16_t>(ArgInt(info, 7, "dstPort", 0, 65535));
+  int64_t count = ArgInt(info, 8, "count", 0, INT32_MAX);
+  const size_t m = static_cast<size_t>(count);
+  if (m > fds.len || m > start.len || m > len.len || m > src.len || m > dst.len || (gso.data && m > gso.len)) {
+    ThrowRange(env, "sendMsgs: count exceeds an array");
+  }
+  for (size_t k = 0; k < m; k++) {
+    if (start[k] < 0 || len[k] < 0 || static_cast<uint64_t>(start[k]) + static_cast<uint64_t>(len[k]) > slab.len) {
+      ThrowRange(env, "sendMsgs: message " + std::to_string(k) + " is outside the slab");
+    }
+  }
+  if (m == 0) return Napi::Number::New(env, 0);
+  MsgArrays& a = t_msgs;
+  a.Reserve(m);
+  for (size_t k = 0; k < m; k++) {
+    a.iov[k].iov_base = slab.data + start[k];
+    a.iov[k].iov_len = static_cast<size_t>(len[k]);
+    struct sockaddr_in& sin = a.names[k];
+    std::memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(dst[k]);
+    sin.sin_port = htons(port);
+    struct msghdr& h = a.msgs[k].msg_hdr;
+    h.msg_name = &sin;
+    h.msg_namelen = sizeof sin;
+    h.msg_iov = &a.iov[k];
+    h.msg_iovlen = 1;
+    h.msg_flags = 0;
+    size_t clen = 0;
+    char* cbuf = a.ctl[k].bytes;
+    if (src[k] != 0) {
+      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+      struct in_pktinfo pi;
+      std::memset(&pi, 0, sizeof pi);
+      pi.ipi_spec_dst.s_addr = htonl(src[k]);
+      std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+      clen += CMSG_SPACE(sizeof(struct in_pktinfo));
+    }
+    if (gso.data && gso[k] > 0 && static_cast<size_t>(len[k]) > gso[k]) {
+      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t g = gso[k];
+      std::memcpy(CMSG_DATA(c), &g, sizeof g);
+      clen += CMSG_SPACE(sizeof(int));
+    }
+    h.msg_control = clen ? cbuf : nullptr;
+    h.msg_controllen = clen;
+  }
+  size_t next = 0;
+  int sent = 0;
+  int first_err = 0;
+  while (next < m) {
+    size_t end = next + 1;
+    while (end < m && fds[end] == fds[next]) end++;
+    int r = sendmmsg(fds[next], a.msgs.data() + next, static_cast<unsigned int>(end - next), MSG_DONTWAIT);
+    if (r > 0) {
+      next += static_cast<size_t>(r);
+      sent += r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    if (!first_err) first_err = errno;
+    next++;
   }
   return Napi::Number::New(env, sent > 0 || first_err == 0 ? sent : -first_err);
 }

@@ -6,7 +6,7 @@
  * deleted again when the port goes.
  */
 import { TapQueue } from '../io/tap.js';
-import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault } from '../io/netdev.js';
+import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault, type NetdevError } from '../io/netdev.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
 import type { Logger } from './logger.js';
@@ -15,6 +15,23 @@ export interface TenantPort {
   info: PortInfo;
   queue: TapQueue;
   remove(): Promise<void>;
+}
+
+/**
+ * Moves the TAP into the tenant namespace. During a live migration between two hosts of one
+ * machine (the lab) the old host may not have removed its device of the same name yet: wait for
+ * it a little rather than fail.
+ */
+async function moveIntoNamespace(ifname: string, ns: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await linkSetNetns(ifname, ns);
+      return;
+    } catch (err) {
+      if ((err as NetdevError).code !== 'EEXIST' || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export async function createTenantPort(info: PortInfo, underlayMtu: number, log: Logger): Promise<TenantPort> {
@@ -32,7 +49,7 @@ export async function createTenantPort(info: PortInfo, underlayMtu: number, log:
         madeNs = true;
       }
       const ns = info.netns;
-      await linkSetNetns(info.ifname, ns);
+      await moveIntoNamespace(info.ifname, ns);
       await linkSetUp('lo', ns);
       await linkConfigure(info.ifname, { mac: info.macText, mtu, up: true }, ns);
       await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);

@@ -50,18 +50,27 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
     });
     sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
     sync.on('disconnected', (reason) => log.warn({ reason }, 'controller connection lost; forwarding on the last policy'));
-    const first = new Promise<Policy>((resolve) => sync!.once('policy', (p) => resolve(p)));
+    let latest: { policy: Policy; revision: number } | undefined;
+    const first = new Promise<void>((resolve) =>
+      sync!.on('policy', (policy, revision) => {
+        latest = { policy, revision };
+        resolve();
+      }),
+    );
     const cached = await sync.start();
     if (!cached) log.info({ controller: o.controller }, 'waiting for the first policy from the controller');
-    const policy = cached?.policy ?? (await first);
-    agent = await Agent.start({ policy, host: o.host, controlSocket, log });
+    await first;
+    const started = latest!;
+    agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log });
     const a = agent;
-    sync.on('policy', (p, revision) => {
+    const apply = (p: Policy, revision: number) =>
       a.applyPolicy(p).then(
         () => log.info({ revision }, 'controller policy applied'),
         (err: Error) => log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one'),
       );
-    });
+    sync.on('policy', (p, revision) => void apply(p, revision));
+    // a policy that arrived while the agent was starting
+    if (latest!.revision !== started.revision) void apply(latest!.policy, latest!.revision);
   }
 
   const running = agent;

@@ -688,6 +688,23 @@ export async function startGuestAgent(vm: Vm, policy: Policy, guestPolicyFile: s
   return agent;
 }
 
+/** The agent's non-zero drop counters (`switchyard ctl --json stats`), or undefined if it does not answer. */
+export async function guestAgentDrops(a: GuestAgent): Promise<Record<string, number> | undefined> {
+  const r = await a.vm.exec(`/usr/local/bin/node /switchyard/bin/switchyard.js ctl --host ${a.host} --socket /run/switchyard/${a.host}.sock --json stats`, {
+    allowFail: true,
+    timeoutMs: 60_000,
+  });
+  try {
+    const j = JSON.parse(r.stdout) as { drops?: Record<string, number> };
+    return Object.fromEntries(Object.entries(j.drops ?? {}).filter(([, v]) => v > 0));
+  } catch {
+    return undefined;
+  }
+}
+
+const fmtDrops = (d: Record<string, number> | undefined) =>
+  d === undefined ? 'unavailable' : Object.keys(d).length ? Object.entries(d).map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+
 export async function stopGuestAgent(a: GuestAgent): Promise<void> {
   await a.vm.exec(
     `kill ${a.pid} 2>/dev/null; for i in $(seq 50); do kill -0 ${a.pid} 2>/dev/null || break; sleep 0.2; done; kill -9 ${a.pid} 2>/dev/null; ` +
@@ -709,6 +726,8 @@ export interface VxlanResult {
   tenants: TenantResult[];
   isolation: { ns: string; got: string[] }[];
   isolated: boolean;
+  /** Non-zero drop counters of each agent at the end, by host. */
+  drops: Record<string, Record<string, number> | undefined>;
   ok: boolean;
 }
 
@@ -752,8 +771,13 @@ export async function runVxlanScenario(pair: VmPair, say: Say, o: { iperfSeconds
       t.iperf = await guestIperf({ vm: sql.vm, ns: sql.ns }, { vm: web.vm, ns: web.ns }, sql.ip, o.iperfSeconds);
       say(`${t.tenant}: iperf3 web -> sql ${o.iperfSeconds} s: ${t.iperf.error ? `failed: ${t.iperf.error}` : `${t.iperf.mbps.toFixed(0)} Mbit/s${t.iperf.retransmits !== undefined ? `, ${t.iperf.retransmits} retransmits` : ''}`}`);
     }
+    const drops: VxlanResult['drops'] = {};
+    for (const a of agents) {
+      drops[a.host] = await guestAgentDrops(a);
+      say(`agent ${a.host} drops: ${fmtDrops(drops[a.host])}`);
+    }
     const ok = isolated && tenants.every((t) => t.ping.received > 0 && !!t.iperf && !t.iperf.error && t.iperf.mbps > 0);
-    return { tenants, isolation, isolated, ok };
+    return { tenants, isolation, isolated, drops, ok };
   } finally {
     for (const a of agents) await stopGuestAgent(a).catch(() => undefined);
   }
@@ -770,6 +794,8 @@ export interface NvgreResult {
   tcpFromKernel: IperfResult;
   /** tcpdump's view of one GRE frame on vm1's link, if captured. */
   wire?: string;
+  /** Non-zero drop counters of the switchyard agent (vm1) at the end. */
+  drops?: Record<string, number>;
   ok: boolean;
 }
 
@@ -825,6 +851,9 @@ export async function runNvgreInterop(pair: VmPair, say: Say, o: { iperfSeconds:
       pingToKernel.received > 0 && pingFromKernel.received > 0 && !tcpToKernel.error && tcpToKernel.mbps > 0 && !tcpFromKernel.error && tcpFromKernel.mbps > 0;
     const res: NvgreResult = { key, pingToKernel, pingFromKernel, tcpToKernel, tcpFromKernel, ok };
     if (wire) res.wire = wire;
+    const drops = await guestAgentDrops(agent);
+    if (drops) res.drops = drops;
+    say(`agent host1 (NVGRE) drops: ${fmtDrops(drops)}`);
     return res;
   } finally {
     if (agent) await stopGuestAgent(agent).catch(() => undefined);
@@ -894,6 +923,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
         `${t.tenant}: ping ${t.ping.received}/${t.ping.sent}${med !== undefined ? ` (median ${med.toFixed(2)} ms)` : ''}, iperf3 ${t.iperf?.error ? 'FAILED' : `${t.iperf?.mbps.toFixed(0)} Mbit/s`}`,
       );
     }
+    summary.push(`agent drops: ${Object.entries(v.drops).map(([h, d]) => `${h} ${fmtDrops(d)}`).join('; ')}`);
     summary.push(`isolation: ${v.isolated ? 'each tenant received only its own marker' : `FAILED ${JSON.stringify(v.isolation)}`}`);
     summary.push(`VXLAN part: ${secs(Date.now() - tv)}`);
     if (!v.ok) ok = false;
@@ -904,7 +934,8 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
         const n = await runNvgreInterop(pair, say, { iperfSeconds });
         summary.push(
           `NVGRE vs kernel gretap (key ${n.key}): ping ${n.pingToKernel.received}/${n.pingToKernel.sent} to, ${n.pingFromKernel.received}/${n.pingFromKernel.sent} from; ` +
-            `TCP ${n.tcpToKernel.error ? 'FAILED' : `${n.tcpToKernel.mbps.toFixed(0)} Mbit/s`} to, ${n.tcpFromKernel.error ? 'FAILED' : `${n.tcpFromKernel.mbps.toFixed(0)} Mbit/s`} from (${secs(Date.now() - tn)})`,
+            `TCP ${n.tcpToKernel.error ? 'FAILED' : `${n.tcpToKernel.mbps.toFixed(0)} Mbit/s`} to, ${n.tcpFromKernel.error ? 'FAILED' : `${n.tcpFromKernel.mbps.toFixed(0)} Mbit/s`} from; ` +
+            `agent drops: ${fmtDrops(n.drops)} (${secs(Date.now() - tn)})`,
         );
         if (!n.ok) ok = false;
       } catch (err) {

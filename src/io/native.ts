@@ -45,7 +45,7 @@ export interface NativeAddon {
   /** close(); returns 0 or -errno. */
   close(fd: number): number;
   /** A non-blocking UDP socket with IP_PKTINFO, bound to bindAddr:port (0: any). */
-  udpOpen(bindAddr: number, port: number, opts?: { reusePort?: boolean; rcvbuf?: number; sndbuf?: number }): number;
+  udpOpen(bindAddr: number, port: number, opts?: { reusePort?: boolean; rcvbuf?: number; sndbuf?: number; gro?: boolean; gsoProbe?: boolean }): number;
   /** A non-blocking raw IPv4 socket of `protocol`; `sendOnly` attaches a drop-all BPF filter. */
   rawOpen(protocol: number, bindAddr: number, opts?: { sendOnly?: boolean; rcvbuf?: number; sndbuf?: number }): number;
   /** getsockname(): the bound address and port. */
@@ -54,13 +54,19 @@ export interface NativeAddon {
    * a datagram larger than its slot gets len 0. Returns n or -errno. max <= 1024. */
   recvBatch(
     fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number,
-    srcAddr: Uint32Array, dstAddr: Uint32Array, max: number, srcPort?: Uint16Array,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, max: number, srcPort?: Uint16Array, gsoSize?: Uint16Array,
   ): number;
   /** sendmmsg of slots idx[0..count) to dstAddr[k]:dstPort from srcAddr[k] (0: by route); gsoSize > 0
    * adds UDP_SEGMENT (UDP sockets). Returns how many the kernel took, or -errno. */
   sendBatch(
     fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array,
     srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number, gsoSize?: number,
+  ): number;
+  /** Message k = slab[start[k], +len[k]) on socket fds[k] to dstAddr[k]:dstPort from srcAddr[k]; gso[k] > 0
+   * adds UDP_SEGMENT. Runs of one fd go in one sendmmsg. Returns messages sent, or -errno. */
+  sendMsgs(
+    fds: Int32Array, slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array | undefined,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number,
   ): number;
   /** Calls `cb` (level-triggered) while `fd` is readable, on this thread's loop. */
   pollStart(fd: number, cb: () => void): PollHandle;

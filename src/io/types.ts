@@ -48,6 +48,10 @@ export function allocBatch(capacity: number, slotSize: number, shared = false): 
 /** A tenant port: one TAP queue, or a memory fake. Frames are whole Ethernet frames. */
 export interface FramePort {
   readonly name: string;
+  /** Bytes of virtio-net header in front of every frame on the device (IFF_VNET_HDR), 0 or absent
+   * without: then read() leaves the header at start - vnetHdrSize and write() sends the bytes the
+   * caller put there (checksum and segmentation offload state, wire/vnethdr.ts). */
+  readonly vnetHdrSize?: number;
   /** Reads up to `b.capacity` frames into slots 0..n-1 at offset HEADROOM of each slot, sets
    * `b.start`/`b.len`/`b.count`, returns n (0 when nothing is ready). Never blocks. */
   read(b: FrameBatch): number;
@@ -76,4 +80,18 @@ export interface Uplink {
   write(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number;
   onReadable(cb: () => void): void;
   close(): void;
+  /**
+   * Segmentation offload (VXLAN over a pool of UDP sockets with UDP_SEGMENT): when present,
+   * messages start at the VXLAN header (the kernel writes UDP), `sourcePort(hash)` is the outer
+   * source port the pool uses for an inner flow hash, and `writeMsgs` sends message k =
+   * slab[start[k], +len[k]) from that port to dstAddr[k]; gso[k] > 0 has the kernel cut it into
+   * datagrams of gso[k] bytes. Returns messages sent.
+   */
+  readonly gso?: {
+    readonly maxSegments: number;
+    sourcePort(hash: number): number;
+    writeMsgs(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number;
+  };
+  /** UDP GRO: after read(), slot i holds runs of datagrams of groSize[i] bytes each (0: one datagram). */
+  readonly groSize?: Uint16Array;
 }

@@ -40,6 +40,81 @@ export interface VxlanUplinkOptions extends UplinkOptions {
   port?: number;
   /** SO_REUSEPORT on the receive socket: one socket per worker, the kernel spreads flows. */
   reusePort?: boolean;
+  /** Send through this many UDP sockets bound to source ports spread over 49152-65535 (one per
+   * outer source port, chosen by inner flow hash), with UDP_SEGMENT; 0 (default): the raw socket. */
+  gsoPool?: number;
+  /** UDP_GRO on the receive socket. */
+  gro?: boolean;
+}
+
+/** The first source port of the pool; ports are spread evenly from here to 65535. */
+export const POOL_BASE_PORT = 49152;
+/** UDP_SEGMENT limits: segments per send (UDP_MAX_SEGMENTS) and payload bytes per send. */
+export const GSO_MAX_SEGMENTS = 64;
+export const GSO_MAX_BYTES = 65507;
+
+/**
+ * The send side of VXLAN with segmentation offload: UDP sockets bound to fixed source ports (so
+ * the kernel can segment with UDP_SEGMENT, which a raw socket cannot), one per port. A flow's
+ * port is ports[hash % size]: different inner flows get different ports with probability
+ * 1 - 1/size, and every worker binds the same ports (SO_REUSEPORT), so a flow keeps its port
+ * whichever worker sends it. The UDP checksum is the kernel's (offloaded on veth/NICs).
+ */
+class SendPool {
+  readonly ports: Uint16Array;
+  readonly fds: Int32Array;
+  /** port -> index in fds, -1 if not ours. */
+  private readonly byPort = new Int16Array(65536).fill(-1);
+  private msgFds = new Int32Array(256);
+
+  constructor(
+    private readonly n: NativeAddon,
+    bind: number,
+    size: number,
+    sndbuf: number | undefined,
+  ) {
+    this.ports = new Uint16Array(size);
+    this.fds = new Int32Array(size).fill(-1);
+    const span = Math.floor((65536 - POOL_BASE_PORT) / size);
+    try {
+      for (let i = 0; i < size; i++) {
+        let port = POOL_BASE_PORT + i * span;
+        for (let t = 0; ; t++) {
+          try {
+            this.fds[i] = n.udpOpen(bind, port, { reusePort: true, sndbuf, rcvbuf: 4096, gsoProbe: true });
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || t >= span - 1) throw e;
+            port++;
+          }
+        }
+        this.ports[i] = port;
+        this.byPort[port] = i;
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  sourcePort(hash: number): number {
+    return this.ports[(hash >>> 0) % this.ports.length];
+  }
+
+  send(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
+    if (this.msgFds.length < count) this.msgFds = new Int32Array(count * 2);
+    const f = this.msgFds;
+    for (let k = 0; k < count; k++) {
+      const i = this.byPort[sport[k]];
+      f[k] = this.fds[i < 0 ? 0 : i];
+    }
+    return this.n.sendMsgs(f, slab, start, len, gso, src, dst, VXLAN_PORT, count);
+  }
+
+  close(): void {
+    for (const fd of this.fds) if (fd >= 0) this.n.close(fd);
+    this.fds.fill(-1);
+  }
 }
 
 /** "10.0.0.1" or a host-order number -> host-order number. */
@@ -121,6 +196,10 @@ export class VxlanUplink extends SocketUplink implements Uplink {
   readonly kind = 'vxlan' as const;
   /** Source ports of the last batch (the UDP socket strips the header that carried them). */
   private srcPort = new Uint16Array(0);
+  /** With UDP_GRO: per slot of the last read, the size of each datagram in it (0: just one). */
+  groSize: Uint16Array | undefined;
+  readonly gso: Uplink['gso'];
+  private pool: SendPool | undefined;
 
   private constructor(
     n: NativeAddon,
@@ -130,25 +209,61 @@ export class VxlanUplink extends SocketUplink implements Uplink {
     readonly localAddr: number,
     /** The UDP port received on (the actual one when 0 was asked). */
     readonly port: number,
+    pool: SendPool | undefined,
+    gro: boolean,
   ) {
     super(n, rxFd, txFd);
+    this.pool = pool;
+    if (gro) this.groSize = new Uint16Array(0);
+    if (pool) {
+      const p = pool;
+      this.gso = {
+        maxSegments: GSO_MAX_SEGMENTS,
+        sourcePort: (h) => p.sourcePort(h),
+        writeMsgs: (slab, start, len, gso, sport, src, dst, count) => this.sendPool(slab, start, len, gso, sport, src, dst, count),
+      };
+    }
   }
 
-  /** Opens the receive socket on localAddr:port and the raw send socket. Throws with `.code`
-   * (EADDRINUSE: something, e.g. a kernel vxlan device, already holds the port). */
+  /** Opens the receive socket on localAddr:port and the raw send socket (and the GSO pool when
+   * asked). Throws with `.code` (EADDRINUSE: something, e.g. a kernel vxlan device, already holds
+   * the port; ENOPROTOOPT: the kernel has no UDP_GRO / UDP_SEGMENT). */
   static open(opts: VxlanUplinkOptions): VxlanUplink {
     const n = loadNative();
     const local = ipv4ToNumber(opts.localAddr);
     const bind = opts.bindAny ? 0 : local;
-    const rx = n.udpOpen(bind, opts.port ?? VXLAN_PORT, { reusePort: opts.reusePort, rcvbuf: opts.rcvbuf });
+    const rx = n.udpOpen(bind, opts.port ?? VXLAN_PORT, { reusePort: opts.reusePort, rcvbuf: opts.rcvbuf, gro: opts.gro });
     let tx: number;
+    let pool: SendPool | undefined;
     try {
       tx = n.rawOpen(IPPROTO_UDP, bind, { sendOnly: true, sndbuf: opts.sndbuf });
+      try {
+        if (opts.gsoPool) pool = new SendPool(n, bind, opts.gsoPool, opts.sndbuf);
+      } catch (e) {
+        n.close(tx);
+        throw e;
+      }
     } catch (e) {
       n.close(rx);
       throw e;
     }
-    return new VxlanUplink(n, rx, tx, bind, n.sockName(rx).port);
+    return new VxlanUplink(n, rx, tx, bind, n.sockName(rx).port, pool, opts.gro === true);
+  }
+
+  private sendPool(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
+    const r = this.pool!.send(slab, start, len, gso, sport, src, dst, count);
+    if (r < 0) {
+      this.writeErrors += count;
+      this.lastWriteError = errnoError(r, `${this.describe()}: send`, 'sendmmsg');
+      return 0;
+    }
+    return r;
+  }
+
+  override close(): void {
+    super.close();
+    this.pool?.close();
+    this.pool = undefined;
   }
 
   protected describe(): string {
@@ -159,8 +274,10 @@ export class VxlanUplink extends SocketUplink implements Uplink {
     const max = Math.min(b.capacity, MAX_BATCH);
     if (this.srcPort.length < max) this.srcPort = new Uint16Array(max);
     const sp = this.srcPort;
+    let gs = this.groSize;
+    if (gs && gs.length < max) gs = this.groSize = new Uint16Array(max);
     // Receive 8 bytes further in, then write the UDP header into those 8 bytes.
-    const got = this.n.recvBatch(this.rxFd, b.slab, b.start, b.len, b.slotSize, HEADROOM + UDP_HEADER, srcAddr, dstAddr, max, sp);
+    const got = this.n.recvBatch(this.rxFd, b.slab, b.start, b.len, b.slotSize, HEADROOM + UDP_HEADER, srcAddr, dstAddr, max, sp, gs);
     if (got < 0) throw errnoError(got, `${this.describe()}: receive`, 'recvmmsg');
     const v = b.view;
     for (let i = 0; i < got; i++) {
@@ -169,7 +286,7 @@ export class VxlanUplink extends SocketUplink implements Uplink {
       const s = b.start[i] - UDP_HEADER;
       v.setUint16(s, sp[i]);
       v.setUint16(s + 2, this.port);
-      v.setUint16(s + 4, l + UDP_HEADER);
+      v.setUint16(s + 4, Math.min(l + UDP_HEADER, 0xffff)); // a GRO buffer may be longer than one datagram
       v.setUint16(s + 6, 0); // checked by the kernel already
       b.start[i] = s;
       b.len[i] = l + UDP_HEADER;

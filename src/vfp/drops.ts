@@ -34,9 +34,12 @@ export const enum Drop {
   NoBuffer,
   /** The port index has no device attached. */
   PortDown,
+  /** A TSO/USO super-frame that could not be segmented (unsupported headers, no room), or a
+   * UDP GRO buffer whose segments could not be split. */
+  Offload,
 }
 
-export const DROP_COUNT = 17;
+export const DROP_COUNT = 18;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -56,4 +59,5 @@ export const DROP_NAMES: readonly string[] = [
   'encap-mismatch',
   'no-buffer',
   'port-down',
+  'offload',
 ];

@@ -45,11 +45,23 @@ export function writePolicy(dir: string, policy: Policy): string {
   return f;
 }
 
-export async function startAgent(ns: string, host: string, policyFile: string, dir: string, extraArgs: string[] = []): Promise<RunningAgent> {
+/**
+ * Starts `switchyard agent` for `host` in namespace `ns`. `source` is a policy file, or
+ * `{ controller, cache }` to take the policy from a controller.
+ */
+export async function startAgent(
+  ns: string,
+  host: string,
+  source: string | { controller: string; cache: string },
+  dir: string,
+  extraArgs: string[] = [],
+  env?: NodeJS.ProcessEnv,
+): Promise<RunningAgent> {
   const socket = path.join(dir, `${host}.sock`);
-  const child = spawnIn(ns, process.execPath, [BIN, 'agent', '--policy', policyFile, '--host', host, '--control', socket, ...extraArgs]);
+  const from = typeof source === 'string' ? ['--policy', source] : ['--controller', source.controller, '--cache', source.cache];
+  const child = spawnIn(ns, process.execPath, [BIN, 'agent', ...from, '--host', host, '--control', socket, ...extraArgs], env ? { ...process.env, ...env } : undefined);
   const log: string[] = [];
-  const logFile = fs.createWriteStream(path.join(dir, `${host}.log`));
+  const logFile = fs.createWriteStream(path.join(dir, `${host}.log`), { flags: 'a' });
   child.stdout!.on('data', (d: Buffer) => logFile.write(d));
   child.stderr!.on('data', (d: Buffer) => {
     logFile.write(d);

@@ -75,6 +75,7 @@ export async function createFigure8Lab(opts: { tag?: string; underlayMtu?: numbe
   try {
     for (const ns of [router, hosts[0].ns, hosts[1].ns]) await run('ip', ['netns', 'add', ns]);
     await runIn(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await runIn(router, 'ip', ['link', 'set', 'lo', 'up']);
     const gw = ['192.168.1.1', '192.168.2.1'];
     for (let i = 0; i < 2; i++) {
       const h = hosts[i]!;
