@@ -12,12 +12,14 @@ import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
 import { policyForLab } from './lab/policy.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { haveCommand, iperf3, isolationCheck, ping } from './lab/probes.js';
+import { startController, type RunningController } from './lab/controller.js';
+import path from 'node:path';
 
 function step(msg: string): void {
   process.stdout.write(`\n== ${msg}\n`);
 }
 
-export async function runDemo(o: { policy?: string; iperfSeconds: number }): Promise<number> {
+export async function runDemo(o: { policy?: string; iperfSeconds: number; controller?: boolean }): Promise<number> {
   if (process.getuid?.() !== 0) {
     console.error('switchyard demo: needs root (network namespaces and TAP devices)');
     return 2;
@@ -33,9 +35,11 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number }): Pro
   }
   let lab: Figure8Lab | undefined;
   const agents: RunningAgent[] = [];
+  let controller: RunningController | undefined;
   let interrupted = false;
   const cleanup = async () => {
     for (const a of agents) await a.stop().catch(() => undefined);
+    await controller?.stop().catch(() => undefined);
     await lab?.destroy();
   };
   const onSignal = () => {
@@ -53,10 +57,22 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number }): Pro
     const file = writePolicy(dir, labPolicy);
     console.log(`namespaces tagged ${lab.tag}; policy and agent logs in ${dir}`);
     await createTenantNamespaces(labPolicy, lab.hosts.map((h) => h.name));
+    let source: string | { controller: string; cache: string } = file;
+    let env: NodeJS.ProcessEnv | undefined;
+    if (o.controller) {
+      step('network controller in the router namespace; the policy goes in with `switchyard ctl apply`');
+      const c = await startController(lab.router, '192.168.1.1', 8080, dir);
+      controller = c;
+      const applied = await c.ctl(['apply', '-f', file]);
+      process.stdout.write(applied.stdout);
+      if (applied.code !== 0) throw new Error(`ctl apply failed: ${applied.stderr}`);
+      env = { SWITCHYARD_TOKEN: c.token };
+    }
     for (const h of lab.hosts) {
       if (!labPolicy.hosts.some((x) => x.name === h.name)) continue;
-      agents.push(await startAgent(h.ns, h.name, file, dir));
-      console.log(`agent ${h.name} up in namespace ${h.ns}`);
+      if (controller) source = { controller: controller.url, cache: path.join(dir, `${h.name}.policy.json`) };
+      agents.push(await startAgent(h.ns, h.name, source, dir, [], env));
+      console.log(`agent ${h.name} up in namespace ${h.ns}${controller ? `, policy from ${controller.url}` : ''}`);
     }
     const nic = (name: string) => labPolicy.networkInterfaces.find((n) => n.name === name);
     const pairs = [

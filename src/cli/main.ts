@@ -122,7 +122,8 @@ export function buildProgram(): Command {
     .description('the Figure 8 scenario (Contoso and Fabrikam, same addresses, two hosts) in network namespaces')
     .option('--policy <file>', 'use this policy instead of the embedded Figure 8')
     .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
-    .action(async (o: { policy?: string; iperfSeconds: number }) => {
+    .option('--controller', 'run a network controller too and let the agents take the policy from it')
+    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean }) => {
       process.exitCode = await runDemo(o);
     });
 

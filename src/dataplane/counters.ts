@@ -30,6 +30,12 @@ export const enum C {
   CtCreated,
   CtEvictions,
   SnapshotSwaps,
+  GsoFrames,
+  GsoSegments,
+  GroFrames,
+  GroSegments,
+  GroSplit,
+  CsumFinished,
   DropBase,
 }
 
@@ -56,6 +62,12 @@ const BASE_NAMES = [
   'ct-created',
   'ct-evictions',
   'snapshot-swaps',
+  'tso-frames',
+  'tso-segments',
+  'gro-frames',
+  'gro-segments',
+  'gro-split',
+  'csum-finished',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -16,6 +16,11 @@
  * reused; drops are counted, never thrown. A new snapshot takes effect between batches.
  */
 import { allocBatch, HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
+import { loadNative } from '../io/native.js';
+import { onesSum } from '../wire/checksum.js';
+import { writeU32 } from '../wire/bytes.js';
+import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN_MRG, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType, writeVnetHdr } from '../wire/vnethdr.js';
+import { CoalesceResult, SegResult, coalesceTcp, finishPartialChecksum, segmentFrame, type SumFn } from '../vfp/offload.js';
 import { arpCheck, arpRequestToReply } from '../wire/arp.js';
 import { readMac, readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
@@ -58,6 +63,26 @@ export interface ForwarderOptions {
   ctTimeouts?: Partial<CtTimeouts>;
   /** Check every ACL lookup against the linear reference (tests only: slow). */
   checkAclLinear?: boolean;
+  /** Bytes per slot of the port and uplink read batches (default slotSize); 64 KB + room once
+   * TSO/GRO are on (TSO_SLOT). */
+  bigSlotSize?: number;
+  /** Ones-complement sum for checksums (default: the native addon's when it loads, else JS). */
+  sum?: SumFn;
+}
+
+/** Slot size with TSO/GRO: a 64 KB super-frame + headroom + the headers of up to ~120 segments
+ * (segmentation in place grows the frame by one header per segment). */
+export const TSO_SLOT = 65536 + 16384;
+/** Slot size of the batch that GRO buffers are split into when they cannot be coalesced. */
+const SPLIT_SLOT = 4096;
+
+function defaultSum(): SumFn {
+  try {
+    const n = loadNative();
+    return (b, off, len, init) => n.checksum(b, off, len, init);
+  } catch {
+    return (b, off, len, init) => onesSum(b, off, len, init);
+  }
 }
 
 /** Action records beyond this many are dropped with the flow table at the next snapshot. */
@@ -91,6 +116,21 @@ export class Forwarder {
   private readonly f = new FlowFields();
   private readonly key = new Uint32Array(KEY_WORDS);
   private nowMs = 0;
+  private readonly sum: SumFn;
+  /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays
+   * (Uplink.write without GSO takes those as its batch). */
+  private readonly msgViews = new Map<FrameBatch, [FrameBatch, FrameBatch]>();
+  /** The virtio-net header size of the port being polled (0: none), and the current frame's offload state. */
+  private vh = 0;
+  private fGso = 0;
+  private fGsoSize = 0;
+  private fCsumStart = -1;
+  private fCsumOffset = 0;
+  private readonly seg = new SegResult();
+  private readonly co = new CoalesceResult();
+  private readonly split: FrameBatch;
+  private readonly splitSrc: Uint32Array;
+  private splitN = 0;
 
   constructor(io: DataplaneIo, snapshot: Snapshot, opts: ForwarderOptions = {}) {
     this.io = io;
@@ -105,14 +145,20 @@ export class Forwarder {
     this.actions = new ActionTable();
     this.slow = new SlowPath(snapshot, this.actions, this.ct);
     this.slow.checkLinear = opts.checkAclLinear ?? false;
-    this.rx = allocBatch(this.batchSize, this.slotSize);
-    this.urx = allocBatch(this.batchSize, this.slotSize);
+    const big = opts.bigSlotSize ?? this.slotSize;
+    this.sum = opts.sum ?? defaultSum();
+    this.rx = allocBatch(this.batchSize, big);
+    this.urx = allocBatch(this.batchSize, big);
+    this.split = allocBatch(64, SPLIT_SLOT);
+    this.splitSrc = new Uint32Array(64);
     this.urxSrc = new Uint32Array(this.batchSize);
     this.urxDst = new Uint32Array(this.batchSize);
     this.copies = allocBatch(this.batchSize, this.slotSize);
     this.outs = new PortOutputs(Math.max(snapshot.ports.length, 16), this.batchSize);
-    this.upVx = new UplinkOutput(this.batchSize * 2);
-    this.upNv = new UplinkOutput(this.batchSize * 2);
+    // one TSO frame may become ~50 segments (one message each without UDP GSO)
+    this.upVx = new UplinkOutput(this.batchSize * 64);
+    this.upNv = new UplinkOutput(this.batchSize * 64);
+    for (const b of [this.rx, this.urx, this.split]) this.msgView(b, this.upVx);
     this.cur = this.rx;
   }
 
@@ -154,6 +200,7 @@ export class Forwarder {
   pollPort(index: number): void {
     const port = this.io.ports[index];
     if (!port) return;
+    this.vh = port.vnetHdrSize ?? 0;
     for (let k = 0; k < this.maxBatches; k++) {
       if (this.pending) this.applySnapshot(this.pending);
       const n = port.read(this.rx);
@@ -175,13 +222,23 @@ export class Forwarder {
     const up = kind === 'vxlan' ? this.io.vxlan : this.io.nvgre;
     if (!up) return;
     const enc = kind === 'vxlan' ? ENCAP_VXLAN : ENCAP_NVGRE;
+    this.vh = 0;
     for (let k = 0; k < this.maxBatches; k++) {
       if (this.pending) this.applySnapshot(this.pending);
       const n = up.read(this.urx, this.urxSrc, this.urxDst);
       if (n <= 0) break;
+      const gro = up.groSize;
       this.begin(this.urx);
-      for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i]);
+      for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i]);
       this.end();
+      if (this.splitN > 0) {
+        // GRO buffers that could not be coalesced: their datagrams one by one, after the batch
+        const m = this.splitN;
+        this.begin(this.split);
+        for (let i = 0; i < m; i++) this.ingress(enc, i, this.splitSrc[i], 0);
+        this.end();
+        this.splitN = 0;
+      }
       if (n < this.urx.capacity) break;
     }
   }
@@ -228,6 +285,19 @@ export class Forwarder {
     pc[pb + P.RxFrames]++;
     pc[pb + P.RxBytes] += len;
     const f = this.f;
+    const vh = this.vh;
+    if (vh > 0) {
+      const t = vnetGsoType(slab, off - vh);
+      this.fGso = t & 0x7f;
+      this.fGsoSize = vnetGsoSize(slab, off - vh);
+      if ((slab[off - vh] & VNET_F_NEEDS_CSUM) !== 0) {
+        this.fCsumStart = vnetCsumStart(slab, off - vh);
+        this.fCsumOffset = vnetCsumOffset(slab, off - vh);
+      } else this.fCsumStart = -1;
+    } else {
+      this.fGso = 0;
+      this.fCsumStart = -1;
+    }
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.drop(Drop.Malformed, X.index);
     if (f.ethertype === ETH_ARP && !this.arp(X, slot)) return;
     f.inPort = X.index;
@@ -319,19 +389,86 @@ export class Forwarder {
   private encap(slot: number, enc: number, vni: number, flowId: number, hash: number, srcPa: number, dstPa: number, X: PortInfo | null): void {
     const up = enc === ENCAP_VXLAN ? this.io.vxlan : this.io.nvgre;
     if (!up) return this.drop(Drop.NoUplink, X ? X.index : -1);
+    if (X !== null && this.fGso !== 0) return this.encapSegments(up, slot, enc, vni, flowId, hash, srcPa, dstPa, X);
+    if (X !== null && this.fCsumStart >= 0) this.finishCsum(slot);
+    const sport = this.pushEncap(up, slot, enc, vni, flowId, hash);
+    const out = enc === ENCAP_VXLAN ? this.upVx : this.upNv;
+    if (out.full) this.flushAll();
+    const b = this.cur;
+    out.add(b.start[slot], b.len[slot], 0, sport, srcPa, dstPa);
+  }
+
+  /** Pushes the encapsulation in front of the frame in `slot` (start/len move to the message);
+   * returns the outer source port for a GSO pool (0 otherwise). */
+  private pushEncap(up: Uplink, slot: number, enc: number, vni: number, flowId: number, hash: number): number {
     const b = this.cur;
     const start = b.start[slot];
     const len = b.len[slot];
     if (enc === ENCAP_VXLAN) {
+      const gso = up.gso;
+      if (gso !== undefined) {
+        // pool socket: the kernel writes the UDP header; the message starts at VXLAN
+        const sport = gso.sourcePort(hash);
+        writeU32(b.slab, start - 8, 0x08000000);
+        writeU32(b.slab, start - 4, (vni << 8) >>> 0);
+        b.start[slot] = start - 8;
+        b.len[slot] = len + 8;
+        return sport;
+      }
       b.start[slot] = pushVxlan(b.slab, start, len, vni, vxlanSourcePort(hash));
       b.len[slot] = len + 16;
     } else {
       b.start[slot] = pushNvgre(b.slab, start, vni, flowId < 0 ? hash & 0xff : flowId);
       b.len[slot] = len + 8;
     }
+    return 0;
+  }
+
+  /** Completes the partial checksum (virtio-net NEEDS_CSUM) of the frame in `slot`: a peer that
+   * is not a TAP cannot finish it. */
+  private finishCsum(slot: number): void {
+    const b = this.cur;
+    if (finishPartialChecksum(b.slab, b.start[slot], b.len[slot], this.fCsumStart, this.fCsumOffset, this.sum)) this.counters.global[C.CsumFinished]++;
+    this.fCsumStart = -1;
+  }
+
+  /**
+   * A TSO/USO super-frame to the wire: encapsulation pushed in front of it, then cut in place into
+   * segments that each carry a copy of it (vfp/offload.ts). With a GSO pool the segments go as
+   * UDP_SEGMENT messages of up to 64 segments / 65507 bytes (two for a 64 KB frame); otherwise each
+   * segment is its own datagram.
+   */
+  private encapSegments(up: Uplink, slot: number, enc: number, vni: number, flowId: number, hash: number, srcPa: number, dstPa: number, X: PortInfo): void {
+    const b = this.cur;
+    const F = b.start[slot];
+    const len = b.len[slot];
+    const limit = (Math.floor(F / b.slotSize) + 1) * b.slotSize;
+    const sport = this.pushEncap(up, slot, enc, vni, flowId, hash);
+    const pre = F - b.start[slot];
+    const gso = enc === ENCAP_VXLAN ? up.gso : undefined;
+    const seg = this.seg;
+    if (!segmentFrame(b.slab, F, len, this.fGso, this.fGsoSize, pre, gso === undefined && enc === ENCAP_VXLAN ? 4 : -1, limit, this.sum, seg)) {
+      return this.drop(Drop.Offload, X.index);
+    }
+    const g = this.counters.global;
+    g[C.GsoFrames]++;
+    g[C.GsoSegments] += seg.n;
     const out = enc === ENCAP_VXLAN ? this.upVx : this.upNv;
-    if (out.full) this.flushAll();
-    out.add(slot, srcPa, dstPa);
+    const n = seg.n;
+    const stride = seg.stride;
+    const base = F - pre;
+    if (gso !== undefined) {
+      const per = Math.max(1, Math.min(gso.maxSegments, Math.floor(65507 / stride)));
+      if (!out.room(Math.ceil(n / per))) this.flushAll();
+      for (let j = 0; j < n; j += per) {
+        const m = Math.min(per, n - j);
+        const l = (m - 1) * stride + (j + m === n ? seg.lastLen : stride);
+        out.add(base + j * stride, l, m > 1 ? stride : 0, sport, srcPa, dstPa);
+      }
+    } else {
+      if (!out.room(n)) this.flushAll();
+      for (let j = 0; j < n; j++) out.add(base + j * stride, j === n - 1 ? seg.lastLen : stride, 0, 0, srcPa, dstPa);
+    }
   }
 
   /**
@@ -393,6 +530,7 @@ export class Forwarder {
     const ihl = this.f.ihl;
     if (off + 14 + 28 + ihl + 8 > slotEnd) return;
     b.len[slot] = toTimeExceeded(b.slab, off, b.len[slot], this.snap.routerMac, X.gateway);
+    if (this.vh > 0) b.slab.fill(0, off - this.vh, off);
     this.counters.global[C.IcmpTimeExceeded]++;
     this.queuePort(X.index, slot);
   }
@@ -408,7 +546,9 @@ export class Forwarder {
     const dst = c * cp.slotSize + HEADROOM;
     const from = b.slab;
     const to = cp.slab;
-    for (let i = 0; i < len; i++) to[dst + i] = from[src + i];
+    if (len > cp.slotSize - HEADROOM) return this.drop(Drop.NoBuffer, p);
+    to.set(from.subarray(src, src + len), dst);
+    to.fill(0, dst - VNET_HDR_LEN_MRG, dst); // no offload state for a copy
     cp.start[c] = dst;
     cp.len[c] = len;
     this.outs.addCopy(p, c);
@@ -443,14 +583,8 @@ export class Forwarder {
     if (remote) {
       const hash = innerFlowHash(f);
       const b = this.cur;
-      const len = b.len[slot];
-      if (enc === ENCAP_VXLAN) {
-        b.start[slot] = pushVxlan(b.slab, b.start[slot], len, subnet.vsid, vxlanSourcePort(hash));
-        b.len[slot] = len + 16;
-      } else {
-        b.start[slot] = pushNvgre(b.slab, b.start[slot], subnet.vsid, subnet.nvgreFlowId < 0 ? hash & 0xff : subnet.nvgreFlowId);
-        b.len[slot] = len + 8;
-      }
+      if (this.fCsumStart >= 0) this.finishCsum(slot);
+      const sport = this.pushEncap((enc === ENCAP_VXLAN ? this.io.vxlan : this.io.nvgre)!, slot, enc, subnet.vsid, subnet.nvgreFlowId, hash);
       const out = enc === ENCAP_VXLAN ? this.upVx : this.upNv;
       const lp = snap.localPas;
       const srcPa = lp.length ? lp[(hash >>> 8) % lp.length] : 0;
@@ -458,7 +592,7 @@ export class Forwarder {
         const pas = snap.hosts[subnet.remoteHosts[k]].pas;
         if (pas.length === 0) continue;
         if (out.full) this.flushAll();
-        out.add(slot, srcPa, pas[hash % pas.length]);
+        out.add(b.start[slot], b.len[slot], 0, sport, srcPa, pas[hash % pas.length]);
         copies++;
       }
     }
@@ -468,7 +602,7 @@ export class Forwarder {
 
   // ---- ingress ------------------------------------------------------------------------------
 
-  private ingress(enc: number, slot: number, srcPa: number): void {
+  private ingress(enc: number, slot: number, srcPa: number, groSize: number): void {
     const g = this.counters.global;
     const b = this.cur;
     const slab = b.slab;
@@ -481,7 +615,22 @@ export class Forwarder {
     // parsed at all (and is counted as such however malformed it is)
     if (snap.paHost.get(srcPa) < 0) return this.drop(Drop.UnknownSrcPa, -1);
     let vni: number;
-    if (enc === ENCAP_VXLAN) {
+    let coalesced = false;
+    if (enc === ENCAP_VXLAN && groSize > 0 && len - 8 > groSize) {
+      // a UDP GRO buffer: several datagrams of groSize bytes (VXLAN + frame) back to back
+      const D = off + 8;
+      const L = len - 8;
+      if (vxlanCheck(slab, D, groSize) !== 0) return this.drop(Drop.Malformed, -1);
+      if (!coalesceTcp(slab, D, L, groSize, 8, this.sum, this.co)) return this.splitGro(D, L, groSize, srcPa);
+      const co = this.co;
+      vni = readU24(slab, D + 4);
+      off = co.start;
+      len = co.len;
+      coalesced = true;
+      g[C.GroFrames]++;
+      g[C.GroSegments] += co.n;
+      writeVnetHdr(slab, off - VNET_HDR_LEN_MRG, VNET_HDR_LEN_MRG, VNET_F_NEEDS_CSUM, co.gsoType, co.hdrLen, co.gsoSize, co.csumStart, co.csumOffset);
+    } else if (enc === ENCAP_VXLAN) {
       if (len < 8) return this.drop(Drop.Malformed, -1);
       const udpLen = readU16(slab, off + 4);
       if (udpLen < 8 || udpLen > len) return this.drop(Drop.Malformed, -1);
@@ -496,6 +645,7 @@ export class Forwarder {
       off += 8;
       len -= 8;
     }
+    if (!coalesced) slab.fill(0, off - VNET_HDR_LEN_MRG, off); // a port with a virtio-net header: no offload state
     const si = snap.vsidSubnet.get(vni);
     if (si < 0) return this.drop(Drop.UnknownVni, -1);
     const subnet = snap.subnets[si];
@@ -514,6 +664,32 @@ export class Forwarder {
     const h = hashKey(key);
     const s = this.resolve(h, subnet.rdid, null, si);
     this.apply(s, slot, null);
+  }
+
+  /** A GRO buffer that is not one TCP run: its datagrams are copied out (with the UDP header
+   * put back in front, as the uplink's read does) and forwarded one by one after this batch. */
+  private splitGro(D: number, L: number, size: number, srcPa: number): void {
+    const from = this.cur.slab;
+    const sp = this.split;
+    this.counters.global[C.GroSplit]++;
+    for (let o = 0; o < L; o += size) {
+      const l = Math.min(size, L - o);
+      if (this.splitN === sp.capacity || l + 8 > sp.slotSize - HEADROOM) {
+        this.drop(Drop.Offload, -1);
+        continue;
+      }
+      const i = this.splitN++;
+      const dst = i * sp.slotSize + HEADROOM;
+      sp.slab.set(from.subarray(D + o, D + o + l), dst + 8);
+      const v = sp.view;
+      v.setUint16(dst, 0);
+      v.setUint16(dst + 2, 4789);
+      v.setUint16(dst + 4, l + 8);
+      v.setUint16(dst + 6, 0);
+      sp.start[i] = dst;
+      sp.len[i] = l + 8;
+      this.splitSrc[i] = srcPa;
+    }
   }
 
   private replicateIngress(si: number, slot: number): void {
@@ -589,12 +765,25 @@ export class Forwarder {
       g[C.DropBase + Drop.NoUplink] += n;
       return;
     }
-    const sent = up.write(b, out.idx, out.src, out.dst, n);
+    const gso = up.gso;
+    const sent = gso !== undefined
+      ? gso.writeMsgs(b.slab, out.start, out.len, out.gso, out.sport, out.src, out.dst, n)
+      : up.write(this.msgView(b, out), out.iota, out.src, out.dst, n);
     let bytes = 0;
-    for (let k = 0; k < sent; k++) bytes += b.len[out.idx[k]];
+    for (let k = 0; k < sent; k++) bytes += out.len[k];
     g[C.UplinkTxFrames] += sent;
     g[C.UplinkTxBytes] += bytes;
     if (sent < n) g[C.DropBase + Drop.TxFull] += n - sent;
+  }
+
+  private msgView(b: FrameBatch, out: UplinkOutput): FrameBatch {
+    let v = this.msgViews.get(b);
+    if (v === undefined) {
+      const mk = (o: UplinkOutput): FrameBatch => ({ slab: b.slab, view: b.view, slotSize: b.slotSize, capacity: o.capacity, start: o.start, len: o.len, count: 0 });
+      v = [mk(this.upVx), mk(this.upNv)];
+      this.msgViews.set(b, v);
+    }
+    return out === this.upVx ? v[0] : v[1];
   }
 
   // ---- observability ------------------------------------------------------------------------

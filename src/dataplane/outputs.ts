@@ -73,25 +73,48 @@ export class PortOutputs {
   }
 }
 
+/**
+ * Messages for one uplink. Each message is a byte range of the batch's slab (an encapsulated
+ * frame, or with segmentation offload a run of equal-sized segments for UDP_SEGMENT: gso > 0),
+ * with the outer source port (pool sockets), source and destination addresses.
+ */
 export class UplinkOutput {
-  readonly idx: Int32Array;
+  readonly start: Int32Array;
+  readonly len: Int32Array;
+  readonly gso: Uint16Array;
+  readonly sport: Uint16Array;
   readonly src: Uint32Array;
   readonly dst: Uint32Array;
+  /** 0, 1, 2, ...: the index list for Uplink.write over a view whose start/len are these arrays. */
+  readonly iota: Int32Array;
   n = 0;
 
   constructor(readonly capacity: number) {
-    this.idx = new Int32Array(capacity);
+    this.start = new Int32Array(capacity);
+    this.len = new Int32Array(capacity);
+    this.gso = new Uint16Array(capacity);
+    this.sport = new Uint16Array(capacity);
     this.src = new Uint32Array(capacity);
     this.dst = new Uint32Array(capacity);
+    this.iota = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.iota[i] = i;
   }
 
   get full(): boolean {
     return this.n === this.capacity;
   }
 
-  add(slot: number, src: number, dst: number): void {
+  /** Room for `k` more messages. */
+  room(k: number): boolean {
+    return this.n + k <= this.capacity;
+  }
+
+  add(start: number, len: number, gso: number, sport: number, src: number, dst: number): void {
     const n = this.n++;
-    this.idx[n] = slot;
+    this.start[n] = start;
+    this.len[n] = len;
+    this.gso[n] = gso;
+    this.sport[n] = sport;
     this.src[n] = src;
     this.dst[n] = dst;
   }
