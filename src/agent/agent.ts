@@ -12,13 +12,14 @@ import fs from 'node:fs';
 import type { Policy } from '../policy/types.js';
 import type { Uplink } from '../io/types.js';
 import { compileSnapshot, type PortInfo, type Snapshot } from '../vfp/snapshot.js';
-import { Forwarder } from '../dataplane/forwarder.js';
+import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
 import { countersToJson } from '../dataplane/counters.js';
-import { findUnderlay, type UnderlayAddress } from './underlay.js';
+import { disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
 import { createTenantPort, type TenantPort } from './ports.js';
 import { openUplinks } from './uplinks.js';
 import { startControlServer } from './control-server.js';
 import { buildTraceFrame } from './trace-frame.js';
+import { PaLiveness, type LivenessPeers } from './liveness.js';
 import type { ControlRequest } from './control-protocol.js';
 import type { Logger } from './logger.js';
 
@@ -27,6 +28,8 @@ export interface AgentOptions {
   host: string;
   controlSocket: string;
   log: Logger;
+  /** TAP checksum/TSO offloads, UDP GSO send pool and UDP GRO (default true; `--no-offload`). */
+  offload?: boolean;
 }
 
 export class Agent {
@@ -40,10 +43,18 @@ export class Agent {
   private underlay: UnderlayAddress[] = [];
   private underlayMtu = 1500;
   private stopped = false;
+  /** Offloads the kernel refused (detected at start, logged; reported by `ctl stats`). */
+  private readonly offloadStats = { fallbacks: 0 };
   /** Policy changes are applied one at a time, in order. */
   private applying: Promise<void> = Promise.resolve();
+  /** The policy in force, and the PAs that liveness found down (both feed every compile). */
+  private policy: Policy;
+  private downPas: ReadonlySet<number> = new Set();
+  private liveness: PaLiveness | undefined;
 
-  private constructor(private readonly opts: AgentOptions) {}
+  private constructor(private readonly opts: AgentOptions) {
+    this.policy = opts.policy;
+  }
 
   /** Builds everything; on any failure undoes what was made and rethrows. */
   static async start(opts: AgentOptions): Promise<Agent> {
@@ -57,18 +68,31 @@ export class Agent {
     return a;
   }
 
+  private get offload(): boolean {
+    return this.opts.offload !== false;
+  }
+
   get generation(): number {
     return this.snapshot?.generation ?? 0;
   }
 
   private async bringUp(): Promise<void> {
     const { policy, host, log } = this.opts;
-    const snapshot = compileSnapshot(policy, host, 1);
+    const snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas });
     await this.openUnderlay(policy, snapshot);
-    this.forwarder = new Forwarder({ ports: [], ...this.uplinks }, snapshot);
+    this.forwarder = new Forwarder({ ports: [], ...this.uplinks }, snapshot, this.offload ? { bigSlotSize: TSO_SLOT } : {});
     this.snapshot = snapshot;
     log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length }, 'agent starting');
     for (const p of snapshot.ports) await this.addPort(p);
+    this.liveness = new PaLiveness({
+      host,
+      log,
+      onChange: (down) => {
+        this.downPas = down;
+        void this.applyPolicy(this.policy).catch((err: Error) => log.error({ err: err.message }, 'recompile after liveness change failed'));
+      },
+    });
+    await this.liveness.start(this.livenessPeers(policy));
     this.control = await startControlServer(this.opts.controlSocket, (req) => this.handle(req));
     log.info({ control: this.opts.controlSocket, generation: snapshot.generation }, 'agent forwarding');
   }
@@ -82,8 +106,9 @@ export class Agent {
     const key = `${[...kinds].sort().join(',')}|${snapshot.localPasText.join(',')}`;
     if (key === this.uplinkKey) return;
     this.underlay = await findUnderlay([...snapshot.localPasText]);
+    if (kinds.has('nvgre')) await disableGroForNvgre(this.underlay.map((u) => u.dev), this.opts.log);
     this.underlayMtu = Math.min(...this.underlay.map((u) => u.mtu));
-    const next = await openUplinks([...kinds], [...snapshot.localPasText], this.opts.log);
+    const next = await openUplinks([...kinds], [...snapshot.localPasText], this.opts.log, { offload: this.offload, stats: this.offloadStats });
     const old = this.uplinks;
     this.uplinks = next;
     this.uplinkKey = key;
@@ -95,6 +120,13 @@ export class Agent {
     old.nvgre?.close();
   }
 
+  private livenessPeers(policy: Policy): LivenessPeers {
+    return {
+      local: this.underlay.map((u) => ({ address: u.address, dev: u.dev })),
+      remote: policy.hosts.filter((h) => h.name !== this.opts.host).map((h) => ({ host: h.name, pas: h.providerAddresses })),
+    };
+  }
+
   private watchUplinks(): void {
     const { vxlan, nvgre } = this.uplinks;
     vxlan?.onReadable(() => this.forwarder?.pollUplink('vxlan'));
@@ -102,7 +134,7 @@ export class Agent {
   }
 
   private async addPort(p: PortInfo): Promise<void> {
-    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log), { index: p.index });
+    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, { offload: this.offload, multiQueue: false }, this.offloadStats), { index: p.index });
     this.ports.set(p.name, port);
     this.forwarder!.setPort(p.index, port.queue);
     port.queue.onReadable(() => this.forwarder?.pollPort(port.index));
@@ -124,8 +156,10 @@ export class Agent {
     if (this.stopped || !this.forwarder || !this.snapshot) return;
     const { log } = this.opts;
     const old = this.snapshot;
-    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1);
+    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas });
     await this.openUnderlay(policy, snap);
+    this.policy = policy;
+    await this.liveness?.setPeers(this.livenessPeers(policy));
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
       a.gateway === b.gateway && a.encapsulation === b.encapsulation;
@@ -164,7 +198,7 @@ export class Agent {
       case 'ping':
         return 'pong';
       case 'stats':
-        return { host: this.opts.host, generation: snap.generation, ...countersToJson(fwd.counters, snap) };
+        return { host: this.opts.host, generation: snap.generation, offload: this.offload, offloadFallbacks: this.offloadStats.fallbacks, ...countersToJson(fwd.counters, snap) };
       case 'ports':
         return snap.ports.map((p) => ({ name: p.name, ifname: p.ifname, netns: p.netns, mac: p.macText, ip: p.ipText, vsid: p.vsid }));
       case 'dump-flows':
@@ -185,6 +219,7 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     const { log } = this.opts;
+    this.liveness?.stop();
     await this.applying;
     for (const p of this.ports.values()) {
       try {

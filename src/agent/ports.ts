@@ -5,7 +5,8 @@
  * subnet's gateway (the distributed router). A tenant namespace the agent had to create is
  * deleted again when the port goes.
  */
-import { TapQueue } from '../io/tap.js';
+import { TapQueue, type TapOptions } from '../io/tap.js';
+import { loadNative } from '../io/native.js';
 import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault, type NetdevError } from '../io/netdev.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
@@ -15,6 +16,44 @@ export interface TenantPort {
   info: PortInfo;
   queue: TapQueue;
   remove(): Promise<void>;
+}
+
+/** How tenant TAPs are opened: offloads (virtio-net header, checksum + TSO/USO) and queues. */
+export interface PortMode {
+  /** Try TUNSETOFFLOAD CSUM|TSO4|TSO6(|USO4|USO6); false: plain frames. */
+  offload: boolean;
+  /** IFF_MULTI_QUEUE (one queue per forwarding worker). */
+  multiQueue: boolean;
+}
+
+/** The TapOptions of one queue for offload `flags` (0: no virtio-net header at all). */
+export function tapOptions(flags: number, multiQueue: boolean): TapOptions {
+  return flags ? { vnetHdr: true, vnetHdrSize: 12, offload: flags, vnetHdrOnWrite: 'caller', multiQueue } : { multiQueue };
+}
+
+/** Offload flag sets to try, best first; the last (0) always works. */
+export function offloadCandidates(): number[] {
+  const c = loadNative().constants;
+  const tso = c.TUN_F_CSUM | c.TUN_F_TSO4 | c.TUN_F_TSO6;
+  return [tso | c.TUN_F_USO4 | c.TUN_F_USO6, tso, c.TUN_F_CSUM, 0];
+}
+
+/**
+ * Opens the first queue of a TAP with the best offloads the kernel takes (detected here, once per
+ * port: TUNSETOFFLOAD fails with EINVAL for flags it does not know). Returns the queue and the
+ * flags in force; `stats.fallbacks` counts the refused sets.
+ */
+export function openTap(ifname: string, mode: PortMode, log: Logger, stats: { fallbacks: number }): { queue: TapQueue; flags: number } {
+  const cands = mode.offload ? offloadCandidates() : [0];
+  for (let i = 0; ; i++) {
+    try {
+      return { queue: TapQueue.open(ifname, tapOptions(cands[i], mode.multiQueue)), flags: cands[i] };
+    } catch (err) {
+      if (i === cands.length - 1) throw err;
+      stats.fallbacks++;
+      log.warn({ ifname, flags: cands[i], err: (err as Error).message }, 'TAP offload refused; trying less');
+    }
+  }
 }
 
 /**
@@ -34,9 +73,11 @@ async function moveIntoNamespace(ifname: string, ns: string): Promise<void> {
   }
 }
 
-export async function createTenantPort(info: PortInfo, underlayMtu: number, log: Logger): Promise<TenantPort> {
+export async function createTenantPort(
+  info: PortInfo, underlayMtu: number, log: Logger, mode: PortMode = { offload: false, multiQueue: false }, stats = { fallbacks: 0 },
+): Promise<TenantPort & { offloadFlags: number }> {
   const mtu = underlayMtu - ENCAP_OVERHEAD[info.encapsulation];
-  const queue = TapQueue.open(info.ifname, {});
+  const { queue, flags } = openTap(info.ifname, mode, log, stats);
   let madeNs = false;
   const remove = async (): Promise<void> => {
     queue.close();
@@ -62,6 +103,6 @@ export async function createTenantPort(info: PortInfo, underlayMtu: number, log:
     await remove().catch(() => undefined);
     throw new Error(`port ${info.name} (${info.ifname}): ${(err as Error).message}`, { cause: err });
   }
-  log.info({ port: info.name, ifname: info.ifname, netns: info.netns, mtu, ip: info.ipText, vsid: info.vsid }, 'port up');
-  return { info, queue, remove };
+  log.info({ port: info.name, ifname: info.ifname, netns: info.netns, mtu, ip: info.ipText, vsid: info.vsid, offload: flags }, 'port up');
+  return { info, queue, remove, offloadFlags: flags };
 }

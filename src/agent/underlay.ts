@@ -33,3 +33,22 @@ export async function findUnderlay(addresses: string[]): Promise<UnderlayAddress
   }
   return found;
 }
+
+/**
+ * Turns generic receive offload off on the underlay devices of a host that terminates NVGRE.
+ * The kernel merges received GRE packets of one TCP flow (gre_gro_receive, built in), and a raw
+ * IP socket then reads one large packet with a partial inner checksum and no segmentation
+ * metadata, which switchyard cannot pass on correctly. Found across two VMs with a gretap peer
+ * (virtio NICs have GRO on); veth has it off by default. Costs receive batching for VXLAN on the
+ * same device too, so it is done only when NVGRE is in use.
+ */
+export async function disableGroForNvgre(devs: string[], log: { info(o: object, m: string): void; warn(o: object, m: string): void }): Promise<void> {
+  for (const dev of new Set(devs)) {
+    try {
+      await exec('ethtool', ['-K', dev, 'gro', 'off']);
+      log.info({ dev }, 'GRO off on the underlay device (NVGRE is received through a raw socket)');
+    } catch (err) {
+      log.warn({ dev, err: (err as Error).message.split('\n')[0] }, 'could not turn GRO off; merged GRE packets will be dropped as malformed');
+    }
+  }
+}

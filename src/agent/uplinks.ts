@@ -12,13 +12,42 @@ import type { Logger } from './logger.js';
 export const UPLINK_RCVBUF = 16 << 20;
 export const UPLINK_SNDBUF = 4 << 20;
 
-export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
+/** UDP sockets in the VXLAN send pool (outer source ports): two inner flows share a port with
+ * probability 1/64. */
+export const GSO_POOL_SIZE = 64;
+
+export interface UplinkMode {
+  /** UDP GSO send pool + UDP GRO receive for VXLAN. */
+  offload?: boolean;
+  /** SO_REUSEPORT on the receive socket (one per worker). */
+  reusePort?: boolean;
+  /** Counts offloads the kernel refused. */
+  stats?: { fallbacks: number };
+}
+
+function openVxlan(pa: string, bindAny: boolean, mode: UplinkMode, log: Logger): VxlanUplink {
+  const base = { localAddr: pa, bindAny, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF, reusePort: mode.reusePort };
+  if (mode.offload) {
+    try {
+      return VxlanUplink.open({ ...base, gsoPool: GSO_POOL_SIZE, gro: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE' && !/udpOpen [^:]*:4789/.test(e.message)) throw err;
+      if (e.code !== 'ENOPROTOOPT' && e.code !== 'EINVAL' && e.code !== 'EADDRINUSE') throw err;
+      if (mode.stats) mode.stats.fallbacks++;
+      log.warn({ err: e.message }, 'UDP GSO/GRO refused by the kernel: VXLAN without offloads');
+    }
+  }
+  return VxlanUplink.open(base);
+}
+
+export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger, mode: UplinkMode = {}): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
   const out: { vxlan?: Uplink; nvgre?: Uplink } = {};
   try {
     // one PA: bind it (a host may run other VXLAN endpoints on other addresses); several: the
     // wildcard, and the dataplane checks each datagram's destination against the host's PAs
     const single = pas.length === 1;
-    if (kinds.includes('vxlan')) out.vxlan = VxlanUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF });
+    if (kinds.includes('vxlan')) out.vxlan = openVxlan(pas[0]!, !single, mode, log);
     if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF });
   } catch (err) {
     out.vxlan?.close();
@@ -26,6 +55,6 @@ export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], l
     const hint = e.code === 'EADDRINUSE' ? ' (another process, or a kernel vxlan device, holds UDP 4789 in this namespace)' : '';
     throw new Error(`cannot open uplink: ${e.message}${hint}`, { cause: err });
   }
-  log.info({ kinds, pas }, 'uplinks open');
+  log.info({ kinds, pas, gso: out.vxlan?.gso !== undefined, gro: out.vxlan?.groSize !== undefined }, 'uplinks open');
   return out;
 }

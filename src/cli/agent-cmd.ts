@@ -19,6 +19,16 @@ export interface AgentCommandOptions {
   cache?: string;
   tokenFile?: string;
   workers?: number;
+  /** false with --no-offload; SWITCHYARD_OFFLOAD=0 in the environment does the same. */
+  offload?: boolean;
+}
+
+/** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
+function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean } {
+  const envWorkers = Number(process.env.SWITCHYARD_WORKERS);
+  const workers = o.workers ?? (Number.isInteger(envWorkers) && envWorkers > 0 ? envWorkers : undefined);
+  const offload = o.offload ?? process.env.SWITCHYARD_OFFLOAD !== '0';
+  return workers === undefined ? { offload } : { workers, offload };
 }
 
 export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
@@ -36,7 +46,7 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket, log });
+    agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
     const a = agent;
     process.on('SIGHUP', () => void reloadFile(a, file, log));
   } else {
@@ -61,7 +71,7 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
     if (!cached) log.info({ controller: o.controller }, 'waiting for the first policy from the controller');
     await first;
     const started = latest!;
-    agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log });
+    agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
     const a = agent;
     const apply = (p: Policy, revision: number) =>
       a.applyPolicy(p).then(

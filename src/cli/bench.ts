@@ -111,8 +111,21 @@ export async function withSwitchyard(policy: Policy, seconds: number, agentArgs:
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, p);
     await createTenantNamespaces(p, lab.hosts.map((h) => h.name));
-    for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
-    const r = await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
+    // dataplane settings go by environment (SWITCHYARD_WORKERS / SWITCHYARD_OFFLOAD), read by `switchyard agent`
+    const saved = { w: process.env.SWITCHYARD_WORKERS, o: process.env.SWITCHYARD_OFFLOAD };
+    for (const a of agentArgs) {
+      if (a.startsWith('workers=')) process.env.SWITCHYARD_WORKERS = a.slice(8);
+      if (a === 'no-offload') process.env.SWITCHYARD_OFFLOAD = '0';
+    }
+    const args = agentArgs.filter((a) => a.startsWith('--'));
+    try {
+      for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, args));
+    } finally {
+      restoreEnv('SWITCHYARD_WORKERS', saved.w);
+      restoreEnv('SWITCHYARD_OFFLOAD', saved.o);
+    }
+    return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
+  } finally {
     if (process.env.SY_BENCH_STATS) {
       for (const a of agents) {
         const st = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as { counters: Record<string, number>; drops: Record<string, number> };
@@ -120,8 +133,6 @@ export async function withSwitchyard(policy: Policy, seconds: number, agentArgs:
         progress(`${a.host} stats ${JSON.stringify({ ...nz(st.counters), drops: nz(st.drops) })}`);
       }
     }
-    return r;
-  } finally {
     for (const a of agents) await a.stop().catch(() => undefined);
     await lab.destroy();
   }
@@ -183,6 +194,11 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   fs.writeFileSync(path.join(dir, `${result.date.replace(/[:.]/g, '-')}.json`), json);
   console.log(`\nwritten to ${path.join(dir, 'latest.json')}`);
   return 0;
+}
+
+function restoreEnv(k: string, v: string | undefined): void {
+  if (v === undefined) delete process.env[k];
+  else process.env[k] = v;
 }
 
 function round(x: number, digits = 2): number {

@@ -9,6 +9,7 @@ import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
+import { runDemoVms } from './demo-vms.js';
 import { runBench } from './bench.js';
 import { runControllerCommand } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
@@ -123,7 +124,14 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'use this policy instead of the embedded Figure 8')
     .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
     .option('--controller', 'run a network controller too and let the agents take the policy from it')
-    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean }) => {
+    .option('--vms', 'across two qemu VMs instead of namespaces (builds the image once into .cache/vms)')
+    .option('--no-nvgre', 'with --vms: skip the NVGRE interop with the guest kernel\'s gretap')
+    .option('--mem <mb>', 'with --vms: memory per VM', positiveInt)
+    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
+      if (o.vms) {
+        process.exitCode = await runDemoVms({ iperfSeconds: o.iperfSeconds, ...(o.nvgre ? {} : { noNvgre: true }), ...(o.mem ? { memMb: o.mem } : {}) });
+        return;
+      }
       process.exitCode = await runDemo(o);
     });
 

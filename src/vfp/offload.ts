@@ -239,8 +239,9 @@ export function coalesceTcp(b: Uint8Array, D: number, L: number, g: number, pre:
     if (sum(b, s4, l4len, fold(pseudo4(b, s3, 6, l4len))) !== 0xffff) return false;
     seq = (seq + pay) >>> 0;
   }
+  // the moves overwrite later segments' headers: take the last one's flags first
+  const lastFlags = b[D + (n - 1) * g + pre + 34 + 13];
   let dst = f0 + g - pre;
-  let lastFlags = TCP_ACK;
   for (let k = 1; k < n; k++) {
     const S = D + k * g;
     const segLen = k < n - 1 ? g : L - k * g;
@@ -248,7 +249,6 @@ export function coalesceTcp(b: Uint8Array, D: number, L: number, g: number, pre:
     const pay = segLen - pre - H;
     b.copyWithin(dst, src, src + pay);
     dst += pay;
-    if (k === n - 1) lastFlags = b[S + pre + 34 + 13];
   }
   const total = dst - f0;
   writeU16(b, l3 + 2, total - 14);

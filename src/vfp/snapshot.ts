@@ -87,8 +87,19 @@ export interface EndpointInfo {
 export interface HostInfo {
   readonly index: number;
   readonly name: string;
+  /** The PAs flows are spread over: every PA of the host except those known to be down. */
   readonly pas: readonly number[];
   readonly pasText: readonly string[];
+  /** Every PA of the host in policy (all are accepted as outer sources). */
+  readonly allPas: readonly number[];
+  readonly allPasText: readonly string[];
+}
+
+/** What the agent knows beyond policy when it compiles. */
+export interface CompileOptions {
+  /** Provider addresses (local or remote) whose link is down or whose host stopped answering
+   * liveness probes: flows avoid them while the host has another PA that is up. */
+  downPas?: ReadonlySet<number>;
 }
 
 export interface Snapshot {
@@ -97,7 +108,9 @@ export interface Snapshot {
   readonly hostIndex: number;
   readonly routerMac: number;
   readonly routerMacText: string;
+  /** This host's PAs that flows leave from (those up). */
   readonly localPas: readonly number[];
+  /** Every PA of this host in policy (the uplinks receive on all of them). */
   readonly localPasText: readonly string[];
   readonly hosts: readonly HostInfo[];
   readonly ports: readonly PortInfo[];
@@ -136,22 +149,31 @@ function ipOf(text: string): number {
   return v;
 }
 
-export function compileSnapshot(policy: Policy, hostName: string, generation: number): Snapshot {
+export function compileSnapshot(policy: Policy, hostName: string, generation: number, options: CompileOptions = {}): Snapshot {
   const hostIndex = policy.hosts.findIndex((h) => h.name === hostName);
   if (hostIndex < 0) throw new Error(`host "${hostName}" is not in the policy`);
-  const hosts: HostInfo[] = policy.hosts.map((h, index) => ({
-    index,
-    name: h.name,
-    pas: h.providerAddresses.map(ipOf),
-    pasText: h.providerAddresses.slice(),
-  }));
+  const down = options.downPas;
+  const hosts: HostInfo[] = policy.hosts.map((h, index) => {
+    const allPas = h.providerAddresses.map(ipOf);
+    // never all of a host's PAs down: with none left, keep trying them all
+    let up = down ? allPas.filter((pa) => !down.has(pa)) : allPas;
+    if (up.length === 0) up = allPas;
+    return {
+      index,
+      name: h.name,
+      pas: up,
+      pasText: up.map(formatIpv4),
+      allPas,
+      allPasText: h.providerAddresses.slice(),
+    };
+  });
   const hostByName = new Map(hosts.map((h) => [h.name, h.index]));
-  const remotePaCount = hosts.reduce((n, h) => n + h.pas.length, 0);
+  const remotePaCount = hosts.reduce((n, h) => n + h.allPas.length, 0);
   const paHost = new U32Map(remotePaCount + 1);
-  const localPaSet = new Set(hosts[hostIndex].pas);
+  const localPaSet = new Set(hosts[hostIndex].allPas);
   for (const h of hosts) {
     if (h.index === hostIndex) continue;
-    for (const pa of h.pas) if (!localPaSet.has(pa)) paHost.set(pa, h.index);
+    for (const pa of h.allPas) if (!localPaSet.has(pa)) paHost.set(pa, h.index);
   }
 
   const acls = new Map<string, AccessControlList>((policy.accessControlLists ?? []).map((a) => [a.name, a]));
@@ -267,7 +289,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     routerMac: ROUTER_MAC,
     routerMacText: ROUTER_MAC_TEXT,
     localPas: hosts[hostIndex].pas,
-    localPasText: hosts[hostIndex].pasText,
+    localPasText: hosts[hostIndex].allPasText,
     hosts,
     ports: Object.freeze(ports),
     subnets,

@@ -83,6 +83,16 @@ describe('segmentFrame', () => {
 });
 
 describe('coalesceTcp', () => {
+  it('keeps the PSH of the last segment when there are only two (the move overwrites its header)', () => {
+    const b = new Uint8Array(65536);
+    const len = tcpFrame(b, 2000);
+    const r = new SegResult();
+    segmentFrame(b, F, len, VNET_GSO_TCPV4, 1398, 8, -1, b.length, sum, r);
+    const c = new CoalesceResult();
+    expect(coalesceTcp(b, F - 8, r.stride + r.lastLen, r.stride, 8, sum, c)).toBe(true);
+    expect(b[F + 47]).toBe(0x18);
+  });
+
   it('round trip: segmentFrame then coalesceTcp gives back the super-frame', () => {
     const b = new Uint8Array(65536);
     const len = tcpFrame(b, 20000);

@@ -17,6 +17,10 @@ export interface LabHost {
   pa: string;
   /** Underlay device inside `ns`. */
   dev: string;
+  /** With `twoPas`: the second NIC's PA, device, and the router's device facing it. */
+  pa2?: string;
+  dev2?: string;
+  routerDev2?: string;
 }
 
 export interface Figure8Lab {
@@ -57,8 +61,13 @@ export async function removeNamespaces(names: string[]): Promise<void> {
   }
 }
 
-/** Builds the two-host underlay: host1 192.168.1.10, host2 192.168.2.20, router in between. */
-export async function createFigure8Lab(opts: { tag?: string; underlayMtu?: number } = {}): Promise<Figure8Lab> {
+/**
+ * Builds the two-host underlay: host1 192.168.1.10, host2 192.168.2.20, router in between. With
+ * `twoPas` each host gets a second NIC and PA (host1 192.168.3.10, host2 192.168.4.20) on its own
+ * router link, with source routing so each PA's traffic leaves through its own NIC, as a
+ * multi-homed hypervisor is set up.
+ */
+export async function createFigure8Lab(opts: { tag?: string; underlayMtu?: number; twoPas?: boolean } = {}): Promise<Figure8Lab> {
   const tag = opts.tag ?? newTag();
   const router = `${tag}-rt`;
   const hosts: [LabHost, LabHost] = [
@@ -88,6 +97,23 @@ export async function createFigure8Lab(opts: { tag?: string; underlayMtu?: numbe
       await runIn(h.ns, 'ip', ['addr', 'add', `${h.pa}/24`, 'dev', h.dev]);
       await runIn(h.ns, 'ip', ['link', 'set', h.dev, 'mtu', String(opts.underlayMtu ?? 1500), 'up']);
       await runIn(h.ns, 'ip', ['route', 'add', 'default', 'via', gw[i]!]);
+    }
+    if (opts.twoPas) {
+      const pa2 = ['192.168.3.10', '192.168.4.20'];
+      const gw2 = ['192.168.3.1', '192.168.4.1'];
+      for (let i = 0; i < 2; i++) {
+        const h = hosts[i]!;
+        const rdev = `r${i + 3}`;
+        Object.assign(h, { pa2: pa2[i], dev2: 'eth1', routerDev2: rdev });
+        await runIn(router, 'ip', ['link', 'add', rdev, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', h.ns]);
+        await runIn(router, 'ip', ['addr', 'add', `${gw2[i]}/24`, 'dev', rdev]);
+        await runIn(router, 'ip', ['link', 'set', rdev, 'mtu', String(opts.underlayMtu ?? 1500), 'up']);
+        await runIn(h.ns, 'ip', ['addr', 'add', `${pa2[i]}/24`, 'dev', 'eth1']);
+        await runIn(h.ns, 'ip', ['link', 'set', 'eth1', 'mtu', String(opts.underlayMtu ?? 1500), 'up']);
+        // source routing: what leaves from PA2 goes out of eth1
+        await runIn(h.ns, 'ip', ['route', 'add', 'default', 'via', gw2[i]!, 'dev', 'eth1', 'table', '102']);
+        await runIn(h.ns, 'ip', ['rule', 'add', 'from', pa2[i]!, 'table', '102']);
+      }
     }
   } catch (err) {
     await lab.destroy();

@@ -1,0 +1,122 @@
+/**
+ * The in-memory fast-path benchmark of issue 5: frames from and to memory (no devices), each
+ * forwarding worker a worker_thread with its own Forwarder, flow table and slabs (as the agent's
+ * workers: nothing shared, no locks), fed the same kind of traffic (64 UDP flows from a port,
+ * VXLAN-encapsulated to the remote host: UFT hits). Measures frames/s with 1 worker, then with
+ * 2 (or N) at once; the goal is N=2 >= 1.8x one. Each worker counts its frames in a shared
+ * Float64Array (as the agent's per-worker counters), read by the main thread without locks.
+ *
+ * Run: npx tsx bench/fastpath-workers.ts [maxWorkers=2] [ms=3000]
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../src/io/types.js';
+import { compileSnapshot } from '../src/vfp/snapshot.js';
+import { Forwarder } from '../src/dataplane/forwarder.js';
+import { C } from '../src/dataplane/counters.js';
+import { figure8Policy } from '../src/policy/figure8.js';
+import { buildIpv4Udp } from '../test/helpers/frames.js';
+
+const BATCH = 64;
+
+/** Hands the same batch of frames back on every read (only the slot offsets are reset). */
+class RingPort implements FramePort {
+  private filled: FrameBatch | null = null;
+  constructor(readonly name: string, private readonly frames: Uint8Array[] = []) {}
+  read(b: FrameBatch): number {
+    const n = Math.min(this.frames.length, b.capacity);
+    if (this.filled !== b) {
+      for (let i = 0; i < n; i++) b.slab.set(this.frames[i], i * b.slotSize + HEADROOM);
+      this.filled = b;
+    }
+    for (let i = 0; i < n; i++) {
+      b.start[i] = i * b.slotSize + HEADROOM;
+      b.len[i] = this.frames[i].length;
+    }
+    b.count = n;
+    return n;
+  }
+  write(_b: FrameBatch, _idx: Int32Array, count: number): number {
+    return count;
+  }
+  onReadable(): void {}
+  close(): void {}
+}
+
+/** Takes every datagram (the far end of the ring). */
+class SinkUplink implements Uplink {
+  readonly kind = 'vxlan' as const;
+  read(): number {
+    return 0;
+  }
+  write(_b: FrameBatch, _i: Int32Array, _s: Uint32Array, _d: Uint32Array, count: number): number {
+    return count;
+  }
+  onReadable(): void {}
+  close(): void {}
+}
+
+function runWorker(): void {
+  const { ms, shared, slot } = workerData as { ms: number; shared: SharedArrayBuffer; slot: number };
+  const out = new Float64Array(shared);
+  const policy = figure8Policy();
+  const snap = compileSnapshot(policy, 'host1', 1);
+  const sql = policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!;
+  const web = policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
+  const frames = Array.from({ length: BATCH }, (_, k) =>
+    buildIpv4Udp({ srcMac: sql.macAddress, dstMac: web.macAddress, srcIp: sql.ipAddress, dstIp: web.ipAddress, srcPort: 10000 + k, dstPort: 9, payload: new Uint8Array(64) }),
+  );
+  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink() }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1 });
+  const idx = snap.ports.find((p) => p.name === 'contoso-sql')!.index;
+  fwd.setPort(idx, new RingPort('contoso-sql', frames));
+  for (let i = 0; i < 3000; i++) fwd.pollPort(idx);
+  parentPort!.postMessage('ready');
+  parentPort!.once('message', () => {
+    const g = fwd.counters.global;
+    const f0 = g[C.UplinkTxFrames];
+    const t0 = performance.now();
+    let t = t0;
+    while (t - t0 < ms) {
+      for (let i = 0; i < 50; i++) fwd.pollPort(idx);
+      out[slot] = g[C.UplinkTxFrames] - f0;
+      t = performance.now();
+    }
+    out[slot] = g[C.UplinkTxFrames] - f0;
+    parentPort!.postMessage((t - t0) / 1000);
+  });
+}
+
+async function measure(n: number, ms: number): Promise<number> {
+  const shared = new SharedArrayBuffer(8 * n);
+  const counts = new Float64Array(shared);
+  const file = fileURLToPath(import.meta.url);
+  const ws = Array.from({ length: n }, (_, slot) => new Worker(file, { workerData: { ms, shared, slot }, execArgv: ['--import', 'tsx/esm'] }));
+  await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
+  const done = ws.map((w) => new Promise<number>((r) => w.once('message', r)));
+  for (const w of ws) w.postMessage('go');
+  const secs = await Promise.all(done);
+  await Promise.all(ws.map((w) => w.terminate()));
+  let fps = 0;
+  for (let i = 0; i < n; i++) fps += counts[i] / secs[i];
+  return fps;
+}
+
+export async function fastPathWorkers(maxWorkers: number, ms: number, runs = 3): Promise<{ workers: number; fps: number[] }[]> {
+  const res: { workers: number; fps: number[] }[] = [];
+  for (let n = 1; n <= maxWorkers; n++) res.push({ workers: n, fps: [] });
+  for (let r = 0; r < runs; r++) for (const x of res) x.fps.push(await measure(x.workers, ms));
+  return res;
+}
+
+if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
+  const max = Number(process.argv[2] ?? Math.min(2, os.cpus().length));
+  const ms = Number(process.argv[3] ?? 3000);
+  const res = await fastPathWorkers(max, ms);
+  const best = (x: { fps: number[] }) => Math.max(...x.fps);
+  for (const x of res) {
+    console.log(`${x.workers} worker(s): ${x.fps.map((f) => (f / 1e6).toFixed(2)).join(' / ')} Mframes/s  (best ${(best(x) / 1e6).toFixed(2)}, x${(best(x) / best(res[0])).toFixed(2)})`);
+  }
+} else if (!isMainThread) {
+  runWorker();
+}
