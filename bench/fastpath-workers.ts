@@ -9,7 +9,7 @@
  * Run: npx tsx bench/fastpath-workers.ts [maxWorkers=2] [ms=3000]
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import os from 'node:os';
 import { HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../src/io/types.js';
 import { compileSnapshot } from '../src/vfp/snapshot.js';
@@ -91,7 +91,9 @@ async function measure(n: number, ms: number): Promise<number> {
   const shared = new SharedArrayBuffer(8 * n);
   const counts = new Float64Array(shared);
   const file = fileURLToPath(import.meta.url);
-  const ws = Array.from({ length: n }, (_, slot) => new Worker(file, { workerData: { ms, shared, slot }, execArgv: ['--import', 'tsx/esm'] }));
+  // a .ts worker under tsx: register its loader in the worker, then import this file
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); })`;
+  const ws = Array.from({ length: n }, (_, slot) => new Worker(boot, { eval: true, workerData: { ms, shared, slot } }));
   await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
   const done = ws.map((w) => new Promise<number>((r) => w.once('message', r)));
   for (const w of ws) w.postMessage('go');

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Policy } from '../../policy/types.js';
-import type { Figure8Lab } from './topology.js';
+import { removeNamespaces, type Figure8Lab } from './topology.js';
 import { run, runIn, spawnIn, sleep, waitFor } from './run.js';
 import { ping } from './probes.js';
 
@@ -154,17 +154,7 @@ export async function startOvsHost(hostNs: string, opts: OvsHostOptions): Promis
     if (children.length > 1 && fs.existsSync(vswitchdCtl)) await appctl(['exit', '--cleanup']).catch(() => undefined);
     for (const c of [...children].reverse()) await stopChild(c);
     for (const v of [...madeVeths, 'br-int', 'br-phy', 'ovs-netdev']) await runIn(hostNs, 'ip', ['link', 'del', v], { allowFail: true });
-    for (const ns of madeNs) {
-      const pids = await run('ip', ['netns', 'pids', ns], { allowFail: true });
-      for (const pid of pids.stdout.split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await run('ip', ['netns', 'del', ns], { allowFail: true });
-    }
+    await removeNamespaces(madeNs);
     if (paMoved && (await nsExists(hostNs))) {
       await runIn(hostNs, 'ip', ['addr', 'replace', `${opts.pa}/${prefixLen}`, 'dev', dev], { allowFail: true });
       await runIn(hostNs, 'ip', ['link', 'set', dev, 'up'], { allowFail: true });
