@@ -115,6 +115,10 @@ if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
   const max = Number(process.argv[2] ?? Math.min(2, os.cpus().length));
   const ms = Number(process.argv[3] ?? 3000);
   const res = await fastPathWorkers(max, ms);
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify(res));
+    process.exit(0);
+  }
   const best = (x: { fps: number[] }) => Math.max(...x.fps);
   for (const x of res) {
     console.log(`${x.workers} worker(s): ${x.fps.map((f) => (f / 1e6).toFixed(2)).join(' / ')} Mframes/s  (best ${(best(x) / 1e6).toFixed(2)}, x${(best(x) / best(res[0])).toFixed(2)})`);

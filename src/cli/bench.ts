@@ -14,7 +14,7 @@ import { policyForLab } from './lab/policy.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { kernelVxlanHost } from './lab/kernel-vxlan.js';
 import { iperf3, ping } from './lab/probes.js';
-import { runIn, spawnIn, sleep } from './lab/run.js';
+import { run, runIn, spawnIn, sleep } from './lab/run.js';
 import { table } from './ctl.js';
 import { controlRequest } from '../agent/control-client.js';
 
@@ -167,7 +167,10 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   }
   const policy = figure8Policy();
   const kernel = await withKernel(policy, o.seconds);
-  const sy = await withSwitchyard(policy, o.seconds, [], 'switchyard');
+  const sy = await withSwitchyard(policy, o.seconds, [], 'switchyard (offloads)');
+  const plain = await withSwitchyard(policy, o.seconds, ['no-offload'], 'switchyard (no offloads)');
+  progress('in-memory fast path, 1 and 2 workers (3 runs each)');
+  const fast = await fastPathWorkers();
   const cases: BenchCase[] = [];
   const add = (name: string, unit: string, s: number, k: number, lowerIsBetter = false) =>
     cases.push({ name, unit, switchyard: round(s), kernel: round(k), ratio: round(lowerIsBetter ? k / s : s / k, 3), ...(lowerIsBetter ? { lowerIsBetter } : {}) });
@@ -176,10 +179,16 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   add('udp-64', 'frames/s', sy.udpSmall, kernel.udpSmall);
   add('rtt-median', 'us', sy.rttMedianUs, kernel.rttMedianUs, true);
   add('rtt-p99', 'us', sy.rttP99Us, kernel.rttP99Us, true);
+  add('tcp-1-no-offload', 'Gbit/s', plain.tcp1, kernel.tcp1);
+  add('tcp-4-no-offload', 'Gbit/s', plain.tcp4, kernel.tcp4);
+  add('udp-64-no-offload', 'frames/s', plain.udpSmall, kernel.udpSmall);
+  add('rtt-median-no-offload', 'us', plain.rttMedianUs, kernel.rttMedianUs, true);
   const result = {
     date: new Date().toISOString(),
     machine: { cores: os.cpus().length, kernel: os.release(), node: process.version },
     cases,
+    /** Frames/s of the in-memory fast path per run, by worker count (goal: 2 workers >= 1.8x one). */
+    fastPath: fast,
   };
   console.log(
     table(
@@ -192,8 +201,25 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   const json = JSON.stringify(result, null, 2) + '\n';
   fs.writeFileSync(path.join(dir, 'latest.json'), json);
   fs.writeFileSync(path.join(dir, `${result.date.replace(/[:.]/g, '-')}.json`), json);
+  if (fast.length >= 2) {
+    const best = (i: number) => Math.max(...fast[i].fps);
+    console.log(`\nin-memory fast path: 1 worker ${(best(0) / 1e6).toFixed(2)} Mframes/s, 2 workers ${(best(1) / 1e6).toFixed(2)} (x${(best(1) / best(0)).toFixed(2)}; runs ${fast.map((x) => x.fps.map((f) => (f / 1e6).toFixed(2)).join('/')).join(' | ')})`);
+  }
   console.log(`\nwritten to ${path.join(dir, 'latest.json')}`);
   return 0;
+}
+
+/** bench/fastpath-workers.ts in a child (it loads TypeScript workers through tsx); [] if it cannot run. */
+async function fastPathWorkers(): Promise<{ workers: number; fps: number[] }[]> {
+  const script = path.resolve('bench/fastpath-workers.ts');
+  if (!fs.existsSync(script)) return [];
+  const r = await run('npx', ['tsx', script, '2', '2000', '--json'], { allowFail: true, timeoutMs: 120_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { workers: number; fps: number[] }[];
+  } catch {
+    progress(`fast-path benchmark failed: ${r.stderr.slice(-300)}`);
+    return [];
+  }
 }
 
 function restoreEnv(k: string, v: string | undefined): void {

@@ -11,6 +11,7 @@ import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
 import { runDemoVms } from './demo-vms.js';
 import { runBench } from './bench.js';
+import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 
@@ -133,6 +134,18 @@ export function buildProgram(): Command {
         return;
       }
       process.exitCode = await runDemo(o);
+    });
+
+  program
+    .command('capture')
+    .description('capture frames of a device to a pcap file (libpcap), e.g. the underlay: --dev eth0 --filter "udp port 4789"')
+    .requiredOption('--dev <name>', 'device to capture on')
+    .option('--filter <bpf>', 'BPF filter expression')
+    .requiredOption('-w, --write <file>', 'pcap file to write')
+    .option('--count <n>', 'stop after N frames', positiveInt)
+    .option('--seconds <n>', 'stop after N seconds', positiveInt)
+    .action(async (o: { dev: string; filter?: string; write: string; count?: number; seconds?: number }) => {
+      process.exitCode = await runCapture(o);
     });
 
   program

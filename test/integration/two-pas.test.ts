@@ -7,11 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
 import { policyForLab } from '../../src/cli/lab/policy.js';
 import { ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, runIn, sleep, spawnIn } from '../../src/cli/lab/run.js';
+import { run, runIn, sleep } from '../../src/cli/lab/run.js';
+import { startCapture } from '../../src/cli/lab/capture.js';
 import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
 import { isRoot } from './lab-helpers.js';
+import { controlRequest } from '../../src/agent/control-client.js';
 
 function twoPaPolicy(): Policy {
   const p = figure8Policy();
@@ -51,13 +53,11 @@ describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE
 
   it('spreads the flows of one tenant over both PAs', async () => {
     const pcaps = ['r1', 'r3'].map((d) => path.join(dir, `${d}.pcap`));
-    const caps = ['r1', 'r3'].map((d, i) => spawnIn(lab.router, 'tcpdump', ['-i', d, '--immediate-mode', '-U', '-w', pcaps[i]!, 'udp port 4789']));
-    await sleep(1000);
+    const caps = await Promise.all(['r1', 'r3'].map((d, i) => startCapture(lab.router, d, 'udp port 4789', pcaps[i]!)));
     // 16 UDP flows (each from its own source port) from contoso-web to contoso-sql
     for (let k = 0; k < 16; k++) await udpSend(lab.tenantNs('contoso-web'), '10.1.1.11', 7000 + k, `flow-${k}`, 1);
     await sleep(500);
-    for (const c of caps) c.kill('SIGINT');
-    await Promise.all(caps.map((c) => new Promise((r) => c.once('exit', r))));
+    await Promise.all(caps.map((c) => c.stop()));
     const count = async (f: string) => {
       expect(fs.existsSync(f)).toBe(true);
       const r = await run('tshark', ['-r', f, '-Y', 'vxlan.vni == 5001 && ip.dst == 192.168.1.10 || vxlan.vni == 5001 && ip.dst == 192.168.3.10', '-T', 'fields', '-e', 'ip.dst']);
@@ -71,10 +71,20 @@ describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE
 
   it('moves flows to the other PA when an underlay link goes down', async () => {
     const web = lab.tenantNs('contoso-web');
-    // 30 ms apart for 4.5 s; host1's second link is cut after ~1 s
+    // 30 ms apart for 4.5 s; after ~1 s the host1 link that this ping flow uses is cut
     const pinger = runIn(web, 'ping', ['-n', '-c', '150', '-i', '0.03', '-W', '1', '10.1.1.11'], { allowFail: true, timeoutMs: 30_000 });
     await sleep(1000);
-    await runIn(lab.router, 'ip', ['link', 'set', lab.hosts[0].routerDev2!, 'down']);
+    const flows = (await controlRequest(agents[1]!.socket, { op: 'dump-flows', port: 'contoso-web' })) as {
+      match: { proto?: number; dstIp?: string };
+      action: string;
+      idleMs: number;
+    }[];
+    // the running ping's flow: the ICMP entry hit last (earlier pings had other ids)
+    const echo = flows.filter((f) => f.match.proto === 1 && f.match.dstIp === '10.1.1.11').sort((a, b) => a.idleMs - b.idleMs)[0];
+    expect(echo, JSON.stringify(flows)).toBeDefined();
+    const usesPa2 = echo!.action.includes('-> 192.168.3.10');
+    console.log(`ping flow: ${echo!.action}; cutting ${usesPa2 ? 'host1 link 2' : 'host1 link 1'}`);
+    await runIn(lab.router, 'ip', ['link', 'set', usesPa2 ? lab.hosts[0].routerDev2! : 'r1', 'down']);
     const out = (await pinger).stdout;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     const lost = Number(m?.[1]) - Number(m?.[2]);
@@ -84,6 +94,7 @@ describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE
       expect((await ping(lab.tenantNs(`${t}-web`), '10.1.1.11', 3)).received, t).toBe(3);
       expect((await ping(lab.tenantNs(`${t}-sql`), '10.1.1.12', 3)).received, t).toBe(3);
     }
+    expect(lost).toBeGreaterThan(0); // the cut link carried this flow
     expect(lost).toBeLessThan(60);
   });
 });

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveCommand, ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, sleep, spawnIn } from '../../src/cli/lab/run.js';
+import { run, sleep } from '../../src/cli/lab/run.js';
+import { startCapture } from '../../src/cli/lab/capture.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
@@ -14,15 +15,14 @@ describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
     r = await startFigure8();
     expect(await haveCommand('tshark')).toBe(true);
     const pcap = path.join(r.dir, 'underlay.pcap');
-    const cap = spawnIn(r.lab.router, 'tcpdump', ['-i', 'r1', '--immediate-mode', '-U', '-w', pcap, 'udp port 4789']);
-    await sleep(1000);
+    // captured with switchyard's own libpcap tool (the `cap` package), read by tshark
+    const cap = await startCapture(r.lab.router, 'r1', 'udp port 4789', pcap);
     await ping(r.ns('contoso-web'), '10.1.1.11', 2);
     await ping(r.ns('fabrikam-web'), '10.1.1.11', 2);
     await udpSend(r.ns('contoso-web'), '10.1.1.11', 7001, 'flow-a', 3);
     await udpSend(r.ns('contoso-web'), '10.1.1.11', 7002, 'flow-b', 3);
     await sleep(500);
-    cap.kill('SIGINT');
-    await new Promise((res) => cap.once('exit', res));
+    await cap.stop();
     expect(fs.existsSync(pcap)).toBe(true);
     const t = await run('tshark', ['-r', pcap, '-Y', 'vxlan', '-T', 'fields', '-E', 'separator=;', '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'vxlan.vni', '-e', 'ip.dst']);
     rows = t.stdout

@@ -1,0 +1,75 @@
+/**
+ * Packet capture through libpcap (the `cap` package): frames of one device, filtered by a BPF
+ * expression, written to a classic pcap file (wire/pcap.ts) that tshark can read. Used by
+ * `switchyard capture`, which the lab runs inside a namespace to watch the underlay.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { pcapFileHeader, pcapRecordHeader } from '../wire/pcap.js';
+
+interface CapHandle {
+  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
+  setMinBytes?(n: number): void;
+  on(ev: 'packet', cb: (nbytes: number, trunc: boolean) => void): void;
+  close(): void;
+}
+
+const require = createRequire(import.meta.url);
+
+export interface CaptureOptions {
+  device: string;
+  /** BPF expression, e.g. "udp port 4789". */
+  filter?: string;
+  /** pcap file to write. */
+  file: string;
+  /** Stop after this many frames (default: until stop()). */
+  count?: number;
+}
+
+export class Capture {
+  private readonly cap: CapHandle;
+  private readonly buf = Buffer.alloc(65535);
+  private readonly fd: number;
+  private frames = 0;
+  private stopped = false;
+  private done: () => void = () => undefined;
+  readonly finished: Promise<number>;
+
+  constructor(private readonly o: CaptureOptions) {
+    const { Cap } = require('cap') as { Cap: new () => CapHandle };
+    this.cap = new Cap();
+    let linkType: string;
+    try {
+      linkType = this.cap.open(o.device, o.filter ?? '', 10 * 1024 * 1024, this.buf);
+    } catch (err) {
+      throw new Error(`capture: cannot open ${o.device}: ${(err as Error).message}`, { cause: err });
+    }
+    if (linkType !== 'ETHERNET') {
+      this.cap.close();
+      throw new Error(`capture: ${o.device} has link type ${linkType}, not Ethernet`);
+    }
+    this.cap.setMinBytes?.(0);
+    this.fd = fs.openSync(o.file, 'w');
+    fs.writeSync(this.fd, pcapFileHeader());
+    this.finished = new Promise<number>((resolve) => (this.done = () => resolve(this.frames)));
+    this.cap.on('packet', (nbytes, _trunc) => this.onPacket(nbytes));
+  }
+
+  private onPacket(nbytes: number): void {
+    if (this.stopped) return;
+    const n = Math.min(nbytes, this.buf.length);
+    fs.writeSync(this.fd, pcapRecordHeader(Date.now(), n, nbytes));
+    fs.writeSync(this.fd, this.buf, 0, n);
+    this.frames++;
+    if (this.o.count !== undefined && this.frames >= this.o.count) this.stop();
+  }
+
+  /** Closes the capture and the file; resolves `finished` with the number of frames. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cap.close();
+    fs.closeSync(this.fd);
+    this.done();
+  }
+}
