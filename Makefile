@@ -3,12 +3,15 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build demo demo-vms test test-unit lint layers typecheck bench bench-micro clean
+.PHONY: help setup build demo demo-vms test test-unit lint layers typecheck bench bench-micro bench-controller clean
 
 help:
 	@echo "make demo     the Figure 8 scenario on two namespace hosts (root)"
 	@echo "make test     lint, layering, type check, unit and integration tests (root)"
 	@echo "make bench    iperf3/ping through switchyard vs kernel VXLAN (root)"
+	@echo "make bench-micro       VFP fast/slow path, compile, 10 vs 10k rules (no root)"
+	@echo "make bench-controller  controller convergence, 2 and 200 agents (no root)"
+	@echo "make demo-vms          Figure 8 across two qemu VMs (root)"
 	@echo "make build    native addon + TypeScript;  make clean"
 
 setup:
@@ -41,7 +44,10 @@ bench: setup
 	@bash scripts/bench.sh
 
 bench-micro: setup
-	node --expose-gc dist/bench/micro.js 2>/dev/null || npx tsx bench/micro.ts
+	node --expose-gc --import tsx bench/micro-vfp.ts
+
+bench-controller: setup
+	node --import tsx bench/controller-convergence.ts
 
 clean:
 	rm -rf dist native-bindings/build .cache

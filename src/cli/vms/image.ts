@@ -1,0 +1,52 @@
+/**
+ * The guest image: scripts/vm/build-image.sh builds it once (debootstrap of Debian bookworm, the
+ * host's node binary, the command runner) into VM_CACHE/image-<hash>/ and reuses it while its
+ * inputs are unchanged; this runs the script, relays its progress and returns the files qemu boots.
+ */
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { PROJECT_ROOT, VM_CACHE } from './paths.js';
+import { track } from './children.js';
+import type { Say } from './progress.js';
+
+export interface VmImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  /** The raw ext4 root file system; each VM boots a qcow2 overlay of it. */
+  base: string;
+}
+
+/** Builds the guest image, or finds it in the cache; progress lines go to `say`. */
+export async function buildImage(say: Say): Promise<VmImage> {
+  const script = path.join(PROJECT_ROOT, 'scripts/vm/build-image.sh');
+  const child = track(spawn('bash', [script, '--node', process.execPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  let dir = '';
+  const errors: string[] = [];
+  const onLine = (l: string, err: boolean) => {
+    const m = /^image: (.+)$/.exec(l);
+    if (m) dir = m[1]!;
+    else if (l.trim()) {
+      if (err) errors.push(l);
+      say(l);
+    }
+  };
+  const lines = (s: NodeJS.ReadableStream, err: boolean) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i), err);
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  lines(child.stdout!, false);
+  lines(child.stderr!, true);
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  if (code !== 0 || !dir) {
+    throw new Error(`building the VM image failed (${script} exited ${code}): ${errors.join(' ') || 'no message'}; logs in ${path.join(VM_CACHE, 'logs')}`);
+  }
+  return { dir, kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), base: path.join(dir, 'base.img') };
+}

@@ -1,0 +1,63 @@
+// The agent as a process: a bad policy file is refused with every problem listed and nothing is
+// created; a host missing from the policy or a PA that is not configured is a clear error; on
+// SIGTERM the agent removes its TAPs and control socket.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { runIn } from '../../src/cli/lab/run.js';
+import { figure8Policy } from '../../src/policy/figure8.js';
+import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/switchyard.js');
+
+describe.skipIf(!isRoot)('agent lifecycle', () => {
+  let r: Figure8Run;
+  beforeAll(async () => {
+    r = await startFigure8({ agentHosts: ['host1'] });
+  }, 60_000);
+  afterAll(async () => {
+    await r?.teardown();
+  });
+  const agentIn = (ns: string, file: string, host: string) =>
+    runIn(ns, process.execPath, [BIN, 'agent', '--policy', file, '--host', host, '--control', path.join(r.dir, `x-${host}.sock`)], {
+      allowFail: true,
+      timeoutMs: 20_000,
+    });
+
+  it('refuses a bad policy file, lists every problem, creates nothing', async () => {
+    const bad = figure8Policy();
+    bad.networkInterfaces[0]!.macAddress = '01:00:5e:00:00:01';
+    bad.virtualNetworks[1]!.subnets[0]!.vsid = 12;
+    const file = path.join(r.dir, 'bad.yaml');
+    fs.writeFileSync(file, stringify(bad));
+    const out = await agentIn(r.lab.hosts[1].ns, file, 'host2');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('agent not started');
+    expect(out.stderr).toMatch(/networkInterfaces\[0\]\.macAddress: not a unicast MAC/);
+    expect(out.stderr).toMatch(/virtualNetworks\[1\]\.subnets\[0\]\.vsid: vsid 12 out of range/);
+    const links = await runIn(r.lab.hosts[1].ns, 'ip', ['-o', 'link', 'show', 'type', 'tun']);
+    expect(links.stdout.trim()).toBe('');
+  });
+
+  it('says which host or provider address is wrong', async () => {
+    const wrongHost = await agentIn(r.lab.hosts[1].ns, r.policyFile, 'host9');
+    expect(wrongHost.code).not.toBe(0);
+    expect(wrongHost.stderr).toContain('host "host9" is not in the policy');
+    // host1's PA is not configured in host2's namespace
+    const wrongPa = await agentIn(r.lab.hosts[1].ns, r.policyFile, 'host1');
+    expect(wrongPa.code).not.toBe(0);
+    expect(wrongPa.stderr).toContain('provider address 192.168.1.10 is not configured');
+  });
+
+  it('removes its TAPs and control socket on SIGTERM', async () => {
+    const a = r.agents[0]!;
+    const sql = r.ns('contoso-sql');
+    expect((await runIn(sql, 'ip', ['-o', 'link', 'show', 'type', 'tun'])).stdout).toContain('sy-contoso-sql');
+    await a.stop();
+    expect(a.child.exitCode).toBe(0);
+    expect((await runIn(sql, 'ip', ['-o', 'link', 'show', 'type', 'tun'])).stdout.trim()).toBe('');
+    expect(fs.existsSync(a.socket)).toBe(false);
+  });
+});
