@@ -6,6 +6,7 @@ import { ROOT_PATH, fromZodIssues, formatPath } from './errors.js';
 import type { PolicyError, PolicyResult } from './errors.js';
 import { PolicySchema } from './schema.js';
 import { semanticErrors } from './semantic.js';
+import { suggestMisspelt } from './suggest.js';
 import type { Policy } from './types.js';
 
 const COLLECTIONS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists'];
@@ -33,7 +34,7 @@ export function parsePolicy(input: unknown): PolicyResult<Policy> {
   if (errors.length > 0 || !parsed.success) {
     const keyed = errors.map((error) => ({ error, key: orderKey(error.path) }));
     keyed.sort((a, b) => compareKeys(a.key, b.key));
-    return { ok: false, errors: keyed.map(({ error }) => error) };
+    return { ok: false, errors: suggestMisspelt(keyed.map(({ error }) => error)) };
   }
   return { ok: true, policy: parsed.data };
 }

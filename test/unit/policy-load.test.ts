@@ -80,3 +80,27 @@ describe('loading policy text and files', () => {
     expect(a).toEqual(b);
   });
 });
+
+describe('misspelt keys', () => {
+  test('names the field the user meant', () => {
+    const r = parsePolicyText(`
+hosts:
+  - name: host1
+    providerAddresses: [192.168.1.10]
+virtualNetworks:
+  - name: contoso
+    addressPrefixes: [10.1.0.0/16]
+    subnets:
+      - name: s1
+        vsid: 5001
+        adressPrefix: 10.1.1.0/24
+        colour: blue
+networkInterfaces: []
+`);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const msgs = r.errors.map((e) => `${e.path}: ${e.message}`);
+    expect(msgs).toContain('virtualNetworks[0].subnets[0].adressPrefix: unknown field (did you mean addressPrefix?)');
+    expect(msgs).toContain('virtualNetworks[0].subnets[0].colour: unknown field');
+  });
+});
