@@ -8,7 +8,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, runNvgreInterop, runVxlanScenario, startVmPair, type NvgreResult, type VmPair, type VxlanResult } from '../../src/cli/demo-vms.js';
+import { PROJECT_ROOT } from '../../src/cli/vms/paths.js';
+import { startVmPair, type VmPair } from '../../src/cli/vms/pair.js';
+import { runVxlanScenario, type VxlanResult } from '../../src/cli/vms/vxlan-figure8.js';
+import { runNvgreInterop, type NvgreResult } from '../../src/cli/vms/nvgre-gretap.js';
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
 const say = (l: string) => console.log(`[vm] ${l}`);
@@ -27,6 +30,11 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
 
   afterAll(async () => {
     await pair?.stop();
+    // nothing of this run is left: no qemu, no disk
+    for (const v of pair?.vms ?? []) {
+      expect(v.running, `${v.name} qemu still running`).toBe(false);
+      expect(fs.existsSync(v.overlay), `${v.overlay} left`).toBe(false);
+    }
   }, 60_000);
 
   it('boots both VMs and links them', () => {
@@ -77,8 +85,9 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
       expect(r.tcpToKernel.mbps).toBeGreaterThan(0);
     });
 
-    // The guest kernel coalesces received GRE (GRO is on by default on the VM's NIC): the agent's
-    // raw socket then reads super-frames of up to 64 KB, which it must accept, not drop as malformed.
+    // GRO is on by default on the VM's virtio NIC: the guest kernel would merge received GRE into
+    // super-frames of up to 64 KB that the agent's raw socket drops as malformed. The agent turns
+    // GRO off on its underlay device when it terminates NVGRE (src/agent/underlay.ts).
     it('accepts what the kernel peer sends: no malformed drops', () => {
       expect(r.drops?.malformed ?? 0).toBe(0);
     });
