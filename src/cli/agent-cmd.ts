@@ -27,7 +27,8 @@ export interface AgentCommandOptions {
 function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean } {
   const envWorkers = Number(process.env.SWITCHYARD_WORKERS);
   const workers = o.workers ?? (Number.isInteger(envWorkers) && envWorkers > 0 ? envWorkers : undefined);
-  const offload = o.offload ?? process.env.SWITCHYARD_OFFLOAD !== '0';
+  // commander sets offload=true unless --no-offload; the environment can turn it off too
+  const offload = o.offload !== false && process.env.SWITCHYARD_OFFLOAD !== '0';
   return workers === undefined ? { offload } : { workers, offload };
 }
 

@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .option('--cache <file>', 'with --controller: last policy kept on disk (default /var/lib/switchyard/<host>.policy.json)')
     .option('--token-file <file>', 'with --controller: API token file (default: $SWITCHYARD_TOKEN)')
     .option('--workers <n>', 'forwarding workers', positiveInt)
+    .option('--no-offload', 'no TAP checksum/TSO offload, UDP GSO send pool or UDP GRO (plain frames)')
     .action(async (o: AgentCommandOptions) => {
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);

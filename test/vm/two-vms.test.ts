@@ -14,6 +14,10 @@ import { runVxlanScenario, type VxlanResult } from '../../src/cli/vms/vxlan-figu
 import { runNvgreInterop, type NvgreResult } from '../../src/cli/vms/nvgre-gretap.js';
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
+// TCP through switchyard under TCG on a loaded 2-core machine: 12-50 Mbit/s when healthy, 0-1.5
+// Mbit/s when frames are dropped wholesale (merged GRE read as malformed; UDP GSO sends refused
+// with EIO on a NIC without checksum offload, counted as tx-full). The floor tells the two apart.
+const MIN_TCP_MBPS = 4;
 const say = (l: string) => console.log(`[vm] ${l}`);
 
 describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
@@ -62,7 +66,7 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
     it('carries TCP (iperf3) in each tenant', () => {
       for (const t of r.tenants) {
         expect(t.iperf?.error, `${t.tenant} iperf3`).toBeUndefined();
-        expect(t.iperf?.mbps ?? 0).toBeGreaterThan(0);
+        expect(t.iperf?.mbps ?? 0, `${t.tenant} iperf3 Mbit/s`).toBeGreaterThan(MIN_TCP_MBPS);
       }
     });
   });
@@ -81,8 +85,8 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
     it('carries TCP both ways', () => {
       expect(r.tcpFromKernel.error, 'gretap -> switchyard').toBeUndefined();
       expect(r.tcpToKernel.error, 'switchyard -> gretap').toBeUndefined();
-      expect(r.tcpFromKernel.mbps).toBeGreaterThan(0);
-      expect(r.tcpToKernel.mbps).toBeGreaterThan(0);
+      expect(r.tcpFromKernel.mbps, 'gretap -> switchyard Mbit/s').toBeGreaterThan(MIN_TCP_MBPS);
+      expect(r.tcpToKernel.mbps, 'switchyard -> gretap Mbit/s').toBeGreaterThan(MIN_TCP_MBPS);
     });
 
     // GRO is on by default on the VM's virtio NIC: the guest kernel would merge received GRE into

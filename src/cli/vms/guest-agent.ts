@@ -50,12 +50,20 @@ export function writeSharedPolicy(shareDir: string, name: string, policy: Policy
  * Starts `switchyard agent` in the guest and waits until each of its ports is configured in its
  * namespace and its control socket exists (the agent opens it last, once it forwards).
  */
-export async function startGuestAgent(vm: Vm, policy: Policy, guestPolicyFile: string, host: string, tag: string, timeoutMs = 120_000): Promise<GuestAgent> {
+export async function startGuestAgent(
+  vm: Vm,
+  policy: Policy,
+  guestPolicyFile: string,
+  host: string,
+  tag: string,
+  o: { timeoutMs?: number; /** more `switchyard agent` arguments, e.g. --no-offload */ args?: string[] } = {},
+): Promise<GuestAgent> {
+  const timeoutMs = o.timeoutMs ?? 120_000;
   const logName = `agent-${vm.name}-${tag}.log`;
   const sock = `/run/switchyard/${host}.sock`;
   const r = await vm.exec(
     `mkdir -p /run/switchyard && rm -f ${sock} && cd / && setsid nohup ${SWITCHYARD} agent ` +
-      `--policy ${guestPolicyFile} --host ${host} --control ${sock} >/vm/${logName} 2>&1 </dev/null & echo $!`,
+      `--policy ${guestPolicyFile} --host ${host} --control ${sock}${(o.args ?? []).map((a) => ` ${a}`).join('')} >/vm/${logName} 2>&1 </dev/null & echo $!`,
   );
   const ports = policy.networkInterfaces.filter((n) => n.host === host && n.netns);
   const agent: GuestAgent = { vm, host, pid: Number(r.stdout.trim()), log: path.join(vm.shareDir, logName), namespaces: ports.map((n) => n.netns!) };
