@@ -9,7 +9,9 @@ import { Agent } from '../agent/agent.js';
 import { controlSocketPath } from '../agent/control-protocol.js';
 import { ControllerSync } from '../agent/controller-sync.js';
 import { createLogger, type Logger } from '../agent/logger.js';
-import { readToken } from './controller-cmd.js';
+import { parseListen, readToken } from './controller-cmd.js';
+import { controlRequest } from '../agent/control-client.js';
+import { createMetricsRegistry, startMetricsServer, type StatsSnapshot } from '../agent/metrics.js';
 
 export interface AgentCommandOptions {
   policy?: string;
@@ -19,6 +21,8 @@ export interface AgentCommandOptions {
   cache?: string;
   tokenFile?: string;
   workers?: number;
+  /** ADDR:PORT to serve Prometheus metrics on. */
+  metrics?: string;
   /** false with --no-offload; SWITCHYARD_OFFLOAD=0 in the environment does the same. */
   offload?: boolean;
 }
@@ -85,10 +89,13 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
   }
 
   const running = agent;
+  const metrics = o.metrics ? await serveMetrics(o.metrics, controlSocket) : undefined;
+  if (metrics) log.info({ metrics: o.metrics }, 'Prometheus metrics at /metrics');
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'shutting down');
       Promise.resolve(sync?.stop())
+        .then(() => metrics?.close())
         .then(() => running.stop())
         .then(resolve, (err: Error) => {
           log.error({ err: err.message }, 'shutdown failed');
@@ -98,6 +105,13 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Prometheus endpoint fed by the agent's own stats (over its control socket). */
+async function serveMetrics(listen: string, controlSocket: string) {
+  const { host, port } = parseListen(listen);
+  const registry = createMetricsRegistry(() => controlRequest(controlSocket, { op: 'stats' }) as Promise<StatsSnapshot>);
+  return startMetricsServer(host, port, registry);
 }
 
 async function reloadFile(agent: Agent, file: string, log: Logger): Promise<void> {

@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     .option('--token-file <file>', 'with --controller: API token file (default: $SWITCHYARD_TOKEN)')
     .option('--workers <n>', 'forwarding workers', positiveInt)
     .option('--no-offload', 'no TAP checksum/TSO offload, UDP GSO send pool or UDP GRO (plain frames)')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
     .action(async (o: AgentCommandOptions) => {
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);

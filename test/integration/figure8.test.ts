@@ -9,7 +9,7 @@ import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', () => {
   let run: Figure8Run;
   beforeAll(async () => {
-    run = await startFigure8();
+    run = await startFigure8({ agentArgs: ['--metrics', '127.0.0.1:9477'] });
   }, 60_000);
   afterAll(async () => {
     await run?.teardown();
@@ -45,6 +45,13 @@ describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', ()
   it('carries a TCP transfer (iperf3)', async () => {
     const r = await iperf3(run.ns('contoso-sql'), run.ns('contoso-web'), '10.1.1.11', 2);
     expect(r.gbps).toBeGreaterThan(0.001);
+  });
+
+  it('serves the same counters to Prometheus', async () => {
+    const js = "fetch('http://127.0.0.1:9477/metrics').then(async (r) => console.log(await r.text()))";
+    const out = await runIn(run.lab.hosts[0].ns, process.execPath, ['-e', js]);
+    expect(out.stdout).toMatch(/switchyard_port_total\{host="host1",port="contoso-sql",counter="rx-frames"\} [1-9]/);
+    expect(out.stdout).toContain('switchyard_drops_total{host="host1",reason="malformed"}');
   });
 
   it('counts frames per port and drops per reason', async () => {

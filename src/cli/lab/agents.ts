@@ -59,7 +59,10 @@ export async function startAgent(
 ): Promise<RunningAgent> {
   const socket = path.join(dir, `${host}.sock`);
   const from = typeof source === 'string' ? ['--policy', source] : ['--controller', source.controller, '--cache', source.cache];
-  const child = spawnIn(ns, process.execPath, [BIN, 'agent', ...from, '--host', host, '--control', socket, ...extraArgs], env ? { ...process.env, ...env } : undefined);
+  // SY_AGENT_NODE_ARGS: node flags for the agents only, e.g. `--cpu-prof --cpu-prof-dir=DIR` (Node 20
+  // refuses --cpu-prof in NODE_OPTIONS, so they go on the command line)
+  const nodeArgs = (process.env.SY_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnIn(ns, process.execPath, [...nodeArgs, BIN, 'agent', ...from, '--host', host, '--control', socket, ...extraArgs], env ? { ...process.env, ...env } : undefined);
   const log: string[] = [];
   const logFile = fs.createWriteStream(path.join(dir, `${host}.log`), { flags: 'a' });
   child.stdout!.on('data', (d: Buffer) => logFile.write(d));
