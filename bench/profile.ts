@@ -25,7 +25,60 @@ const mode = pos[0] ?? 'all';
 const seconds = Number(pos[1] ?? 6);
 const ROLE: Record<string, string> = { host1: 'receiver (host1, iperf3 server)', host2: 'sender (host2, iperf3 client)' };
 
-async function once(kind: 'cpu' | 'strace' | 'perf'): Promise<void> {
+type Kind = 'cpu' | 'strace' | 'perf' | 'top' | 'cost';
+
+/** utime+stime of a whole process, in seconds (`which`: only user or only system time). */
+function procCpu(pid: number, which: 'all' | 'user' | 'sys' = 'all'): number {
+  const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return ((which === 'sys' ? 0 : Number(f[11])) + (which === 'user' ? 0 : Number(f[12]))) / 100;
+}
+
+
+/** utime+stime ticks of every task (thread) on the machine, by "pid comm", and the machine's busy/total ticks. */
+function cpuSnapshot(): { procs: Map<string, number>; busy: number; total: number } {
+  const procs = new Map<string, number>();
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let tasks: string[];
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        const k = `${pid} ${comm}`;
+        procs.set(k, (procs.get(k) ?? 0) + Number(f[11]) + Number(f[12]));
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = cpu[3] + cpu[4];
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { procs, busy: total - idle, total };
+}
+
+function cpuDiff(a: ReturnType<typeof cpuSnapshot>, b: ReturnType<typeof cpuSnapshot>, seconds: number, names: Map<string, string>): string {
+  const hz = 100;
+  const rows: [string, number][] = [];
+  for (const [k, v] of b.procs) {
+    const d = v - (a.procs.get(k) ?? 0);
+    if (d > 0) rows.push([names.get(k.split(' ')[0]) ?? k, d / hz / seconds]);
+  }
+  rows.sort((x, y) => y[1] - x[1]);
+  const cores = os.cpus().length;
+  const out = [`machine busy ${(((b.busy - a.busy) / (b.total - a.total)) * cores).toFixed(2)} of ${cores} cores (incl. softirq/irq time not owned by a task)`];
+  for (const [k, c] of rows.slice(0, 12)) out.push(`  ${c.toFixed(2)} cores  ${k}`);
+  return out.join('\n');
+}
+
+async function once(kind: Kind): Promise<void> {
   const lab = await createFigure8Lab({ tag: undefined });
   const agents: RunningAgent[] = [];
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-prof-'));
@@ -44,9 +97,18 @@ async function once(kind: 'cpu' | 'strace' | 'perf'): Promise<void> {
     const web = lab.tenantNs('contoso-web');
     const sql = lab.tenantNs('contoso-sql');
     await ping(web, '10.1.1.11', 3, 0.2);
+    const cpu0 = agents.map((a) => procCpu(a.child.pid!));
+    const usr0 = agents.map((a) => procCpu(a.child.pid!, 'user'));
     const tput = iperf3(sql, web, '10.1.1.11', seconds);
     const window = Math.max(1, seconds - 3);
     let side: Promise<string[]> = Promise.resolve([]);
+    if (kind === 'top') {
+      await sleep(1500);
+      const names = new Map(agents.map((a) => [String(a.child.pid), `agent ${ROLE[a.host] ?? a.host}`]));
+      const a0 = cpuSnapshot();
+      await sleep(window * 1000);
+      side = Promise.resolve([cpuDiff(a0, cpuSnapshot(), window, names)]);
+    }
     if (kind === 'strace' || kind === 'perf') {
       await sleep(1500);
       side = Promise.all(
@@ -61,8 +123,18 @@ async function once(kind: 'cpu' | 'strace' | 'perf'): Promise<void> {
       );
     }
     const r = await tput;
+    if (kind === 'cost') {
+      // agent CPU per gigabyte carried: robust to other load on the machine, unlike Gbit/s
+      const gb = (r.gbps * seconds) / 8;
+      const cost = agents.map((a, i) => {
+        const all = (procCpu(a.child.pid!) - cpu0[i]) / gb;
+        const usr = (procCpu(a.child.pid!, 'user') - usr0[i]) / gb;
+        return `${a.host === 'host2' ? 'sender' : 'receiver'} ${all.toFixed(3)} cpu-s/GB (user ${usr.toFixed(3)}, sys ${(all - usr).toFixed(3)})`;
+      });
+      console.log(`COST ${JSON.stringify({ gbps: +r.gbps.toFixed(2), cost })}`);
+    }
     const texts = await side;
-    console.log(`iperf3 tcp-1 ${r.gbps.toFixed(2)} Gbit/s (${kind}${kind === 'cpu' ? '' : ': slowed by the tool'}), retransmits ${r.retransmits}`);
+    console.log(`iperf3 tcp-1 ${r.gbps.toFixed(2)} Gbit/s (${kind}${kind === 'cpu' || kind === 'top' || kind === 'cost' ? '' : ': slowed by the tool'}), retransmits ${r.retransmits}`);
     for (const t of texts) console.log(t);
   } finally {
     for (const a of agents) await a.stop().catch(() => undefined);
@@ -81,4 +153,4 @@ async function once(kind: 'cpu' | 'strace' | 'perf'): Promise<void> {
   }
 }
 
-for (const k of mode === 'all' ? (['cpu', 'strace', 'perf'] as const) : [mode as 'cpu' | 'strace' | 'perf']) await once(k);
+for (const k of mode === 'all' ? (['cpu', 'strace', 'perf', 'top'] as const) : [mode as Kind]) await once(k);

@@ -1,9 +1,11 @@
 /**
- * A quick subset of `make bench` for tuning: `npx tsx bench/quick.ts [kernel|sy] [cases] [seconds] [-- agent args]`,
+ * A quick subset of `make bench` for tuning: `npx tsx bench/quick.ts [kernel|sy|nvgre|ovs] [cases] [seconds] [-- agent args]`
+ * (nvgre: switchyard on examples/nvgre.yaml; ovs: Open vSwitch userspace GRE on the same),
  * cases a comma list of tcp1,tcp4,udp,rtt. Prints progress lines only (no JSON).
  */
 import { figure8Policy } from '../src/policy/figure8.js';
-import { withKernel, withSwitchyard, type CaseSet } from '../src/cli/bench.js';
+import { withKernel, withOvsGre, withSwitchyard, type CaseSet } from '../src/cli/bench.js';
+import { loadPolicyFile } from '../src/policy/load.js';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -13,5 +15,15 @@ const which = pos[0] ?? 'sy';
 const only = new Set((pos[1] ?? 'tcp1,rtt').split(',')) as unknown as CaseSet;
 const seconds = Number(pos[2] ?? 3);
 const policy = figure8Policy();
-const r = which === 'kernel' ? await withKernel(policy, seconds, only) : await withSwitchyard(policy, seconds, agentArgs, `switchyard ${agentArgs.join(' ')}`, only);
+async function nvgre() {
+  const p = await loadPolicyFile(new URL('../examples/nvgre.yaml', import.meta.url).pathname);
+  if (!p.ok) throw new Error('examples/nvgre.yaml does not load');
+  return p.policy;
+}
+const r =
+  which === 'kernel'
+    ? await withKernel(policy, seconds, only)
+    : which === 'ovs'
+      ? await withOvsGre(await nvgre(), seconds, only)
+      : await withSwitchyard(which === 'nvgre' ? await nvgre() : policy, seconds, agentArgs, `switchyard ${which} ${agentArgs.join(' ')}`, only);
 console.log(JSON.stringify(r));

@@ -12,6 +12,7 @@
         'src/socket.cc',
         'src/poll.cc',
         'src/csum.cc',
+        'src/steer.cc',
       ],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -22,7 +22,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendMsgs", Napi::Function::New(env, SendMsgs, "sendMsgs"));
   exports.Set("pollStart", Napi::Function::New(env, PollStart, "pollStart"));
   exports.Set("pollStop", Napi::Function::New(env, PollStop, "pollStop"));
+  exports.Set("attachCbpf", Napi::Function::New(env, AttachCbpf, "attachCbpf"));
+  exports.Set("tapSetSteeringEbpf", Napi::Function::New(env, TapSetSteeringEbpf, "tapSetSteeringEbpf"));
   exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
+  exports.Set("sumChunks", Napi::Function::New(env, SumChunks, "sumChunks"));
   Napi::Object constants = Napi::Object::New(env);
   TapConstants(env, constants);
   exports.Set("constants", constants);

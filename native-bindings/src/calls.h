@@ -30,7 +30,12 @@ Napi::Value SendMsgs(const Napi::CallbackInfo& info);
 Napi::Value PollStart(const Napi::CallbackInfo& info);
 Napi::Value PollStop(const Napi::CallbackInfo& info);
 
+// steer.cc: BPF flow steering (reuseport groups, socket filters, TAP queue selection).
+Napi::Value AttachCbpf(const Napi::CallbackInfo& info);
+Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info);
+
 // csum.cc: ones-complement sum over a byte range.
 Napi::Value Checksum(const Napi::CallbackInfo& info);
+Napi::Value SumChunks(const Napi::CallbackInfo& info);
 
 }  // namespace sy

@@ -8,7 +8,9 @@ export type ControlRequest =
   | { op: 'dump-flows'; port?: string }
   | { op: 'trace'; port: string; direction: 'out' | 'in'; spec: FrameSpec }
   | { op: 'ports' }
-  | { op: 'ping' };
+  | { op: 'ping' }
+  /** Test hook (agent started with SWITCHYARD_TEST_HOOKS=1): worker `worker` throws. */
+  | { op: 'debug-crash-worker'; worker?: number };
 
 /** A frame to trace, described by fields; the agent fills the rest from the port and policy. */
 export interface FrameSpec {

@@ -6,6 +6,7 @@
  * deleted again when the port goes.
  */
 import { TapQueue, type TapOptions } from '../io/tap.js';
+import { steerTap } from '../io/steering.js';
 import { loadNative } from '../io/native.js';
 import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault, type NetdevError } from '../io/netdev.js';
 import type { PortInfo } from '../vfp/snapshot.js';
@@ -14,7 +15,12 @@ import type { Logger } from './logger.js';
 
 export interface TenantPort {
   info: PortInfo;
+  /** Queue 0 (queues[0]). */
   queue: TapQueue;
+  /** One queue per forwarding worker, in attach order (queue i belongs to worker i). */
+  queues: TapQueue[];
+  /** The options all its queues were opened with (a worker wraps its fd with the same). */
+  tap: TapOptions;
   remove(): Promise<void>;
 }
 
@@ -24,6 +30,9 @@ export interface PortMode {
   offload: boolean;
   /** IFF_MULTI_QUEUE (one queue per forwarding worker). */
   multiQueue: boolean;
+  /** Queues to open (default 1; more needs multiQueue); with more than one, frames the tenant
+   * sends are steered to queues by flow (io/steering.ts). */
+  queues?: number;
 }
 
 /** The TapOptions of one queue for offload `flags` (0: no virtio-net header at all). */
@@ -78,12 +87,18 @@ export async function createTenantPort(
 ): Promise<TenantPort & { offloadFlags: number }> {
   const mtu = underlayMtu - ENCAP_OVERHEAD[info.encapsulation];
   const { queue, flags } = openTap(info.ifname, mode, log, stats);
+  const tap = tapOptions(flags, mode.multiQueue);
+  // every queue is opened here, before the device moves: a new queue attaches by name, which
+  // works only in the namespace the device is in
+  const queues = [queue];
   let madeNs = false;
   const remove = async (): Promise<void> => {
-    queue.close();
+    for (const q of queues) q.close();
     if (madeNs && info.netns) await netnsDelete(info.netns, true);
   };
   try {
+    for (let i = 1; i < (mode.queues ?? 1); i++) queues.push(TapQueue.open(info.ifname, tap));
+    if (queues.length > 1) steerTap(queue.fd, queues.length);
     if (info.netns) {
       if (!(await netnsExists(info.netns))) {
         await netnsAdd(info.netns);
@@ -104,5 +119,5 @@ export async function createTenantPort(
     throw new Error(`port ${info.name} (${info.ifname}): ${(err as Error).message}`, { cause: err });
   }
   log.info({ port: info.name, ifname: info.ifname, netns: info.netns, mtu, ip: info.ipText, vsid: info.vsid, offload: flags }, 'port up');
-  return { info, queue, remove, offloadFlags: flags };
+  return { info, queue, queues, tap, remove, offloadFlags: flags };
 }

@@ -4,7 +4,9 @@
  * destination PA, so several PAs share one socket).
  */
 import type { Uplink } from '../io/types.js';
-import { NvgreUplink, VxlanUplink } from '../io/uplink.js';
+import { loadNative } from '../io/native.js';
+import { steerNvgreSocket, steerVxlanGroup } from '../io/steering.js';
+import { ipv4ToNumber, NvgreUplink, VXLAN_PORT, VxlanUplink } from '../io/uplink.js';
 import type { Logger } from './logger.js';
 
 /** Socket buffers: the default 208 KB receive buffer holds ~100 datagrams and dropped a quarter
@@ -57,4 +59,47 @@ export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], l
   }
   log.info({ kinds, pas, gso: out.vxlan?.gso !== undefined, gro: out.vxlan?.groSize !== undefined }, 'uplinks open');
   return out;
+}
+
+/** One worker's uplinks. */
+export interface UplinkSet {
+  vxlan?: VxlanUplink;
+  nvgre?: NvgreUplink;
+}
+
+/**
+ * The uplinks of n forwarding workers: per worker a VXLAN receive socket in one SO_REUSEPORT
+ * group on 4789 (bound in worker order, so the group's steering program's index i is worker i)
+ * with its own send socket / GSO pool, and an NVGRE raw socket that accepts only its worker's
+ * share (io/steering.ts). With n = 1, what openUplinks opens.
+ */
+export async function openWorkerUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger, mode: UplinkMode, n: number): Promise<UplinkSet[]> {
+  if (n <= 1) return [(await openUplinks(kinds, pas, log, mode)) as UplinkSet];
+  if (kinds.includes('vxlan')) {
+    // SO_REUSEPORT would let this group join another agent's on the same port: make sure no
+    // socket holds the port first (a bind without it fails if any does)
+    const na = loadNative();
+    try {
+      na.close(na.udpOpen(pas.length === 1 ? ipv4ToNumber(pas[0]!) : 0, VXLAN_PORT));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const hint = e.code === 'EADDRINUSE' ? ' (another process, or a kernel vxlan device, holds UDP 4789 in this namespace)' : '';
+      throw new Error(`cannot open uplink: ${e.message}${hint}`, { cause: err });
+    }
+  }
+  const sets: UplinkSet[] = [];
+  try {
+    for (let w = 0; w < n; w++) sets.push((await openUplinks(kinds, pas, log, { ...mode, reusePort: true })) as UplinkSet);
+    if (sets[0]!.vxlan) steerVxlanGroup(sets[0]!.vxlan.rxFd, n);
+    sets.forEach((s, w) => s.nvgre && steerNvgreSocket(s.nvgre.rxFd, n, w));
+  } catch (err) {
+    for (const s of sets) closeUplinks(s);
+    throw err;
+  }
+  return sets;
+}
+
+export function closeUplinks(s: UplinkSet): void {
+  s.vxlan?.close();
+  s.nvgre?.close();
 }

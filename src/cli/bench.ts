@@ -13,6 +13,9 @@ import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
 import { policyForLab } from './lab/policy.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { kernelVxlanHost } from './lab/kernel-vxlan.js';
+import { startOvsFigure8 } from './lab/ovs.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { fileURLToPath } from 'node:url';
 import { iperf3, ping } from './lab/probes.js';
 import { run, runIn, spawnIn, sleep } from './lab/run.js';
 import { table } from './ctl.js';
@@ -26,6 +29,8 @@ export interface BenchCase {
   ratio: number;
   /** Lower is better (latency). */
   lowerIsBetter?: boolean;
+  /** What the "kernel" column measured: kernel-vxlan, ovs-gre (NVGRE cases), or switchyard-1-worker (fast path). */
+  peer: string;
 }
 
 interface PathFigures {
@@ -117,7 +122,8 @@ export async function withSwitchyard(policy: Policy, seconds: number, agentArgs:
       if (a.startsWith('workers=')) process.env.SWITCHYARD_WORKERS = a.slice(8);
       if (a === 'no-offload') process.env.SWITCHYARD_OFFLOAD = '0';
     }
-    const args = agentArgs.filter((a) => a.startsWith('--'));
+    // everything else goes to `switchyard agent` as is (e.g. '--workers', '2')
+    const args = agentArgs.filter((a) => !a.startsWith('workers=') && a !== 'no-offload');
     try {
       for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, args));
     } finally {
@@ -160,40 +166,108 @@ export async function withKernel(policy: Policy, seconds: number, only: CaseSet 
   }
 }
 
+/** OVS userspace GRE (NVGRE keys) on the same lab: the reference for the NVGRE cases (this kernel has no GRE). */
+export async function withOvsGre(policy: Policy, seconds: number, only: CaseSet = ALL_CASES): Promise<PathFigures> {
+  const lab: Figure8Lab = await createFigure8Lab();
+  try {
+    const ovs = await startOvsFigure8(lab, policy, 'gre');
+    try {
+      return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, 'ovs userspace gre', only);
+    } finally {
+      await ovs.stop();
+    }
+  } finally {
+    await lab.destroy();
+  }
+}
+
+/** Figure 8 on NVGRE (examples/nvgre.yaml: both virtual subnets encapsulated in GRE). */
+async function nvgrePolicy(): Promise<Policy> {
+  const r = await loadPolicyFile(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/nvgre.yaml'));
+  if (!r.ok) throw new Error(`examples/nvgre.yaml: ${JSON.stringify(r.errors).slice(0, 300)}`);
+  return r.policy;
+}
+
+/** One measured path of the run, for the progress lines. */
+interface Step {
+  label: string;
+  run(): Promise<PathFigures>;
+}
+
 export async function runBench(o: { seconds: number; workers?: number[]; out?: string }): Promise<number> {
   if (process.getuid?.() !== 0) {
     console.error('switchyard bench: needs root');
     return 2;
   }
   const policy = figure8Policy();
-  const kernel = await withKernel(policy, o.seconds);
-  const sy = await withSwitchyard(policy, o.seconds, [], 'switchyard (offloads)');
-  const plain = await withSwitchyard(policy, o.seconds, ['no-offload'], 'switchyard (no offloads)');
-  progress('in-memory fast path, 1 and 2 workers (3 runs each)');
+  const nv = await nvgrePolicy();
+  const cores = os.cpus().length;
+  const wN = Math.max(2, o.workers?.[o.workers.length - 1] ?? cores);
+  const tcp: CaseSet = new Set(['tcp1', 'tcp4']);
+  const steps: Record<string, Step> = {
+    kernel: { label: 'kernel VXLAN', run: () => withKernel(policy, o.seconds) },
+    sy: { label: 'switchyard VXLAN (offloads, default workers)', run: () => withSwitchyard(policy, o.seconds, [], 'switchyard (offloads)') },
+    plain: { label: 'switchyard VXLAN (no offloads)', run: () => withSwitchyard(policy, o.seconds, ['no-offload'], 'switchyard (no offloads)') },
+    w1: { label: 'switchyard VXLAN --workers 1', run: () => withSwitchyard(policy, o.seconds, ['--workers', '1'], 'switchyard --workers 1', tcp) },
+    wN: { label: `switchyard VXLAN --workers ${wN}`, run: () => withSwitchyard(policy, o.seconds, ['--workers', String(wN)], `switchyard --workers ${wN}`, tcp) },
+    ovs: { label: 'Open vSwitch userspace GRE (NVGRE keys)', run: () => withOvsGre(nv, o.seconds) },
+    nvgre: { label: 'switchyard NVGRE', run: () => withSwitchyard(nv, o.seconds, [], 'switchyard nvgre') },
+  };
+  const keys = Object.keys(steps);
+  const fig: Record<string, PathFigures> = {};
+  const t0 = Date.now();
+  for (const [i, k] of keys.entries()) {
+    progress(`[${i + 1}/${keys.length + 1}] ${steps[k].label} (${((Date.now() - t0) / 1000).toFixed(0)} s so far)`);
+    try {
+      fig[k] = await steps[k].run();
+    } catch (err) {
+      // one path failing (e.g. OVS missing) leaves its cases NaN; the rest of the run stands
+      progress(`${steps[k].label} failed: ${(err as Error).message.slice(0, 300)}`);
+      fig[k] = { tcp1: NaN, tcp4: NaN, udpSmall: NaN, rttMedianUs: NaN, rttP99Us: NaN };
+    }
+  }
+  progress(`[${keys.length + 1}/${keys.length + 1}] in-memory fast path, 1 and 2 workers (3 runs each)`);
   const fast = await fastPathWorkers();
   const cases: BenchCase[] = [];
-  const add = (name: string, unit: string, s: number, k: number, lowerIsBetter = false) =>
-    cases.push({ name, unit, switchyard: round(s), kernel: round(k), ratio: round(lowerIsBetter ? k / s : s / k, 3), ...(lowerIsBetter ? { lowerIsBetter } : {}) });
-  add('tcp-1', 'Gbit/s', sy.tcp1, kernel.tcp1);
-  add('tcp-4', 'Gbit/s', sy.tcp4, kernel.tcp4);
-  add('udp-64', 'frames/s', sy.udpSmall, kernel.udpSmall);
-  add('rtt-median', 'us', sy.rttMedianUs, kernel.rttMedianUs, true);
-  add('rtt-p99', 'us', sy.rttP99Us, kernel.rttP99Us, true);
-  add('tcp-1-no-offload', 'Gbit/s', plain.tcp1, kernel.tcp1);
-  add('tcp-4-no-offload', 'Gbit/s', plain.tcp4, kernel.tcp4);
-  add('udp-64-no-offload', 'frames/s', plain.udpSmall, kernel.udpSmall);
-  add('rtt-median-no-offload', 'us', plain.rttMedianUs, kernel.rttMedianUs, true);
+  const add = (name: string, unit: string, s: number, k: number, peer: string, lowerIsBetter = false) =>
+    cases.push({ name, unit, switchyard: round(s), kernel: round(k), ratio: round(lowerIsBetter ? k / s : s / k, 3), peer, ...(lowerIsBetter ? { lowerIsBetter } : {}) });
+  const { kernel, sy, plain, w1, ovs, nvgre } = fig;
+  const KV = 'kernel-vxlan';
+  add('tcp-1', 'Gbit/s', sy.tcp1, kernel.tcp1, KV);
+  add('tcp-4', 'Gbit/s', sy.tcp4, kernel.tcp4, KV);
+  add('udp-64', 'frames/s', sy.udpSmall, kernel.udpSmall, KV);
+  add('rtt-median', 'us', sy.rttMedianUs, kernel.rttMedianUs, KV, true);
+  add('rtt-p99', 'us', sy.rttP99Us, kernel.rttP99Us, KV, true);
+  add('tcp-1-workers-1', 'Gbit/s', w1.tcp1, kernel.tcp1, KV);
+  add(`tcp-1-workers-${wN}`, 'Gbit/s', fig.wN.tcp1, kernel.tcp1, KV);
+  add('tcp-4-workers-1', 'Gbit/s', w1.tcp4, kernel.tcp4, KV);
+  add(`tcp-4-workers-${wN}`, 'Gbit/s', fig.wN.tcp4, kernel.tcp4, KV);
+  add('tcp-1-no-offload', 'Gbit/s', plain.tcp1, kernel.tcp1, KV);
+  add('tcp-4-no-offload', 'Gbit/s', plain.tcp4, kernel.tcp4, KV);
+  add('udp-64-no-offload', 'frames/s', plain.udpSmall, kernel.udpSmall, KV);
+  add('rtt-median-no-offload', 'us', plain.rttMedianUs, kernel.rttMedianUs, KV, true);
+  const OG = 'ovs-gre';
+  add('nvgre-tcp-1', 'Gbit/s', nvgre.tcp1, ovs.tcp1, OG);
+  add('nvgre-tcp-4', 'Gbit/s', nvgre.tcp4, ovs.tcp4, OG);
+  add('nvgre-udp-64', 'frames/s', nvgre.udpSmall, ovs.udpSmall, OG);
+  add('nvgre-rtt-median', 'us', nvgre.rttMedianUs, ovs.rttMedianUs, OG, true);
+  add('nvgre-rtt-p99', 'us', nvgre.rttP99Us, ovs.rttP99Us, OG, true);
+  if (fast.length >= 2) {
+    const best = (i: number) => Math.max(...fast[i].fps) / 1e6;
+    // the "kernel" column of this case is switchyard itself with one worker
+    add(`fastpath-workers-${fast[1].workers}`, 'Mframes/s', best(1), best(0), 'switchyard-1-worker');
+  }
   const result = {
     date: new Date().toISOString(),
-    machine: { cores: os.cpus().length, kernel: os.release(), node: process.version },
+    machine: { cores, kernel: os.release(), node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
     cases,
     /** Frames/s of the in-memory fast path per run, by worker count (goal: 2 workers >= 1.8x one). */
     fastPath: fast,
   };
   console.log(
     table(
-      ['case', 'unit', 'switchyard', 'kernel', 'ratio'],
-      cases.map((c) => [c.name, c.unit, String(c.switchyard), String(c.kernel), `${c.ratio}${c.lowerIsBetter ? ' (kernel/switchyard)' : ''}`]),
+      ['case', 'unit', 'switchyard', 'peer', 'peer figure', 'ratio'],
+      cases.map((c) => [c.name, c.unit, String(c.switchyard), c.peer, String(c.kernel), `${c.ratio}${c.lowerIsBetter ? ' (peer/switchyard)' : ''}`]),
     ),
   );
   const dir = o.out ?? path.resolve('bench/results');
@@ -205,7 +279,7 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     const best = (i: number) => Math.max(...fast[i].fps);
     console.log(`\nin-memory fast path: 1 worker ${(best(0) / 1e6).toFixed(2)} Mframes/s, 2 workers ${(best(1) / 1e6).toFixed(2)} (x${(best(1) / best(0)).toFixed(2)}; runs ${fast.map((x) => x.fps.map((f) => (f / 1e6).toFixed(2)).join('/')).join(' | ')})`);
   }
-  console.log(`\nwritten to ${path.join(dir, 'latest.json')}`);
+  console.log(`\nwritten to ${path.join(dir, 'latest.json')} (and a dated copy); ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
 }
 

@@ -23,6 +23,8 @@ interface StatsReply {
   counters: Record<string, number>;
   drops: Record<string, number>;
   ports: Record<string, Record<string, number>>;
+  /** Per forwarding worker: its restarts and its own counters. */
+  workers?: ({ worker: number; restarts: number } & Record<string, number>)[];
 }
 
 export async function ctlStats(t: CtlTarget): Promise<string> {
@@ -37,6 +39,11 @@ export async function ctlStats(t: CtlTarget): Promise<string> {
   lines.push('');
   const drops = Object.entries(r.drops).filter(([, v]) => v !== 0);
   lines.push(drops.length ? table(['drop reason', 'frames'], drops.map(([k, v]) => [k, String(v)])) : 'drops: none');
+  if (r.workers?.length) {
+    const wcols = ['port-rx-frames', 'port-tx-frames', 'uplink-rx-frames', 'uplink-tx-frames', 'uft-misses'];
+    lines.push('');
+    lines.push(table(['worker', 'restarts', ...wcols], r.workers.map((w) => [String(w.worker), String(w.restarts), ...wcols.map((k) => String(w[k] ?? 0))])));
+  }
   return lines.join('\n');
 }
 

@@ -91,9 +91,21 @@ export class Counters {
   /** Replaced (with the old values copied) when the number of ports grows. */
   port: Float64Array;
 
-  constructor(ports: number) {
-    this.global = new Float64Array(new SharedArrayBuffer(GLOBAL_COUNT * 8));
-    this.port = new Float64Array(new SharedArrayBuffer(Math.max(ports, 1) * PORT_STRIDE * 8));
+  /** `shared`: continue on arrays another thread made (a restarted worker keeps its counts). */
+  constructor(ports: number, shared?: { global: Float64Array; port: Float64Array }) {
+    this.global = shared?.global ?? new Float64Array(new SharedArrayBuffer(GLOBAL_COUNT * 8));
+    this.port = shared?.port ?? new Float64Array(new SharedArrayBuffer(Math.max(ports, 1) * PORT_STRIDE * 8));
+    this.ensurePorts(ports);
+  }
+
+  /** The sum of several workers' counters (read without locks: a sum may be a few frames behind). */
+  static sum(list: readonly Counters[]): Counters {
+    const out = new Counters(Math.max(1, ...list.map((c) => c.portCapacity)));
+    for (const c of list) {
+      for (let i = 0; i < GLOBAL_COUNT; i++) out.global[i] += c.global[i];
+      for (let i = 0; i < c.port.length; i++) out.port[i] += c.port[i];
+    }
+    return out;
   }
 
   get portCapacity(): number {

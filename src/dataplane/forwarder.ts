@@ -20,7 +20,7 @@ import { loadNative } from '../io/native.js';
 import { onesSum } from '../wire/checksum.js';
 import { writeU32 } from '../wire/bytes.js';
 import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN_MRG, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType, writeVnetHdr } from '../wire/vnethdr.js';
-import { CoalesceResult, SegResult, coalesceTcp, finishPartialChecksum, segmentFrame, type SumFn } from '../vfp/offload.js';
+import { CoalesceResult, SegResult, chunkSumOf, coalesceTcp, finishPartialChecksum, segmentFrame, type ChunkSumFn, type SumFn } from '../vfp/offload.js';
 import { arpCheck, arpRequestToReply } from '../wire/arp.js';
 import { readMac, readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
@@ -68,6 +68,8 @@ export interface ForwarderOptions {
   bigSlotSize?: number;
   /** Ones-complement sum for checksums (default: the native addon's when it loads, else JS). */
   sum?: SumFn;
+  /** Counter arrays to continue on (a restarted worker's); default: new ones. */
+  counters?: { global: Float64Array; port: Float64Array };
 }
 
 /** Slot size with TSO/GRO: a 64 KB super-frame + headroom + the headers of up to ~120 segments
@@ -75,6 +77,19 @@ export interface ForwarderOptions {
 export const TSO_SLOT = 65536 + 16384;
 /** Slot size of the batch that GRO buffers are split into when they cannot be coalesced. */
 const SPLIT_SLOT = 4096;
+
+/** The native per-segment sums (one call per super-frame / GRO buffer), else built from `sum`. */
+function chunkSums(sum: SumFn | undefined): ChunkSumFn {
+  if (sum === undefined) {
+    try {
+      const n = loadNative();
+      if (typeof n.sumChunks === 'function') return (b, first, stride, chunkLen, count, lastLen, out) => void n.sumChunks(b, first, stride, chunkLen, count, lastLen, out);
+    } catch {
+      /* no addon: per-chunk JS sums */
+    }
+  }
+  return chunkSumOf(sum ?? defaultSum());
+}
 
 function defaultSum(): SumFn {
   try {
@@ -117,6 +132,7 @@ export class Forwarder {
   private readonly key = new Uint32Array(KEY_WORDS);
   private nowMs = 0;
   private readonly sum: SumFn;
+  private readonly chunks: ChunkSumFn;
   /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays
    * (Uplink.write without GSO takes those as its batch). */
   private readonly msgViews = new Map<FrameBatch, [FrameBatch, FrameBatch]>();
@@ -139,7 +155,7 @@ export class Forwarder {
     this.slotSize = opts.slotSize ?? 2048;
     this.clock = opts.now ?? Date.now;
     this.maxBatches = opts.maxBatchesPerPoll ?? 8;
-    this.counters = new Counters(Math.max(snapshot.ports.length, 16));
+    this.counters = new Counters(Math.max(snapshot.ports.length, 16), opts.counters);
     this.uft = new FlowTable(opts.uftCapacity ?? 65536, opts.uftIdleMs ?? 60_000);
     this.ct = new ConnTrack(opts.ctCapacity ?? 65536, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts });
     this.actions = new ActionTable();
@@ -147,6 +163,7 @@ export class Forwarder {
     this.slow.checkLinear = opts.checkAclLinear ?? false;
     const big = opts.bigSlotSize ?? this.slotSize;
     this.sum = opts.sum ?? defaultSum();
+    this.chunks = chunkSums(opts.sum);
     this.rx = allocBatch(this.batchSize, big);
     this.urx = allocBatch(this.batchSize, big);
     this.split = allocBatch(64, SPLIT_SLOT);
@@ -447,7 +464,7 @@ export class Forwarder {
     const pre = F - b.start[slot];
     const gso = enc === ENCAP_VXLAN ? up.gso : undefined;
     const seg = this.seg;
-    if (!segmentFrame(b.slab, F, len, this.fGso, this.fGsoSize, pre, gso === undefined && enc === ENCAP_VXLAN ? 4 : -1, limit, this.sum, seg)) {
+    if (!segmentFrame(b.slab, F, len, this.fGso, this.fGsoSize, pre, gso === undefined && enc === ENCAP_VXLAN ? 4 : -1, limit, this.sum, seg, this.chunks)) {
       return this.drop(Drop.Offload, X.index);
     }
     const g = this.counters.global;
@@ -621,7 +638,7 @@ export class Forwarder {
       const D = off + 8;
       const L = len - 8;
       if (vxlanCheck(slab, D, groSize) !== 0) return this.drop(Drop.Malformed, -1);
-      if (!coalesceTcp(slab, D, L, groSize, 8, this.sum, this.co)) return this.splitGro(D, L, groSize, srcPa);
+      if (!coalesceTcp(slab, D, L, groSize, 8, this.sum, this.co, this.chunks)) return this.splitGro(D, L, groSize, srcPa);
       const co = this.co;
       vni = readU24(slab, D + 4);
       off = co.start;

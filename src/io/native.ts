@@ -72,8 +72,16 @@ export interface NativeAddon {
   pollStart(fd: number, cb: () => void): PollHandle;
   /** Stops a poller; a second call is a no-op. */
   pollStop(handle: PollHandle): void;
+  /** Attaches a classic BPF program (pairs [code | jt << 16 | jf << 24, k]) as a socket filter or
+   * as the selector of the socket's SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF). */
+  attachCbpf(fd: number, kind: 'filter' | 'reuseport', prog: Uint32Array): void;
+  /** Loads an eBPF socket-filter program (raw 8-byte instructions) and sets it as the queue
+   * selector of a multi-queue TAP (TUNSETSTEERINGEBPF). */
+  tapSetSteeringEbpf(fd: number, insns: Uint8Array): void;
   /** fold(sum of the big-endian 16-bit words of buf[off..off+len) + initial); not complemented. */
   checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
+  /** out[k] = folded sum of buf[first + k*stride, + (k < count-1 ? chunkLen : lastLen)), k < count. */
+  sumChunks(buf: Uint8Array, first: number, stride: number, chunkLen: number, count: number, lastLen: number, out: Uint32Array): number;
   readonly constants: NativeConstants;
 }
 

@@ -26,7 +26,7 @@ export class NetdevError extends Error {
 /** Maps ip's stderr to an errno-like code. */
 function codeOf(stderr: string): string {
   if (/Cannot find device|does not exist|No such device/i.test(stderr)) return 'ENODEV';
-  if (/File exists|already exists/i.test(stderr)) return 'EEXIST';
+  if (/File exists|already exists|same name exists/i.test(stderr)) return 'EEXIST';
   if (/Operation not permitted|Permission denied/i.test(stderr)) return 'EPERM';
   if (/No such file or directory|Cannot open network namespace/i.test(stderr)) return 'ENOENT';
   if (/Invalid argument|invalid|Error: argument/i.test(stderr)) return 'EINVAL';

@@ -39,6 +39,8 @@ export class TapQueue implements FramePort {
   private poll: PollHandle | undefined;
   private closed = false;
   private readonly zeroVnetHdr: boolean;
+  /** The fd belongs to another thread (fromFd): close() stops polling only. */
+  private borrowed = false;
 
   private constructor(
     private readonly n: NativeAddon,
@@ -69,6 +71,16 @@ export class TapQueue implements FramePort {
       throw e;
     }
     return new TapQueue(n, fd, actual, opts);
+  }
+
+  /**
+   * A queue over an fd another thread opened with `open` and the same options (fds are
+   * process-wide): a worker forwards on it, the opener keeps ownership and closes it.
+   */
+  static fromFd(fd: number, name: string, opts: TapOptions = {}): TapQueue {
+    const q = new TapQueue(loadNative(), fd, name, opts);
+    q.borrowed = true;
+    return q;
   }
 
   read(b: FrameBatch): number {
@@ -130,6 +142,6 @@ export class TapQueue implements FramePort {
     if (this.closed) return;
     this.closed = true;
     this.stopPolling();
-    this.n.close(this.fd);
+    if (!this.borrowed) this.n.close(this.fd);
   }
 }

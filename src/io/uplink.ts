@@ -72,9 +72,17 @@ class SendPool {
     bind: number,
     size: number,
     sndbuf: number | undefined,
+    /** Sockets opened elsewhere (another thread): [fds, ports]. */
+    given?: { fds: readonly number[]; ports: readonly number[] },
   ) {
     this.ports = new Uint16Array(size);
     this.fds = new Int32Array(size).fill(-1);
+    if (given) {
+      this.fds.set(given.fds);
+      this.ports.set(given.ports);
+      this.ports.forEach((p, i) => (this.byPort[p] = i));
+      return;
+    }
     const span = Math.floor((65536 - POOL_BASE_PORT) / size);
     try {
       for (let i = 0; i < size; i++) {
@@ -134,6 +142,20 @@ export function numberToIpv4(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+/**
+ * The file descriptors of an uplink, to hand it to another thread (fds are process-wide): the
+ * thread that opened them closes them; the one that got them builds a borrowed uplink with
+ * `uplinkFromFds`, whose close() only stops its polling.
+ */
+export type UplinkFds =
+  | { kind: 'vxlan'; rxFd: number; txFd: number; localAddr: number; port: number; gro: boolean; pool?: { fds: number[]; ports: number[] } }
+  | { kind: 'nvgre'; fd: number; localAddr: number };
+
+/** An uplink over descriptors another thread opened (and will close). */
+export function uplinkFromFds(d: UplinkFds): VxlanUplink | NvgreUplink {
+  return d.kind === 'vxlan' ? VxlanUplink.fromFds(d) : NvgreUplink.fromFd(d);
+}
+
 /** Shared by both uplinks: polling, close, write accounting. */
 abstract class SocketUplink {
   /** Datagrams the kernel refused on send (no route, bad source...), and the last such error. */
@@ -141,6 +163,8 @@ abstract class SocketUplink {
   lastWriteError: NodeJS.ErrnoException | undefined;
   private poll: PollHandle | undefined;
   protected closed = false;
+  /** The fds belong to another thread: close() stops polling only. */
+  protected borrowed = false;
 
   protected constructor(
     protected readonly n: NativeAddon,
@@ -187,6 +211,7 @@ abstract class SocketUplink {
     if (this.closed) return;
     this.closed = true;
     this.stopPolling();
+    if (this.borrowed) return;
     this.n.close(this.rxFd);
     if (this.txFd !== this.rxFd) this.n.close(this.txFd);
   }
@@ -250,6 +275,21 @@ export class VxlanUplink extends SocketUplink implements Uplink {
     return new VxlanUplink(n, rx, tx, bind, n.sockName(rx).port, pool, opts.gro === true);
   }
 
+  /** A borrowed uplink over another thread's sockets (see UplinkFds). */
+  static fromFds(d: Extract<UplinkFds, { kind: 'vxlan' }>): VxlanUplink {
+    const n = loadNative();
+    const pool = d.pool ? new SendPool(n, d.localAddr, d.pool.fds.length, undefined, d.pool) : undefined;
+    const u = new VxlanUplink(n, d.rxFd, d.txFd, d.localAddr, d.port, pool, d.gro);
+    u.borrowed = true;
+    return u;
+  }
+
+  /** This uplink's descriptors, for another thread. */
+  fds(): UplinkFds {
+    const pool = this.pool ? { fds: [...this.pool.fds], ports: [...this.pool.ports] } : undefined;
+    return { kind: 'vxlan', rxFd: this.rxFd, txFd: this.txFd, localAddr: this.localAddr, port: this.port, gro: this.groSize !== undefined, ...(pool ? { pool } : {}) };
+  }
+
   private sendPool(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
     const r = this.pool!.send(slab, start, len, gso, sport, src, dst, count);
     if (r < 0) {
@@ -262,7 +302,7 @@ export class VxlanUplink extends SocketUplink implements Uplink {
 
   override close(): void {
     super.close();
-    this.pool?.close();
+    if (!this.borrowed) this.pool?.close();
     this.pool = undefined;
   }
 
@@ -319,6 +359,18 @@ export class NvgreUplink extends SocketUplink implements Uplink {
     const bind = opts.bindAny ? 0 : ipv4ToNumber(opts.localAddr);
     const fd = n.rawOpen(IPPROTO_GRE, bind, { rcvbuf: opts.rcvbuf, sndbuf: opts.sndbuf });
     return new NvgreUplink(n, fd, bind);
+  }
+
+  /** A borrowed uplink over another thread's socket (see UplinkFds). */
+  static fromFd(d: Extract<UplinkFds, { kind: 'nvgre' }>): NvgreUplink {
+    const u = new NvgreUplink(loadNative(), d.fd, d.localAddr);
+    u.borrowed = true;
+    return u;
+  }
+
+  /** This uplink's descriptor, for another thread. */
+  fds(): UplinkFds {
+    return { kind: 'nvgre', fd: this.rxFd, localAddr: this.localAddr };
   }
 
   protected describe(): string {

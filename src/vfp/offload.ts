@@ -28,6 +28,32 @@ import { VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4 } from '../wire/vnethdr
 /** fold(sum of the big-endian 16-bit words of b[off, off+len) + initial), not complemented. */
 export type SumFn = (b: Uint8Array, off: number, len: number, initial: number) => number;
 
+/** out[k] = fold(sum of b[first + k*stride, + (k < count-1 ? chunkLen : lastLen))), k < count: the
+ * per-segment sums of a whole super-frame or GRO buffer in one call (the native addon's sumChunks;
+ * one N-API call per frame instead of one per segment). */
+export type ChunkSumFn = (b: Uint8Array, first: number, stride: number, chunkLen: number, count: number, lastLen: number, out: Uint32Array) => void;
+
+/** A ChunkSumFn made of one SumFn call per chunk (tests, or no addon). */
+export function chunkSumOf(sum: SumFn): ChunkSumFn {
+  return (b, first, stride, chunkLen, count, lastLen, out) => {
+    for (let k = 0; k < count; k++) out[k] = sum(b, first + k * stride, k < count - 1 ? chunkLen : lastLen, 0);
+  };
+}
+
+/** Per-segment sums, reused (grown for a small MSS). */
+let chunkSums = new Uint32Array(256);
+function sumsFor(n: number): Uint32Array {
+  if (chunkSums.length < n) chunkSums = new Uint32Array(n * 2);
+  return chunkSums;
+}
+
+/** Unfolded sum of the big-endian 16-bit words of b[off, off+len), len even (headers: a few words). */
+function sumWords(b: Uint8Array, off: number, len: number): number {
+  let s = 0;
+  for (let i = 0; i < len; i += 2) s += (b[off + i] << 8) | b[off + i + 1];
+  return s;
+}
+
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;
 const TCP_FIN = 0x01;
@@ -94,6 +120,7 @@ export class SegResult {
  */
 export function segmentFrame(
   b: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, sum: SumFn, out: SegResult,
+  chunks: ChunkSumFn = chunkSumOf(sum),
 ): boolean {
   const type = gsoType & 0x7f;
   if (mss <= 0 || len < 14 + 20 + 8) return false;
@@ -127,6 +154,10 @@ export function segmentFrame(
   const id0 = v4 ? readU16(b, l3 + 4) : 0;
   const seq0 = tcp ? readU32(b, l4 + 4) : 0;
   const flags0 = tcp ? b[l4 + 13] : 0;
+  // every segment's payload sum in one pass, before anything moves (a payload starts at an even
+  // offset from its L4 header, thl being a multiple of 4, so the sums add to the header's as they are)
+  const sums = sumsFor(n);
+  chunks(b, F + H, mss, mss, n, lastPay, sums);
   for (let i = n - 1; i >= 0; i--) {
     const seg = i < n - 1 ? mss : lastPay;
     const S = F - pre + i * stride;
@@ -158,12 +189,12 @@ export function segmentFrame(
       b[s4 + 13] = fl;
       b[s4 + 16] = 0;
       b[s4 + 17] = 0;
-      writeU16(b, s4 + 16, ~sum(b, s4, l4len, fold(ps)) & 0xffff);
+      writeU16(b, s4 + 16, ~fold(ps + sumWords(b, s4, thl) + sums[i]) & 0xffff);
     } else {
       writeU16(b, s4 + 4, l4len);
       b[s4 + 6] = 0;
       b[s4 + 7] = 0;
-      let c = ~sum(b, s4, l4len, fold(ps)) & 0xffff;
+      let c = ~fold(ps + sumWords(b, s4, 8) + sums[i]) & 0xffff;
       if (c === 0) c = 0xffff;
       writeU16(b, s4 + 6, c);
     }
@@ -195,7 +226,7 @@ export class CoalesceResult {
  * super-frame behind the first segment's headers (see the module comment). IPv4 only. Returns
  * false, with nothing moved, unless every segment qualifies.
  */
-export function coalesceTcp(b: Uint8Array, D: number, L: number, g: number, pre: number, sum: SumFn, out: CoalesceResult): boolean {
+export function coalesceTcp(b: Uint8Array, D: number, L: number, g: number, pre: number, sum: SumFn, out: CoalesceResult, chunks: ChunkSumFn = chunkSumOf(sum)): boolean {
   const n = Math.ceil(L / g);
   if (n < 2 || g <= pre + 54) return false;
   const f0 = D + pre;
@@ -234,10 +265,18 @@ export function coalesceTcp(b: Uint8Array, D: number, L: number, g: number, pre:
     const fl = b[s4 + 13];
     if (fl !== TCP_ACK && !(k === n - 1 && fl === (TCP_ACK | TCP_PSH))) return false;
     if (readU16(b, s3 + 2) !== flen - 14) return false;
-    if (fold(sum(b, s3, 20, 0)) !== 0xffff) return false;
-    const l4len = thl + pay;
-    if (sum(b, s4, l4len, fold(pseudo4(b, s3, 6, l4len))) !== 0xffff) return false;
+    if (fold(sumWords(b, s3, 20)) !== 0xffff) return false;
     seq = (seq + pay) >>> 0;
+  }
+  // the TCP checksums (header + payload of each datagram) in one pass over the buffer
+  const sums = sumsFor(n);
+  const first = D + pre + 34;
+  const lastL4 = L - (n - 1) * g - pre - 34;
+  chunks(b, first, g, g - pre - 34, n, lastL4, sums);
+  for (let k = 0; k < n; k++) {
+    const s3 = D + k * g + pre + 14;
+    const l4len = k < n - 1 ? g - pre - 34 : lastL4;
+    if (fold(sums[k] + pseudo4(b, s3, 6, l4len)) !== 0xffff) return false;
   }
   // the moves overwrite later segments' headers: take the last one's flags first
   const lastFlags = b[D + (n - 1) * g + pre + 34 + 13];

@@ -9,7 +9,7 @@ import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', () => {
   let run: Figure8Run;
   beforeAll(async () => {
-    run = await startFigure8({ agentArgs: ['--metrics', '127.0.0.1:9477'] });
+    run = await startFigure8({ agentArgs: ['--metrics', '127.0.0.1:9477', '--workers', '2'] });
   }, 60_000);
   afterAll(async () => {
     await run?.teardown();

@@ -1,5 +1,6 @@
 // Interop with an independent VXLAN implementation: host1 runs switchyard, host2 runs the Linux
-// kernel's vxlan device + bridge for contoso-web. Ping and iperf3 TCP in both directions.
+// kernel's vxlan device + bridge for contoso-web. Ping and iperf3 TCP in both directions, with two
+// forwarding workers (the kernel peer's flows are steered by switchyard's BPF programs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iperf3, ping } from '../../src/cli/lab/probes.js';
 import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
@@ -16,7 +17,7 @@ async function kernelVxlanPeer(r: Figure8Run): Promise<void> {
 describe.skipIf(!isRoot)('interop with the kernel vxlan device', () => {
   let r: Figure8Run;
   beforeAll(async () => {
-    r = await startFigure8({ agentHosts: ['host1'] });
+    r = await startFigure8({ agentHosts: ['host1'], agentArgs: ['--workers', '2'] });
     await kernelVxlanPeer(r);
   }, 60_000);
   afterAll(async () => {

@@ -21,7 +21,7 @@ export interface Figure8Run {
 }
 
 /** Builds the lab and starts an agent on each host listed in `agentHosts`. */
-export async function startFigure8(opts: { policy?: Policy; agentHosts?: string[]; agentArgs?: string[] } = {}): Promise<Figure8Run> {
+export async function startFigure8(opts: { policy?: Policy; agentHosts?: string[]; agentArgs?: string[]; agentEnv?: NodeJS.ProcessEnv } = {}): Promise<Figure8Run> {
   const lab = await createFigure8Lab();
   const agents: RunningAgent[] = [];
   const teardown = async () => {
@@ -36,7 +36,7 @@ export async function startFigure8(opts: { policy?: Policy; agentHosts?: string[
     await createTenantNamespaces(policy, agentHosts);
     for (const h of lab.hosts) {
       if (opts.agentHosts && !opts.agentHosts.includes(h.name)) continue;
-      agents.push(await startAgent(h.ns, h.name, policyFile, dir, opts.agentArgs ?? []));
+      agents.push(await startAgent(h.ns, h.name, policyFile, dir, opts.agentArgs ?? [], opts.agentEnv));
     }
     return { lab, policy, dir, policyFile, agents, ns: (nic) => lab.tenantNs(nic), teardown };
   } catch (err) {

@@ -37,7 +37,7 @@ describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE
     const policy = policyForLab(twoPaPolicy(), lab.tenantNs);
     const file = writePolicy(dir, policy);
     await createTenantNamespaces(policy, ['host1', 'host2']);
-    for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir));
+    for (const h of lab.hosts) agents.push(await startAgent(h.ns, h.name, file, dir, ['--workers', '2']));
   }, 60_000);
   afterAll(async () => {
     for (const a of agents) await a.stop().catch(() => undefined);

@@ -54,6 +54,26 @@ describe('checksum', () => {
     expect(n.checksum(shared, 1, 99, 5)).toBe(refSum(shared, 1, 99, 5));
   });
 
+  it('sumChunks: every chunk equals checksum() of its range (odd offsets, strides and a short last chunk)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 5000 }), fc.nat(), fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1, max: 40 }), (buf, a, stride, count) => {
+        const first = a % buf.length;
+        const chunk = Math.max(0, stride - (a % 7));
+        const room = buf.length - first;
+        const cnt = Math.max(1, Math.min(count, Math.floor(room / stride)));
+        const last = Math.min(chunk, room - (cnt - 1) * stride) - (a % 3 === 0 ? 1 : 0);
+        if (last < 0) return;
+        const out = new Uint32Array(cnt);
+        expect(n.sumChunks(buf, first, stride, chunk, cnt, last, out)).toBe(cnt);
+        for (let k = 0; k < cnt; k++) expect(out[k]).toBe(refSum(buf, first + k * stride, k < cnt - 1 ? chunk : last, 0));
+      }),
+      { numRuns: 300 },
+    );
+    const b = new Uint8Array(100);
+    expect(() => n.sumChunks(b, 90, 10, 10, 2, 5, new Uint32Array(2))).toThrow(RangeError);
+    expect(() => n.sumChunks(b, 0, 10, 10, 3, 10, new Uint32Array(2))).toThrow(RangeError);
+  });
+
   it('checks its bounds', () => {
     const b = new Uint8Array(10);
     expect(() => n.checksum(b, 5, 6, 0)).toThrow(RangeError);

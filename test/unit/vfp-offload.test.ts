@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { readU16, readU32, writeU16, writeU32 } from '../../src/wire/bytes.js';
 import { onesSum } from '../../src/wire/checksum.js';
-import { CoalesceResult, SegResult, coalesceTcp, finishPartialChecksum, segmentFrame } from '../../src/vfp/offload.js';
+import { CoalesceResult, SegResult, coalesceTcp, finishPartialChecksum, segmentFrame, type ChunkSumFn } from '../../src/vfp/offload.js';
+import { loadNative } from '../../src/io/native.js';
 import { VNET_GSO_TCPV4, VNET_GSO_UDP_L4 } from '../../src/wire/vnethdr.js';
 
 const sum = onesSum;
@@ -80,6 +81,35 @@ describe('segmentFrame', () => {
     expect(segmentFrame(c, F, l2, VNET_GSO_UDP_L4, 1000, 8, -1, c.length, sum, r)).toBe(false); // proto is TCP
     expect(segmentFrame(c, F, l2, VNET_GSO_TCPV4, 1000, 8, -1, F + 3000, sum, r)).toBe(false); // no room
   });
+});
+
+describe('segmentFrame and coalesceTcp with the native per-segment sums', () => {
+  const nat = loadNative();
+  const chunks: ChunkSumFn = (b, first, stride, chunkLen, count, lastLen, out) => void nat.sumChunks(b, first, stride, chunkLen, count, lastLen, out);
+  for (const mss of [1398, 1397, 536, 88]) {
+    it(`gives the same bytes as the JS sums (MSS ${mss}) and coalesces back`, () => {
+      const a = new Uint8Array(65536 + 16384);
+      const len = tcpFrame(a, 30001);
+      const orig = a.slice(F, F + len);
+      const b = a.slice();
+      const r1 = new SegResult();
+      const r2 = new SegResult();
+      expect(segmentFrame(a, F, len, VNET_GSO_TCPV4, mss, 8, -1, a.length, sum, r1)).toBe(true);
+      expect(segmentFrame(b, F, len, VNET_GSO_TCPV4, mss, 8, -1, b.length, sum, r2, chunks)).toBe(true);
+      expect(b).toEqual(a);
+      for (let i = 0; i < r2.n; i++) expect(checksOk(b, F - 8 + i * r2.stride + 8)).toBe(true);
+      const L = (r2.n - 1) * r2.stride + r2.lastLen;
+      const c = new CoalesceResult();
+      expect(coalesceTcp(b, F - 8, L, r2.stride, 8, sum, c, chunks)).toBe(true);
+      expect(b.subarray(F + 66, F + len)).toEqual(orig.subarray(66));
+      // one flipped payload bit in any segment: refused
+      const d = new Uint8Array(65536 + 16384);
+      tcpFrame(d, 30001);
+      segmentFrame(d, F, len, VNET_GSO_TCPV4, mss, 8, -1, d.length, sum, r2, chunks);
+      d[F - 8 + (r2.n - 1) * r2.stride + 8 + 66] ^= 0x40;
+      expect(coalesceTcp(d, F - 8, L, r2.stride, 8, sum, new CoalesceResult(), chunks)).toBe(false);
+    });
+  }
 });
 
 describe('coalesceTcp', () => {

@@ -14,10 +14,11 @@ import { runVxlanScenario, type VxlanResult } from '../../src/cli/vms/vxlan-figu
 import { runNvgreInterop, type NvgreResult } from '../../src/cli/vms/nvgre-gretap.js';
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
-// TCP through switchyard under TCG on a loaded 2-core machine: 12-50 Mbit/s when healthy, 0-1.5
-// Mbit/s when frames are dropped wholesale (merged GRE read as malformed; UDP GSO sends refused
-// with EIO on a NIC without checksum offload, counted as tx-full). The floor tells the two apart.
-const MIN_TCP_MBPS = 4;
+// TCP through switchyard under TCG runs at 2-50 Mbit/s depending on how loaded the host is, so
+// throughput cannot tell a healthy agent from one that drops most frames (0.5-1.5 Mbit/s); its
+// drop counters can: an agent that drops frames wholesale counts them as malformed (received GRE
+// merged by GRO) or tx-full (sends refused, e.g. UDP GSO on a NIC without checksum offload).
+const WHOLESALE_DROPS = ['malformed', 'tx-full'];
 const say = (l: string) => console.log(`[vm] ${l}`);
 
 describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
@@ -59,14 +60,17 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
       expect(r.isolation.map((i) => i.got)).toEqual([['from-contoso'], ['from-fabrikam']]);
     });
 
-    it('agents drop nothing as malformed', () => {
-      for (const [host, d] of Object.entries(r.drops)) expect(d?.malformed ?? 0, `${host} malformed drops`).toBe(0);
+    it('agents drop nothing as malformed or tx-full', () => {
+      for (const [host, d] of Object.entries(r.drops)) {
+        expect(d, `${host} drop counters`).toBeDefined();
+        for (const k of WHOLESALE_DROPS) expect(d?.[k] ?? 0, `${host} ${k} drops`).toBe(0);
+      }
     });
 
     it('carries TCP (iperf3) in each tenant', () => {
       for (const t of r.tenants) {
         expect(t.iperf?.error, `${t.tenant} iperf3`).toBeUndefined();
-        expect(t.iperf?.mbps ?? 0, `${t.tenant} iperf3 Mbit/s`).toBeGreaterThan(MIN_TCP_MBPS);
+        expect(t.iperf?.mbps ?? 0).toBeGreaterThan(0);
       }
     });
   });
@@ -85,15 +89,16 @@ describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
     it('carries TCP both ways', () => {
       expect(r.tcpFromKernel.error, 'gretap -> switchyard').toBeUndefined();
       expect(r.tcpToKernel.error, 'switchyard -> gretap').toBeUndefined();
-      expect(r.tcpFromKernel.mbps, 'gretap -> switchyard Mbit/s').toBeGreaterThan(MIN_TCP_MBPS);
-      expect(r.tcpToKernel.mbps, 'switchyard -> gretap Mbit/s').toBeGreaterThan(MIN_TCP_MBPS);
+      expect(r.tcpFromKernel.mbps).toBeGreaterThan(0);
+      expect(r.tcpToKernel.mbps).toBeGreaterThan(0);
     });
 
     // GRO is on by default on the VM's virtio NIC: the guest kernel would merge received GRE into
     // super-frames of up to 64 KB that the agent's raw socket drops as malformed. The agent turns
     // GRO off on its underlay device when it terminates NVGRE (src/agent/underlay.ts).
-    it('accepts what the kernel peer sends: no malformed drops', () => {
-      expect(r.drops?.malformed ?? 0).toBe(0);
+    it('accepts what the kernel peer sends: no malformed (or tx-full) drops', () => {
+      expect(r.drops, 'drop counters').toBeDefined();
+      for (const k of WHOLESALE_DROPS) expect(r.drops?.[k] ?? 0, `${k} drops`).toBe(0);
     });
 
     it('puts the VSID in the GRE key on the wire', () => {

@@ -29,9 +29,17 @@ export function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-/** Sends `sig` to every live child (signal handlers). */
+let stopping = false;
+
+/** Sends `sig` to every live child (signal handlers); from then on nothing new is started. */
 export function killAll(sig: NodeJS.Signals): void {
+  stopping = true;
   for (const c of live) killGroup(c, sig);
+}
+
+/** True once killAll has run: boot retries and new VMs are refused. */
+export function isStopping(): boolean {
+  return stopping;
 }
 
 /**

@@ -10,6 +10,7 @@ import { PROJECT_ROOT, VM_CACHE } from './paths.js';
 import { killAll } from './children.js';
 import type { Say } from './progress.js';
 import { LINK, startVmPair, type VmPair } from './pair.js';
+import { removeAllVmFiles } from './vm.js';
 import { median } from './traffic.js';
 import { fmtDrops } from './guest-agent.js';
 import { runVxlanScenario } from './vxlan-figure8.js';
@@ -49,7 +50,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
     killAll('SIGTERM');
     setTimeout(() => {
       killAll('SIGKILL');
-      for (const v of pair?.vms ?? []) v.removeFiles();
+      removeAllVmFiles();
       process.exit(130);
     }, 2500);
   };

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dgram from 'node:dgram';
 import { VM_CACHE } from './paths.js';
+import { isStopping } from './children.js';
 import type { Say } from './progress.js';
 import { buildImage, type VmImage } from './image.js';
 import { chooseAccel, type Accel } from './accel.js';
@@ -58,7 +59,7 @@ async function boot(vm: Vm, image: VmImage, accel: Accel, memMb: number, timeout
       return await vm.waitReady(timeoutMs, say);
     } catch (err) {
       await vm.stop(0);
-      if (attempt >= BOOT_ATTEMPTS) throw err;
+      if (attempt >= BOOT_ATTEMPTS || isStopping()) throw err;
       const kept = vm.console.replace(/\.log$/, `.${attempt}.log`);
       fs.renameSync(vm.console, kept);
       say(`${vm.name}: boot attempt ${attempt} failed (${(err as Error).message.split('\n')[0]}); console kept in ${kept}; booting again`);

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from './paths.js';
-import { DIE_WITH_PARENT, killGroup, track } from './children.js';
+import { DIE_WITH_PARENT, isStopping, killGroup, track } from './children.js';
 import { lastConsoleLine, tail, type Say } from './progress.js';
 import { accelArgs, type Accel } from './accel.js';
 import { CommandChannel, type ExecOptions, type ExecResult } from './channel.js';
@@ -25,6 +25,14 @@ export interface VmSpec {
   /** UDP ports on 127.0.0.1 of this VM's link end and its peer's. */
   port: number;
   peerPort: number;
+}
+
+/** Every VM started in this process, for removing their files on Ctrl-C. */
+const started = new Set<Vm>();
+
+/** Removes the overlays and sockets of every VM this process started (signal handlers). */
+export function removeAllVmFiles(): void {
+  for (const v of started) v.removeFiles();
 }
 
 export class Vm {
@@ -59,6 +67,8 @@ export class Vm {
 
   /** Starts qemu on a fresh copy-on-write overlay of the image. */
   start(image: VmImage, accel: Accel, memMb = 512): void {
+    if (isStopping()) throw new Error(`${this.name}: not started, shutting down`);
+    started.add(this);
     fs.rmSync(this.overlay, { force: true });
     fs.rmSync(this.socketPath, { force: true });
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.base, this.overlay]);

@@ -1,0 +1,97 @@
+// Flow steering for forwarding workers: BPF programs (built in TypeScript, src/io/steering.ts)
+// that send both directions of a tenant flow to the same worker, so its flow table and
+// connection tracking live in one thread. Three attach points:
+//  - attachCbpf(fd, 'reuseport', prog): SO_ATTACH_REUSEPORT_CBPF on a UDP socket of a
+//    SO_REUSEPORT group: the program returns the index of the socket (bind order) to deliver to.
+//  - attachCbpf(fd, 'filter', prog): SO_ATTACH_FILTER: the program accepts (non-zero) or drops.
+//  - tapSetSteeringEbpf(fd, insns): TUNSETSTEERINGEBPF on a multi-queue TAP: an eBPF socket
+//    filter program (loaded here with bpf(BPF_PROG_LOAD)) whose return value modulo the number
+//    of queues picks the queue a frame sent by the tenant is put on.
+// Classic programs come as a Uint32Array of pairs [code | jt << 16 | jf << 24, k]; eBPF ones as
+// the raw 8-byte instructions in a Uint8Array.
+#include <linux/bpf.h>
+#include <linux/filter.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "calls.h"
+#include "errors.h"
+
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+#ifndef TUNSETSTEERINGEBPF
+#define TUNSETSTEERINGEBPF _IOR('T', 224, int)
+#endif
+
+namespace sy {
+
+// attachCbpf(fd, 'filter' | 'reuseport', prog: Uint32Array)
+Napi::Value AttachCbpf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  if (!info[1].IsString()) throw Napi::TypeError::New(env, "attachCbpf: kind must be 'filter' or 'reuseport'");
+  std::string kind = info[1].As<Napi::String>().Utf8Value();
+  Span<uint32_t> words = ArgU32(info, 2, "prog");
+  if (words.len == 0 || words.len % 2 != 0 || words.len / 2 > BPF_MAXINSNS) ThrowRange(env, "attachCbpf: prog must hold 1..4096 instructions");
+  std::vector<struct sock_filter> insns(words.len / 2);
+  for (size_t i = 0; i < insns.size(); i++) {
+    uint32_t w = words[2 * i];
+    insns[i].code = static_cast<uint16_t>(w & 0xffff);
+    insns[i].jt = static_cast<uint8_t>((w >> 16) & 0xff);
+    insns[i].jf = static_cast<uint8_t>((w >> 24) & 0xff);
+    insns[i].k = words[2 * i + 1];
+  }
+  struct sock_fprog prog = {static_cast<unsigned short>(insns.size()), insns.data()};
+  int opt = kind == "reuseport" ? SO_ATTACH_REUSEPORT_CBPF : SO_ATTACH_FILTER;
+  if (setsockopt(fd, SOL_SOCKET, opt, &prog, sizeof prog) < 0) {
+    ThrowErrno(env, errno, "attachCbpf fd " + std::to_string(fd) + ": setsockopt " + (kind == "reuseport" ? "SO_ATTACH_REUSEPORT_CBPF" : "SO_ATTACH_FILTER"), "setsockopt");
+  }
+  return env.Undefined();
+}
+
+// tapSetSteeringEbpf(fd, insns: Uint8Array): loads the program and sets it as the TAP's queue
+// selector (the device keeps its own reference; the program fd is closed here).
+Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  Span<uint8_t> code = ArgU8(info, 1, "insns");
+  if (code.len == 0 || code.len % sizeof(struct bpf_insn) != 0) ThrowRange(env, "tapSetSteeringEbpf: insns must be whole 8-byte instructions");
+  std::vector<struct bpf_insn> insns(code.len / sizeof(struct bpf_insn));
+  std::memcpy(insns.data(), code.data, code.len);
+  std::vector<char> logbuf(8192, 0);
+  char* log = logbuf.data();
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insns = reinterpret_cast<uint64_t>(insns.data());
+  attr.insn_cnt = static_cast<uint32_t>(insns.size());
+  attr.license = reinterpret_cast<uint64_t>("GPL");
+  attr.log_buf = reinterpret_cast<uint64_t>(log);
+  attr.log_size = static_cast<uint32_t>(logbuf.size());
+  attr.log_level = 1;
+  int prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+  if (prog < 0) {
+    int err = errno;
+    std::string msg(log, strnlen(log, logbuf.size()));
+    if (msg.size() > 400) msg = msg.substr(msg.size() - 400);
+    ThrowErrno(env, err, "tapSetSteeringEbpf fd " + std::to_string(fd) + ": BPF_PROG_LOAD" + (msg.empty() ? "" : " [" + msg + "]"), "bpf");
+  }
+  if (ioctl(fd, TUNSETSTEERINGEBPF, &prog) < 0) {
+    int err = errno;
+    close(prog);
+    ThrowErrno(env, err, "tapSetSteeringEbpf fd " + std::to_string(fd) + ": TUNSETSTEERINGEBPF", "ioctl");
+  }
+  close(prog);
+  return env.Undefined();
+}
+
+}  // namespace sy

@@ -1,0 +1,113 @@
+/**
+ * A forwarding worker (worker_threads): one Forwarder over one queue of every tenant TAP and its
+ * own uplink sockets, all opened by the agent on the main thread and handed over as fds. The
+ * kernel steers both directions of a flow to the same worker (io/steering.ts), so the flow table
+ * and connection tracking here need no locks. Readiness comes from uv_poll on this thread's loop;
+ * control messages (policy, port mapping, uplinks, dump-flows, trace) run between batches on the
+ * same loop. The worker never closes an fd: the agent owns them, and a restarted worker gets the
+ * same ones (and its counters, on shared memory, to continue on).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { TapQueue } from '../io/tap.js';
+import { uplinkFromFds } from '../io/uplink.js';
+import type { Uplink } from '../io/types.js';
+import { compileSnapshot } from '../vfp/snapshot.js';
+import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
+import type { WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+
+const fwd = new Forwarder(
+  { ports: [] },
+  compileSnapshot(init.policy, init.host, init.generation, { downPas: new Set(init.downPas) }),
+  { ...(init.offload ? { bigSlotSize: TSO_SLOT } : {}), ...(init.counters ? { counters: init.counters } : {}) },
+);
+let reportedPort = fwd.counters.port;
+
+/** Live queues by fd; `index` follows the snapshot (the poll callback reads it). */
+const queues = new Map<number, { q: TapQueue; index: number }>();
+let highIndex = 0;
+
+function setPorts(list: WorkerPort[]): void {
+  const keep = new Set(list.map((p) => p.fd));
+  for (const [fd, e] of queues) {
+    if (!keep.has(fd)) {
+      e.q.close(); // borrowed: stops polling, the agent closes the fd
+      queues.delete(fd);
+    }
+  }
+  for (let i = 0; i < highIndex; i++) fwd.setPort(i, undefined);
+  highIndex = 0;
+  for (const p of list) {
+    let e = queues.get(p.fd);
+    if (!e) {
+      const entry = { q: TapQueue.fromFd(p.fd, p.ifname, p.tap), index: p.index };
+      entry.q.onReadable(() => fwd.pollPort(entry.index));
+      queues.set(p.fd, entry);
+      e = entry;
+    }
+    e.index = p.index;
+    fwd.setPort(p.index, e.q);
+    highIndex = Math.max(highIndex, p.index + 1);
+  }
+}
+
+let uplinks: { vxlan?: Uplink; nvgre?: Uplink } = {};
+function setUplinks(d: WorkerUplinks): void {
+  const next: { vxlan?: Uplink; nvgre?: Uplink } = {};
+  if (d.vxlan) next.vxlan = uplinkFromFds(d.vxlan);
+  if (d.nvgre) next.nvgre = uplinkFromFds(d.nvgre);
+  const old = uplinks;
+  uplinks = next;
+  fwd.setUplinks(next);
+  next.vxlan?.onReadable(() => fwd.pollUplink('vxlan'));
+  next.nvgre?.onReadable(() => fwd.pollUplink('nvgre'));
+  old.vxlan?.close();
+  old.nvgre?.close();
+}
+
+function reportCounters(): void {
+  if (fwd.counters.port === reportedPort) return;
+  reportedPort = fwd.counters.port;
+  post({ type: 'counters', counters: { global: fwd.counters.global, port: fwd.counters.port } });
+}
+
+function handle(req: WorkerRequest): unknown {
+  switch (req.op) {
+    case 'apply':
+      fwd.setSnapshot(compileSnapshot(req.policy, init.host, req.generation, { downPas: new Set(req.downPas) }));
+      setPorts(req.ports);
+      reportCounters();
+      return fwd.snapshot.generation;
+    case 'ports':
+      setPorts(req.ports);
+      return undefined;
+    case 'uplinks':
+      setUplinks(req.uplinks);
+      return undefined;
+    case 'dump-flows':
+      return fwd.dumpFlows(req.port !== undefined ? { port: req.port } : undefined);
+    case 'trace':
+      return fwd.trace(req.port, req.frame, req.direction);
+    case 'crash':
+      if (!init.testHooks) throw new Error('test hooks are off');
+      setImmediate(() => {
+        throw new Error(`worker ${init.id}: crash requested (test hook)`);
+      });
+      return undefined;
+  }
+}
+
+port.on('message', (m: WorkerRequest & { seq: number }) => {
+  try {
+    post({ type: 'reply', seq: m.seq, ok: true, value: handle(m) });
+  } catch (err) {
+    post({ type: 'reply', seq: m.seq, ok: false, error: (err as Error).message });
+  }
+});
+
+setPorts(init.ports);
+setUplinks(init.uplinks);
+post({ type: 'ready', counters: { global: fwd.counters.global, port: fwd.counters.port } });

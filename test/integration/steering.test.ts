@@ -1,0 +1,160 @@
+// Flow steering across workers for real (root): the kernel runs the BPF programs of
+// src/io/steering.ts and each frame must reach the worker that steerWorker() names — a VXLAN
+// SO_REUSEPORT group on loopback, NVGRE raw sockets with per-worker filters, and a two-queue TAP
+// in a namespace this test makes (and removes).
+import dgram from 'node:dgram';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNative } from '../../src/io/native.js';
+import { steerNvgreSocket, steerTap, steerVxlanGroup, steerWorker } from '../../src/io/steering.js';
+import { TapQueue } from '../../src/io/tap.js';
+import { allocBatch } from '../../src/io/types.js';
+import { addrAdd, ip, linkConfigure, linkSetNetns, netnsAdd, netnsDelete } from '../../src/io/netdev.js';
+import { runIn, sleep } from '../../src/cli/lab/run.js';
+
+const isRoot = process.getuid?.() === 0;
+const LOOPBACK = 0x7f000001;
+
+/** An inner Ethernet/IPv4/UDP frame (or ICMP when sport < 0) between two addresses. */
+function innerFrame(src: number, dst: number, sport: number, dport: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + 4);
+  const v = new DataView(f.buffer);
+  f.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+  v.setUint16(12, 0x0800);
+  f[14] = 0x45;
+  v.setUint16(16, 32);
+  f[22] = 64;
+  f[23] = sport < 0 ? 1 : 17;
+  v.setUint32(26, src);
+  v.setUint32(30, dst);
+  if (sport >= 0) {
+    v.setUint16(34, sport);
+    v.setUint16(36, dport);
+  }
+  return f;
+}
+
+function frames(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) out.push(innerFrame(0x0a010102 + (i % 3), 0x0a010105, 40000 + i, 5201));
+  out.push(innerFrame(0x0a010102, 0x0a010105, -1, 0));
+  return out;
+}
+
+/** Reads everything pending on `fds` (recvBatch) and returns, per fd, the payload bytes it got. */
+function drain(fds: number[], headroom: number): Uint8Array[][] {
+  const n = loadNative();
+  const b = allocBatch(64, 2048);
+  const src = new Uint32Array(64);
+  const dst = new Uint32Array(64);
+  return fds.map((fd) => {
+    const got: Uint8Array[] = [];
+    for (;;) {
+      const r = n.recvBatch(fd, b.slab, b.start, b.len, b.slotSize, headroom, src, dst, 64);
+      if (r <= 0) break;
+      for (let i = 0; i < r; i++) got.push(b.slab.slice(b.start[i], b.start[i] + b.len[i]));
+    }
+    return got;
+  });
+}
+
+describe.skipIf(!isRoot)('flow steering (BPF)', () => {
+  let n: ReturnType<typeof loadNative> | undefined;
+  beforeAll(() => {
+    n = loadNative();
+  });
+  const ns = `sy-steer-${process.pid}`;
+  afterAll(async () => {
+    await netnsDelete(ns, true).catch(() => undefined);
+  });
+
+  it('spreads a VXLAN reuseport group by inner flow, as steerWorker says', async () => {
+    const a = n!.udpOpen(LOOPBACK, 0, { reusePort: true });
+    const port = n!.sockName(a).port;
+    const b = n!.udpOpen(LOOPBACK, port, { reusePort: true });
+    try {
+      steerVxlanGroup(a, 2);
+      const s = dgram.createSocket('udp4');
+      const sent = frames();
+      for (const f of sent) {
+        const m = new Uint8Array(8 + f.length);
+        m[0] = 0x08;
+        m.set(f, 8);
+        await new Promise<void>((r) => s.send(m, port, '127.0.0.1', () => r()));
+      }
+      s.close();
+      await sleep(100);
+      const got = drain([a, b], 128);
+      expect(got[0]!.length + got[1]!.length).toBe(sent.length);
+      for (let w = 0; w < 2; w++) for (const m of got[w]!) expect(steerWorker(m, 8, m.length, 2)).toBe(w);
+      expect(got[0]!.length).toBeGreaterThan(0);
+      expect(got[1]!.length).toBeGreaterThan(0);
+    } finally {
+      n!.close(a);
+      n!.close(b);
+    }
+  });
+
+  it('gives each NVGRE raw socket only its share', async () => {
+    const fds = [n!.rawOpen(47, LOOPBACK), n!.rawOpen(47, LOOPBACK)];
+    const tx = n!.rawOpen(47, 0, { sendOnly: true });
+    try {
+      fds.forEach((fd, w) => steerNvgreSocket(fd, 2, w));
+      drain(fds, 128);
+      const b = allocBatch(64, 2048);
+      const sent = frames();
+      sent.forEach((f, i) => {
+        b.slab.set([0x20, 0x00, 0x65, 0x58, 0x00, 0x10, 0x00, 0x00], b.start[i]);
+        b.slab.set(f, b.start[i] + 8);
+        b.len[i] = 8 + f.length;
+      });
+      const idx = Int32Array.from(sent.keys());
+      const addr = new Uint32Array(sent.length).fill(LOOPBACK);
+      expect(n!.sendBatch(tx, b.slab, b.start, b.len, idx, new Uint32Array(sent.length), addr, 0, sent.length)).toBe(sent.length);
+      await sleep(100);
+      const got = drain(fds, 128);
+      expect(got[0]!.length + got[1]!.length).toBe(sent.length);
+      // received with the outer IPv4 header (20 bytes) + GRE (8)
+      for (let w = 0; w < 2; w++) for (const m of got[w]!) expect(steerWorker(m, 28, m.length, 2)).toBe(w);
+      expect(got[0]!.length).toBeGreaterThan(0);
+      expect(got[1]!.length).toBeGreaterThan(0);
+    } finally {
+      for (const fd of [...fds, tx]) n!.close(fd);
+    }
+  });
+
+  it('picks the TAP queue of frames the tenant sends', async () => {
+    const name = `sysq${process.pid % 10000}`;
+    const q0 = TapQueue.open(name, { multiQueue: true });
+    const q1 = TapQueue.open(name, { multiQueue: true });
+    try {
+      steerTap(q0.fd, 2);
+      await netnsAdd(ns);
+      await linkSetNetns(name, ns);
+      await linkConfigure(name, { up: true }, ns);
+      await addrAdd(name, '10.250.7.1/24', ns);
+      await ip(['neigh', 'add', '10.250.7.2', 'lladdr', '02:00:00:00:00:02', 'dev', name, 'nud', 'permanent'], ns);
+      const script = `const d=require('node:dgram');let k=0;for(let i=0;i<24;i++){const s=d.createSocket('udp4');s.bind(41000+i,'10.250.7.1',()=>s.send('x',5201,'10.250.7.2',()=>{s.close();if(++k===24)process.exit(0)}))}`;
+      await runIn(ns, process.execPath, ['-e', script]);
+      await sleep(100);
+      const seen = [0, 0];
+      let udp = 0;
+      [q0, q1].forEach((q, w) => {
+        const b = allocBatch(64, 2048);
+        for (let r = q.read(b); r > 0; r = q.read(b)) {
+          for (let i = 0; i < r; i++) {
+            const s = b.start[i];
+            if (b.slab[s + 12] === 8 && b.slab[s + 13] === 0 && b.slab[s + 23] === 17) udp++;
+            expect(steerWorker(b.slab, s, s + b.len[i], 2)).toBe(w);
+            seen[w]!++;
+          }
+        }
+      });
+      expect(udp).toBe(24);
+      expect(seen[0]).toBeGreaterThan(0);
+      expect(seen[1]).toBeGreaterThan(0);
+    } finally {
+      q0.close();
+      q1.close();
+    }
+  });
+});
