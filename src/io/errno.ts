@@ -18,6 +18,8 @@ export const Errno = {
   EINTR: constants.errno.EINTR,
   EIO: constants.errno.EIO,
   EBADF: constants.errno.EBADF,
+  /** Linux: file descriptor in bad state (a TAP queue whose device is detached); not in os.constants. */
+  EBADFD: 77,
   EAGAIN: constants.errno.EAGAIN,
   EBUSY: constants.errno.EBUSY,
   EEXIST: constants.errno.EEXIST,

@@ -11,7 +11,7 @@
  * and the header is at `start[i] - vnetHdrSize` for the dataplane to inspect; on write the same
  * bytes in front of each frame are sent (zeroed first unless `vnetHdrOnWrite: 'caller'`).
  */
-import { errnoError } from './errno.js';
+import { Errno, errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
 import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
 
@@ -35,6 +35,8 @@ export class TapQueue implements FramePort {
   /** Frames the kernel refused on write (not counting a full queue), and the last such error. */
   writeErrors = 0;
   lastWriteError: NodeJS.ErrnoException | undefined;
+  readErrors = 0;
+  lastReadError: NodeJS.ErrnoException | undefined;
 
   private poll: PollHandle | undefined;
   private closed = false;
@@ -86,7 +88,16 @@ export class TapQueue implements FramePort {
   read(b: FrameBatch): number {
     const h = this.vnetHdrSize;
     const got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
-    if (got < 0) throw errnoError(got, `read from TAP ${this.name}`, 'read');
+    if (got < 0) {
+      // counted, never thrown on the fast path; a queue whose device is gone (EBADFD: detached,
+      // EBADF/ENODEV: closed or removed, e.g. while the agent shuts down) stops polling instead
+      // of waking the loop forever
+      this.readErrors++;
+      this.lastReadError = errnoError(got, `read from TAP ${this.name}`, 'read');
+      if (got === -Errno.EBADFD || got === -Errno.EBADF || got === -Errno.ENODEV) this.stopPolling();
+      b.count = 0;
+      return 0;
+    }
     if (h > 0) {
       for (let i = 0; i < got; i++) {
         b.start[i] += h;

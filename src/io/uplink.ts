@@ -13,7 +13,7 @@
  * Either way the payload lands at HEADROOM of its slot (for IPv4 without options), and the
  * kernel writes the outer IPv4 header on send, choosing the source from srcAddr (IP_PKTINFO).
  */
-import { errnoError } from './errno.js';
+import { Errno, errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
 import { HEADROOM, type FrameBatch, type Uplink } from './types.js';
 
@@ -223,7 +223,10 @@ export class VxlanUplink extends SocketUplink implements Uplink {
   private srcPort = new Uint16Array(0);
   /** With UDP_GRO: per slot of the last read, the size of each datagram in it (0: just one). */
   groSize: Uint16Array | undefined;
-  readonly gso: Uplink['gso'];
+  /** Set while UDP GSO sends work; cleared for good when the kernel refuses them (below). */
+  gso: Uplink['gso'];
+  /** The GSO send path was refused at run time (EIO: the underlay device cannot checksum). */
+  gsoRefused = false;
   private pool: SendPool | undefined;
 
   private constructor(
@@ -292,6 +295,16 @@ export class VxlanUplink extends SocketUplink implements Uplink {
 
   private sendPool(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
     const r = this.pool!.send(slab, start, len, gso, sport, src, dst, count);
+    if (r === -Errno.EIO) {
+      // the kernel takes UDP_SEGMENT only where the device finishes checksums (a NIC without tx
+      // checksum offload, e.g. qemu's socket netdev, answers EIO): fall back to one datagram per
+      // segment on the raw socket from the next batch on; this batch is lost (TCP resends it)
+      this.gso = undefined;
+      this.gsoRefused = true;
+      this.writeErrors += count;
+      this.lastWriteError = errnoError(r, `${this.describe()}: UDP GSO refused, sending plain datagrams from now on`, 'sendmmsg');
+      return 0;
+    }
     if (r < 0) {
       this.writeErrors += count;
       this.lastWriteError = errnoError(r, `${this.describe()}: send`, 'sendmmsg');
