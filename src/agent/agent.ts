@@ -23,7 +23,7 @@ import { compileSnapshot, type PortInfo, type Snapshot } from '../vfp/snapshot.j
 import { Counters, countersToJson } from '../dataplane/counters.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
 import { steerWorker } from '../io/steering.js';
-import { disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
+import { canChecksumTx, disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
 import { createTenantPort, type TenantPort } from './ports.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
@@ -139,7 +139,16 @@ export class Agent {
     this.underlay = await findUnderlay([...snapshot.localPasText]);
     if (kinds.has('nvgre')) await disableGroForNvgre(this.underlay.map((u) => u.dev), this.opts.log);
     this.underlayMtu = Math.min(...this.underlay.map((u) => u.mtu));
-    const next = await openWorkerUplinks([...kinds], [...snapshot.localPasText], this.opts.log, { offload: this.offload, stats: this.offloadStats }, this.nWorkers);
+    let uplinkOffload = this.offload;
+    if (uplinkOffload && kinds.has('vxlan')) {
+      const tx = await canChecksumTx(this.underlay.map((u) => u.dev));
+      if (!tx.ok) {
+        uplinkOffload = false;
+        this.offloadStats.fallbacks++;
+        this.opts.log.warn({ devs: tx.without }, 'underlay NIC cannot checksum on transmit: VXLAN without UDP GSO/GRO (plain datagrams)');
+      }
+    }
+    const next = await openWorkerUplinks([...kinds], [...snapshot.localPasText], this.opts.log, { offload: uplinkOffload, stats: this.offloadStats }, this.nWorkers);
     const old = this.uplinks;
     this.uplinks = next;
     this.uplinkKey = key;

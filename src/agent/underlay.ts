@@ -52,3 +52,22 @@ export async function disableGroForNvgre(devs: string[], log: { info(o: object, 
     }
   }
 }
+
+/**
+ * True when every device can finish transmit checksums. UDP GSO sends (the VXLAN offload path)
+ * need it: the kernel answers EIO on a NIC without it (e.g. a VM whose virtio NIC sits on qemu's
+ * socket netdev). An unreadable feature list counts as capable; the uplink still falls back at run
+ * time on EIO.
+ */
+export async function canChecksumTx(devs: string[]): Promise<{ ok: boolean; without: string[] }> {
+  const without: string[] = [];
+  for (const dev of new Set(devs)) {
+    try {
+      const { stdout } = await exec('ethtool', ['-k', dev]);
+      if (/^tx-checksumming: off/m.test(stdout)) without.push(dev);
+    } catch {
+      /* no ethtool or no such feature list: assume capable */
+    }
+  }
+  return { ok: without.length === 0, without };
+}
