@@ -233,6 +233,47 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r);
 }
 
+// Message k of a send batch: one iovec, the destination, and the control messages: IP_PKTINFO
+// to choose the source address (a host with several PAs), UDP_SEGMENT when gso > 0.
+static void FillSendMsg(MsgArrays& a, size_t k, uint8_t* base, size_t len, uint32_t dst, uint16_t port, uint32_t src, uint16_t gso) {
+  a.iov[k].iov_base = base;
+  a.iov[k].iov_len = len;
+  struct sockaddr_in& sin = a.names[k];
+  std::memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(dst);
+  sin.sin_port = htons(port);
+  struct msghdr& h = a.msgs[k].msg_hdr;
+  h.msg_name = &sin;
+  h.msg_namelen = sizeof sin;
+  h.msg_iov = &a.iov[k];
+  h.msg_iovlen = 1;
+  h.msg_flags = 0;
+  size_t clen = 0;
+  char* cbuf = a.ctl[k].bytes;
+  if (src != 0) {
+    struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi;
+    std::memset(&pi, 0, sizeof pi);
+    pi.ipi_spec_dst.s_addr = htonl(src);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    clen += CMSG_SPACE(sizeof(struct in_pktinfo));
+  }
+  if (gso > 0) {
+    struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    std::memcpy(CMSG_DATA(c), &gso, sizeof gso);
+    clen += CMSG_SPACE(sizeof(int));  // CMSG_SPACE(2) == CMSG_SPACE(4): both pad to 8
+  }
+  h.msg_control = clen ? cbuf : nullptr;
+  h.msg_controllen = clen;
+}
+
 // sendBatch(fd, slab, start, len, idx, srcAddr, dstAddr, dstPort, count, gsoSize?) -> n | -errno
 // Sends slot idx[k] to dstAddr[k]:dstPort from srcAddr[k] (0: the kernel picks by route). The
 // port is meaningless for raw sockets. gsoSize > 0 (UDP sockets only) adds UDP_SEGMENT so one
@@ -267,43 +308,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   a.Reserve(m);
   for (size_t k = 0; k < m; k++) {
     const int32_t i = idx[k];
-    a.iov[k].iov_base = slab.data + start[i];
-    a.iov[k].iov_len = static_cast<size_t>(len[i]);
-    struct sockaddr_in& sin = a.names[k];
-    std::memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(dst[k]);
-    sin.sin_port = htons(port);
-    struct msghdr& h = a.msgs[k].msg_hdr;
-    h.msg_name = &sin;
-    h.msg_namelen = sizeof sin;
-    h.msg_iov = &a.iov[k];
-    h.msg_iovlen = 1;
-    h.msg_flags = 0;
-    size_t clen = 0;
-    char* cbuf = a.ctl[k].bytes;
-    if (src[k] != 0) {
-      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-      struct in_pktinfo pi;
-      std::memset(&pi, 0, sizeof pi);
-      pi.ipi_spec_dst.s_addr = htonl(src[k]);
-      std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      clen += CMSG_SPACE(sizeof(struct in_pktinfo));
-    }
-    if (gso > 0) {
-      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      uint16_t g = static_cast<uint16_t>(gso);
-      std::memcpy(CMSG_DATA(c), &g, sizeof g);
-      clen += CMSG_SPACE(sizeof(int));  // CMSG_SPACE(2) == CMSG_SPACE(4): both pad to 8
-    }
-    h.msg_control = clen ? cbuf : nullptr;
-    h.msg_controllen = clen;
+    FillSendMsg(a, k, slab.data + start[i], static_cast<size_t>(len[i]), dst[k], port, src[k], gso > 0 ? static_cast<uint16_t>(gso) : 0);
   }
   size_t next = 0;
   int sent = 0;
@@ -354,43 +359,8 @@ Napi::Value SendMsgs(const Napi::CallbackInfo& info) {
   MsgArrays& a = t_msgs;
   a.Reserve(m);
   for (size_t k = 0; k < m; k++) {
-    a.iov[k].iov_base = slab.data + start[k];
-    a.iov[k].iov_len = static_cast<size_t>(len[k]);
-    struct sockaddr_in& sin = a.names[k];
-    std::memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(dst[k]);
-    sin.sin_port = htons(port);
-    struct msghdr& h = a.msgs[k].msg_hdr;
-    h.msg_name = &sin;
-    h.msg_namelen = sizeof sin;
-    h.msg_iov = &a.iov[k];
-    h.msg_iovlen = 1;
-    h.msg_flags = 0;
-    size_t clen = 0;
-    char* cbuf = a.ctl[k].bytes;
-    if (src[k] != 0) {
-      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-      struct in_pktinfo pi;
-      std::memset(&pi, 0, sizeof pi);
-      pi.ipi_spec_dst.s_addr = htonl(src[k]);
-      std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      clen += CMSG_SPACE(sizeof(struct in_pktinfo));
-    }
-    if (gso.data && gso[k] > 0 && static_cast<size_t>(len[k]) > gso[k]) {
-      struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(cbuf + clen);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      uint16_t g = gso[k];
-      std::memcpy(CMSG_DATA(c), &g, sizeof g);
-      clen += CMSG_SPACE(sizeof(int));
-    }
-    h.msg_control = clen ? cbuf : nullptr;
-    h.msg_controllen = clen;
+    const uint16_t g = gso.data && gso[k] > 0 && static_cast<size_t>(len[k]) > gso[k] ? gso[k] : 0;
+    FillSendMsg(a, k, slab.data + start[k], static_cast<size_t>(len[k]), dst[k], port, src[k], g);
   }
   size_t next = 0;
   int sent = 0;
