@@ -37,10 +37,12 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
   const agents: RunningAgent[] = [];
   let controller: RunningController | undefined;
   let interrupted = false;
+  let ok = false;
   const cleanup = async () => {
     for (const a of agents) await a.stop().catch(() => undefined);
     await controller?.stop().catch(() => undefined);
-    await lab?.destroy();
+    // a failed demo keeps its policy and agent logs for the user to read
+    await lab?.destroy({ keepLogs: !ok });
   };
   const onSignal = () => {
     interrupted = true;
@@ -55,7 +57,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     const labPolicy = policyForLab(policy, lab.tenantNs);
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, labPolicy);
-    console.log(`namespaces tagged ${lab.tag}; policy and agent logs in ${dir}`);
+    console.log(`namespaces tagged ${lab.tag}; policy and agent logs in ${dir} (kept if the demo fails)`);
     await createTenantNamespaces(labPolicy, lab.hosts.map((h) => h.name));
     let source: string | { controller: string; cache: string } = file;
     let env: NodeJS.ProcessEnv | undefined;
@@ -79,7 +81,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
       { tenant: 'contoso', from: nic('contoso-web'), to: nic('contoso-sql') },
       { tenant: 'fabrikam', from: nic('fabrikam-web'), to: nic('fabrikam-sql') },
     ];
-    let ok = true;
+    ok = true;
     const summary: string[] = [];
     for (const p of pairs) {
       if (!p.from?.netns || !p.to?.netns) continue;
@@ -114,7 +116,8 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     console.log(ok ? '\ndemo: OK' : '\ndemo: FAILED');
     return ok ? 0 : 1;
   } catch (err) {
-    if (!interrupted) console.error(`demo failed: ${(err as Error).message}`);
+    ok = false;
+    if (!interrupted) console.error(`demo failed: ${(err as Error).message} (logs kept in /tmp/${lab?.tag ?? 'sy'}-*)`);
     return 1;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -7,6 +7,9 @@
  */
 import { run, runIn } from './run.js';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 export interface LabHost {
   /** Policy host name (host1, host2). */
@@ -29,7 +32,9 @@ export interface Figure8Lab {
   hosts: [LabHost, LabHost];
   /** Namespace name for a tenant interface of the policy (tag-prefixed). */
   tenantNs(nicName: string): string;
-  destroy(): Promise<void>;
+  /** Removes the namespaces (and what runs in them) and the run's temp directories (policy, logs,
+   * captures) unless `keepLogs` or SWITCHYARD_KEEP_LOGS=1. */
+  destroy(opts?: { keepLogs?: boolean }): Promise<void>;
 }
 
 /** A short tag unique to this run: namespace names stay readable and short. */
@@ -44,6 +49,13 @@ export async function namespacesWithTag(tag: string): Promise<string[]> {
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n.startsWith(`${tag}-`));
+}
+
+/** The temp directories made for this tag (lab/agents.ts makeRunDir: os.tmpdir()/TAG-XXXXXX). */
+function removeRunDirs(tag: string): void {
+  for (const d of fs.readdirSync(os.tmpdir())) {
+    if (d.startsWith(`${tag}-`)) fs.rmSync(path.join(os.tmpdir(), d), { recursive: true, force: true });
+  }
 }
 
 /** Kills every process inside the namespaces and deletes them. */
@@ -79,7 +91,10 @@ export async function createFigure8Lab(opts: { tag?: string; underlayMtu?: numbe
     router,
     hosts,
     tenantNs: (nic) => `${tag}-${nic}`,
-    destroy: async () => removeNamespaces(await namespacesWithTag(tag)),
+    destroy: async (o) => {
+      await removeNamespaces(await namespacesWithTag(tag));
+      if (!o?.keepLogs && process.env.SWITCHYARD_KEEP_LOGS !== '1') removeRunDirs(tag);
+    },
   };
   try {
     for (const ns of [router, hosts[0].ns, hosts[1].ns]) await run('ip', ['netns', 'add', ns]);
