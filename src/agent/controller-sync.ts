@@ -169,7 +169,14 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
           if (line.trim() === '') continue;
-          const problem = this.handle(line, first);
+          let problem: string | undefined;
+          try {
+            problem = this.handle(line, first);
+          } catch (error) {
+            // a malformed message must never take the agent down: drop the stream, resync
+            this.rev = 0;
+            problem = `controller sent a message that cannot be applied: ${(error as Error).message}`;
+          }
           first = false;
           if (problem !== undefined) {
             this.report(new Error(problem));
@@ -212,6 +219,11 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     } catch {
       return 'controller sent a line that is not JSON';
     }
+    if (typeof message !== 'object' || message === null || typeof message.revision !== 'number') return 'controller sent a message without a type and revision';
+    if (message.type === 'snapshot' && (typeof message.policy !== 'object' || message.policy === null)) return 'controller sent a snapshot without a policy';
+    if (message.type === 'delta' && (typeof message.upsert !== 'object' || typeof message.remove !== 'object' || message.upsert === null || message.remove === null)) {
+      return 'controller sent a delta without upsert/remove';
+    }
     if (message.type === 'heartbeat') {
       // Deltas are sent before later heartbeats, so the held view is the one at this revision.
       if (!first && message.revision > this.rev) this.rev = message.revision;
@@ -231,6 +243,12 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       this.rev = 0; // ask for a snapshot next time
       return `view digest mismatch at revision ${message.revision}`;
     }
+    // the same schema as every other door: a view that does not validate is never handed on
+    const valid = parsePolicy(next);
+    if (!valid.ok) {
+      this.rev = 0;
+      return `controller view at revision ${message.revision} is invalid: ${valid.errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+    }
     const changed = digest !== this.digest;
     this.view = next;
     this.digest = digest;
@@ -240,7 +258,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       this.emit('synced', message.revision, message.type === 'snapshot' ? 'snapshot' : 'resumed');
     }
     if (changed) {
-      this.emit('policy', next, message.revision);
+      this.emit('policy', valid.policy, message.revision);
       this.persist();
     }
     return undefined;
