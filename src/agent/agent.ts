@@ -15,7 +15,6 @@
  * disappears with its last fd), delete the tenant namespaces the agent made, close the uplinks,
  * remove the control socket.
  */
-import type net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Policy } from '../policy/types.js';
@@ -28,7 +27,7 @@ import { createTenantPort, type TenantPort } from './ports.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
 import type { WorkerPort, WorkerUplinks } from './worker-protocol.js';
-import { startControlServer } from './control-server.js';
+import { startControlServer, type ControlServer } from './control-server.js';
 import { buildTraceFrame } from './trace-frame.js';
 import { PaLiveness, type LivenessPeers } from './liveness.js';
 import type { ControlRequest } from './control-protocol.js';
@@ -54,7 +53,9 @@ export class Agent {
   /** Per worker. */
   private uplinks: UplinkSet[] = [];
   private uplinkKey = '';
-  private control: net.Server | undefined;
+  /** What the open uplinks were opened for (to reopen them if a change fails). */
+  private uplinkSpec: { kinds: ('vxlan' | 'nvgre')[]; pas: string[]; offload: boolean } | undefined;
+  private control: ControlServer | undefined;
   private pool: WorkerPool | undefined;
   private snapshot: Snapshot | undefined;
   private readonly nWorkers: number;
@@ -128,33 +129,52 @@ export class Agent {
     log.info({ control: this.opts.controlSocket, generation: snapshot.generation }, 'agent forwarding');
   }
 
-  /** Finds the underlay for this host's PAs and opens the uplinks the policy needs (again only when either changed). */
+  /**
+   * Finds the underlay for this host's PAs and opens the uplinks the policy needs (again only when
+   * either changed). The old sockets hold UDP 4789, so on a change the workers let go of them and
+   * they close before the new ones open; if the new ones cannot open, the old set is reopened.
+   */
   private async openUnderlay(policy: Policy, snapshot: Snapshot): Promise<void> {
     const kinds = new Set<'vxlan' | 'nvgre'>();
     // a host receives whichever encapsulation its ports' subnets use
     for (const p of snapshot.ports) kinds.add(p.encapsulation);
     if (!kinds.size) for (const s of policy.virtualNetworks.flatMap((v) => v.subnets)) kinds.add(s.encapsulation);
-    const key = `${[...kinds].sort().join(',')}|${snapshot.localPasText.join(',')}`;
+    const pas = [...snapshot.localPasText];
+    const key = `${[...kinds].sort().join(',')}|${pas.join(',')}`;
     if (key === this.uplinkKey) return;
-    this.underlay = await findUnderlay([...snapshot.localPasText]);
-    if (kinds.has('nvgre')) await disableGroForNvgre(this.underlay.map((u) => u.dev), this.opts.log);
-    this.underlayMtu = Math.min(...this.underlay.map((u) => u.mtu));
+    const underlay = await findUnderlay(pas);
+    if (kinds.has('nvgre')) await disableGroForNvgre(underlay.map((u) => u.dev), this.opts.log);
     let uplinkOffload = this.offload;
     if (uplinkOffload && kinds.has('vxlan')) {
-      const tx = await canChecksumTx(this.underlay.map((u) => u.dev));
+      const tx = await canChecksumTx(underlay.map((u) => u.dev));
       if (!tx.ok) {
         uplinkOffload = false;
         this.offloadStats.fallbacks++;
         this.opts.log.warn({ devs: tx.without }, 'underlay NIC cannot checksum on transmit: VXLAN without UDP GSO/GRO (plain datagrams)');
       }
     }
-    const next = await openWorkerUplinks([...kinds], [...snapshot.localPasText], this.opts.log, { offload: uplinkOffload, stats: this.offloadStats }, this.nWorkers);
     const old = this.uplinks;
-    this.uplinks = next;
+    const oldSpec = this.uplinkSpec;
+    if (old.length) {
+      await this.pool?.setUplinks(Array.from({ length: this.nWorkers }, () => ({})));
+      for (const u of old) closeUplinks(u);
+      this.uplinks = [];
+    }
+    const mode = (offload: boolean) => ({ offload, stats: this.offloadStats });
+    try {
+      this.uplinks = await openWorkerUplinks([...kinds], pas, this.opts.log, mode(uplinkOffload), this.nWorkers);
+    } catch (err) {
+      if (oldSpec) {
+        this.uplinks = await openWorkerUplinks(oldSpec.kinds, oldSpec.pas, this.opts.log, mode(oldSpec.offload), this.nWorkers);
+        await this.pool?.setUplinks(this.workerUplinks());
+      }
+      throw err;
+    }
+    this.uplinkSpec = { kinds: [...kinds], pas, offload: uplinkOffload };
     this.uplinkKey = key;
-    // the workers stop polling the old sockets before they close
+    this.underlay = underlay;
+    this.underlayMtu = Math.min(...underlay.map((u) => u.mtu));
     await this.pool?.setUplinks(this.workerUplinks());
-    for (const u of old) closeUplinks(u);
   }
 
   private workerUplinks(): WorkerUplinks[] {
@@ -199,36 +219,66 @@ export class Agent {
     if (this.stopped || !this.pool || !this.snapshot) return;
     const { log } = this.opts;
     const old = this.snapshot;
+    // a policy this host cannot compile is refused before anything changes
     const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas });
     await this.openUnderlay(policy, snap);
-    this.policy = policy;
-    await this.liveness?.setPeers(this.livenessPeers(policy));
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
       a.gateway === b.gateway && a.encapsulation === b.encapsulation;
-    const gone: (TenantPort & { index: number })[] = [];
-    for (const [name, port] of this.ports) {
-      const np = snap.ports.find((p) => p.name === name);
-      if (!np || !same(np, port.info)) {
-        gone.push(port);
-        this.ports.delete(name);
-      }
-    }
-    // detach removed ports from the workers before their TAPs close
-    if (gone.length) await this.pool.setPorts(this.workerPorts());
-    for (const p of gone) await p.remove().catch((err: Error) => log.warn({ port: p.info.name, err: err.message }, 'port cleanup failed'));
-    for (const p of snap.ports) {
-      const live = this.ports.get(p.name);
-      if (live) {
-        live.index = p.index;
-        live.info = p;
-      } else {
+    const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
+    const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
+    const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));
+    // 1. new ports first: if one cannot be made, undo those made and keep the old policy whole
+    const made: string[] = [];
+    try {
+      for (const p of fresh) {
         await this.addPort(p);
+        made.push(p.name);
       }
+    } catch (err) {
+      for (const name of made) await this.dropPort(name);
+      throw err;
+    }
+    // 2. removed and changed ports leave the workers, then their TAPs go
+    const leaving = [...gone, ...changed.map((p) => this.ports.get(p.name)!)];
+    for (const p of leaving) this.ports.delete(p.info.name);
+    if (leaving.length) await this.pool.setPorts(this.workerPorts());
+    for (const p of leaving) await p.remove().catch((err: Error) => log.warn({ port: p.info.name, err: err.message }, 'port cleanup failed'));
+    // 3. changed ports come back with their new settings; a failure restores the old ones
+    const remade: string[] = [];
+    try {
+      for (const p of changed) {
+        await this.addPort(p);
+        remade.push(p.name);
+      }
+    } catch (err) {
+      for (const name of remade) await this.dropPort(name);
+      for (const p of leaving.filter((x) => changed.some((c) => c.name === x.info.name))) {
+        await this.addPort(p.info).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
+      }
+      for (const p of gone) await this.addPort(p.info).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
+      await this.pool.setPorts(this.workerPorts());
+      throw err;
+    }
+    for (const p of snap.ports) {
+      const live = this.ports.get(p.name)!;
+      live.index = p.index;
+      live.info = p;
     }
     this.snapshot = snap;
     await this.pool.apply(policy, snap.generation, [...this.downPas], this.workerPorts());
-    log.info({ generation: snap.generation, ports: snap.ports.length, removed: gone.map((p) => p.info.name) }, 'policy applied');
+    // only a policy that took effect is the one liveness changes re-apply
+    this.policy = policy;
+    await this.liveness?.setPeers(this.livenessPeers(policy));
+    log.info({ generation: snap.generation, ports: snap.ports.length, added: fresh.map((p) => p.name), changed: changed.map((p) => p.name), removed: gone.map((p) => p.info.name) }, 'policy applied');
+  }
+
+  /** Removes a port made during a failed apply (not yet known to the workers). */
+  private async dropPort(name: string): Promise<void> {
+    const p = this.ports.get(name);
+    if (!p) return;
+    this.ports.delete(name);
+    await p.remove().catch(() => undefined);
   }
 
   private async handle(req: ControlRequest): Promise<unknown> {
@@ -286,8 +336,9 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     const { log } = this.opts;
-    this.liveness?.stop();
+    // an apply in flight finishes first (it may still create ports or sockets), then liveness
     await this.applying;
+    this.liveness?.stop();
     // the workers go first: nothing polls an fd once it is closed
     await this.pool?.stop();
     for (const p of this.ports.values()) {
@@ -300,11 +351,15 @@ export class Agent {
     this.ports.clear();
     for (const u of this.uplinks) closeUplinks(u);
     this.uplinks = [];
-    if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
-    try {
-      fs.unlinkSync(this.opts.controlSocket);
-    } catch {
-      /* gone */
+    if (this.control) {
+      await this.control.close();
+      // only the socket this agent served: a second agent that failed to start must not remove
+      // the running one's
+      try {
+        fs.unlinkSync(this.opts.controlSocket);
+      } catch {
+        /* gone */
+      }
     }
     log.info('agent stopped');
   }

@@ -1,6 +1,8 @@
 /**
  * Serves the control protocol on a Unix socket. Requests are answered by a handler the agent
- * supplies; a malformed line gets an error reply, never a crash.
+ * supplies; a malformed line gets an error reply, never a crash. A client may half-close after
+ * its request (`echo ... | nc -U`): its answers are still written before the connection ends.
+ * A socket file that a live agent still answers on is not taken over.
  */
 import net from 'node:net';
 import fs from 'node:fs';
@@ -11,17 +13,45 @@ export type ControlHandler = (req: ControlRequest) => Promise<unknown> | unknown
 
 const MAX_LINE = 1 << 20;
 
-export async function startControlServer(socketPath: string, handler: ControlHandler): Promise<net.Server> {
+export interface ControlServer {
+  /** Stops listening and ends every open connection (a held connection must not block shutdown). */
+  close(): Promise<void>;
+}
+
+/** True when something accepts connections on the socket file. */
+function socketIsLive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.createConnection(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export async function startControlServer(socketPath: string, handler: ControlHandler): Promise<ControlServer> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
-  try {
+  if (fs.existsSync(socketPath)) {
+    if (await socketIsLive(socketPath)) throw new Error(`another agent already serves ${socketPath} (stop it, or give --control another path)`);
     fs.unlinkSync(socketPath); // a stale socket from a killed agent
-  } catch {
-    /* none */
   }
-  const server = net.createServer((conn) => {
+  const conns = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    conns.add(conn);
     let buf = '';
+    let pending = 0;
+    let ended = false;
+    const maybeEnd = () => {
+      if (ended && pending === 0 && !conn.destroyed) conn.end();
+    };
     conn.setEncoding('utf8');
     conn.on('error', () => conn.destroy());
+    conn.on('close', () => conns.delete(conn));
+    conn.on('end', () => {
+      ended = true;
+      maybeEnd();
+    });
     conn.on('data', (chunk: string) => {
       buf += chunk;
       if (buf.length > MAX_LINE) {
@@ -33,7 +63,12 @@ export async function startControlServer(socketPath: string, handler: ControlHan
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        void answer(line).then((r) => reply(conn, r));
+        pending++;
+        void answer(line).then((r) => {
+          reply(conn, r);
+          pending--;
+          maybeEnd();
+        });
       }
     });
   });
@@ -56,9 +91,15 @@ export async function startControlServer(socketPath: string, handler: ControlHan
     server.listen(socketPath, () => resolve());
   });
   server.on('error', () => undefined);
-  return server;
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of conns) c.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function reply(conn: net.Socket, r: ControlResponse): void {
-  if (!conn.destroyed) conn.write(JSON.stringify(r) + '\n');
+  if (!conn.destroyed && conn.writable) conn.write(JSON.stringify(r) + '\n');
 }

@@ -47,6 +47,7 @@ export class PaLiveness {
   private lastSeen = new Map<string, number>();
   private heardHosts = new Set<string>();
   private down = new Set<string>();
+  private stopped = false;
   private readonly port: number;
   private readonly intervalMs: number;
   private readonly missed: number;
@@ -76,6 +77,7 @@ export class PaLiveness {
 
   /** New policy: other hosts or PAs may have come or gone. */
   async setPeers(peers: LivenessPeers): Promise<void> {
+    if (this.stopped) return;
     this.peers = peers;
     const want = new Set(peers.local.map((l) => l.address));
     for (const [a, s] of this.tx) {
@@ -87,8 +89,21 @@ export class PaLiveness {
     for (const a of want) {
       if (this.tx.has(a)) continue;
       const s = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind({ address: a, port: 0 }, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      }).catch((err: Error) => {
+        s.close();
+        throw new Error(`liveness: cannot send from provider address ${a}: ${err.message}`, { cause: err });
+      });
       s.on('error', () => undefined); // a PA whose link is down cannot send: that is the point
-      await new Promise<void>((resolve) => s.bind({ address: a, port: 0 }, () => resolve()));
+      if (this.stopped) {
+        s.close();
+        return;
+      }
       this.tx.set(a, s);
     }
   }
@@ -126,6 +141,7 @@ export class PaLiveness {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.rx?.close();
     for (const s of this.tx.values()) s.close();

@@ -8,7 +8,7 @@
 import { TapQueue, type TapOptions } from '../io/tap.js';
 import { steerTap } from '../io/steering.js';
 import { loadNative } from '../io/native.js';
-import { addrAdd, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault, type NetdevError } from '../io/netdev.js';
+import { addrAdd, ip, linkConfigure, linkSetNetns, linkSetUp, netnsAdd, netnsDelete, netnsExists, routeAddDefault, type NetdevError } from '../io/netdev.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
 import type { Logger } from './logger.js';
@@ -82,6 +82,15 @@ async function moveIntoNamespace(ifname: string, ns: string): Promise<void> {
   }
 }
 
+async function onlyLoopback(ns: string): Promise<boolean> {
+  try {
+    const links = JSON.parse(await ip(['-j', 'link', 'show'], ns)) as { ifname: string }[];
+    return links.every((l) => l.ifname === 'lo');
+  } catch {
+    return false;
+  }
+}
+
 export async function createTenantPort(
   info: PortInfo, underlayMtu: number, log: Logger, mode: PortMode = { offload: false, multiQueue: false }, stats = { fallbacks: 0 },
 ): Promise<TenantPort & { offloadFlags: number }> {
@@ -94,7 +103,9 @@ export async function createTenantPort(
   let madeNs = false;
   const remove = async (): Promise<void> => {
     for (const q of queues) q.close();
-    if (madeNs && info.netns) await netnsDelete(info.netns, true);
+    // the namespace this port made goes with it, unless other devices (another port of the
+    // policy that names the same netns) still live there
+    if (madeNs && info.netns && (await onlyLoopback(info.netns))) await netnsDelete(info.netns, true);
   };
   try {
     for (let i = 1; i < (mode.queues ?? 1); i++) queues.push(TapQueue.open(info.ifname, tap));

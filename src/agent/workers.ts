@@ -137,7 +137,9 @@ export class WorkerPool {
         slot.pending.clear();
         if (!ready) {
           reject(new Error(`worker ${id} exited (code ${code}) before it was ready`));
-          return;
+          // a first start that fails fails the agent's start; a restart that fails is tried again
+          // (with the backoff below), or that worker's queues and socket would go unread for good
+          if (slot.restarts === 0 || this.stopping) return;
         }
         if (this.stopping) return;
         slot.restarts++;

@@ -9,6 +9,7 @@ import { Agent } from '../agent/agent.js';
 import { controlSocketPath } from '../agent/control-protocol.js';
 import { ControllerSync } from '../agent/controller-sync.js';
 import { createLogger, type Logger } from '../agent/logger.js';
+import type http from 'node:http';
 import { parseListen, readToken } from './controller-cmd.js';
 import { controlRequest } from '../agent/control-client.js';
 import { createMetricsRegistry, startMetricsServer, type StatsSnapshot } from '../agent/metrics.js';
@@ -40,76 +41,92 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
   const log = createLogger(`agent:${o.host}`);
   if (process.getuid?.() !== 0) log.warn('not running as root: creating TAP devices will fail');
   const controlSocket = o.control ?? controlSocketPath(o.host);
+  // arguments are checked before anything is made
+  const metricsAt = o.metrics ? parseListen(o.metrics, '--metrics') : undefined;
   let agent: Agent | undefined;
   let sync: ControllerSync | undefined;
+  let metrics: http.Server | undefined;
 
-  if (o.policy) {
-    const file = o.policy;
-    const r = await loadPolicyFile(file);
-    if (!r.ok) {
-      console.error(`${file}: invalid policy, agent not started\n${formatErrors(r.errors, { file })}`);
-      process.exitCode = 2;
+  // one way down, whatever state start-up reached; a signal during start-up waits for it
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string) =>
+    (stopping ??= (async () => {
+      log.info({ reason: why }, 'shutting down');
+      await sync?.stop().catch(() => undefined);
+      if (metrics) await new Promise<void>((r) => metrics!.close(() => r()));
+      await agent?.stop().catch((err: Error) => log.error({ err: err.message }, 'shutdown failed'));
+    })());
+  let signalled: (() => void) | undefined;
+  const stopped = new Promise<void>((r) => (signalled = r));
+  const onSignal = (sig: string) => void shutdown(sig).then(() => signalled!());
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
+  try {
+    if (o.policy) {
+      const file = o.policy;
+      const r = await loadPolicyFile(file);
+      if (!r.ok) {
+        console.error(`${file}: invalid policy, agent not started\n${formatErrors(r.errors, { file })}`);
+        process.exitCode = 2;
+        await shutdown('invalid policy');
+        return;
+      }
+      agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
+      const a = agent;
+      process.on('SIGHUP', () => void reloadFile(a, file, log));
+    } else {
+      const token = await readToken(o.tokenFile);
+      sync = new ControllerSync({
+        controller: o.controller!,
+        host: o.host,
+        cacheFile: o.cache ?? `/var/lib/switchyard/${o.host}.policy.json`,
+        ...(token ? { token } : {}),
+        log,
+      });
+      sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
+      sync.on('disconnected', (reason) => log.warn({ reason }, 'controller connection lost; forwarding on the last policy'));
+      let latest: { policy: Policy; revision: number } | undefined;
+      const first = new Promise<void>((resolve) =>
+        sync!.on('policy', (policy, revision) => {
+          latest = { policy, revision };
+          resolve();
+        }),
+      );
+      const cached = await sync.start();
+      if (!cached) log.info({ controller: o.controller }, 'waiting for the first policy from the controller');
+      await Promise.race([first, stopped]);
+      if (stopping) return;
+      const started = latest!;
+      agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
+      const a = agent;
+      const apply = (p: Policy, revision: number) =>
+        a.applyPolicy(p).then(
+          () => log.info({ revision }, 'controller policy applied'),
+          (err: Error) => log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one'),
+        );
+      sync.on('policy', (p, revision) => void apply(p, revision));
+      // a policy that arrived while the agent was starting
+      if (latest!.revision !== started.revision) void apply(latest!.policy, latest!.revision);
+    }
+    if (stopping) {
+      // a signal came while the agent was starting: shutdown() ran before it existed
+      await agent?.stop();
       return;
     }
-    agent = await Agent.start({ policy: r.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
-    const a = agent;
-    process.on('SIGHUP', () => void reloadFile(a, file, log));
-  } else {
-    const token = await readToken(o.tokenFile);
-    sync = new ControllerSync({
-      controller: o.controller!,
-      host: o.host,
-      cacheFile: o.cache ?? `/var/lib/switchyard/${o.host}.policy.json`,
-      ...(token ? { token } : {}),
-      log,
-    });
-    sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
-    sync.on('disconnected', (reason) => log.warn({ reason }, 'controller connection lost; forwarding on the last policy'));
-    let latest: { policy: Policy; revision: number } | undefined;
-    const first = new Promise<void>((resolve) =>
-      sync!.on('policy', (policy, revision) => {
-        latest = { policy, revision };
-        resolve();
-      }),
-    );
-    const cached = await sync.start();
-    if (!cached) log.info({ controller: o.controller }, 'waiting for the first policy from the controller');
-    await first;
-    const started = latest!;
-    agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
-    const a = agent;
-    const apply = (p: Policy, revision: number) =>
-      a.applyPolicy(p).then(
-        () => log.info({ revision }, 'controller policy applied'),
-        (err: Error) => log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one'),
-      );
-    sync.on('policy', (p, revision) => void apply(p, revision));
-    // a policy that arrived while the agent was starting
-    if (latest!.revision !== started.revision) void apply(latest!.policy, latest!.revision);
+    if (metricsAt) {
+      metrics = await serveMetrics(metricsAt, controlSocket);
+      log.info({ metrics: o.metrics }, 'Prometheus metrics at /metrics');
+    }
+  } catch (err) {
+    await shutdown('start-up failed');
+    throw err;
   }
-
-  const running = agent;
-  const metrics = o.metrics ? await serveMetrics(o.metrics, controlSocket) : undefined;
-  if (metrics) log.info({ metrics: o.metrics }, 'Prometheus metrics at /metrics');
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log.info({ signal: sig }, 'shutting down');
-      Promise.resolve(sync?.stop())
-        .then(() => metrics?.close())
-        .then(() => running.stop())
-        .then(resolve, (err: Error) => {
-          log.error({ err: err.message }, 'shutdown failed');
-          resolve();
-        });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await stopped;
 }
 
 /** Prometheus endpoint fed by the agent's own stats (over its control socket). */
-async function serveMetrics(listen: string, controlSocket: string) {
-  const { host, port } = parseListen(listen);
+async function serveMetrics({ host, port }: { host: string; port: number }, controlSocket: string): Promise<http.Server> {
   const registry = createMetricsRegistry(() => controlRequest(controlSocket, { op: 'stats' }) as Promise<StatsSnapshot>);
   return startMetricsServer(host, port, registry);
 }

@@ -16,10 +16,10 @@ export interface ControllerCommandOptions {
 }
 
 /** "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" -> host and port. */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const port = match === null ? NaN : Number(match[3]);
-  if (match === null || port > 65535) throw new Error(`--listen: expected ADDR:PORT (e.g. 127.0.0.1:8080), got ${text}`);
+  if (match === null || port > 65535) throw new Error(`${flag}: expected ADDR:PORT (e.g. 127.0.0.1:8080), got ${text}`);
   return { host: (match[1] ?? match[2]) as string, port };
 }
 

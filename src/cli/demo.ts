@@ -8,7 +8,7 @@
 import { loadPolicyFile, formatErrors } from '../policy/load.js';
 import { figure8Policy } from '../policy/figure8.js';
 import type { Policy } from '../policy/types.js';
-import { createFigure8Lab, type Figure8Lab } from './lab/topology.js';
+import { createFigure8Lab, namespacesWithTag, newTag, removeNamespaces, type Figure8Lab } from './lab/topology.js';
 import { policyForLab } from './lab/policy.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
 import { haveCommand, iperf3, isolationCheck, ping } from './lab/probes.js';
@@ -34,6 +34,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     policy = r.policy;
   }
   let lab: Figure8Lab | undefined;
+  const tag = newTag();
   const agents: RunningAgent[] = [];
   let controller: RunningController | undefined;
   let interrupted = false;
@@ -42,7 +43,9 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     for (const a of agents) await a.stop().catch(() => undefined);
     await controller?.stop().catch(() => undefined);
     // a failed demo keeps its policy and agent logs for the user to read
-    await lab?.destroy({ keepLogs: !ok });
+    if (lab) await lab.destroy({ keepLogs: !ok });
+    // interrupted while the lab was being built: remove by tag what exists so far
+    else await removeNamespaces(await namespacesWithTag(tag));
   };
   const onSignal = () => {
     interrupted = true;
@@ -53,7 +56,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
   process.once('SIGTERM', onSignal);
   try {
     step('building Figure 8: host1 (PA 192.168.1.10) and host2 (PA 192.168.2.20) joined by a router');
-    lab = await createFigure8Lab();
+    lab = await createFigure8Lab({ tag });
     const labPolicy = policyForLab(policy, lab.tenantNs);
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, labPolicy);

@@ -4,7 +4,7 @@
  * P). Float64 is exact to 2^53 and increments without allocating (BigUint64Array would allocate
  * a BigInt per add). Both live on SharedArrayBuffers so another thread can read them without locks.
  */
-import { DROP_COUNT, DROP_NAMES } from '../vfp/drops.js';
+import { DROP_COUNT, DROP_NAMES, Drop } from '../vfp/drops.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 
 export const enum C {
@@ -126,6 +126,16 @@ export class Counters {
 
   drops(reason: number): number {
     return this.global[C.DropBase + reason];
+  }
+
+  /** Counts one dropped frame by reason, and against port `port` unless it is -1 (from the wire). */
+  drop(reason: number, port: number): void {
+    this.global[C.DropBase + reason]++;
+    if (port >= 0) {
+      const pc = this.port;
+      pc[port * PORT_STRIDE + P.Drops]++;
+      if (reason === Drop.AclDeny) pc[port * PORT_STRIDE + P.AclDeny]++;
+    }
   }
 }
 

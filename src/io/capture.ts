@@ -37,19 +37,25 @@ export class Capture {
 
   constructor(private readonly o: CaptureOptions) {
     const { Cap } = require('cap') as { Cap: new () => CapHandle };
+    // the file first: libpcap's handle polls on the loop from open() on, and must not be left
+    // open behind a file that cannot be written
+    this.fd = fs.openSync(o.file, 'w');
     this.cap = new Cap();
     let linkType: string;
     try {
       linkType = this.cap.open(o.device, o.filter ?? '', 10 * 1024 * 1024, this.buf);
     } catch (err) {
+      fs.closeSync(this.fd);
+      fs.rmSync(o.file, { force: true });
       throw new Error(`capture: cannot open ${o.device}: ${(err as Error).message}`, { cause: err });
     }
     if (linkType !== 'ETHERNET') {
       this.cap.close();
+      fs.closeSync(this.fd);
+      fs.rmSync(o.file, { force: true });
       throw new Error(`capture: ${o.device} has link type ${linkType}, not Ethernet`);
     }
     this.cap.setMinBytes?.(0);
-    this.fd = fs.openSync(o.file, 'w');
     fs.writeSync(this.fd, pcapFileHeader());
     this.finished = new Promise<number>((resolve) => (this.done = () => resolve(this.frames)));
     this.cap.on('packet', (nbytes, _trunc) => this.onPacket(nbytes));

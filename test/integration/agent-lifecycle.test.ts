@@ -6,7 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { runIn } from '../../src/cli/lab/run.js';
+import { runIn, sleep } from '../../src/cli/lab/run.js';
+import { ping } from '../../src/cli/lab/probes.js';
+import { controlRequest } from '../../src/agent/control-client.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
@@ -49,6 +51,45 @@ describe.skipIf(!isRoot)('agent lifecycle', () => {
     const wrongPa = await agentIn(r.lab.hosts[1].ns, r.policyFile, 'host1');
     expect(wrongPa.code).not.toBe(0);
     expect(wrongPa.stderr).toContain('provider address 192.168.1.10 is not configured');
+  });
+
+  it('refuses a second agent for the same host and leaves the first one reachable', async () => {
+    const a = r.agents[0]!;
+    const second = await runIn(r.lab.hosts[0].ns, process.execPath, [BIN, 'agent', '--policy', r.policyFile, '--host', 'host1', '--control', a.socket], {
+      allowFail: true,
+      timeoutMs: 20_000,
+    });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/4789|already serves/);
+    expect(await controlRequest(a.socket, { op: 'ping' })).toBe('pong');
+  });
+
+  it('keeps the running policy whole when a reload cannot be applied', async () => {
+    const a = r.agents[0]!;
+    const gen = ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation;
+    expect((await ping(r.ns('contoso-sql'), '10.1.1.1', 2)).received).toBe(2);
+    // contoso-sql gets a new MAC, and a new interface asks for a TAP named like the host's NIC
+    const next = structuredClone(r.policy);
+    next.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress = '02:00:00:00:50:99';
+    next.networkInterfaces.push({
+      name: 'extra',
+      host: 'host1',
+      virtualNetwork: 'contoso',
+      subnet: 's1',
+      macAddress: '02:00:00:00:50:77',
+      ipAddress: '10.1.1.77',
+      ifname: 'eth0',
+    });
+    fs.writeFileSync(r.policyFile, stringify(next));
+    a.child.kill('SIGHUP');
+    await sleep(1500);
+    expect(a.log.join('')).toMatch(/SIGHUP: policy refused/);
+    const after = (await controlRequest(a.socket, { op: 'stats' })) as { generation: number };
+    expect(after.generation).toBe(gen);
+    const link = await runIn(r.ns('contoso-sql'), 'ip', ['-o', 'link', 'show']);
+    expect(link.stdout).toContain(r.policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress);
+    expect((await ping(r.ns('contoso-sql'), '10.1.1.1', 2)).received).toBe(2);
+    fs.writeFileSync(r.policyFile, stringify(r.policy));
   });
 
   it('removes its TAPs and control socket on SIGTERM', async () => {

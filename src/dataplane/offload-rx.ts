@@ -1,0 +1,66 @@
+/**
+ * Receive offload from a VXLAN uplink with UDP GRO: one read may return several datagrams of the
+ * same size back to back. When they are one TCP run of one flow they are coalesced in place into
+ * a single super-frame with a virtio-net header for the port (vfp/offload.ts); otherwise their
+ * datagrams are copied out into ForwarderState.split and forwarded one by one after the batch.
+ */
+import { HEADROOM } from '../io/types.js';
+import { readU24 } from '../wire/bytes.js';
+import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN_MRG, writeVnetHdr } from '../wire/vnethdr.js';
+import { vxlanCheck } from '../wire/vxlan.js';
+import { Drop } from '../vfp/drops.js';
+import { coalesceTcp } from '../vfp/offload.js';
+import { C } from './counters.js';
+import type { ForwarderState } from './forwarder-state.js';
+
+/**
+ * The GRO buffer at `off` (UDP header, then `len` - 8 bytes of datagrams of `groSize` bytes,
+ * VXLAN + frame): its VNI, with the coalesced frame at st.co.start / st.co.len and its
+ * virtio-net header written; or -1 when it was dropped or split for later.
+ */
+export function coalesceGro(st: ForwarderState, off: number, len: number, groSize: number, srcPa: number): number {
+  const g = st.counters.global;
+  const slab = st.cur.slab;
+  const D = off + 8;
+  const L = len - 8;
+  if (vxlanCheck(slab, D, groSize) !== 0) {
+    st.counters.drop(Drop.Malformed, -1);
+    return -1;
+  }
+  const co = st.co;
+  if (!coalesceTcp(slab, D, L, groSize, 8, st.sum, co, st.chunks)) {
+    splitGro(st, D, L, groSize, srcPa);
+    return -1;
+  }
+  const vni = readU24(slab, D + 4);
+  g[C.GroFrames]++;
+  g[C.GroSegments] += co.n;
+  writeVnetHdr(slab, co.start - VNET_HDR_LEN_MRG, VNET_HDR_LEN_MRG, VNET_F_NEEDS_CSUM, co.gsoType, co.hdrLen, co.gsoSize, co.csumStart, co.csumOffset);
+  return vni;
+}
+
+/** A GRO buffer that is not one TCP run: its datagrams are copied out (with the UDP header
+ * put back in front, as the uplink's read does) and forwarded one by one after this batch. */
+function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa: number): void {
+  const from = st.cur.slab;
+  const sp = st.split;
+  st.counters.global[C.GroSplit]++;
+  for (let o = 0; o < L; o += size) {
+    const l = Math.min(size, L - o);
+    if (st.splitN === sp.capacity || l + 8 > sp.slotSize - HEADROOM) {
+      st.counters.drop(Drop.Offload, -1);
+      continue;
+    }
+    const i = st.splitN++;
+    const dst = i * sp.slotSize + HEADROOM;
+    sp.slab.set(from.subarray(D + o, D + o + l), dst + 8);
+    const v = sp.view;
+    v.setUint16(dst, 0);
+    v.setUint16(dst + 2, 4789);
+    v.setUint16(dst + 4, l + 8);
+    v.setUint16(dst + 6, 0);
+    sp.start[i] = dst;
+    sp.len[i] = l + 8;
+    st.splitSrc[i] = srcPa;
+  }
+}
