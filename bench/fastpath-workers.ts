@@ -11,7 +11,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import os from 'node:os';
-import { HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../src/io/types.js';
+import { ReplayPort, SinkUplink } from './fakes.js';
 import { compileSnapshot } from '../src/vfp/snapshot.js';
 import { Forwarder } from '../src/dataplane/forwarder.js';
 import { C } from '../src/dataplane/counters.js';
@@ -19,43 +19,6 @@ import { figure8Policy } from '../src/policy/figure8.js';
 import { buildIpv4Udp } from '../test/helpers/frames.js';
 
 const BATCH = 64;
-
-/** Hands the same batch of frames back on every read (only the slot offsets are reset). */
-class RingPort implements FramePort {
-  private filled: FrameBatch | null = null;
-  constructor(readonly name: string, private readonly frames: Uint8Array[] = []) {}
-  read(b: FrameBatch): number {
-    const n = Math.min(this.frames.length, b.capacity);
-    if (this.filled !== b) {
-      for (let i = 0; i < n; i++) b.slab.set(this.frames[i], i * b.slotSize + HEADROOM);
-      this.filled = b;
-    }
-    for (let i = 0; i < n; i++) {
-      b.start[i] = i * b.slotSize + HEADROOM;
-      b.len[i] = this.frames[i].length;
-    }
-    b.count = n;
-    return n;
-  }
-  write(_b: FrameBatch, _idx: Int32Array, count: number): number {
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
-
-/** Takes every datagram (the far end of the ring). */
-class SinkUplink implements Uplink {
-  readonly kind = 'vxlan' as const;
-  read(): number {
-    return 0;
-  }
-  write(_b: FrameBatch, _i: Int32Array, _s: Uint32Array, _d: Uint32Array, count: number): number {
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
 
 function runWorker(): void {
   const { ms, shared, slot } = workerData as { ms: number; shared: SharedArrayBuffer; slot: number };
@@ -69,7 +32,7 @@ function runWorker(): void {
   );
   const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink() }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1 });
   const idx = snap.ports.find((p) => p.name === 'contoso-sql')!.index;
-  fwd.setPort(idx, new RingPort('contoso-sql', frames));
+  fwd.setPort(idx, new ReplayPort('contoso-sql', frames));
   for (let i = 0; i < 3000; i++) fwd.pollPort(idx);
   parentPort!.postMessage('ready');
   parentPort!.once('message', () => {

@@ -9,7 +9,8 @@
  *
  * Run: npx tsx bench/micro-vfp.ts   (node --expose-gc --import tsx bench/micro-vfp.ts for heap figures)
  */
-import { HEADROOM, type FrameBatch, type FramePort, type Uplink } from '../src/io/types.js';
+import type { FrameBatch } from '../src/io/types.js';
+import { ReplayPort, SinkUplink } from './fakes.js';
 import type { AclRule, Policy } from '../src/policy/types.js';
 import { compileSnapshot } from '../src/vfp/snapshot.js';
 import { Forwarder } from '../src/dataplane/forwarder.js';
@@ -18,46 +19,6 @@ import { writeU16 } from '../src/wire/bytes.js';
 import { buildIpv4Udp } from '../test/helpers/frames.js';
 
 const BATCH = 64;
-
-class BenchPort implements FramePort {
-  constructor(
-    readonly name: string,
-    private readonly frames: Uint8Array[] = [],
-    private readonly mutate?: (b: FrameBatch, slot: number) => void,
-  ) {}
-  private filled: FrameBatch | null = null;
-  read(b: FrameBatch): number {
-    const n = Math.min(this.frames.length, b.capacity);
-    if (this.filled !== b) {
-      for (let i = 0; i < n; i++) b.slab.set(this.frames[i], i * b.slotSize + HEADROOM);
-      this.filled = b;
-    }
-    for (let i = 0; i < n; i++) {
-      b.start[i] = i * b.slotSize + HEADROOM;
-      b.len[i] = this.frames[i].length;
-      if (this.mutate) this.mutate(b, i);
-    }
-    b.count = n;
-    return n;
-  }
-  write(_b: FrameBatch, _idx: Int32Array, count: number): number {
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
-
-class NullUplink implements Uplink {
-  constructor(readonly kind: 'vxlan' | 'nvgre') {}
-  read(): number {
-    return 0;
-  }
-  write(_b: FrameBatch, _i: Int32Array, _s: Uint32Array, _d: Uint32Array, count: number): number {
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
 
 function rules(n: number, type: 'Inbound' | 'Outbound'): AclRule[] {
   const out: AclRule[] = [];
@@ -132,9 +93,9 @@ let lastAllocPerFrame = 0;
 
 function fastPath(p: Policy, to: number, ms = 1500): number {
   const snap = compileSnapshot(p, 'host1', 1);
-  const fwd = new Forwarder({ ports: [], vxlan: new NullUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1 });
-  fwd.setPort(0, new BenchPort('nic0', flows(p, to)));
-  for (let i = 0; i < snap.ports.length; i++) if (i !== 0) fwd.setPort(i, new BenchPort(`nic${i}`));
+  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1 });
+  fwd.setPort(0, new ReplayPort('nic0', flows(p, to)));
+  for (let i = 0; i < snap.ports.length; i++) if (i !== 0) fwd.setPort(i, new ReplayPort(`nic${i}`));
   for (let i = 0; i < 2000; i++) fwd.pollPort(0); // warm up, install the flows
   const hits0 = fwd.counters.global[C.UftHits];
   const h0 = heap();
@@ -154,8 +115,8 @@ function slowPath(p: Policy, ms = 1500): number {
     writeU16(b.slab, off + 34, seq & 0xffff); // UDP source port
     writeU16(b.slab, off + 36, 1 + ((seq >>> 16) & 0x7fff)); // UDP destination port
   };
-  const fwd = new Forwarder({ ports: [], vxlan: new NullUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1, uftCapacity: 1 << 18, ctCapacity: 1 << 18 });
-  fwd.setPort(0, new BenchPort('nic0', flows(p, 1), mutate));
+  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1, uftCapacity: 1 << 18, ctCapacity: 1 << 18 });
+  fwd.setPort(0, new ReplayPort('nic0', flows(p, 1), mutate));
   for (let i = 0; i < 200; i++) fwd.pollPort(0);
   const m0 = fwd.counters.global[C.UftMisses];
   const { ms: took, iters } = timeIt(() => fwd.pollPort(0), ms);

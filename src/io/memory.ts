@@ -39,6 +39,13 @@ class Ring<T> {
     return x;
   }
 
+  /** Everything queued, oldest first (empties the ring). */
+  drain(): T[] {
+    const out: T[] = [];
+    for (let x = this.shift(); x !== undefined; x = this.shift()) out.push(x);
+    return out;
+  }
+
   clear(): void {
     while (this.length) this.shift();
   }
@@ -129,9 +136,7 @@ export class MemoryPort implements FramePort {
 
   /** Every frame written so far, oldest first (empties the queue). */
   pullAll(): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (let f = this.tx.shift(); f; f = this.tx.shift()) out.push(f);
-    return out;
+    return this.tx.drain();
   }
 
   /** Frames pushed and not yet read. */
@@ -228,9 +233,7 @@ export class MemoryUplink implements Uplink {
   }
 
   pullAll(): UplinkFrame[] {
-    const out: UplinkFrame[] = [];
-    for (let f = this.tx.shift(); f; f = this.tx.shift()) out.push(f);
-    return out;
+    return this.tx.drain();
   }
 
   get pending(): number {
