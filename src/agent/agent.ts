@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Policy } from '../policy/types.js';
+import { IdRegistry } from '../vfp/ids.js';
 import { compileSnapshot, type PortInfo, type Snapshot } from '../vfp/snapshot.js';
 import { Counters, countersToJson } from '../dataplane/counters.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
@@ -69,6 +70,8 @@ export class Agent {
   /** The policy in force, and the PAs that liveness found down (both feed every compile). */
   private policy: Policy;
   private downPas: ReadonlySet<number> = new Set();
+  /** Stable port and virtual-network ids for the agent's lifetime (every compile uses them). */
+  private readonly ids = new IdRegistry();
   private liveness: PaLiveness | undefined;
 
   private constructor(private readonly opts: AgentOptions) {
@@ -98,7 +101,7 @@ export class Agent {
 
   private async bringUp(): Promise<void> {
     const { policy, host, log } = this.opts;
-    const snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas });
+    const snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
     await this.openUnderlay(policy, snapshot);
     this.snapshot = snapshot;
     log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers }, 'agent starting');
@@ -106,9 +109,7 @@ export class Agent {
     this.pool = await WorkerPool.start(
       {
         host,
-        policy,
-        generation: snapshot.generation,
-        downPas: [...this.downPas],
+        snapshot,
         offload: this.offload,
         testHooks: TEST_HOOKS,
         ports: this.workerPorts(),
@@ -220,7 +221,7 @@ export class Agent {
     const { log } = this.opts;
     const old = this.snapshot;
     // a policy this host cannot compile is refused before anything changes
-    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas });
+    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas, ids: this.ids });
     await this.openUnderlay(policy, snap);
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
@@ -266,7 +267,7 @@ export class Agent {
       live.info = p;
     }
     this.snapshot = snap;
-    await this.pool.apply(policy, snap.generation, [...this.downPas], this.workerPorts());
+    await this.pool.apply(snap, this.workerPorts());
     // only a policy that took effect is the one liveness changes re-apply
     this.policy = policy;
     await this.liveness?.setPeers(this.livenessPeers(policy));
@@ -316,7 +317,8 @@ export class Agent {
         const frame = buildTraceFrame(req.spec, snap, port, dir);
         // asked of the worker the flow is steered to: its flow table and conntrack hold the flow
         const id = steerWorker(frame, 0, frame.length, pool.size);
-        const r = await pool.call(id, { op: 'trace', port: req.port, frame, direction: dir });
+        const fromHost = typeof req.fromHost === 'string' ? req.fromHost : undefined;
+        const r = await pool.call(id, { op: 'trace', port: req.port, frame, direction: dir, ...(fromHost !== undefined ? { fromHost } : {}) });
         if (r === undefined) throw new Error(`trace: worker ${id} is restarting; try again`);
         return { worker: id, ...(r as object) };
       }

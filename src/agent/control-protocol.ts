@@ -6,7 +6,8 @@
 export type ControlRequest =
   | { op: 'stats' }
   | { op: 'dump-flows'; port?: string }
-  | { op: 'trace'; port: string; direction: 'out' | 'in'; spec: FrameSpec }
+  /** `fromHost`: for direction 'in', the host the frame comes from (default: where policy places its source). */
+  | { op: 'trace'; port: string; direction: 'out' | 'in'; spec: FrameSpec; fromHost?: string }
   | { op: 'ports' }
   | { op: 'ping' }
   /** Test hook (agent started with SWITCHYARD_TEST_HOOKS=1): worker `worker` throws. */

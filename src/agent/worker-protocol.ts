@@ -1,17 +1,17 @@
 /**
  * Messages between the agent (main thread) and its forwarding workers (worker.ts). Everything
- * here survives structured clone: the policy as plain objects (each worker compiles its own
- * snapshot: a Snapshot holds Maps and classes), fds as numbers (process-wide), counters as
- * Float64Arrays over SharedArrayBuffers (shared, not copied).
+ * here survives structured clone: the snapshot the agent compiled (once: workers revive it,
+ * vfp/snapshot-transfer.ts, and never compile policy themselves), fds as numbers (process-wide),
+ * counters as Float64Arrays over SharedArrayBuffers (shared, not copied).
  */
-import type { Policy } from '../policy/types.js';
+import type { Snapshot } from '../vfp/snapshot.js';
 import type { TapOptions } from '../io/tap.js';
 import type { UplinkFds } from '../io/uplink.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
 
 /** One queue of a tenant TAP, owned by one worker. */
 export interface WorkerPort {
-  /** PortInfo.index in the current snapshot. */
+  /** The port's stable id (PortInfo.index). */
   index: number;
   ifname: string;
   fd: number;
@@ -33,9 +33,7 @@ export interface WorkerInit {
   id: number;
   workers: number;
   host: string;
-  policy: Policy;
-  generation: number;
-  downPas: number[];
+  snapshot: Snapshot;
   offload: boolean;
   ports: WorkerPort[];
   uplinks: WorkerUplinks;
@@ -44,13 +42,13 @@ export interface WorkerInit {
 }
 
 export type WorkerRequest =
-  /** Compile this policy, switch to it and to this port mapping, between batches. */
-  | { op: 'apply'; policy: Policy; generation: number; downPas: number[]; ports: WorkerPort[] }
+  /** Switch to this snapshot and to this port mapping together, between batches. */
+  | { op: 'apply'; snapshot: Snapshot; ports: WorkerPort[] }
   /** Forward on exactly these queues (the others stop being polled; their fds stay open). */
   | { op: 'ports'; ports: WorkerPort[] }
   | { op: 'uplinks'; uplinks: WorkerUplinks }
   | { op: 'dump-flows'; port?: string }
-  | { op: 'trace'; port: string; frame: Uint8Array; direction: 'out' | 'in' }
+  | { op: 'trace'; port: string; frame: Uint8Array; direction: 'out' | 'in'; fromHost?: string }
   /** Test hook (SWITCHYARD_TEST_HOOKS=1): throw from the event loop. */
   | { op: 'crash' };
 

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { TapQueue } from '../io/tap.js';
 import { uplinkFromFds } from '../io/uplink.js';
 import type { Uplink } from '../io/types.js';
-import { compileSnapshot } from '../vfp/snapshot.js';
+import { reviveSnapshot } from '../vfp/snapshot-transfer.js';
 import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
 import type { WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
 
@@ -21,7 +21,7 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 
 const fwd = new Forwarder(
   { ports: [] },
-  compileSnapshot(init.policy, init.host, init.generation, { downPas: new Set(init.downPas) }),
+  reviveSnapshot(init.snapshot),
   { ...(init.offload ? { bigSlotSize: TSO_SLOT } : {}), ...(init.counters ? { counters: init.counters } : {}) },
 );
 let reportedPort = fwd.counters.port;
@@ -77,7 +77,9 @@ function reportCounters(): void {
 function handle(req: WorkerRequest): unknown {
   switch (req.op) {
     case 'apply':
-      fwd.setSnapshot(compileSnapshot(req.policy, init.host, req.generation, { downPas: new Set(req.downPas) }));
+      // the snapshot and the ports it names switch together: a new port is reachable only with
+      // the snapshot that has it (port ids are stable, so no id ever meant another port)
+      fwd.setSnapshot(reviveSnapshot(req.snapshot));
       setPorts(req.ports);
       reportCounters();
       return fwd.snapshot.generation;
@@ -90,7 +92,7 @@ function handle(req: WorkerRequest): unknown {
     case 'dump-flows':
       return fwd.dumpFlows(req.port !== undefined ? { port: req.port } : undefined);
     case 'trace':
-      return fwd.trace(req.port, req.frame, req.direction);
+      return fwd.trace(req.port, req.frame, req.direction, req.fromHost);
     case 'crash':
       if (!init.testHooks) throw new Error('test hooks are off');
       setImmediate(() => {

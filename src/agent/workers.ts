@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Counters } from '../dataplane/counters.js';
-import type { Policy } from '../policy/types.js';
+import type { Snapshot } from '../vfp/snapshot.js';
 import type { Logger } from './logger.js';
 import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
 
@@ -27,9 +27,7 @@ interface Slot {
 
 export interface WorkerState {
   host: string;
-  policy: Policy;
-  generation: number;
-  downPas: number[];
+  snapshot: Snapshot;
   offload: boolean;
   testHooks: boolean;
   /** Per worker: its queue of each port, and its uplinks. */
@@ -100,9 +98,7 @@ export class WorkerPool {
       id,
       workers: this.slots.length,
       host: s.host,
-      policy: s.policy,
-      generation: s.generation,
-      downPas: s.downPas,
+      snapshot: s.snapshot,
       offload: s.offload,
       testHooks: s.testHooks,
       ports: s.ports[id]!,
@@ -173,10 +169,10 @@ export class WorkerPool {
     return Promise.all(this.slots.map((_, id) => this.call(id, req(id))));
   }
 
-  /** New policy (and the port mapping that goes with its snapshot) on every worker. */
-  async apply(policy: Policy, generation: number, downPas: number[], ports: WorkerPort[][]): Promise<void> {
-    this.state = { ...this.state, policy, generation, downPas, ports };
-    await this.all((id) => ({ op: 'apply', policy, generation, downPas, ports: ports[id]! }));
+  /** A new snapshot and the port mapping that goes with it, on every worker in one step. */
+  async apply(snapshot: Snapshot, ports: WorkerPort[][]): Promise<void> {
+    this.state = { ...this.state, snapshot, ports };
+    await this.all((id) => ({ op: 'apply', snapshot, ports: ports[id]! }));
   }
 
   /** Every worker forwards on exactly these queues (e.g. before the removed ports close). */

@@ -54,8 +54,8 @@ export async function ctlDumpFlows(t: CtlTarget, port?: string): Promise<string>
   return formatFlows(r as FlowDumpEntry[]);
 }
 
-export async function ctlTrace(t: CtlTarget, port: string, direction: 'out' | 'in', spec: FrameSpec): Promise<string> {
-  const r = await controlRequest(socketFor(t), { op: 'trace', port, direction, spec });
+export async function ctlTrace(t: CtlTarget, port: string, direction: 'out' | 'in', spec: FrameSpec, fromHost?: string): Promise<string> {
+  const r = await controlRequest(socketFor(t), { op: 'trace', port, direction, spec, ...(fromHost !== undefined ? { fromHost } : {}) });
   if (t.json) return JSON.stringify(r, null, 2);
   return formatTrace(r);
 }

@@ -81,9 +81,10 @@ export function buildProgram(): Command {
     .description('run a frame through the layers and show each decision, e.g. trace --port contoso-web icmp,dst=10.1.1.11')
     .requiredOption('--port <name>', 'port the frame enters')
     .option('--in', 'the frame arrives from the wire for this port (default: sent by the port)')
+    .option('--from-host <name>', 'with --in: the host the frame comes from (default: the host policy places its source on)')
     .argument('<frame-spec>', 'proto[,field=value...]: proto is arp|icmp|tcp|udp|ip; fields src dst sport dport flags ttl dl_src dl_dst')
-    .action(async (spec: string, o: { port: string; in?: boolean }) => {
-      console.log(await ctlTrace(agentTarget(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec)));
+    .action(async (spec: string, o: { port: string; in?: boolean; fromHost?: string }) => {
+      console.log(await ctlTrace(agentTarget(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec), o.fromHost));
     });
 
   type CtlCtrl = { controller?: string; tokenFile?: string; json?: boolean };

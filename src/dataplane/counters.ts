@@ -29,6 +29,7 @@ export const enum C {
   UftExpired,
   CtCreated,
   CtEvictions,
+  CtRefused,
   SnapshotSwaps,
   GsoFrames,
   GsoSegments,
@@ -61,6 +62,7 @@ const BASE_NAMES = [
   'uft-expired',
   'ct-created',
   'ct-evictions',
+  'ct-refused',
   'snapshot-swaps',
   'tso-frames',
   'tso-segments',
@@ -154,6 +156,7 @@ export function countersToJson(c: Counters, snapshot: Pick<Snapshot, 'ports'>): 
   const ports: Record<string, Record<string, number>> = {};
   for (const p of snapshot.ports) {
     const o: Record<string, number> = {};
+    // per-port counters are kept by port id (PortInfo.index)
     for (let k = 0; k < PORT_COUNTER_NAMES.length; k++) o[PORT_COUNTER_NAMES[k]] = p.index < c.portCapacity ? c.port[p.index * PORT_STRIDE + k] : 0;
     ports[p.name] = o;
   }

@@ -5,14 +5,17 @@
 import { A_PORT, type ActionTable } from '../vfp/actions.js';
 import { CT_STATE_NAMES, type ConnTrack } from '../vfp/conntrack.js';
 import { DROP_NAMES } from '../vfp/drops.js';
-import { DIR_IN, KEY_WORDS, UPLINK_PORT } from '../vfp/flowkey.js';
-import { describeAction, macText } from '../vfp/pipeline.js';
+import { describeAction, macText } from '../vfp/describe.js';
+import { UPLINK_BASE } from '../vfp/engine.js';
+import { DIR_IN, KEY_WORDS } from '../vfp/flowkey.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { FlowTable } from '../vfp/uft.js';
 
 export interface FlowDumpEntry {
   /** Input: a port name, or "uplink" for frames from the wire. */
   port: string;
+  /** From the wire: the host that sent it. */
+  fromHost?: string;
   direction: 'out' | 'in';
   match: {
     vsid: number;
@@ -84,7 +87,7 @@ export function dumpFlows(uft: FlowTable, actions: ActionTable, ct: ConnTrack, s
       }
     }
     const e: FlowDumpEntry = {
-      port: inPort === UPLINK_PORT ? 'uplink' : (snap.ports[inPort]?.name ?? `port#${inPort}`),
+      port: inPort >= UPLINK_BASE ? 'uplink' : (snap.portById[inPort]?.name ?? `port#${inPort}`),
       direction: dir === DIR_IN ? 'in' : 'out',
       match,
       action: describeAction(actions, a, snap, DROP_NAMES),
@@ -94,7 +97,8 @@ export function dumpFlows(uft: FlowTable, actions: ActionTable, ct: ConnTrack, s
       generation: uft.gen[s],
       stale: uft.gen[s] !== snap.generation,
     };
-    if (outPort >= 0) e.output = snap.ports[outPort]?.name ?? `port#${outPort}`;
+    if (inPort >= UPLINK_BASE) e.fromHost = snap.hosts[inPort - UPLINK_BASE]?.name ?? `host#${inPort - UPLINK_BASE}`;
+    if (outPort >= 0) e.output = snap.portById[outPort]?.name ?? `port#${outPort}`;
     const c = uft.ct[s];
     if (c >= 0) e.conntrack = ct.alive(c, uft.ctId[s], now) ? CT_STATE_NAMES[ct.state[c]] : 'gone';
     out.push(e);

@@ -11,9 +11,9 @@ import { writeU32 } from '../wire/bytes.js';
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
+import type { Engine } from '../vfp/engine.js';
 import { FlowFields, KEY_WORDS } from '../vfp/flowkey.js';
 import { CoalesceResult, SegResult, type ChunkSumFn, type SumFn } from '../vfp/offload.js';
-import type { SlowPath } from '../vfp/pipeline.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import { pushNvgre, pushVxlan, vxlanSourcePort } from '../vfp/transpose.js';
 import type { FlowTable } from '../vfp/uft.js';
@@ -21,7 +21,7 @@ import type { Counters } from './counters.js';
 import { PortOutputs, UplinkOutput } from './outputs.js';
 
 export interface DataplaneIo {
-  /** By PortInfo.index. */
+  /** By port id (PortInfo.index). */
   ports: (FramePort | undefined)[];
   vxlan?: Uplink;
   nvgre?: Uplink;
@@ -35,7 +35,8 @@ export class ForwarderState {
   /** The batch being forwarded. */
   cur: FrameBatch;
   nowMs = 0;
-  readonly f = new FlowFields();
+  /** The frame being classified: the engine's (Decision.f), parsed in place. */
+  readonly f: FlowFields;
   readonly key = new Uint32Array(KEY_WORDS);
   /** The virtio-net header size of the port being polled (0: none), and the current frame's offload state. */
   vh = 0;
@@ -66,7 +67,7 @@ export class ForwarderState {
     readonly uft: FlowTable,
     readonly ct: ConnTrack,
     readonly actions: ActionTable,
-    readonly slow: SlowPath,
+    readonly engine: Engine,
     readonly sum: SumFn,
     readonly chunks: ChunkSumFn,
     readonly batchSize: number,
@@ -74,6 +75,7 @@ export class ForwarderState {
     first: FrameBatch,
   ) {
     this.snap = snapshot;
+    this.f = engine.d.f;
     this.cur = first;
     this.split = allocBatch(64, SPLIT_SLOT);
     this.splitSrc = new Uint32Array(64);

@@ -3,22 +3,25 @@
  * uplink, classify every frame, then write the frames grouped by output - one write per output
  * per batch (STYLE.md 7).
  *
- * Per frame, egress (port -> wire): edge validation (flowkey.parseFrame); ARP requests answered
- * in place from policy and sent back out the same port; the router's own address (echo reply);
- * broadcast/multicast replicated to every other port of the VSID (each copy through the ACLs;
- * local copies into the copy batch, remote ones: the frame encapsulated once and sent to each
- * remote host); everything else: flow key -> UFT lookup -> on a miss or a stale generation the
- * layers (vfp/pipeline.ts) -> the entry's action applied (deliver, route, encapsulate in the
- * headroom, or drop by reason). Ingress (wire -> port): outer header checks, known source PA,
- * known VSID with local ports, decapsulation by moving the start forward, then the same.
+ * Per frame, egress (port -> wire): edge validation (flowkey.parseFrame), then ONE decision path:
+ * the engine (vfp/engine.ts) walks the port's layers and returns a Decision that this loop
+ * carries out (deliver, route, encapsulate in the headroom, answer back out the port, replicate,
+ * or drop by reason). Unicast IPv4 (not a later fragment) first tries the unified flow table:
+ * a current hit applies the cached action; a miss or a stale generation asks the engine and
+ * installs its answer when the decision is cacheable. Everything else (ARP, group destinations,
+ * later fragments, IPv6, VLAN-tagged, other EtherTypes) asks the engine every time: no frame
+ * kind bypasses the layers. Ingress (wire -> port): outer header checks, known source PA (its
+ * host is part of the flow key: the ingress guard decides by it), known VSID with local ports,
+ * decapsulation by moving the start forward, then the same.
  *
  * No per-frame allocation on these paths: the frame fields, the key and the output lists are
  * reused; drops are counted, never thrown. A new snapshot takes effect between batches.
  *
  * This file holds the class, the batch loop, snapshot switching and the unicast path (egress,
- * ingress, flow resolution, action application). Forwarder extends ForwarderState
- * (forwarder-state.ts); the rest are free functions handed `this`: arp-responder.ts,
- * router-local.ts, replicate.ts, offload-tx.ts (TSO/checksum), offload-rx.ts (GRO), flush.ts.
+ * ingress, flow resolution, carrying out decisions). Forwarder extends ForwarderState
+ * (forwarder-state.ts); the rest are free functions handed `this`: hairpin.ts (ARP and echo
+ * replies, time exceeded), replicate.ts, offload-tx.ts (TSO/checksum), offload-rx.ts (GRO),
+ * flush.ts.
  */
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { loadNative } from '../io/native.js';
@@ -30,14 +33,16 @@ import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
 import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN } from '../vfp/actions.js';
 import { CT_REPLY, ConnTrack, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
+import { V_DROP, V_FORWARD, V_HAIRPIN, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
-import { DIR_IN, DIR_OUT, ETH_ARP, UPLINK_PORT, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
-import { SlowPath } from '../vfp/pipeline.js';
+import { Engine, UPLINK_BASE } from '../vfp/engine.js';
+import { DIR_IN, DIR_OUT, FlowFields, K_IPV4, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
+import { FragTable } from '../vfp/frag.js';
+import { FlowRate } from '../vfp/quota.js';
 import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
 import { routeRewrite } from '../vfp/transpose.js';
 import type { TraceResult } from '../vfp/trace-types.js';
 import { FlowTable, UF_CT_REPLY, UF_DENY_CT_CHECK } from '../vfp/uft.js';
-import { arpFromPort } from './arp-responder.js';
 import { C, Counters, P, PORT_STRIDE } from './counters.js';
 import { dumpFlows, type FlowDumpEntry } from './flows.js';
 import { flushAll, msgView, queuePort } from './flush.js';
@@ -45,8 +50,8 @@ import { ForwarderState, type DataplaneIo } from './forwarder-state.js';
 import { coalesceGro } from './offload-rx.js';
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
-import { replicateEgress, replicateIngress } from './replicate.js';
-import { routerLocal, timeExceeded } from './router-local.js';
+import { hairpin, timeExceeded } from './hairpin.js';
+import { replicate } from './replicate.js';
 import { traceFrame } from './trace.js';
 
 export type { FlowDumpEntry } from './flows.js';
@@ -65,6 +70,11 @@ export interface ForwarderOptions {
   uftIdleMs?: number;
   ctCapacity?: number;
   ctTimeouts?: Partial<CtTimeouts>;
+  /** Connections one port may own in this worker's table (default 50,000). */
+  ctPerPort?: number;
+  /** New flows per second per port, and the burst (default 20,000 each; 0: no limit). */
+  newFlowsPerSecond?: number;
+  newFlowsBurst?: number;
   /** Check every ACL lookup against the linear reference (tests only: slow). */
   checkAclLinear?: boolean;
   /** Bytes per slot of the port and uplink read batches (default slotSize); 64 KB + room once
@@ -119,10 +129,11 @@ export class Forwarder extends ForwarderState {
   constructor(io: DataplaneIo, snapshot: Snapshot, opts: ForwarderOptions = {}) {
     const batchSize = opts.batchSize ?? 64;
     const slotSize = opts.slotSize ?? 2048;
-    const ct = new ConnTrack(opts.ctCapacity ?? 65536, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts });
+    const ct = new ConnTrack(opts.ctCapacity ?? 262144, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts }, opts.ctPerPort ?? 50_000);
     const actions = new ActionTable();
-    const slow = new SlowPath(snapshot, actions, ct);
-    slow.checkLinear = opts.checkAclLinear ?? false;
+    const rate = new FlowRate(opts.newFlowsPerSecond ?? 20_000, opts.newFlowsBurst ?? opts.newFlowsPerSecond ?? 20_000);
+    const engine = new Engine(snapshot, actions, ct, new FragTable(), rate, new FlowFields(), 65536);
+    engine.checkLinear = opts.checkAclLinear ?? false;
     const big = opts.bigSlotSize ?? slotSize;
     const rx = allocBatch(batchSize, big);
     super(
@@ -132,7 +143,7 @@ export class Forwarder extends ForwarderState {
       new FlowTable(opts.uftCapacity ?? 65536, opts.uftIdleMs ?? 60_000),
       ct,
       actions,
-      slow,
+      engine,
       opts.sum ?? defaultSum(),
       chunkSums(opts.sum),
       batchSize,
@@ -161,9 +172,9 @@ export class Forwarder extends ForwarderState {
   private applySnapshot(s: Snapshot): void {
     this.pending = null;
     this.snap = s;
-    this.slow.snap = s;
-    this.counters.ensurePorts(s.ports.length);
-    if (this.outs.ports < s.ports.length) this.outs = new PortOutputs(s.ports.length, this.batchSize);
+    this.engine.snap = s;
+    this.counters.ensurePorts(s.portById.length);
+    if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
     if (this.actions.count > ACTION_LIMIT) {
       this.actions.reset();
       this.uft.clear();
@@ -192,7 +203,7 @@ export class Forwarder extends ForwarderState {
       const n = port.read(this.rx);
       if (n <= 0) break;
       this.begin(this.rx);
-      const X = this.snap.ports[index];
+      const X = this.snap.portById[index];
       if (X === undefined) {
         for (let i = 0; i < n; i++) this.counters.drop(Drop.PortDown, -1);
       } else {
@@ -238,12 +249,14 @@ export class Forwarder extends ForwarderState {
   private end(): void {
     flushAll(this);
     this.uft.sweep(this.nowMs, SWEEP_PER_BATCH);
+    this.ct.sweep(this.nowMs, SWEEP_PER_BATCH);
     const g = this.counters.global;
     g[C.UftInstalls] = this.uft.stats.installs;
     g[C.UftEvictions] = this.uft.stats.evictions;
     g[C.UftExpired] = this.uft.stats.expired;
     g[C.CtCreated] = this.ct.created;
     g[C.CtEvictions] = this.ct.evictions;
+    g[C.CtRefused] = this.ct.refused;
     this.inBatch = false;
   }
 
@@ -264,22 +277,27 @@ export class Forwarder extends ForwarderState {
     const f = this.f;
     readOffloadState(this, slab, off);
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.counters.drop(Drop.Malformed, X.index);
-    if (f.ethertype === ETH_ARP && !arpFromPort(this, X, slot)) return;
     f.inPort = X.index;
     f.dir = DIR_OUT;
     f.vsid = X.vsid;
-    if ((slab[off] & 1) !== 0) return replicateEgress(this, X, slot);
-    if (f.isIp && f.dst === X.gateway && f.dstMac === this.snap.routerMac) return routerLocal(this, X, slot);
+    if (f.kind !== K_IPV4 || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
+      // not a flow the table may cache: the layers decide every frame
+      return this.carryOut(this.engine.egress(X, innerFlowHash(f), this.nowMs), slot, X);
+    }
     const key = this.key;
     fillKey(f, key);
     const h = hashKey(key);
-    const s = this.resolve(h, X.rdid, X, -1);
-    this.apply(s, slot, X);
+    const s = this.resolve(h, X, -1, -1);
+    if (s >= 0) this.apply(s, slot, X);
+    else this.carryOut(this.engine.d, slot, X);
   }
 
-  /** The flow entry to apply for the frame in this.f (key in this.key): a current hit, or
-   * the slow path's result installed (over a stale or dead entry of the same key). */
-  private resolve(h: number, rdid: number, X: PortInfo | null, subnet: number): number {
+  /**
+   * The flow entry to apply for the frame in this.f (key in this.key): a current hit, or the
+   * engine's decision installed (over a stale or dead entry of the same key); -1 when the
+   * decision may not be cached (it is left in engine.d to carry out).
+   */
+  private resolve(h: number, X: PortInfo | null, subnet: number, srcHost: number): number {
     const uft = this.uft;
     const ct = this.ct;
     const g = this.counters.global;
@@ -294,7 +312,7 @@ export class Forwarder extends ForwarderState {
         if (c >= 0) ok = ct.alive(c, uft.ctId[s], now) && ((fl & UF_CT_REPLY) === 0 || ct.admitsReply(c));
         else if ((fl & UF_DENY_CT_CHECK) === 0) ok = true;
         else {
-          const c2 = ct.find(rdid, f, now);
+          const c2 = ct.find(X !== null ? X.zone : this.snap.subnets[subnet].zone, f, now);
           ok = c2 < 0 || ct.direction(c2, f) !== CT_REPLY || !ct.admitsReply(c2);
         }
         if (ok) {
@@ -306,33 +324,54 @@ export class Forwarder extends ForwarderState {
     } else {
       g[C.UftMisses]++;
     }
-    const slow = this.slow;
     const entropy = innerFlowHash(f);
-    if (X !== null) slow.egress(f, X, entropy, now);
-    else slow.ingress(f, subnet, now);
+    const d = X !== null ? this.engine.egress(X, entropy, now) : this.engine.ingress(subnet, srcHost, entropy, now);
+    if (!d.cacheable || (d.verdict !== V_FORWARD && d.verdict !== V_DROP)) {
+      if (s >= 0) uft.free(s);
+      return -1;
+    }
     if (s < 0) s = uft.insert(this.key, h, now);
-    uft.action[s] = slow.resAction;
+    uft.action[s] = d.action;
     uft.flowHash[s] = entropy;
     uft.gen[s] = this.snap.generation;
-    uft.ct[s] = slow.resCt;
-    uft.ctId[s] = slow.resCtId;
-    uft.flags[s] = slow.resFlags;
+    uft.ct[s] = d.resCt;
+    uft.ctId[s] = d.resCtId;
+    uft.flags[s] = d.resFlags;
     return s;
   }
 
   /** Applies flow entry `s` to the frame in `slot`; `X` is the sending port (null from the wire). */
   private apply(s: number, slot: number, X: PortInfo | null): void {
     const uft = this.uft;
-    const A = this.actions;
-    const b = this.cur;
-    const len = b.len[slot];
     const now = this.nowMs;
     uft.frames[s]++;
-    uft.bytes[s] += len;
+    uft.bytes[s] += this.cur.len[slot];
     uft.lastHit[s] = now;
-    const c = uft.ct[s];
-    if (c >= 0) this.ct.track(c, this.ct.direction(c, this.f), this.f, now);
-    const a = uft.action[s];
+    if (this.f.frag) this.engine.recordFirstFragment(this.f.inPort, uft.action[s], uft.flowHash[s], now);
+    this.applyAction(uft.action[s], uft.flowHash[s], uft.ct[s], slot, X);
+  }
+
+  /** Carries out a decision the flow table does not keep (engine.d). */
+  private carryOut(d: Decision, slot: number, X: PortInfo | null): void {
+    const f = this.f;
+    if (f.frag && f.fragOff === 0 && d.action >= 0 && (d.verdict === V_FORWARD || d.verdict === V_DROP)) this.engine.recordFirstFragment(f.inPort, d.action, d.entropy, this.nowMs);
+    switch (d.verdict) {
+      case V_DROP:
+        return this.counters.drop(d.drop, d.dropPort);
+      case V_FORWARD:
+        return this.applyAction(d.action, d.entropy, d.resCt, slot, X);
+      case V_HAIRPIN:
+        return hairpin(this, d, X!, slot);
+      default:
+        return replicate(this, d, X, slot);
+    }
+  }
+
+  /** Applies action record `a` (flow hash `hash`, connection `c` or -1) to the frame in `slot`. */
+  private applyAction(a: number, hash: number, c: number, slot: number, X: PortInfo | null): void {
+    const A = this.actions;
+    const b = this.cur;
+    if (c >= 0) this.ct.track(c, this.ct.direction(c, this.f), this.f, this.nowMs);
     const kind = A.kind[a];
     if (kind === A_DROP) return this.counters.drop(A.drop[a], X ? X.index : -1);
     if (A.route[a] !== 0 && X !== null) {
@@ -341,7 +380,7 @@ export class Forwarder extends ForwarderState {
       this.counters.global[C.Routed]++;
     }
     if (kind === A_PORT) queuePort(this, A.port[a], slot);
-    else this.encap(slot, A.encap[a], A.vni[a], A.flowId[a], uft.flowHash[s], A.srcPa[a], A.dstPa[a], X);
+    else this.encap(slot, A.encap[a], A.vni[a], A.flowId[a], hash, A.srcPa[a], A.dstPa[a], X);
   }
 
   private encap(slot: number, enc: number, vni: number, flowId: number, hash: number, srcPa: number, dstPa: number, X: PortInfo | null): void {
@@ -369,7 +408,8 @@ export class Forwarder extends ForwarderState {
     const snap = this.snap;
     // who sent it comes first: a datagram from an address that is no other host's PA is not
     // parsed at all (and is counted as such however malformed it is)
-    if (snap.paHost.get(srcPa) < 0) return this.counters.drop(Drop.UnknownSrcPa, -1);
+    const srcHost = snap.paHost.get(srcPa);
+    if (srcHost < 0) return this.counters.drop(Drop.UnknownSrcPa, -1);
     let vni: number;
     let coalesced = false;
     if (enc === ENCAP_VXLAN && groSize > 0 && len - 8 > groSize) {
@@ -404,15 +444,18 @@ export class Forwarder extends ForwarderState {
     b.len[slot] = len;
     const f = this.f;
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.counters.drop(Drop.Malformed, -1);
-    f.inPort = UPLINK_PORT;
+    f.inPort = UPLINK_BASE + srcHost;
     f.dir = DIR_IN;
     f.vsid = vni;
-    if ((slab[off] & 1) !== 0) return replicateIngress(this, si, slot);
+    if (f.kind !== K_IPV4 || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
+      return this.carryOut(this.engine.ingress(si, srcHost, innerFlowHash(f), this.nowMs), slot, null);
+    }
     const key = this.key;
     fillKey(f, key);
     const h = hashKey(key);
-    const s = this.resolve(h, subnet.rdid, null, si);
-    this.apply(s, slot, null);
+    const s = this.resolve(h, null, si, srcHost);
+    if (s >= 0) this.apply(s, slot, null);
+    else this.carryOut(this.engine.d, slot, null);
   }
 
   // ---- observability ------------------------------------------------------------------------
@@ -425,8 +468,8 @@ export class Forwarder extends ForwarderState {
 
   /** What the dataplane would do with `frame` sent by port `portName` ('out') or arriving from
    * the wire for it ('in'), layer by layer. No side effects. */
-  trace(portName: string, frame: Uint8Array, direction: 'out' | 'in'): TraceResult {
+  trace(portName: string, frame: Uint8Array, direction: 'out' | 'in', fromHost?: string): TraceResult {
     if (this.pending) this.applySnapshot(this.pending);
-    return traceFrame({ snap: this.snap, slow: this.slow, uft: this.uft, ct: this.ct, actions: this.actions, io: this.io }, portName, frame, direction, this.clock());
+    return traceFrame({ snap: this.snap, engine: this.engine, uft: this.uft, actions: this.actions, io: this.io }, portName, frame, direction, this.clock(), fromHost);
   }
 }

@@ -29,7 +29,7 @@ function mix2(a: number, b: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-class TupleGroup {
+export class TupleGroup {
   readonly srcMask: number;
   readonly dstMask: number;
   bestRank = 0x7fffffff;
@@ -94,7 +94,8 @@ class TupleGroup {
 }
 
 export class AclClassifier {
-  private readonly groups: TupleGroup[];
+  /** Read by snapshot-transfer.ts to restore the groups' prototype after a structured clone. */
+  readonly groups: TupleGroup[];
   private readonly proto: Int16Array;
   private readonly spLo: Int32Array;
   private readonly spHi: Int32Array;

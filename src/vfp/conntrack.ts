@@ -10,14 +10,25 @@
  * mid-stream (no SYN) is picked up as ESTABLISHED. UDP, ICMP and other protocols live by idle
  * timeout. CLOSED / TIME_WAIT no longer admit reply traffic.
  *
- * Table layout as uft.ts: typed-array columns, a window of WINDOW slots per key, LRU eviction
- * within the window (counted). Each entry carries an id that changes on reuse, so a flow-table
- * entry that points here can tell its connection is gone.
+ * Table layout as uft.ts: typed-array columns, a window of WINDOW slots per key. Each entry carries
+ * an id that changes on reuse, so a flow-table entry that points here can tell its connection is
+ * gone. Connections are keyed by zone: the virtual network's stable id (ids.ts), never its
+ * position in a policy, so a reload cannot make one tenant's packets replies of another's.
+ *
+ * Fairness (as OVS conntrack zone limits): every connection is charged to the local port that
+ * owns it (the sender of its first frame, or the local receiver of one from the wire); a port at
+ * its quota (`perOwner`) gets no new connections - it fails closed alone. When a window is full,
+ * a new connection may take the slot of a closed or time-wait connection first, then of a
+ * half-open or closing one (oldest first); a live established (or UDP/ICMP open) connection is
+ * never evicted, so a flood of new flows from one port cannot break another port's connections:
+ * the new connection is refused instead (create returns -1, counted).
  */
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type FlowFields } from './flowkey.js';
 
 const KW = 5;
-const WINDOW = 8;
+const WINDOW = 16;
+/** Eviction preference by state (lower first); EVICT_NEVER: not evictable while alive. */
+const EVICT_NEVER = 9;
 
 export const enum Ct {
   None = 0,
@@ -75,15 +86,27 @@ export class ConnTrack {
   readonly origSport: Int32Array;
   readonly id: Uint32Array;
   readonly lastSeen: Float64Array;
+  /** The local port id each connection is charged to. */
+  readonly owner: Int32Array;
+  /** Connections per owner port id (grows). */
+  private perOwnerCount = new Int32Array(64);
+  private sweepAt = 0;
   private readonly key = new Uint32Array(KW);
   private nextId = 1;
   count = 0;
   created = 0;
   evictions = 0;
+  /** Connections refused: the owner at its quota, or a window of established connections. */
+  refused = 0;
   /** Per-state timeouts by Ct value. */
   private readonly timeout: Float64Array;
 
-  constructor(capacity = 65536, readonly timeouts: CtTimeouts = DEFAULT_CT_TIMEOUTS) {
+  constructor(
+    capacity = 65536,
+    readonly timeouts: CtTimeouts = DEFAULT_CT_TIMEOUTS,
+    /** Connections one port may own (default: no limit beyond the table). */
+    public perOwner = Number.MAX_SAFE_INTEGER,
+  ) {
     let cap = WINDOW;
     while (cap < capacity) cap <<= 1;
     this.capacity = cap;
@@ -97,6 +120,7 @@ export class ConnTrack {
     this.origSport = new Int32Array(cap);
     this.id = new Uint32Array(cap);
     this.lastSeen = new Float64Array(cap);
+    this.owner = new Int32Array(cap).fill(-1);
     const t = timeouts;
     this.timeout = Float64Array.from([0, t.synMs, t.synMs, t.establishedMs, t.finMs, t.finMs, t.timeWaitMs, t.closedMs, 0]);
   }
@@ -111,19 +135,21 @@ export class ConnTrack {
     return f.l4 ? f.dport : 0;
   }
 
-  private fill(rdid: number, f: FlowFields): number {
-    const sp = ConnTrack.ports(f);
-    const dp = ConnTrack.dports(f);
+  private fill(zone: number, f: FlowFields): number {
+    return this.fillTuple(zone, f.proto, f.src, f.dst, ConnTrack.ports(f), ConnTrack.dports(f));
+  }
+
+  private fillTuple(zone: number, proto: number, src: number, dst: number, sp: number, dp: number): number {
     const k = this.key;
-    k[0] = rdid;
-    k[4] = f.proto & 0xff;
-    if (f.src < f.dst || (f.src === f.dst && sp <= dp)) {
-      k[1] = f.src;
-      k[2] = f.dst;
+    k[0] = zone;
+    k[4] = proto & 0xff;
+    if (src < dst || (src === dst && sp <= dp)) {
+      k[1] = src;
+      k[2] = dst;
       k[3] = (sp << 16) | dp;
     } else {
-      k[1] = f.dst;
-      k[2] = f.src;
+      k[1] = dst;
+      k[2] = src;
       k[3] = (dp << 16) | sp;
     }
     let h = 0x811c9dc5;
@@ -153,21 +179,60 @@ export class ConnTrack {
     return this.used[s] !== 0 && this.id[s] === id && now - this.lastSeen[s] <= this.timeoutOf(s);
   }
 
-  /** The live entry of `f`'s connection in `rdid`, or -1. */
-  find(rdid: number, f: FlowFields, now: number): number {
-    const h = this.fill(rdid, f);
+  /** The live entry of `f`'s connection in `zone`, or -1. */
+  find(zone: number, f: FlowFields, now: number): number {
+    return this.lookup(this.fill(zone, f), now);
+  }
+
+  /** The live entry of the connection of a packet `src`:`sp` -> `dst`:`dp` (ICMP: sp = dp = the
+   * identifier), or -1: the connection an ICMP error's quoted header belongs to. */
+  findTuple(zone: number, proto: number, src: number, dst: number, sp: number, dp: number, now: number): number {
+    return this.lookup(this.fillTuple(zone, proto, src, dst, sp, dp), now);
+  }
+
+  private lookup(h: number, now: number): number {
     let s = h & this.mask;
     for (let i = 0; i < WINDOW; i++, s = (s + 1) & this.mask) {
       if (this.used[s] !== 0 && this.hash[s] === h && this.keyEquals(s)) {
         if (now - this.lastSeen[s] > this.timeoutOf(s)) {
-          this.used[s] = 0;
-          this.count--;
+          this.release(s);
           return -1;
         }
         return s;
       }
     }
     return -1;
+  }
+
+  /** Frees slot `s` and uncharges its owner. */
+  private release(s: number): void {
+    this.used[s] = 0;
+    this.count--;
+    const o = this.owner[s];
+    if (o >= 0 && o < this.perOwnerCount.length) this.perOwnerCount[o]--;
+    this.owner[s] = -1;
+  }
+
+  /** Connections port `owner` holds now. */
+  ownedBy(owner: number): number {
+    return owner >= 0 && owner < this.perOwnerCount.length ? this.perOwnerCount[owner] : 0;
+  }
+
+  private evictRank(s: number): number {
+    const st = this.state[s];
+    if (st === Ct.Closed || st === Ct.TimeWait || st === Ct.None) return 1;
+    if (st === Ct.SynSent || st === Ct.SynRecv || st === Ct.FinWait || st === Ct.Closing) return 2;
+    return EVICT_NEVER;
+  }
+
+  /** Frees timed-out connections among the next `n` slots (round robin), so quotas count live ones. */
+  sweep(now: number, n: number): void {
+    let s = this.sweepAt;
+    for (let i = 0; i < n; i++) {
+      if (this.used[s] !== 0 && now - this.lastSeen[s] > this.timeoutOf(s)) this.release(s);
+      s = (s + 1) & this.mask;
+    }
+    this.sweepAt = s;
   }
 
   /** CT_ORIG or CT_REPLY: which side of connection `s` sent `f`. */
@@ -181,32 +246,53 @@ export class ConnTrack {
     return st !== Ct.Closed && st !== Ct.TimeWait && st !== Ct.None;
   }
 
-  /** Starts (or restarts) tracking `f`'s connection with `f` as the orig direction. */
-  create(rdid: number, f: FlowFields, now: number): number {
-    const h = this.fill(rdid, f);
+  /** Starts (or restarts) tracking `f`'s connection in `zone` with `f` as the orig direction,
+   * charged to port `owner`; -1 when refused (owner at its quota, or no evictable slot). */
+  create(zone: number, f: FlowFields, now: number, owner = -1): number {
+    const h = this.fill(zone, f);
     let s = h & this.mask;
     let slot = -1;
-    let oldest = -1;
+    let victim = -1;
+    let victimRank = EVICT_NEVER;
     for (let i = 0; i < WINDOW; i++, s = (s + 1) & this.mask) {
       if (this.used[s] !== 0 && this.hash[s] === h && this.keyEquals(s)) {
         slot = s;
-        this.count--;
         break;
       }
       if (this.used[s] === 0 || now - this.lastSeen[s] > this.timeoutOf(s)) {
         if (slot < 0) slot = s;
         continue;
       }
-      if (oldest < 0 || this.lastSeen[s] < this.lastSeen[oldest]) oldest = s;
+      const r = this.evictRank(s);
+      if (r < victimRank || (r === victimRank && victim >= 0 && this.lastSeen[s] < this.lastSeen[victim])) {
+        victim = s;
+        victimRank = r;
+      }
+    }
+    const same = slot >= 0 && this.used[slot] !== 0 && this.hash[slot] === h && this.keyEquals(slot);
+    if (!same && owner >= 0 && this.ownedBy(owner) >= this.perOwner) {
+      this.refused++;
+      return -1;
     }
     if (slot < 0) {
-      slot = oldest;
+      if (victim < 0) {
+        this.refused++;
+        return -1;
+      }
+      slot = victim;
       this.evictions++;
-      this.count--;
-    } else if (this.used[slot] !== 0 && !this.keyEquals(slot)) {
-      this.count--;
     }
+    if (this.used[slot] !== 0) this.release(slot);
     s = slot;
+    if (owner >= 0) {
+      if (owner >= this.perOwnerCount.length) {
+        const g = new Int32Array(Math.max(owner + 1, this.perOwnerCount.length * 2));
+        g.set(this.perOwnerCount);
+        this.perOwnerCount = g;
+      }
+      this.perOwnerCount[owner]++;
+    }
+    this.owner[s] = owner;
     this.keys.set(this.key, s * KW);
     this.used[s] = 1;
     this.hash[s] = h;
@@ -258,12 +344,13 @@ export class ConnTrack {
 
   kill(s: number): void {
     if (this.used[s] === 0) return;
-    this.used[s] = 0;
-    this.count--;
+    this.release(s);
   }
 
   clear(): void {
     this.used.fill(0);
+    this.owner.fill(-1);
+    this.perOwnerCount.fill(0);
     this.count = 0;
   }
 }

@@ -37,9 +37,26 @@ export const enum Drop {
   /** A TSO/USO super-frame that could not be segmented (unsupported headers, no room), or a
    * UDP GRO buffer whose segments could not be split. */
   Offload,
+  /** A frame with a VLAN tag (802.1Q, 802.1ad, QinQ; VLAN 0 included) from a port or the wire. */
+  VlanTagged,
+  /** IPv6 from a port or in a tunnel: no port has an IPv6 CA yet. */
+  Ipv6Disabled,
+  /** An EtherType other than IPv4 and ARP (default deny). */
+  Ethertype,
+  /** From the wire: the inner source is no endpoint of the VSID on the host of the outer source PA. */
+  SrcNotOwned,
+  /** Unicast to a port's MAC whose destination IP is not that port's CA (nor broadcast/multicast). */
+  NotForPort,
+  /** A later IPv4 fragment whose first fragment was not seen (or was seen under an older policy). */
+  FragmentOrphan,
+  /** A new connection over the port's connection-tracking quota, or no room without evicting an
+   * established connection. */
+  CtLimit,
+  /** A new flow over the port's new-flows-per-second quota. */
+  FlowLimit,
 }
 
-export const DROP_COUNT = 18;
+export const DROP_COUNT = 26;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -60,4 +77,12 @@ export const DROP_NAMES: readonly string[] = [
   'no-buffer',
   'port-down',
   'offload',
+  'vlan-tagged',
+  'ipv6-disabled',
+  'ethertype',
+  'src-not-owned',
+  'not-for-port',
+  'fragment-orphan',
+  'ct-limit',
+  'flow-limit',
 ];

@@ -8,8 +8,13 @@
  * updates per frame.
  *
  * parseFrame is the edge validation (STYLE.md 2): Ethernet length, IPv4 header (version, IHL,
- * total length, checksum), and enough bytes for the L4 header of first fragments.
+ * total length, checksum), enough bytes for the L4 header of first fragments, the ARP body. It
+ * also classifies every frame by `kind` (IPv4, ARP, IPv6, VLAN-tagged, other): the port-security
+ * layer decides on each kind, so nothing the parser does not understand is forwarded by default.
+ * ARP fields, the IPv4 identification and fragment offset, and the header quoted by an ICMP error
+ * are read here too, so the layers never go back to the bytes.
  */
+import { arpCheck } from '../wire/arp.js';
 import { readMac, readU16, readU32 } from '../wire/bytes.js';
 import { ipv4Check } from '../wire/ipv4.js';
 import type { AclInput } from './acl-types.js';
@@ -18,11 +23,21 @@ import { Drop } from './drops.js';
 export const KEY_WORDS = 9;
 export const DIR_OUT = 0;
 export const DIR_IN = 1;
-/** In-port number of frames that came from the uplink. */
-export const UPLINK_PORT = 0xffff;
 
 export const ETH_IPV4 = 0x0800;
 export const ETH_ARP = 0x0806;
+export const ETH_IPV6 = 0x86dd;
+export const ETH_VLAN = 0x8100;
+export const ETH_QINQ = 0x88a8;
+export const ETH_QINQ_OLD = 0x9100;
+
+/** What kind of frame parseFrame found (FlowFields.kind). */
+export const K_IPV4 = 0;
+export const K_ARP = 1;
+export const K_IPV6 = 2;
+export const K_VLAN = 3;
+export const K_OTHER = 4;
+
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
@@ -49,6 +64,25 @@ export class FlowFields implements AclInput {
   l4 = false;
   frag = false;
   tcpFlags = 0;
+  /** K_IPV4 | K_ARP | K_IPV6 | K_VLAN | K_OTHER. */
+  kind = K_OTHER;
+  /** IPv4 identification and fragment offset (in 8-byte units; > 0: a later fragment). */
+  ipId = 0;
+  fragOff = 0;
+  /** ARP (kind K_ARP): operation, sender and target hardware/protocol addresses. */
+  arpOp = 0;
+  arpSha = 0;
+  arpSpa = 0;
+  arpTha = 0;
+  arpTpa = 0;
+  /** ICMP error (type 3, 11, 12) quoting at least an IPv4 header + 8 bytes: the quoted packet's
+   * addresses, protocol and ports (ICMP: identifier in both). */
+  icmpErr = false;
+  qSrc = 0;
+  qDst = 0;
+  qProto = 0;
+  qSport = 0;
+  qDport = 0;
 }
 
 /** Validates the frame at `off` (`len` bytes) and fills `f`; returns Drop.None or Drop.Malformed. */
@@ -67,10 +101,24 @@ export function parseFrame(b: Uint8Array, off: number, len: number, f: FlowField
   f.frag = false;
   f.tcpFlags = 0;
   f.ttl = 0;
+  f.ipId = 0;
+  f.fragOff = 0;
+  f.icmpErr = false;
   if (et !== ETH_IPV4) {
     f.isIp = false;
+    if (et === ETH_ARP) {
+      f.kind = K_ARP;
+      const a = off + 14;
+      if (arpCheck(b, a, len - 14) !== 0) return Drop.Malformed;
+      f.arpOp = readU16(b, a + 6);
+      f.arpSha = readMac(b, a + 8);
+      f.arpSpa = readU32(b, a + 14);
+      f.arpTha = readMac(b, a + 18);
+      f.arpTpa = readU32(b, a + 24);
+    } else f.kind = et === ETH_IPV6 ? K_IPV6 : et === ETH_VLAN || et === ETH_QINQ || et === ETH_QINQ_OLD ? K_VLAN : K_OTHER;
     return Drop.None;
   }
+  f.kind = K_IPV4;
   const l3 = off + 14;
   if (ipv4Check(b, l3, len - 14) !== 0) return Drop.Malformed;
   f.isIp = true;
@@ -84,7 +132,9 @@ export function parseFrame(b: Uint8Array, off: number, len: number, f: FlowField
   f.src = readU32(b, l3 + 12);
   f.dst = readU32(b, l3 + 16);
   const ff = readU16(b, l3 + 6);
-  const later = (ff & 0x1fff) !== 0;
+  f.ipId = readU16(b, l3 + 4);
+  f.fragOff = ff & 0x1fff;
+  const later = f.fragOff !== 0;
   f.frag = later || (ff & 0x2000) !== 0;
   if (later) return Drop.None;
   const l4 = l3 + ihl;
@@ -104,8 +154,30 @@ export function parseFrame(b: Uint8Array, off: number, len: number, f: FlowField
     if (l4len < 8) return Drop.Malformed;
     f.sport = readU16(b, l4);
     f.dport = readU16(b, l4 + 4);
+    const type = b[l4];
+    if ((type === 3 || type === 11 || type === 12) && !f.frag) parseQuoted(b, l4 + 8, Math.min(l4len, len - 14 - ihl) - 8, f);
   }
   return Drop.None;
+}
+
+/** The packet an ICMP error quotes (`len` bytes at `q`): sets f.icmpErr when its IPv4 header and
+ * first 8 bytes are there. A quote too short to name a connection is an ordinary ICMP frame. */
+function parseQuoted(b: Uint8Array, q: number, len: number, f: FlowFields): void {
+  if (len < 28 || b[q] >>> 4 !== 4) return;
+  const ihl = (b[q] & 0x0f) << 2;
+  if (ihl < 20 || len < ihl + 8) return;
+  f.qProto = b[q + 9];
+  f.qSrc = readU32(b, q + 12);
+  f.qDst = readU32(b, q + 16);
+  const l4 = q + ihl;
+  if (f.qProto === PROTO_ICMP) {
+    f.qSport = readU16(b, l4 + 4);
+    f.qDport = f.qSport;
+  } else {
+    f.qSport = readU16(b, l4);
+    f.qDport = readU16(b, l4 + 2);
+  }
+  f.icmpErr = true;
 }
 
 /** Packs the key of `f` into `key[0..KEY_WORDS)`. */

@@ -3,12 +3,16 @@
  * with a generation number (STYLE.md 9). Built off the fast path; a worker swaps snapshots
  * between batches and re-validates flow-table entries of older generations.
  *
- * What it holds: this host's ports (index = position in `ports`, the key of every per-port array),
+ * What it holds: this host's ports (`index` = the port's stable id from the IdRegistry, ids.ts: the
+ * key of every per-port table in the dataplane; `ports` lists them densely, `portById` by id),
  * every endpoint (CA: MAC + IP) of every subnet with the host that owns it (the VNET layer's
  * CA -> PA mapping), the subnets with their VSID, gateway and local/remote membership (replication
  * lists), the distributed router (one MAC everywhere, the gateway = lowest usable address of each
  * subnet), the ACL tables per port and direction (acl.ts), and the provider addresses: this
- * host's own and the other hosts' (the only outer sources accepted from the wire).
+ * host's own and the other hosts' (the only outer sources accepted from the wire), and the
+ * layers (layer.ts) of every port per direction and of the uplink side.
+ * The snapshot is plain data (plus typed-array maps that snapshot-transfer.ts revives), so the
+ * agent compiles it once and hands the same tables to every worker.
  * Lookup maps are keyed by numbers (MACs are 48-bit numbers, IPs uint32); the per-frame ones
  * (outer source PA, VNI) are U32Maps.
  */
@@ -16,6 +20,8 @@ import type { AccessControlList, Encapsulation, Policy } from '../policy/types.j
 import { formatIpv4, maskOf, normaliseMac, parseCidr, parseIpv4 } from '../policy/addr.js';
 import { deriveIfname } from '../policy/names.js';
 import { compileAclTable, type AclTable } from './acl.js';
+import { IdRegistry } from './ids.js';
+import { LayerKind, aclRules, layer, type Layer } from './layer.js';
 import { U32Map } from './u32map.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
@@ -23,6 +29,7 @@ export const ROUTER_MAC = 0x027379000001;
 export const ROUTER_MAC_TEXT = '02:73:79:00:00:01';
 
 export interface PortInfo {
+  /** The port's stable id (IdRegistry): io.ports, outputs, counters and flow keys use it. */
   readonly index: number;
   readonly name: string;
   readonly ifname: string;
@@ -40,13 +47,19 @@ export interface PortInfo {
   readonly subnet: string;
   /** Index into Snapshot.subnets. */
   readonly subnetIndex: number;
-  /** Index into Snapshot.virtualNetworks (the RDID). */
+  /** Index into Snapshot.virtualNetworks (the RDID) in this snapshot. */
   readonly rdid: number;
+  /** The virtual network's stable id: the connection-tracking zone. */
+  readonly zone: number;
   /** Index into Snapshot.endpoints. */
   readonly endpoint: number;
   /** Merged subnet + port ACL rules per direction; null = allow all. */
   readonly aclOut: AclTable | null;
   readonly aclIn: AclTable | null;
+  /** The layers a frame the port sends runs through, in order. */
+  readonly layersOut: readonly Layer[];
+  /** The layers a frame about to be written to the port runs through. */
+  readonly layersIn: readonly Layer[];
 }
 
 export interface SubnetInfo {
@@ -54,8 +67,12 @@ export interface SubnetInfo {
   readonly name: string;
   readonly virtualNetwork: string;
   readonly rdid: number;
+  /** The virtual network's stable id (connection-tracking zone). */
+  readonly zone: number;
   readonly vsid: number;
   readonly network: number;
+  /** The subnet's directed broadcast address. */
+  readonly broadcast: number;
   readonly prefixLen: number;
   readonly mask: number;
   readonly prefixText: string;
@@ -64,7 +81,7 @@ export interface SubnetInfo {
   readonly encapsulation: Encapsulation;
   /** NVGRE FlowID: 0..255, or -1 for a hash of the inner flow. */
   readonly nvgreFlowId: number;
-  /** This host's ports in the subnet (indices into Snapshot.ports). */
+  /** This host's ports in the subnet (port ids: Snapshot.portById). */
   readonly localPorts: readonly number[];
   /** Other hosts with at least one port in the subnet (indices into Snapshot.hosts). */
   readonly remoteHosts: readonly number[];
@@ -80,7 +97,7 @@ export interface EndpointInfo {
   readonly ipText: string;
   readonly subnetIndex: number;
   readonly hostIndex: number;
-  /** Index into Snapshot.ports when on this host, else -1. */
+  /** The port id (Snapshot.portById) when on this host, else -1. */
   readonly port: number;
 }
 
@@ -100,6 +117,8 @@ export interface CompileOptions {
   /** Provider addresses (local or remote) whose link is down or whose host stopped answering
    * liveness probes: flows avoid them while the host has another PA that is up. */
   downPas?: ReadonlySet<number>;
+  /** Stable port and virtual-network ids (the agent keeps one for its lifetime); default: new. */
+  ids?: IdRegistry;
 }
 
 export interface Snapshot {
@@ -113,7 +132,12 @@ export interface Snapshot {
   /** Every PA of this host in policy (the uplinks receive on all of them). */
   readonly localPasText: readonly string[];
   readonly hosts: readonly HostInfo[];
+  /** This host's ports, densely, in policy order. */
   readonly ports: readonly PortInfo[];
+  /** This host's ports by id (sparse where ids of removed ports were). */
+  readonly portById: readonly (PortInfo | undefined)[];
+  /** The layers a frame from the wire runs through before its destination port's inbound ones. */
+  readonly uplinkLayers: readonly Layer[];
   readonly subnets: readonly SubnetInfo[];
   readonly endpoints: readonly EndpointInfo[];
   /** RDID index -> virtual network name. */
@@ -128,6 +152,7 @@ export interface Snapshot {
   readonly endpointByIp: readonly ReadonlyMap<number, number>[];
   /** Per RDID: its subnet indices. */
   readonly subnetsByRdid: readonly (readonly number[])[];
+  /** Port name -> port id. */
   readonly portByName: ReadonlyMap<string, number>;
   /** Number of rules in all compiled ACL tables (shared tables counted once). */
   readonly aclRuleCount: number;
@@ -153,6 +178,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const hostIndex = policy.hosts.findIndex((h) => h.name === hostName);
   if (hostIndex < 0) throw new Error(`host "${hostName}" is not in the policy`);
   const down = options.downPas;
+  const ids = options.ids ?? new IdRegistry();
   const hosts: HostInfo[] = policy.hosts.map((h, index) => {
     const allPas = h.providerAddresses.map(ipOf);
     // never all of a host's PAs down: with none left, keep trying them all
@@ -185,6 +211,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const vsidSubnet = new U32Map(policy.virtualNetworks.reduce((n, v) => n + v.subnets.length, 0) + 1);
   for (const vn of policy.virtualNetworks) {
     const rdid = virtualNetworks.length;
+    const zone = ids.network(vn.name);
     virtualNetworks.push(vn.name);
     subnetsByRdid.push([]);
     for (const s of vn.subnets) {
@@ -197,8 +224,10 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         name: s.name,
         virtualNetwork: vn.name,
         rdid,
+        zone,
         vsid: s.vsid,
         network: c.network,
+        broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0,
         prefixLen: c.prefixLength,
         mask: maskOf(c.prefixLength),
         prefixText: s.addressPrefix,
@@ -220,6 +249,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const endpointByMac = subnets.map(() => new Map<number, number>());
   const endpointByIp = virtualNetworks.map(() => new Map<number, number>());
   const ports: PortInfo[] = [];
+  const portById: PortInfo[] = [];
   const portByName = new Map<string, number>();
   const aclCache = new Map<string, AclTable | null>();
   let aclRuleCount = 0;
@@ -247,12 +277,15 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     const ip = ipOf(nic.ipAddress);
     const ep = endpoints.length;
     const local = h === hostIndex;
-    const portIndex = local ? ports.length : -1;
+    const portIndex = local ? ids.port(nic.name) : -1;
     endpoints.push({ index: ep, name: nic.name, mac, macText: macToText(mac), ip, ipText: formatIpv4(ip), subnetIndex: si, hostIndex: h, port: portIndex });
     endpointByMac[si].set(mac, ep);
     endpointByIp[s.rdid].set(ip, ep);
     if (local) {
       s.localPorts.push(portIndex);
+      const aclOut = aclFor(subnetAcl[si], nic.accessControlList, 'Outbound');
+      const aclIn = aclFor(subnetAcl[si], nic.accessControlList, 'Inbound');
+      const macText = macToText(mac);
       const info: PortInfo = {
         index: portIndex,
         name: nic.name,
@@ -271,11 +304,36 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         subnet: s.name,
         subnetIndex: si,
         rdid: s.rdid,
+        zone: s.zone,
         endpoint: ep,
-        aclOut: aclFor(subnetAcl[si], nic.accessControlList, 'Outbound'),
-        aclIn: aclFor(subnetAcl[si], nic.accessControlList, 'Inbound'),
+        aclOut,
+        aclIn,
+        layersOut: [
+          layer('port-security', LayerKind.PortSecurity, [
+            'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
+            `source MAC must be ${macText}`,
+            'drop IPv6 (the port has no IPv6 CA)',
+            'drop EtherTypes other than IPv4 and ARP',
+            `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
+            `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
+          ]),
+          layer('gateway', LayerKind.Gateway, [
+            `ARP who-has ${s.gatewayText}: router ${ROUTER_MAC_TEXT}`,
+            `ARP who-has a CA of ${s.virtualNetwork}/${s.name}: that endpoint's MAC; unknown: no answer`,
+            'ARP replies to broadcast (gratuitous) and requests for the own address: drop',
+            `IPv4 to ${s.gatewayText} at ${ROUTER_MAC_TEXT}: ICMP echo answered, anything else dropped`,
+          ]),
+          layer('router', LayerKind.Router, [`to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${s.virtualNetwork} (never another virtual network); TTL - 1`]),
+          layer('vnet', LayerKind.Vnet, [
+            `broadcast/multicast: every other port of VSID ${s.vsid}, local or remote`,
+            `unicast: the endpoint with that MAC in VSID ${s.vsid}, its CA as destination IP (or broadcast/multicast)`,
+          ]),
+          layer('acl-out', LayerKind.AclOut, aclRules(aclOut, 'outbound'), aclOut),
+        ],
+        layersIn: [layer('acl-in', LayerKind.AclIn, aclRules(aclIn, 'inbound'), aclIn)],
       };
       ports.push(Object.freeze(info));
+      portById[portIndex] = info;
       portByName.set(nic.name, portIndex);
     } else if (!s.remoteHosts.includes(h)) {
       s.remoteHosts.push(h);
@@ -292,6 +350,19 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     localPasText: hosts[hostIndex].allPasText,
     hosts,
     ports: Object.freeze(ports),
+    portById,
+    uplinkLayers: [
+      layer('ingress-guard', LayerKind.IngressGuard, [
+        'drop VLAN-tagged, IPv6 and other non-IPv4/ARP inner frames',
+        'inner source MAC: an endpoint of the VSID placed on the host that owns the outer source PA',
+        'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP)',
+        `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
+      ]),
+      layer('vnet-in', LayerKind.IngressVnet, [
+        'broadcast/multicast: every local port of the VSID',
+        'unicast: the local port with that MAC in the VSID, its CA as destination IP (or broadcast/multicast)',
+      ]),
+    ],
     subnets,
     endpoints,
     virtualNetworks,

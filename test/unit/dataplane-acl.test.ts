@@ -4,7 +4,7 @@
 // replication copies filtered per receiving port.
 import { describe, expect, it } from 'vitest';
 import type { AclRule, Policy } from '../../src/policy/types.js';
-import { buildIpv4Udp, buildTcp, buildVxlan, buildEth } from '../helpers/frames.js';
+import { buildIpv4Udp, buildTcp, buildVxlan } from '../helpers/frames.js';
 import { MAC, PA2, figure8, rig } from '../helpers/vfp-fixtures.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
@@ -149,7 +149,7 @@ describe('ACL layer', () => {
 
   it('filters each replicated copy by the receiving port ACL', () => {
     const r = rig(guarded());
-    const bc = buildEth({ dst: 'ff:ff:ff:ff:ff:ff', src: MAC.contosoApp, type: 0x88b5, payload: new Uint8Array(46) });
+    const bc = buildIpv4Udp({ dstMac: 'ff:ff:ff:ff:ff:ff', srcMac: MAC.contosoApp, srcIp: '10.1.1.13', dstIp: '255.255.255.255', dstPort: 9999 });
     r.send('contoso-app', bc);
     expect(r.pull('contoso-sql')).toHaveLength(0); // deny-in matches everything
     expect(r.vx.pullAll()).toHaveLength(1); // the remote copy: web's host applies its own ACLs

@@ -1,7 +1,7 @@
 // Frames in -> frames out through the Forwarder's VNET layer with memory fakes: ARP responder,
 // L2 within a VSID, VXLAN/NVGRE encapsulation (golden bytes), decapsulation, replication, drops.
 import { describe, expect, it } from 'vitest';
-import { buildArpRequest, buildEth, buildIcmpEcho, buildIpv4Udp, buildNvgre, buildTcp, buildVxlan, fromHex, toHex } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildNvgre, buildTcp, buildVxlan, fromHex, toHex } from '../helpers/frames.js';
 import { MAC, PA1, PA2, PA3, ROUTER, figure8, ipNum, rig } from '../helpers/vfp-fixtures.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { innerFlowHash, FlowFields, parseFrame } from '../../src/vfp/flowkey.js';
@@ -137,10 +137,10 @@ describe('ingress from the uplink', () => {
     r.fromWire('vxlan', wire(buildVxlan({ vni: 6001, inner: finner })), PA2);
     expect(r.pull('fabrikam-sql')).toEqual([finner]);
     expect(r.pull('contoso-sql')).toHaveLength(0);
-    // contoso's MAC under fabrikam's VNI goes nowhere
+    // contoso's MAC under fabrikam's VNI goes nowhere: it is no endpoint of that VSID
     r.fromWire('vxlan', wire(buildVxlan({ vni: 6001, inner })), PA2);
     expect(r.pull('contoso-sql')).toHaveLength(0);
-    expect(countersToJson(r.fwd.counters, r.snap).drops['no-port']).toBe(1);
+    expect(countersToJson(r.fwd.counters, r.snap).drops['src-not-owned']).toBe(1);
   });
 
   it('decapsulates NVGRE (any FlowID)', () => {
@@ -188,7 +188,7 @@ describe('replication of broadcast and multicast', () => {
 
   it('delivers broadcast from the wire to every local port of that VSID', () => {
     const r = rig();
-    const bc = buildEth({ dst: 'ff:ff:ff:ff:ff:ff', src: MAC.contosoWeb, type: 0x88b5, payload: new Uint8Array(46) });
+    const bc = buildIpv4Udp({ dstMac: 'ff:ff:ff:ff:ff:ff', srcMac: MAC.contosoWeb, srcIp: '10.1.1.12', dstIp: '255.255.255.255', dstPort: 9999 });
     r.fromWire('vxlan', wire(buildVxlan({ vni: 5001, inner: bc })), PA2);
     expect(r.pull('contoso-sql')).toEqual([bc]);
     expect(r.pull('contoso-app')).toEqual([bc]);

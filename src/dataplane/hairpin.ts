@@ -1,0 +1,43 @@
+/**
+ * Carrying out the engine's answers back out the sending port (the gateway layer decides them,
+ * vfp/layers/gateway.ts): an ARP request rewritten in place into the reply "target is at
+ * Decision.hairpinMac", an ICMP echo request to the gateway into the router's echo reply; and a
+ * routed frame whose TTL ran out into ICMP time exceeded when the slot has room for it.
+ */
+import { arpRequestToReply } from '../wire/arp.js';
+import { H_ARP_REPLY, type Decision } from '../vfp/decision.js';
+import { Drop } from '../vfp/drops.js';
+import type { PortInfo } from '../vfp/snapshot.js';
+import { echoToReply, toTimeExceeded } from '../vfp/transpose.js';
+import { C } from './counters.js';
+import type { ForwarderState } from './forwarder-state.js';
+import { queuePort } from './flush.js';
+
+/** The hairpin answer of decision `d` for the frame in `slot`, sent back out X. */
+export function hairpin(st: ForwarderState, d: Decision, X: PortInfo, slot: number): void {
+  const b = st.cur;
+  const off = b.start[slot];
+  if (d.hairpin === H_ARP_REPLY) {
+    arpRequestToReply(b.slab, off, off + 14, d.hairpinMac);
+    st.counters.global[C.ArpReplies]++;
+  } else {
+    echoToReply(b.slab, off, st.f.ihl, d.hairpinMac, X.gateway);
+    st.counters.global[C.IcmpEchoReplies]++;
+  }
+  if (st.vh > 0) b.slab.fill(0, off - st.vh, off); // the answer carries no offload state
+  queuePort(st, X.index, slot);
+}
+
+/** The frame in `slot` from X was to be routed with TTL <= 1: counted as dropped, answered. */
+export function timeExceeded(st: ForwarderState, X: PortInfo, slot: number): void {
+  const b = st.cur;
+  const off = b.start[slot];
+  const slotEnd = (Math.floor(off / b.slotSize) + 1) * b.slotSize;
+  st.counters.drop(Drop.TtlExceeded, X.index);
+  const ihl = st.f.ihl;
+  if (off + 14 + 28 + ihl + 8 > slotEnd) return;
+  b.len[slot] = toTimeExceeded(b.slab, off, b.len[slot], st.snap.routerMac, X.gateway);
+  if (st.vh > 0) b.slab.fill(0, off - st.vh, off);
+  st.counters.global[C.IcmpTimeExceeded]++;
+  queuePort(st, X.index, slot);
+}

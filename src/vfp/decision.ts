@@ -1,0 +1,122 @@
+/**
+ * The engine decides, the loop acts (DESIGN.md). A Decision is what Engine.egress/ingress leave
+ * for the forwarding loop (or for trace) to carry out: one reusable record per engine, never an
+ * object per frame. Verdicts:
+ *   V_DROP       drop, `drop` says why (a Drop reason; counted against `dropPort` unless -1)
+ *   V_FORWARD    apply action record `action` (actions.ts: deliver to a port, or encapsulate,
+ *                maybe after the router's rewrite); `cacheable` says whether the flow table may
+ *                keep it for later frames of the flow (IPv4 unicast whose decision depended only
+ *                on flow-key fields)
+ *   V_HAIRPIN    answer back out the sending port: an ARP reply (`hairpinMac` owns the asked
+ *                address) or an ICMP echo reply from the gateway
+ *   V_REPLICATE  copies: `repPorts` (local port ids whose inbound layers allowed it),
+ *                `repDenied` (local ports whose inbound ACL denied it: counted), `repHosts`
+ *                (remote hosts, one encapsulated copy each, VSID `repVsid`)
+ * Layers record what they did into `rec` when set (a trace); a traced decision changes no state.
+ */
+import type { FlowFields } from './flowkey.js';
+import type { PortInfo } from './snapshot.js';
+import type { TraceStep } from './trace-types.js';
+
+export const V_DROP = 0;
+export const V_FORWARD = 1;
+export const V_HAIRPIN = 2;
+export const V_REPLICATE = 3;
+
+export const H_ARP_REPLY = 1;
+export const H_ECHO_REPLY = 2;
+
+/** Returned by a layer: go on to the next layer, or the verdict is made. */
+export const CONTINUE = 0;
+export const DONE = 1;
+
+export class Decision {
+  // ---- the frame and where it came from
+  f: FlowFields;
+  /** The sending port (egress), or null (from the wire). */
+  src: PortInfo | null = null;
+  /** From the wire: the host that owns the outer source PA, and the VNI's subnet. */
+  srcHost = -1;
+  subnet = -1;
+  entropy = 0;
+  now = 0;
+  rec: TraceStep[] | null = null;
+
+  // ---- what the layers found so far
+  /** Subnet of the destination (after routing), endpoint index, local port (null: remote). */
+  dstSubnet = -1;
+  dstEp = -1;
+  dstPort: PortInfo | null = null;
+  routed = false;
+  /** Broadcast/multicast destination: replicate. */
+  group = false;
+  /** Connection tracking: the frame's connection slot (-1: none), reply of a tracked connection,
+   * related to one (an ICMP error quoting it), or to be tracked when allowed. */
+  ct = -1;
+  ctReply = false;
+  ctRelated = false;
+  track = false;
+
+  // ---- the verdict
+  verdict = V_DROP;
+  drop = 0;
+  /** Port charged with a drop (-1: the uplink). */
+  dropPort = -1;
+  action = -1;
+  resCt = -1;
+  resCtId = 0;
+  resFlags = 0;
+  cacheable = true;
+  hairpin = 0;
+  hairpinMac = 0;
+  readonly repPorts: Int32Array;
+  repN = 0;
+  readonly repDenied: Int32Array;
+  repDeniedN = 0;
+  readonly repHosts: Int32Array;
+  repHostN = 0;
+  repVsid = 0;
+
+  constructor(f: FlowFields, maxPorts: number, maxHosts: number) {
+    this.f = f;
+    this.repPorts = new Int32Array(maxPorts);
+    this.repDenied = new Int32Array(maxPorts);
+    this.repHosts = new Int32Array(maxHosts);
+  }
+
+  reset(now: number, rec: TraceStep[] | null): void {
+    this.now = now;
+    this.rec = rec;
+    this.src = null;
+    this.srcHost = -1;
+    this.subnet = -1;
+    this.dstSubnet = -1;
+    this.dstEp = -1;
+    this.dstPort = null;
+    this.routed = false;
+    this.group = false;
+    this.ct = -1;
+    this.ctReply = false;
+    this.ctRelated = false;
+    this.track = false;
+    this.verdict = V_DROP;
+    this.drop = 0;
+    this.dropPort = -1;
+    this.action = -1;
+    this.resCt = -1;
+    this.resCtId = 0;
+    this.resFlags = 0;
+    this.cacheable = true;
+    this.hairpin = 0;
+    this.hairpinMac = 0;
+    this.repN = 0;
+    this.repDeniedN = 0;
+    this.repHostN = 0;
+    this.repVsid = 0;
+  }
+
+  /** Records one step of a trace. */
+  step(layer: string, rule: string | null, action: string): void {
+    this.rec?.push({ layer, rule, action });
+  }
+}
