@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { run, spawnIn } from '../../src/cli/lab/run.js';
+import { run, sleep, spawnIn } from '../../src/cli/lab/run.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'count-frames.py');
 
@@ -32,7 +32,7 @@ export interface CountOptions {
   marker?: string | Buffer;
   /** A tcpdump filter expression, e.g. `icmp6 and ip6[40] == 134`. */
   filter?: string;
-  /** How long to listen after the socket is ready (default 1500 ms). */
+  /** The longest it listens after the socket is ready (default 1500 ms; end() closes it sooner). */
   windowMs?: number;
   /** End early once this many frames counted (for controls that must arrive). */
   stopAfter?: number;
@@ -41,6 +41,8 @@ export interface CountOptions {
 export interface FrameCounter {
   /** Resolves when the window ends (or stopAfter is reached). */
   done: Promise<FrameCount>;
+  /** Closes the window now; frames already queued on the socket still count. */
+  end(): void;
   /** Ends the listener now (done then rejects unless it already resolved). */
   kill(): void;
 }
@@ -78,19 +80,32 @@ export async function countFrames(ns: string, iface: string, opts: CountOptions 
     return JSON.parse(last) as FrameCount;
   });
   done.catch(() => undefined); // a caller that kills it may never await done
-  return { done, kill: () => child.kill('SIGKILL') };
+  return { done, end: () => child.kill('SIGUSR1'), kill: () => child.kill('SIGKILL') };
 }
 
 /**
- * Listens on every `where` at once, runs `send`, and returns how many marked frames each saw in
- * the window. Counters are killed if `send` throws.
+ * Listens on every `where` at once, runs `send`, lets `settleMs` pass (default 700 ms: delivery
+ * takes well under a millisecond, this covers a loaded machine; 5 s with `stopAfter`) and returns how many frames each
+ * saw. The window thus always ends after the last frame was sent, however slow the sender. With
+ * `stopAfter`, a counter that has them all ends at once. Counters are killed if `send` throws.
  */
-export async function arrivals(where: { ns: string; iface: string }[], opts: CountOptions, send: () => Promise<void>): Promise<FrameCount[]> {
+export async function arrivals(
+  where: { ns: string; iface: string }[],
+  opts: CountOptions & { settleMs?: number },
+  send: () => Promise<void>,
+): Promise<FrameCount[]> {
   const counters: FrameCounter[] = [];
   try {
-    for (const w of where) counters.push(await countFrames(w.ns, w.iface, opts));
+    // the hard limit only guards against a counter that never hears end()
+    for (const w of where) counters.push(await countFrames(w.ns, w.iface, { windowMs: 30_000, ...opts }));
     await send();
-    return await Promise.all(counters.map((c) => c.done));
+    const all = Promise.all(counters.map((c) => c.done));
+    // a control (stopAfter) ends as soon as its frames are in: it may wait longer for them
+    const settleMs = opts.settleMs ?? (opts.stopAfter !== undefined ? 5000 : 700);
+    const settled = await Promise.race([all, sleep(settleMs).then(() => null)]);
+    if (settled !== null) return settled;
+    for (const c of counters) c.end();
+    return await all;
   } catch (e) {
     for (const c of counters) c.kill();
     throw e;

@@ -40,8 +40,8 @@ describe.skipIf(!isRoot)('isolation: crafted frames from a tenant port (issue 12
       const m = newMarker('v6syn');
       const syn = `${eth(A.mac, T.victim.mac)}/IPv6(src='${A.ll6}', dst='${T.victim.ll6}')/TCP(sport=40001, dport=22, flags='S')/Raw(load=b'${m}')`;
       // a second counter on the victim: no IPv6 frame of any kind may arrive meanwhile
-      const anyV6 = await countFrames(lab.ns(T.victim), lab.iface(T.victim), { filter: 'ip6', windowMs: 1500 });
-      const { seen, drops } = await attack([T.victim], m, [syn, syn, syn]);
+      const anyV6 = await countFrames(lab.ns(T.victim), lab.iface(T.victim), { filter: 'ip6', windowMs: 30_000 });
+      const { seen, drops } = await attack([T.victim], m, [syn, syn, syn]).finally(() => anyV6.end());
       expect.soft(seen).toEqual([0]);
       expect.soft((await anyV6.done).count).toBe(0);
       expect.soft(drops['ipv6-disabled'] ?? 0, `drops: ${JSON.stringify(drops)}`).toBeGreaterThanOrEqual(3);

@@ -2,6 +2,9 @@
 
 usage: count-frames.py IFACE DURATION_MS [--marker HEX] [--bpf OPS] [--stop-after N]
 
+DURATION_MS is the longest it listens; SIGUSR1 ends the window early (the caller sends it once its
+frames are out and a settle time has passed, so a slow sender cannot outlast the window).
+
 Plain Python (no scapy, so it starts in tens of milliseconds): an AF_PACKET socket bound to IFACE
 that skips frames the namespace itself sends (PACKET_OUTGOING). A frame counts when it contains
 the bytes MARKER anywhere (the tests put a per-run marker in every crafted payload, so unrelated
@@ -13,6 +16,7 @@ Prints `ready` once the socket is bound, then one JSON object at the end:
 """
 import json
 import select
+import signal
 import socket
 import struct
 import sys
@@ -26,7 +30,15 @@ TP_STATUS_VLAN_VALID = 0x10
 SO_ATTACH_FILTER = 26
 
 
+ENDED = []
+
+
+def end_window(_signum, _frame):
+    ENDED.append(True)
+
+
 def main():
+    signal.signal(signal.SIGUSR1, end_window)
     iface = sys.argv[1]
     duration = int(sys.argv[2]) / 1000.0
     marker = None
@@ -68,12 +80,22 @@ def main():
 
     frames = []
     deadline = time.monotonic() + duration
+    listen(s, deadline, marker, stop_after, frames)
+    print(json.dumps({"count": len(frames), "frames": frames}), flush=True)
+
+
+def listen(s, deadline, marker, stop_after, frames):
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or (stop_after is not None and len(frames) >= stop_after):
+        if stop_after is not None and len(frames) >= stop_after:
             break
-        r, _, _ = select.select([s], [], [], left)
+        # once the window is over, what is already queued still counts; short waits before that,
+        # so the SIGUSR1 flag is looked at between them
+        over = left <= 0 or bool(ENDED)
+        r, _, _ = select.select([s], [], [], 0 if over else min(left, 0.05))
         if not r:
+            if over:
+                break
             continue
         try:
             data, anc, _flags, addr = s.recvmsg(65535, socket.CMSG_SPACE(20))
@@ -91,7 +113,6 @@ def main():
                     vlan = tci
         etype = struct.unpack("!H", data[12:14])[0] if len(data) >= 14 else None
         frames.append({"type": etype, "vlan": vlan, "pkttype": addr[2], "len": len(data)})
-    print(json.dumps({"count": len(frames), "frames": frames}), flush=True)
 
 
 if __name__ == "__main__":
