@@ -47,6 +47,12 @@ export interface FrameCounter {
   kill(): void;
 }
 
+/** One line for an assertion message: what arrived (EtherType, the VLAN tag the kernel removed). */
+export function describeFrames(c: FrameCount): string {
+  if (c.count === 0) return 'nothing';
+  return c.frames.map((f) => `0x${(f.type ?? 0).toString(16).padStart(4, '0')}${f.vlan === null ? '' : ` tci ${f.vlan}`} (${f.len} B)`).join(', ');
+}
+
 /** A marker unique to this run and call: only the test's own frames carry it. */
 export function newMarker(what: string): string {
   return `SYISO-${what}-${randomBytes(4).toString('hex')}`;
