@@ -1,7 +1,8 @@
 /**
  * acl-out / acl-in: the port's ACL for that direction (acl.ts: subnet + port rules merged by
  * priority; no rules = allow all; rules = default deny), stateful. Before the first ACL layer of
- * a unicast IPv4 frame whose path has any rules, connection tracking is consulted once
+ * a unicast IPv4 frame whose local port(s) have rules in either direction, connection tracking is
+ * consulted once
  * (conntrackStage): the reply direction of a live connection skips the ACLs, and so does an ICMP
  * error that quotes a packet of a tracked connection sent by the error's destination (RELATED);
  * otherwise the rules decide and, when the frame is allowed, the engine starts tracking it.
@@ -14,6 +15,7 @@ import { CONTINUE, type Decision } from '../decision.js';
 import { Drop } from '../drops.js';
 import type { AclInput } from '../acl-types.js';
 import type { Layer } from '../layer.js';
+import type { PortInfo } from '../snapshot.js';
 import { UF_DENY_CT_CHECK } from '../uft.js';
 import { dropWith, ipText, type LayerCtx } from './ctx.js';
 
@@ -56,9 +58,15 @@ function conntrackStage(c: LayerCtx, d: Decision): void {
   if (d.rec) d.step('conntrack', s >= 0 ? `${CT_STATE_NAMES[ct.state[s]]} connection, ${dir === CT_ORIG ? 'orig' : 'closed reply'} direction` : null, 'evaluate ACLs');
 }
 
+/** True when local port `p` has rules in either direction: its connections are tracked both
+ * ways (a reply that meets its inbound rules must find the connection its outbound frame made). */
+function hasRules(p: PortInfo | null): boolean {
+  return p !== null && (p.aclIn !== null || p.aclOut !== null);
+}
+
 function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
   const f = d.f;
-  if (!d.group && !d.track && f.isIp && (d.src?.aclOut != null || d.dstPort?.aclIn != null)) conntrackStage(c, d);
+  if (!d.group && !d.track && f.isIp && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
   if (d.ctReply || d.ctRelated) return CONTINUE;
   const t = L.acl;
   if (t === null) {
