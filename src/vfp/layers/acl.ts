@@ -2,10 +2,9 @@
  * acl-out / acl-in: the port's ACL for that direction (acl.ts: subnet + port rules merged by
  * priority; no rules = allow all; rules = default deny), stateful. Before the first ACL layer of
  * a unicast IPv4 frame whose local port(s) have rules in either direction, connection tracking is
- * consulted once
- * (conntrackStage): the reply direction of a live connection skips the ACLs, and so does an ICMP
- * error that quotes a packet of a tracked connection sent by the error's destination (RELATED);
- * otherwise the rules decide and, when the frame is allowed, the engine starts tracking it.
+ * consulted once (conntrackStage): the reply direction of a live connection skips the ACLs, and so
+ * does an ICMP error that quotes a packet of a tracked connection sent by the error's destination
+ * (RELATED); otherwise the rules decide and, when the frame is allowed, the engine starts tracking it.
  * Connections are keyed by the virtual network's stable id (zone), never its position.
  * Broadcast and multicast are not tracked: each copy is checked against the rules.
  */
