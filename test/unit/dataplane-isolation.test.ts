@@ -168,7 +168,7 @@ describe('connection tracking keeps tenants apart', () => {
     expect(r.vx.pullAll()).toHaveLength(1);
     const p2 = structuredClone(p1);
     p2.virtualNetworks.reverse();
-    p2.virtualNetworks.unshift({ name: 'newcomer', addressPrefixes: ['10.9.0.0/16'], subnets: [{ name: 's', vsid: 9001, addressPrefix: '10.9.0.0/24' }] });
+    p2.virtualNetworks.unshift({ name: 'newcomer', addressPrefixes: ['10.9.0.0/16'], subnets: [{ name: 's', vsid: 9001, addressPrefix: '10.9.0.0/24', encapsulation: 'vxlan' }] });
     r.fwd.setSnapshot(compileSnapshot(p2, 'host1', 3, { ids }));
     // fabrikam's web sends the exact reply tuple of contoso's connection: a new connection, denied
     r.fromWire('vxlan', wire(buildVxlan({ vni: 6001, inner: buildIpv4Udp({ srcMac: MAC.fabrikamWeb, dstMac: MAC.fabrikamSql, srcIp: '10.1.1.12', dstIp: '10.1.1.11', srcPort: 6000, dstPort: 5000 }) })), PA2);
