@@ -27,7 +27,7 @@ import { canChecksumTx, disableGroForNvgre, findUnderlay, type UnderlayAddress }
 import { createTenantPort, type TenantPort } from './ports.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
-import type { WorkerPort, WorkerUplinks } from './worker-protocol.js';
+import type { WorkerPort, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { buildTraceFrame } from './trace-frame.js';
 import { PaLiveness, type LivenessPeers } from './liveness.js';
@@ -43,6 +43,8 @@ export interface AgentOptions {
   offload?: boolean;
   /** Forwarding worker threads (default: one per core). */
   workers?: number;
+  /** Connection-tracking size and per-port quotas (`--ct-capacity`, `--ct-per-port`, `--new-flows-per-second`). */
+  limits?: DataplaneLimits;
 }
 
 /** SWITCHYARD_TEST_HOOKS=1 enables control ops that exist for tests only (debug-crash-worker). */
@@ -111,6 +113,7 @@ export class Agent {
         host,
         snapshot,
         offload: this.offload,
+        limits: this.opts.limits ?? {},
         testHooks: TEST_HOOKS,
         ports: this.workerPorts(),
         uplinks: this.workerUplinks(),
@@ -300,6 +303,16 @@ export class Agent {
           offloadFallbacks: this.offloadStats.fallbacks,
           ...sum,
           workers: per.map((c, id) => ({ worker: id, restarts: pool.restartsOf(id), ...countersToJson(c, snap).counters })),
+        };
+      }
+      case 'layers': {
+        const show = (ls: readonly { name: string; rules: readonly string[] }[]) => ls.map((l) => ({ layer: l.name, rules: l.rules }));
+        const ports = req.port === undefined ? snap.ports : snap.ports.filter((p) => p.name === req.port);
+        if (req.port !== undefined && ports.length === 0) throw new Error(`layers: no port "${req.port}" on host ${this.opts.host} (ports: ${snap.ports.map((p) => p.name).join(', ')})`);
+        return {
+          generation: snap.generation,
+          ports: ports.map((p) => ({ port: p.name, out: show(p.layersOut), in: show(p.layersIn) })),
+          uplink: show(snap.uplinkLayers),
         };
       }
       case 'ports':

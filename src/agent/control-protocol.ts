@@ -9,13 +9,15 @@ export type ControlRequest =
   /** `fromHost`: for direction 'in', the host the frame comes from (default: where policy places its source). */
   | { op: 'trace'; port: string; direction: 'out' | 'in'; spec: FrameSpec; fromHost?: string }
   | { op: 'ports' }
+  /** A port's layers per direction with their rules, and the uplink side's (the compiled policy as data). */
+  | { op: 'layers'; port?: string }
   | { op: 'ping' }
   /** Test hook (agent started with SWITCHYARD_TEST_HOOKS=1): worker `worker` throws. */
   | { op: 'debug-crash-worker'; worker?: number };
 
 /** A frame to trace, described by fields; the agent fills the rest from the port and policy. */
 export interface FrameSpec {
-  proto: 'arp' | 'icmp' | 'tcp' | 'udp' | 'ip';
+  proto: 'arp' | 'icmp' | 'tcp' | 'udp' | 'ip' | 'ipv6' | 'eth';
   src?: string;
   dst?: string;
   dl_src?: string;
@@ -25,6 +27,10 @@ export interface FrameSpec {
   flags?: number;
   ttl?: number;
   nw_proto?: number;
+  /** An 802.1Q tag with this VLAN id. */
+  vlan?: number;
+  /** EtherType of an `eth` frame (default 0x88b5). */
+  dl_type?: number;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };

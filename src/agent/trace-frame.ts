@@ -32,9 +32,42 @@ function macFor(snap: Snapshot, port: PortInfo, ip: number): number {
   return ep === undefined ? snap.routerMac : snap.endpoints[ep]!.mac;
 }
 
+/** The frame of `spec`, with an 802.1Q tag inserted after the MACs when it names a VLAN. */
 export function buildTraceFrame(spec: FrameSpec, snap: Snapshot, port: PortInfo, direction: 'out' | 'in'): Uint8Array {
+  const f = buildUntagged(spec, snap, port, direction);
+  if (spec.vlan === undefined) return f;
+  const t = new Uint8Array(f.length + 4);
+  t.set(f.subarray(0, 12), 0);
+  t[12] = 0x81;
+  t[13] = 0x00;
+  t[14] = (spec.vlan >>> 8) & 0x0f;
+  t[15] = spec.vlan & 0xff;
+  t.set(f.subarray(12), 16);
+  return t;
+}
+
+function buildUntagged(spec: FrameSpec, snap: Snapshot, port: PortInfo, direction: 'out' | 'in'): Uint8Array {
   const b = new Uint8Array(14 + 20 + 60);
   const out = direction === 'out';
+  if (spec.proto === 'ipv6' || spec.proto === 'eth') {
+    // not IPv4: addressed like a neighbour's frame (the port's MAC, else broadcast)
+    const dlSrc = spec.dl_src ? macToNumber(spec.dl_src) : out ? port.mac : snap.routerMac;
+    const dlDst = spec.dl_dst ? macToNumber(spec.dl_dst) : out ? eth.MAC_BROADCAST : port.mac;
+    if (spec.proto === 'eth') {
+      eth.writeEthernet(b, 0, dlDst, dlSrc, spec.dl_type ?? 0x88b5);
+      return b.subarray(0, 60);
+    }
+    eth.writeEthernet(b, 0, dlDst, dlSrc, 0x86dd);
+    b[14] = 0x60;
+    b[20] = 59; // no next header
+    b[21] = 255;
+    b[22] = 0xfe;
+    b[23] = 0x80;
+    b[38] = 0xff;
+    b[39] = 0x02;
+    b[53] = 1; // fe80:: -> ff02::1
+    return b.subarray(0, 14 + 40);
+  }
   const src = ipOr(spec.src, out ? port.ip : undefined, 'src');
   const dst = ipOr(spec.dst, out ? undefined : port.ip, 'dst');
   const dlSrc = spec.dl_src ? macToNumber(spec.dl_src) : out ? port.mac : macFor(snap, port, src);

@@ -23,6 +23,16 @@ export interface WorkerUplinks {
   nvgre?: UplinkFds;
 }
 
+/** Table sizes and per-port quotas of each worker's dataplane (agent flags). */
+export interface DataplaneLimits {
+  /** Connection-tracking slots per worker (default 262,144). */
+  ctCapacity?: number;
+  /** Connections one port may own per worker (default 50,000). */
+  ctPerPort?: number;
+  /** New flows per second per port, also the burst (default 20,000; 0: no limit). */
+  newFlowsPerSecond?: number;
+}
+
 export interface CounterArrays {
   global: Float64Array;
   port: Float64Array;
@@ -35,6 +45,7 @@ export interface WorkerInit {
   host: string;
   snapshot: Snapshot;
   offload: boolean;
+  limits: DataplaneLimits;
   ports: WorkerPort[];
   uplinks: WorkerUplinks;
   counters?: CounterArrays;

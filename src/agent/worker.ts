@@ -22,7 +22,13 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 const fwd = new Forwarder(
   { ports: [] },
   reviveSnapshot(init.snapshot),
-  { ...(init.offload ? { bigSlotSize: TSO_SLOT } : {}), ...(init.counters ? { counters: init.counters } : {}) },
+  {
+    ...(init.offload ? { bigSlotSize: TSO_SLOT } : {}),
+    ...(init.counters ? { counters: init.counters } : {}),
+    ...(init.limits.ctCapacity !== undefined ? { ctCapacity: init.limits.ctCapacity } : {}),
+    ...(init.limits.ctPerPort !== undefined ? { ctPerPort: init.limits.ctPerPort } : {}),
+    ...(init.limits.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: init.limits.newFlowsPerSecond } : {}),
+  },
 );
 let reportedPort = fwd.counters.port;
 

@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { Counters } from '../dataplane/counters.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { Logger } from './logger.js';
-import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
+import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
 
 interface Slot {
   worker: Worker | undefined;
@@ -29,6 +29,7 @@ export interface WorkerState {
   host: string;
   snapshot: Snapshot;
   offload: boolean;
+  limits: DataplaneLimits;
   testHooks: boolean;
   /** Per worker: its queue of each port, and its uplinks. */
   ports: WorkerPort[][];
@@ -100,6 +101,7 @@ export class WorkerPool {
       host: s.host,
       snapshot: s.snapshot,
       offload: s.offload,
+      limits: s.limits,
       testHooks: s.testHooks,
       ports: s.ports[id]!,
       uplinks: s.uplinks[id]!,

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../agent/logger.js';
 import type http from 'node:http';
 import { parseListen, readToken } from './controller-cmd.js';
 import { controlRequest } from '../agent/control-client.js';
+import type { DataplaneLimits } from '../agent/worker-protocol.js';
 import { createMetricsRegistry, startMetricsServer, type StatsSnapshot } from '../agent/metrics.js';
 
 export interface AgentCommandOptions {
@@ -26,15 +27,23 @@ export interface AgentCommandOptions {
   metrics?: string;
   /** false with --no-offload; SWITCHYARD_OFFLOAD=0 in the environment does the same. */
   offload?: boolean;
+  ctCapacity?: number;
+  ctPerPort?: number;
+  newFlowsPerSecond?: number;
 }
 
 /** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
-function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean } {
+function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean; limits: DataplaneLimits } {
   const envWorkers = Number(process.env.SWITCHYARD_WORKERS);
   const workers = o.workers ?? (Number.isInteger(envWorkers) && envWorkers > 0 ? envWorkers : undefined);
   // commander sets offload=true unless --no-offload; the environment can turn it off too
   const offload = o.offload !== false && process.env.SWITCHYARD_OFFLOAD !== '0';
-  return workers === undefined ? { offload } : { workers, offload };
+  const limits: DataplaneLimits = {
+    ...(o.ctCapacity !== undefined ? { ctCapacity: o.ctCapacity } : {}),
+    ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
+    ...(o.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: o.newFlowsPerSecond } : {}),
+  };
+  return workers === undefined ? { offload, limits } : { workers, offload, limits };
 }
 
 export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {

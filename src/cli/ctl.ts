@@ -47,6 +47,32 @@ export async function ctlStats(t: CtlTarget): Promise<string> {
   return lines.join('\n');
 }
 
+interface LayersReply {
+  generation: number;
+  ports: { port: string; out: { layer: string; rules: string[] }[]; in: { layer: string; rules: string[] }[] }[];
+  uplink: { layer: string; rules: string[] }[];
+}
+
+/** `ctl layers`: each port's layers in the order a frame takes them, with their rules. */
+export async function ctlLayers(t: CtlTarget, port?: string): Promise<string> {
+  const r = (await controlRequest(socketFor(t), port ? { op: 'layers', port } : { op: 'layers' })) as LayersReply;
+  if (t.json) return JSON.stringify(r, null, 2);
+  const out: string[] = [`policy generation ${r.generation}`];
+  const list = (title: string, ls: LayersReply['uplink']) => {
+    out.push(title);
+    ls.forEach((l, i) => {
+      out.push(`  ${i + 1}. ${l.layer}`);
+      for (const rule of l.rules) out.push(`       ${rule}`);
+    });
+  };
+  for (const p of r.ports) {
+    list(`port ${p.port}, frames it sends:`, p.out);
+    list(`port ${p.port}, frames about to reach it:`, p.in);
+  }
+  list('from the wire, before the destination port\'s inbound layers:', r.uplink);
+  return out.join('\n');
+}
+
 export async function ctlDumpFlows(t: CtlTarget, port?: string): Promise<string> {
   const r = (await controlRequest(socketFor(t), port ? { op: 'dump-flows', port } : { op: 'dump-flows' })) as unknown[];
   if (t.json) return JSON.stringify(r, null, 2);

@@ -3,12 +3,14 @@
  * `proto[,field=value...]`, e.g. `icmp,dst=10.1.1.11` or `tcp,dst=10.1.1.11,dport=1433,flags=S`.
  * Fields left out are filled by the agent from the port (its MAC and address) and from policy
  * (the destination's MAC, or the router's), so short specs trace what the tenant would send.
+ * `ipv6` is a bare IPv6 header, `eth` a frame of EtherType `dl_type`; `vlan=N` adds an 802.1Q tag
+ * to any of them (to see where the layers stop such frames).
  */
 import { InvalidArgumentError } from 'commander';
 import { normaliseMac, parseIpv4 } from '../policy/addr.js';
 import type { FrameSpec } from '../agent/control-protocol.js';
 
-const PROTOS = ['arp', 'icmp', 'tcp', 'udp', 'ip'] as const;
+const PROTOS = ['arp', 'icmp', 'tcp', 'udp', 'ip', 'ipv6', 'eth'] as const;
 const TCP_FLAG_LETTERS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20 };
 
 export function parseFrameSpec(text: string): FrameSpec {
@@ -46,6 +48,18 @@ export function parseFrameSpec(text: string): FrameSpec {
         spec[k] = n;
         break;
       }
+      case 'vlan': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 4095) throw new InvalidArgumentError(`vlan: must be 0..4095, got "${v}"`);
+        spec.vlan = n;
+        break;
+      }
+      case 'dl_type': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0x600 || n > 0xffff) throw new InvalidArgumentError(`dl_type: an EtherType 0x0600..0xffff, got "${v}"`);
+        spec.dl_type = n;
+        break;
+      }
       case 'flags': {
         let bits = 0;
         for (const c of v.toUpperCase()) {
@@ -57,7 +71,7 @@ export function parseFrameSpec(text: string): FrameSpec {
         break;
       }
       default:
-        throw new InvalidArgumentError(`unknown field "${k}" (fields: src dst dl_src dl_dst sport dport flags ttl nw_proto)`);
+        throw new InvalidArgumentError(`unknown field "${k}" (fields: src dst dl_src dl_dst dl_type vlan sport dport flags ttl nw_proto)`);
     }
   }
   return spec;

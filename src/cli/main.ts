@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
-import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
+import { ctlDumpFlows, ctlLayers, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
@@ -14,6 +14,12 @@ import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return n;
+}
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -39,6 +45,9 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'forwarding workers', positiveInt)
     .option('--no-offload', 'no TAP checksum/TSO offload, UDP GSO send pool or UDP GRO (plain frames)')
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
+    .option('--ct-capacity <n>', 'connection-tracking slots per worker (default 262144)', positiveInt)
+    .option('--ct-per-port <n>', 'connections one port may own per worker; over it its new connections drop (default 50000)', positiveInt)
+    .option('--new-flows-per-second <n>', 'new flows per second per port, also the burst; 0: no limit (default 20000)', nonNegativeInt)
     .action(async (o: AgentCommandOptions) => {
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);
@@ -75,6 +84,13 @@ export function buildProgram(): Command {
     .option('--port <name>', 'only flows of this port')
     .action(async (o: { port?: string }) => {
       console.log(await ctlDumpFlows(agentTarget(), o.port));
+    });
+  ctl
+    .command('layers')
+    .description("each port's layers in the order a frame takes them, with their rules")
+    .option('--port <name>', 'only this port')
+    .action(async (o: { port?: string }) => {
+      console.log(await ctlLayers(agentTarget(), o.port));
     });
   ctl
     .command('trace')
