@@ -115,7 +115,8 @@ function slowPath(p: Policy, ms = 1500): number {
     writeU16(b.slab, off + 34, seq & 0xffff); // UDP source port
     writeU16(b.slab, off + 36, 1 + ((seq >>> 16) & 0x7fff)); // UDP destination port
   };
-  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1, uftCapacity: 1 << 18, ctCapacity: 1 << 18 });
+  // quotas off: this measures the layers, not the per-port flow-rate limit
+  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1, uftCapacity: 1 << 18, ctCapacity: 1 << 18, ctPerPort: 1 << 30, newFlowsPerSecond: 0 });
   fwd.setPort(0, new ReplayPort('nic0', flows(p, 1), mutate));
   for (let i = 0; i < 200; i++) fwd.pollPort(0);
   const m0 = fwd.counters.global[C.UftMisses];
@@ -123,6 +124,34 @@ function slowPath(p: Policy, ms = 1500): number {
   const misses = fwd.counters.global[C.UftMisses] - m0;
   if (misses !== iters * BATCH) throw new Error(`slow path benchmark: ${misses} misses for ${iters * BATCH} frames`);
   return (misses / took) * 1000;
+}
+
+/**
+ * How many concurrent connections one worker holds, and the bytes each costs: every frame opens a
+ * new tracked connection (a port with an ACL, quotas off) until the table refuses; the tables are
+ * typed arrays, so their bytes per slot are exact. A connection costs one conntrack slot and a
+ * flow-table entry per direction.
+ */
+function capacity(ctSlots: number): { held: number; attempts: number; bytesPerConn: number; ctBytesPerSlot: number; uftBytesPerSlot: number } {
+  const p = policy(8, 10);
+  const snap = compileSnapshot(p, 'host1', 1);
+  let seq = 0;
+  const mutate = (b: FrameBatch, slot: number): void => {
+    const off = b.start[slot];
+    seq++;
+    writeU16(b.slab, off + 34, seq & 0xffff);
+    writeU16(b.slab, off + 36, 1 + ((seq >>> 16) & 0x7fff));
+  };
+  const fwd = new Forwarder({ ports: [], vxlan: new SinkUplink('vxlan') }, snap, { batchSize: BATCH, maxBatchesPerPoll: 1, uftCapacity: ctSlots * 2, ctCapacity: ctSlots, ctPerPort: 1 << 30, newFlowsPerSecond: 0 });
+  fwd.setPort(0, new ReplayPort('nic0', flows(p, 1), mutate));
+  const attempts = ctSlots * 1.25;
+  for (let i = 0; i < attempts / BATCH; i++) fwd.pollPort(0);
+  const ct = fwd.ct as unknown as Record<string, unknown>;
+  const uft = fwd.uft as unknown as Record<string, unknown>;
+  const bytes = (o: Record<string, unknown>) => Object.values(o).reduce<number>((n, v) => n + (ArrayBuffer.isView(v) ? v.byteLength : 0), 0);
+  const ctBytes = bytes(ct);
+  const uftBytes = bytes(uft);
+  return { held: fwd.ct.count, attempts, bytesPerConn: (ctBytes + uftBytes) / fwd.ct.count, ctBytesPerSlot: ctBytes / fwd.ct.capacity, uftBytesPerSlot: uftBytes / fwd.uft.capacity };
 }
 
 function heap(): number {
@@ -153,6 +182,14 @@ function main(): void {
   console.log(`slow path, new flows (no ACL):        ${fmt(results.slow_noacl_fps)} flows/s`);
   console.log(`slow path, new flows (10-rule ACL):   ${fmt(results.slow_acl10_fps)} flows/s`);
   console.log(`slow path, new flows (10k-rule ACL):  ${fmt(results.slow_acl10k_fps)} flows/s`);
+
+  const cap = capacity(1 << 20);
+  results['ct_held_of_1M_slots'] = cap.held;
+  results['bytes_per_connection'] = cap.bytesPerConn;
+  console.log(
+    `concurrent connections, 1M-slot table: ${cap.held} held of ${cap.attempts} offered (${((100 * cap.held) / (1 << 20)).toFixed(1)}% full), ` +
+      `${cap.bytesPerConn.toFixed(0)} B per connection (conntrack ${cap.ctBytesPerSlot.toFixed(0)} B/slot, flow table ${cap.uftBytesPerSlot.toFixed(0)} B/slot x2)`,
+  );
 
   const big = policy(10_000, 10_000);
   const h0 = heap();

@@ -267,6 +267,41 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     }
     return t;
   };
+  // one ACL layer per compiled table and direction, shared by every port that has that table
+  // (10k ports with one 10k-rule ACL must not hold 10k copies of its rules)
+  const aclLayers = [new Map<AclTable | null, Layer>(), new Map<AclTable | null, Layer>()];
+  const aclLayer = (t: AclTable | null, kind: LayerKind.AclOut | LayerKind.AclIn): Layer => {
+    const out = kind === LayerKind.AclOut;
+    const m = aclLayers[out ? 0 : 1];
+    let L = m.get(t);
+    if (L === undefined) {
+      L = layer(out ? 'acl-out' : 'acl-in', kind, aclRules(t, out ? 'outbound' : 'inbound'), t);
+      m.set(t, L);
+    }
+    return L;
+  };
+  // gateway, router and vnet say the same for every port of a subnet: one set per subnet
+  const bySubnet = new Map<number, Layer[]>();
+  const subnetLayers = (s: SubnetInfo): Layer[] => {
+    let ls = bySubnet.get(s.index);
+    if (ls === undefined) {
+      ls = [
+        layer('gateway', LayerKind.Gateway, [
+          `ARP who-has ${s.gatewayText}: router ${ROUTER_MAC_TEXT}`,
+          `ARP who-has a CA of ${s.virtualNetwork}/${s.name}: that endpoint's MAC; unknown: no answer`,
+          'ARP replies to broadcast (gratuitous) and requests for the own address: drop',
+          `IPv4 to ${s.gatewayText} at ${ROUTER_MAC_TEXT}: ICMP echo answered, anything else dropped`,
+        ]),
+        layer('router', LayerKind.Router, [`to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${s.virtualNetwork} (never another virtual network); TTL - 1`]),
+        layer('vnet', LayerKind.Vnet, [
+          `broadcast/multicast: every other port of VSID ${s.vsid}, local or remote`,
+          `unicast: the endpoint with that MAC in VSID ${s.vsid}, its CA as destination IP (or broadcast/multicast)`,
+        ]),
+      ];
+      bySubnet.set(s.index, ls);
+    }
+    return ls;
+  };
   for (const nic of policy.networkInterfaces) {
     const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
     if (si === undefined) throw new Error(`network interface ${nic.name}: unknown subnet ${nic.virtualNetwork}/${nic.subnet}`);
@@ -317,20 +352,10 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
             `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
             `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
           ]),
-          layer('gateway', LayerKind.Gateway, [
-            `ARP who-has ${s.gatewayText}: router ${ROUTER_MAC_TEXT}`,
-            `ARP who-has a CA of ${s.virtualNetwork}/${s.name}: that endpoint's MAC; unknown: no answer`,
-            'ARP replies to broadcast (gratuitous) and requests for the own address: drop',
-            `IPv4 to ${s.gatewayText} at ${ROUTER_MAC_TEXT}: ICMP echo answered, anything else dropped`,
-          ]),
-          layer('router', LayerKind.Router, [`to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${s.virtualNetwork} (never another virtual network); TTL - 1`]),
-          layer('vnet', LayerKind.Vnet, [
-            `broadcast/multicast: every other port of VSID ${s.vsid}, local or remote`,
-            `unicast: the endpoint with that MAC in VSID ${s.vsid}, its CA as destination IP (or broadcast/multicast)`,
-          ]),
-          layer('acl-out', LayerKind.AclOut, aclRules(aclOut, 'outbound'), aclOut),
+          ...subnetLayers(s),
+          aclLayer(aclOut, LayerKind.AclOut),
         ],
-        layersIn: [layer('acl-in', LayerKind.AclIn, aclRules(aclIn, 'inbound'), aclIn)],
+        layersIn: [aclLayer(aclIn, LayerKind.AclIn)],
       };
       ports.push(Object.freeze(info));
       portById[portIndex] = info;
