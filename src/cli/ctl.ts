@@ -86,7 +86,7 @@ export async function ctlTrace(t: CtlTarget, port: string, direction: 'out' | 'i
   return formatTrace(r);
 }
 
-function formatTrace(r: unknown): string {
+export function formatTrace(r: unknown): string {
   const t = r as Partial<TraceResult>;
   if (!t || !Array.isArray(t.steps)) return JSON.stringify(r, null, 2);
   const out: string[] = [];
