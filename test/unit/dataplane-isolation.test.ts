@@ -7,6 +7,7 @@ import type { Policy } from '../../src/policy/types.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { IdRegistry } from '../../src/vfp/ids.js';
+import { MemoryPort } from '../../src/io/memory.js';
 import { buildArpReply, buildArpRequest, buildEth, buildIcmpEcho, buildIcmpv6, buildIpv4, buildIpv4Udp, buildIpv6, buildTcp, buildVxlan } from '../helpers/frames.js';
 import { MAC, PA2, PA3, ROUTER, figure8, rig, type Rig } from '../helpers/vfp-fixtures.js';
 
@@ -193,6 +194,31 @@ describe('connection tracking keeps tenants apart', () => {
     const id = s3.portByName.get('newport')!;
     expect([...s1.portByName.values()]).not.toContain(id);
     expect(s3.portById[s1.portByName.get('contoso-app')!]).toBeUndefined();
+  });
+});
+
+describe('a reload that adds ports', () => {
+  it('registers the new port under an id the running snapshot never used', () => {
+    const ids = new IdRegistry();
+    const p1 = figure8();
+    const snap1 = compileSnapshot(p1, 'host1', 1, { ids });
+    const r = rig(p1);
+    r.fwd.setSnapshot(snap1);
+    // the new policy puts a fabrikam port first: positions shift, ids do not
+    const p2 = structuredClone(p1);
+    p2.networkInterfaces.unshift({ name: 'fabrikam-new', host: 'host1', virtualNetwork: 'fabrikam', subnet: 's1', macAddress: '00:1d:d8:b7:2c:09', ipAddress: '10.1.1.19' });
+    const snap2 = compileSnapshot(p2, 'host1', 2, { ids });
+    const fresh = snap2.portByName.get('fabrikam-new')!;
+    expect(snap1.portById[fresh]).toBeUndefined();
+    // the agent creates the new port's device before the switch; the old snapshot forwards on
+    const dev = new MemoryPort('fabrikam-new');
+    r.fwd.setPort(fresh, dev);
+    r.send('contoso-sql', sqlUdp());
+    expect(r.pull('contoso-app')).toHaveLength(1);
+    expect(dev.pullAll()).toHaveLength(0);
+    r.fwd.setSnapshot(snap2);
+    r.send('fabrikam-sql', buildIpv4Udp({ srcMac: MAC.fabrikamSql, dstMac: '00:1d:d8:b7:2c:09', srcIp: '10.1.1.11', dstIp: '10.1.1.19' }));
+    expect(dev.pullAll()).toHaveLength(1);
   });
 });
 
