@@ -50,6 +50,8 @@ export class ForwarderState {
   readonly split: FrameBatch;
   readonly splitSrc: Uint32Array;
   splitN = 0;
+  /** Forwards the split batch now (it is full and more datagrams are coming). */
+  splitFull: () => void = () => undefined;
   /** Replicated frames (one copy per extra local port). */
   readonly copies: FrameBatch;
   copyN = 0;

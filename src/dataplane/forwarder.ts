@@ -156,6 +156,7 @@ export class Forwarder extends ForwarderState {
     this.urx = allocBatch(batchSize, big);
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
+    this.splitFull = () => this.forwardSplit();
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
 
@@ -228,16 +229,30 @@ export class Forwarder extends ForwarderState {
       this.begin(this.urx);
       for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i]);
       this.end();
-      if (this.splitN > 0) {
-        // GRO buffers that could not be coalesced: their datagrams one by one, after the batch
-        const m = this.splitN;
-        this.begin(this.split);
-        for (let i = 0; i < m; i++) this.ingress(enc, i, this.splitSrc[i], 0);
-        this.end();
-        this.splitN = 0;
-      }
+      // GRO buffers that could not be coalesced: their datagrams one by one, after the batch
+      if (this.splitN > 0) this.forwardSplit();
       if (n < this.urx.capacity) break;
     }
+  }
+
+  /**
+   * Forwards the datagrams split out of GRO buffers (always VXLAN). Called after a batch, and in
+   * the middle of one when the split batch fills up (offload-rx.ts): the current batch's queued
+   * outputs are written first, so its slots are free to be reused, then the split batch goes
+   * through, then the current batch continues. A read of 64 GRO buffers of 64 datagrams each is
+   * forwarded whole, 64 datagrams at a time, never dropped for want of room.
+   */
+  private forwardSplit(): void {
+    const m = this.splitN;
+    this.splitN = 0;
+    const saved = this.cur;
+    const within = this.inBatch;
+    if (within) flushAll(this);
+    this.begin(this.split);
+    for (let i = 0; i < m; i++) this.ingress(ENCAP_VXLAN, i, this.splitSrc[i], 0);
+    this.end();
+    this.cur = saved;
+    this.inBatch = within;
   }
 
   private begin(b: FrameBatch): void {

@@ -2,7 +2,8 @@
  * Receive offload from a VXLAN uplink with UDP GRO: one read may return several datagrams of the
  * same size back to back. When they are one TCP run of one flow they are coalesced in place into
  * a single super-frame with a virtio-net header for the port (vfp/offload.ts); otherwise their
- * datagrams are copied out into ForwarderState.split and forwarded one by one after the batch.
+ * datagrams are copied out into ForwarderState.split and forwarded one by one after the batch
+ * (or as soon as the split batch is full: none is dropped for want of room).
  */
 import { HEADROOM } from '../io/types.js';
 import { readU24 } from '../wire/bytes.js';
@@ -47,10 +48,11 @@ function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa:
   st.counters.global[C.GroSplit]++;
   for (let o = 0; o < L; o += size) {
     const l = Math.min(size, L - o);
-    if (st.splitN === sp.capacity || l + 8 > sp.slotSize - HEADROOM) {
+    if (l + 8 > sp.slotSize - HEADROOM) {
       st.counters.drop(Drop.Offload, -1);
       continue;
     }
+    if (st.splitN === sp.capacity) st.splitFull();
     const i = st.splitN++;
     const dst = i * sp.slotSize + HEADROOM;
     sp.slab.set(from.subarray(D + o, D + o + l), dst + 8);

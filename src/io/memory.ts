@@ -188,11 +188,15 @@ export interface UplinkFrame {
   src: number;
   /** Outer IPv4 destination, host order. */
   dst: number;
+  /** A UDP GRO buffer: datagrams of this many bytes back to back after the UDP header. */
+  gro?: number;
 }
 
 export interface MemoryUplinkOptions extends MemoryQueueOptions {
   /** This host's provider addresses (host order); the first is the source when srcAddr is 0. */
   localAddrs?: number[];
+  /** Act as a VXLAN socket with UDP GRO: reads report groSize (see pushGro). */
+  gro?: boolean;
 }
 
 /** A fake underlay socket: `push` is a packet from the wire, `pull` one the dataplane sent
@@ -202,6 +206,7 @@ export class MemoryUplink implements Uplink {
   txDrops = 0;
   oversize = 0;
   readonly localAddrs: number[];
+  readonly groSize?: Uint16Array;
   /** Set by MemoryUnderlay.attach. */
   underlay: MemoryUnderlay | undefined;
   private readonly rx: Ring<UplinkFrame>;
@@ -214,6 +219,7 @@ export class MemoryUplink implements Uplink {
     opts: MemoryUplinkOptions = {},
   ) {
     this.localAddrs = opts.localAddrs ?? [];
+    if (opts.gro) this.groSize = new Uint16Array(1024);
     this.rx = new Ring(opts.queueLimit ?? 1024);
     this.tx = new Ring(opts.queueLimit ?? 1024);
   }
@@ -221,6 +227,28 @@ export class MemoryUplink implements Uplink {
   /** A packet from the wire (copied); `dst` defaults to the first local address. */
   push(frame: Uint8Array, src: number, dst: number = this.localAddrs[0] ?? 0): boolean {
     if (this.closed || !this.rx.push({ frame: frame.slice(), src: src >>> 0, dst: dst >>> 0 })) {
+      this.rxDrops++;
+      return false;
+    }
+    this.readiness.arm(true);
+    return true;
+  }
+
+  /** A UDP GRO buffer from the wire: `datagrams` (UDP payloads: VXLAN + frame, all the same
+   * size but the last) behind one UDP header, as the kernel hands them to a socket with UDP_GRO. */
+  pushGro(datagrams: readonly Uint8Array[], src: number, dst: number = this.localAddrs[0] ?? 0): boolean {
+    const total = datagrams.reduce((n, d) => n + d.length, 0);
+    const buf = new Uint8Array(8 + total);
+    buf[2] = 0x12;
+    buf[3] = 0xb5; // destination port 4789
+    buf[4] = ((8 + total) >>> 8) & 0xff;
+    buf[5] = (8 + total) & 0xff;
+    let o = 8;
+    for (const d of datagrams) {
+      buf.set(d, o);
+      o += d.length;
+    }
+    if (this.closed || !this.rx.push({ frame: buf, src: src >>> 0, dst: dst >>> 0, gro: datagrams.length > 1 ? datagrams[0].length : 0 })) {
       this.rxDrops++;
       return false;
     }
@@ -254,6 +282,7 @@ export class MemoryUplink implements Uplink {
       }
       srcAddr[n] = f.src;
       dstAddr[n] = f.dst;
+      if (this.groSize) this.groSize[n] = f.gro ?? 0;
       n++;
     }
     b.count = n;
