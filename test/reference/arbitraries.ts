@@ -176,6 +176,7 @@ export const FRAME_KINDS = [
   'icmp-error',
   'malformed',
   'wire',
+  'reload',
 ] as const;
 export type FrameKind = (typeof FRAME_KINDS)[number];
 
@@ -187,7 +188,8 @@ export interface Recipe {
 
 /** Kinds from SWITCHYARD_FUZZ_KINDS (comma-separated; default all), weighted towards plain unicast. */
 export function arbRecipe(kinds: readonly FrameKind[] = FRAME_KINDS): fc.Arbitrary<Recipe> {
-  const weighted = kinds.map((k) => ({ arbitrary: fc.constant(k), weight: k === 'unicast' || k === 'wire' || k === 'valid' ? 4 : k === 'routed' || k === 'arp' ? 2 : 1 }));
+  const weight = (k: FrameKind): number => (k === 'unicast' || k === 'wire' || k === 'valid' ? 8 : k === 'routed' || k === 'arp' ? 4 : k === 'reload' ? 1 : 2);
+  const weighted = kinds.map((k) => ({ arbitrary: fc.constant(k), weight: weight(k) }));
   return fc.record({ kind: fc.oneof(...weighted), n: fc.array(fc.nat(1000), { minLength: 10, maxLength: 10 }) });
 }
 
@@ -211,7 +213,11 @@ export class World {
   readonly pas: { host: string; pa: number }[] = [];
   readonly vsids: { vsid: number; encap: 'vxlan' | 'nvgre' }[] = [];
 
+  /** The policy as last reloaded (its virtual networks in the current order). */
+  current: Policy;
+
   constructor(readonly policy: Policy) {
+    this.current = policy;
     this.hosts = policy.hosts.map((h) => h.name);
     for (const h of policy.hosts) for (const pa of h.providerAddresses) this.pas.push({ host: h.name, pa: parseIpv4(pa)! });
     for (const vn of policy.virtualNetworks) for (const s of vn.subnets) this.vsids.push({ vsid: s.vsid, encap: s.encapsulation ?? 'vxlan' });
@@ -235,10 +241,16 @@ export class World {
   }
 }
 
+/** Generation switches (the test sets them from the environment). */
+export const options = {
+  /** Spoil source fields of frames (MAC, IP, identity of a neighbour); off: senders are honest. */
+  spoof: true,
+};
+
 const pick = <T>(xs: readonly T[], n: number): T => xs[n % xs.length];
 
 /** A number choice: 0 .. k-1, where 0 comes `plain` out of 10 times. */
-const choice = (n: number, k: number, plain = 6): number => (n % 10 < plain ? 0 : 1 + (n % (k - 1)));
+const choice = (n: number, k: number, plain = 6): number => (n % 10 < plain ? 0 : 1 + (Math.floor(n / 10) % (k - 1)));
 
 const OTHER_MAC = '02:99:00:00:00:01';
 const PORTS = [80, 40000, 40001, 443];
@@ -260,7 +272,7 @@ function innerFrame(w: World, kind: FrameKind, X: Ep, n: number[], routedSrc = f
   const D = choice(n[1], 4, 7) === 0 && sameSubnet.length > 0 ? pick(sameSubnet, n[2]) : pick(w.eps, n[2]);
   // the source: X's own, or one field off
   const src: Who = { mac: routedSrc ? ROUTER : X.mac, ip: X.ip };
-  switch (choice(n[3], 6, 8)) {
+  switch (options.spoof ? choice(n[3], 6, 8) : 0) {
     case 1:
       src.mac = pick([D.mac, OTHER_MAC, 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', ROUTER], n[4]);
       break;
@@ -284,7 +296,7 @@ function innerFrame(w: World, kind: FrameKind, X: Ep, n: number[], routedSrc = f
   const dport = pick(PORTS, n[6]);
   const proto = n[7] % 4;
   const ttl = pick([64, 64, 64, 1, 2, 0], n[8]);
-  const ip4 = (dstMac: string, dstIp: string, extra: { id?: number; flagsFragment?: number } = {}): Uint8Array => {
+  const ip4 = (dstMac: string, dstIp: string, extra: { id?: number; flagsFragment?: number; ttl?: number } = {}): Uint8Array => {
     const base = { srcMac: src.mac, dstMac, srcIp: src.ip, dstIp, ttl, ...extra };
     if (proto === 0) return buildTcp({ ...base, srcPort: sport, dstPort: dport, flags: pick(TCP_FLAGS, n[9]) });
     if (proto === 1) return buildIpv4Udp({ ...base, srcPort: sport, dstPort: dport });
@@ -389,11 +401,15 @@ function innerFrame(w: World, kind: FrameKind, X: Ep, n: number[], routedSrc = f
     case 'fragment': {
       const id = n[0] % 3;
       const later = n[9] % 2 === 1;
-      const dstMac = choice(n[1], 3, 7) === 0 ? D.mac : pick([ROUTER, 'ff:ff:ff:ff:ff:ff'], n[1]);
-      const dstIp = dstMac === ROUTER && sameVn.length ? pick(sameVn, n[2]).ip : D.ip;
-      if (!later) return ip4(dstMac, dstIp, { id, flagsFragment: 0x2000 });
+      // the destination MAC follows from (destination IP, id), as in a real fragmented packet:
+      // every fragment of one packet carries the same addresses
+      const dstIp = n[1] % 3 === 1 && sameVn.length ? pick(sameVn, n[2]).ip : D.ip;
+      const neighbour = sameSubnet.find((e) => e.ip === dstIp);
+      const dstMac = id === 2 ? 'ff:ff:ff:ff:ff:ff' : neighbour ? neighbour.mac : dstIp === X.ip ? X.mac : ROUTER;
+      const fttl = [64, 1, 64][id]; // one TTL per packet, so per id
+      if (!later) return ip4(dstMac, dstIp, { id, flagsFragment: 0x2000, ttl: fttl });
       // a later fragment: no L4 header; UDP/TCP/ICMP by protocol number only
-      return buildIpv4({ srcMac: src.mac, dstMac, srcIp: src.ip, dstIp, ttl, id, flagsFragment: (n[8] % 2 ? 0x2000 : 0) | 3, proto: pick([6, 17, 1, 47], n[7]), payload: new Uint8Array(16) });
+      return buildIpv4({ srcMac: src.mac, dstMac, srcIp: src.ip, dstIp, ttl: fttl, id, flagsFragment: (n[8] % 2 ? 0x2000 : 0) | 3, proto: pick([6, 17, 1, 47], n[7]), payload: new Uint8Array(16) });
     }
     case 'icmp-error': {
       // ICMP destination unreachable quoting a packet that D sent to X (its error goes back to D)
@@ -431,6 +447,7 @@ function innerFrame(w: World, kind: FrameKind, X: Ep, n: number[], routedSrc = f
       return good.slice(0, 14 + (n[1] % 20));
     }
     case 'wire':
+    case 'reload':
       return innerFrame(w, 'unicast', X, n, routedSrc);
   }
 }
@@ -459,6 +476,14 @@ function describeFrame(b: Uint8Array): string {
 export function realize(w: World, r: Recipe): Event | undefined {
   if (w.eps.length === 0) return undefined;
   const n = r.n;
+  if (r.kind === 'reload') {
+    // the same policy with the virtual networks in another order: positions move, names stay
+    const vns = [...w.current.virtualNetworks];
+    if (n[0] % 2 === 0) vns.reverse();
+    else vns.push(vns.shift()!);
+    w.current = { ...w.current, virtualNetworks: vns };
+    return { kind: 'reload', policy: w.current, note: `reload: virtual networks now ${vns.map((v) => v.name).join(', ')}` };
+  }
   if (r.kind !== 'wire') {
     const X = pick(w.eps, n[0] * 7 + n[1]);
     const frame = innerFrame(w, r.kind, X, n);

@@ -16,6 +16,7 @@
  *   D. fwd.pollUplink('vxlan' | 'nvgre')                                           (settle)
  *   E. fwd.counters.global[i] with COUNTER_NAMES[i] === 'drop-<reason>'            (dropCounters)
  *   F. MemoryUplink/MemoryUnderlay (src/io/memory.ts): push(payload, srcPa), log  (run, encaps)
+ *   G. fwd.setSnapshot(snapshot) takes effect before the next batch                (reload)
  */
 import { MemoryPort, MemoryUnderlay, MemoryUplink } from '../../src/io/memory.js';
 import { Forwarder } from '../../src/dataplane/forwarder.js';
@@ -45,6 +46,7 @@ export class EngineWorld {
   private readonly underlay = new MemoryUnderlay(true);
   /** Provider address -> host name. */
   private readonly paHost = new Map<number, string>();
+  private generation = 1;
 
   constructor(policy: Policy) {
     for (const h of policy.hosts) {
@@ -71,6 +73,24 @@ export class EngineWorld {
       ports.push({ name: n.name, id, dev });
     }
     return { name, fwd, ports, vx, nv };
+  }
+
+  /** A new snapshot on every host; ports keep their devices (re-attached if their id moved). */
+  private reload(policy: Policy): void {
+    this.generation++;
+    for (const h of this.hosts) {
+      const snap = compileSnapshot(policy, h.name, this.generation); // A
+      h.fwd.setSnapshot(snap); // G
+      for (const p of h.ports) {
+        const id = snap.portByName.get(p.name); // C
+        if (id === undefined) throw new Error(`driver: the reloaded snapshot of ${h.name} has no port ${p.name}`);
+        if (id !== p.id) {
+          h.fwd.setPort(p.id, undefined);
+          h.fwd.setPort(id, p.dev);
+          p.id = id;
+        }
+      }
+    }
   }
 
   private host(name: string): EngineHost {
@@ -115,6 +135,10 @@ export class EngineWorld {
 
   /** Runs one event and returns what it did, on every host. */
   run(e: Event): Outcome {
+    if (e.kind === 'reload') {
+      this.reload(e.policy);
+      return { deliveries: [], drops: [] };
+    }
     const before = this.dropCounters();
     const h = this.host(e.host);
     if (e.kind === 'port') {

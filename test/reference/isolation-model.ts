@@ -10,7 +10,7 @@
  * receiving host's ingress, so the outcome of one event covers every host it touches.
  *
  * Modelled beyond the spec's text, following today's engine where the spec is silent (each
- * marked SILENT below): a group frame with no copy at all counts one `no-port`; a copy refused by
+ * marked SILENT below): a group frame with no copy at all counts one `no-port` (also when ACLs refused every copy); a copy refused by
  * a port's inbound ACL counts one `acl-deny`; a connection is tracked at a host only when the
  * frame meets an ACL table there (the sender's outbound or the local receiver's inbound rules,
  * as today); TCP states as in today's conntrack (RST closes, FIN/ACK teardown to TIME_WAIT; a
@@ -354,14 +354,22 @@ class Stage {
 }
 
 export class IsolationModel {
-  private readonly subnets: MSubnet[] = [];
-  private readonly endpoints: MEndpoint[] = [];
-  private readonly pas: { host: string; pa: number }[] = [];
+  private subnets: MSubnet[] = [];
+  private endpoints: MEndpoint[] = [];
+  private pas: { host: string; pa: number }[] = [];
+  /** Connections and fragments per host: they outlive reloads (keyed by names, not positions). */
   private readonly state = new Map<string, HostState>();
 
-  constructor(readonly policy: Policy) {
+  constructor(policy: Policy) {
+    this.load(policy);
+  }
+
+  private load(policy: Policy): void {
+    this.subnets = [];
+    this.endpoints = [];
+    this.pas = [];
     for (const h of policy.hosts) {
-      this.state.set(h.name, { conns: [], frags: [] });
+      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [] });
       for (const pa of h.providerAddresses) this.pas.push({ host: h.name, pa: ip(pa) });
     }
     for (const vn of policy.virtualNetworks) {
@@ -391,6 +399,10 @@ export class IsolationModel {
   /** The outcome of one event, across every host it reaches. */
   run(e: Event): Outcome {
     const out: Outcome = { deliveries: [], drops: [] };
+    if (e.kind === 'reload') {
+      this.load(e.policy);
+      return out;
+    }
     let stage: Stage;
     let from: string;
     if (e.kind === 'port') {
@@ -598,7 +610,7 @@ export class IsolationModel {
         st.remote.push({ host: h, subnet: S, bytes: f.bytes, routeTo: undefined });
         copies++;
       }
-      if (copies === 0 && st.drops.length === 0) st.drops.push('no-port'); // SILENT
+      if (copies === 0) st.drops.push('no-port'); // SILENT: as today, also after refused copies
       return;
     }
     if (f.dst === ROUTER_MAC) {
@@ -719,7 +731,7 @@ export class IsolationModel {
           copies++;
         } else st.drops.push('acl-deny');
       }
-      if (copies === 0 && st.drops.length === 0) st.drops.push('no-port');
+      if (copies === 0) st.drops.push('no-port');
     } else {
       const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
       if (!Y) st.drops.push('no-port');

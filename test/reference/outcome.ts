@@ -11,6 +11,8 @@
  * they share.
  */
 
+import type { Policy } from '../../src/policy/types.js';
+
 export interface Outcome {
   deliveries: string[];
   drops: string[];
@@ -25,8 +27,10 @@ export function canonical(o: Outcome): Outcome {
   return { deliveries: [...o.deliveries].sort(), drops: [...o.drops].sort() };
 }
 
-/** A frame arriving at a host: from one of its ports, or from the underlay. */
+/** A frame arriving at a host (from one of its ports, or from the underlay), or a policy reload
+ * on every host (same ports, virtual networks in another order: identities must not move). */
 export type Event =
+  | { kind: 'reload'; policy: Policy; note: string }
   | { kind: 'port'; host: string; port: string; frame: Uint8Array; note: string }
   | {
       kind: 'wire';
