@@ -112,7 +112,7 @@ function checkWorld(policy: Policy, recipes: Recipe[]): void {
     if (crossed.length > 0 || deliveriesDiffer || reasonsDiffer) {
       stats.disagreements++;
       if (SURVEY && crossed.length === 0) {
-        const kind = e.kind === 'wire' ? `wire/${e.note.split('; inner ')[1]?.split(' ')[0] ?? '?'}` : `${recipes[i].kind}${reloads > 0 ? ' (after a reload)' : ''}`;
+        const kind = e.kind === 'wire' ? `wire/${e.note.split('; inner ')[1]?.split(' ')[0] ?? '?'}` : `${recipes[i].kind}${reloads > 0 && recipes[i].kind === 'valid' ? ' (after a reload)' : ''}`;
         const key = `${kind}: spec ${shortOutcome(want)}, engine ${shortOutcome(got)}`;
         const c = classes.get(key);
         if (c) c.count++;
