@@ -347,7 +347,7 @@ function innerFrame(w: World, kind: FrameKind, X: Ep, n: number[], routedSrc = f
     }
     case 'arp': {
       const v = n[0] % 8;
-      const sha = choice(n[9], 3, 8) === 0 ? src.mac : pick([D.mac, OTHER_MAC], n[9]);
+      const sha = !options.spoof || choice(n[9], 3, 8) === 0 ? src.mac : pick([D.mac, OTHER_MAC], n[9]);
       const target = pick([D.ip, X.gateway, D.ip, '10.1.1.99', X.ip], n[1]);
       if (v === 0 || v === 1) return buildArpRequest({ srcMac: src.mac, senderMac: sha, senderIp: src.ip, targetIp: target, dstMac: v === 1 ? D.mac : undefined });
       if (v === 2) return buildArpRequest({ srcMac: src.mac, senderMac: sha, senderIp: src.ip, targetIp: src.ip }); // gratuitous

@@ -360,7 +360,12 @@ export class IsolationModel {
   /** Connections and fragments per host: they outlive reloads (keyed by names, not positions). */
   private readonly state = new Map<string, HostState>();
 
-  constructor(policy: Policy) {
+  /** When a connection is tracked: where an ACL table applies to the frame (today's rule), or
+   * whenever the sending or receiving port has any ACL rules. */
+  constructor(
+    policy: Policy,
+    readonly trackWhen: 'table-applies' | 'port-has-acl' = 'table-applies',
+  ) {
     this.load(policy);
   }
 
@@ -472,8 +477,12 @@ export class IsolationModel {
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
     const v = f.ipv4;
-    // SILENT: tracked only where an ACL table applies to this frame at this host (as today)
-    if (!v || (outT === null && inT === null)) return true;
+    // SILENT: tracked only where an ACL table applies to this frame at this host (as today), so
+    // a port whose ACL has inbound rules only is not stateful; `trackWhen: 'port-has-acl'`
+    // tracks every connection of a port with any rules (then its replies pass its inbound rules)
+    const hasAcl = (p: MEndpoint | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
+    const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
+    if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
     if (this.related(h, vn, f)) return true;
     const m = connOf(h, vn, v);
     if (m && m.reply && admitsReply(m.c)) {

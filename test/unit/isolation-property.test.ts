@@ -9,7 +9,8 @@
 //
 // Knobs (environment): SWITCHYARD_FUZZ_FRAMES (default 100000; `make fuzz` runs 1000000),
 // SWITCHYARD_FUZZ_SEED, SWITCHYARD_FUZZ_KINDS (comma-separated frame kinds, see arbitraries.ts),
-// SWITCHYARD_FUZZ_REASONS=0, SWITCHYARD_FUZZ_SURVEY=1 (do not stop at the first disagreement:
+// SWITCHYARD_FUZZ_REASONS=0, SWITCHYARD_FUZZ_TRACK=port-has-acl (the model tracks every
+// connection of a port with any ACL rules, not only where a table applies), SWITCHYARD_FUZZ_SURVEY=1 (do not stop at the first disagreement:
 // count them by class and print one example each), SWITCHYARD_FUZZ_SPOOF=0 (senders keep their own source fields: to
 // look at one class of disagreement at a time), SWITCHYARD_FUZZ_SHRINK=0 (report the first
 // failure as found).
@@ -24,6 +25,7 @@ import { FRAME_KINDS, World, arbPolicy, arbRecipe, options, realize, type FrameK
 const FRAMES = Number(process.env.SWITCHYARD_FUZZ_FRAMES ?? 100_000);
 const SEED = process.env.SWITCHYARD_FUZZ_SEED === undefined ? Date.now() % 1_000_000 : Number(process.env.SWITCHYARD_FUZZ_SEED);
 const REASONS = process.env.SWITCHYARD_FUZZ_REASONS !== '0';
+const TRACK = process.env.SWITCHYARD_FUZZ_TRACK === 'port-has-acl' ? 'port-has-acl' : 'table-applies';
 const KINDS = (process.env.SWITCHYARD_FUZZ_KINDS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...FRAME_KINDS]) as FrameKind[];
 options.spoof = process.env.SWITCHYARD_FUZZ_SPOOF !== '0';
 for (const k of KINDS) if (!FRAME_KINDS.includes(k)) throw new Error(`SWITCHYARD_FUZZ_KINDS: unknown kind ${k} (kinds: ${FRAME_KINDS.join(', ')})`);
@@ -93,7 +95,7 @@ function tally(o: Outcome): void {
 
 function checkWorld(policy: Policy, recipes: Recipe[]): void {
   const w = new World(policy);
-  const model = new IsolationModel(policy);
+  const model = new IsolationModel(policy, TRACK);
   const engine = new EngineWorld(policy);
   const t0 = performance.now();
   const before: string[] = [];
