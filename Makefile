@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build demo demo-vms test test-unit lint layers typecheck bench bench-micro bench-controller clean
+.PHONY: help setup build demo demo-vms test test-unit lint layers typecheck fuzz bench bench-micro bench-controller clean
 
 help:
 	@echo "make demo     the Figure 8 scenario on two namespace hosts (root)"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench-micro       VFP fast/slow path, compile, 10 vs 10k rules (no root)"
 	@echo "make bench-controller  controller convergence, 2 and 200 agents (no root)"
 	@echo "make demo-vms          Figure 8 across two qemu VMs (root)"
+	@echo "make fuzz     the isolation property test with 10^6 frames (no root; FRAMES=, SEED=)"
 	@echo "make build    native addon + TypeScript;  make clean"
 
 setup:
@@ -39,6 +40,12 @@ test-unit: setup
 
 test: setup lint layers typecheck
 	@bash scripts/run-tests.sh
+
+# The isolation property test (issue 12) with a million frames instead of CI's 10^5.
+# SWITCHYARD_FUZZ_SURVEY=1 make fuzz counts disagreements by class instead of stopping at the first.
+FRAMES ?= 1000000
+fuzz: setup
+	SWITCHYARD_FUZZ_FRAMES=$(FRAMES) $(if $(SEED),SWITCHYARD_FUZZ_SEED=$(SEED)) npx vitest run test/unit/isolation-property.test.ts
 
 bench: setup
 	@bash scripts/bench.sh

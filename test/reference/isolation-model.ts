@@ -1,0 +1,754 @@
+/**
+ * The reference model of /work/notes/isolation-spec.md (issue 12): what the dataplane must do with
+ * a frame, written as plainly as possible so that it can be read against the spec line by line.
+ * No caches, no hash tables, no compiled tables: lists of endpoints, subnets and ACL rules built
+ * once from the Policy, searched with loops; connection tracking and fragment state are plain
+ * lists per host. Nothing here comes from src/vfp or src/dataplane (only policy types and
+ * address parsing from src/policy).
+ *
+ * A frame from a port is followed across the underlay: each encapsulated copy is handed to the
+ * receiving host's ingress, so the outcome of one event covers every host it touches.
+ *
+ * Modelled beyond the spec's text, following today's engine where the spec is silent (each
+ * marked SILENT below): a group frame with no copy at all counts one `no-port` (also when ACLs refused every copy); a copy refused by
+ * a port's inbound ACL counts one `acl-deny`; a connection is tracked at a host only when the
+ * frame meets an ACL table there (the sender's outbound or the local receiver's inbound rules,
+ * as today); TCP states as in today's conntrack (RST closes, FIN/ACK teardown to TIME_WAIT; a
+ * closed or TIME_WAIT connection admits no replies); broadcast/multicast are checked against the
+ * ACLs without connection tracking. Not modelled: timeouts (the driver's clock stands still) and
+ * the per-port quotas (`ct-limit`, `flow-limit`: generated worlds stay far below them).
+ */
+import type { AccessControlList, AclRule, Encapsulation, Policy } from '../../src/policy/types.js';
+import { maskOf, parseCidr, parseIpv4 } from '../../src/policy/addr.js';
+import { encapDelivery, hairpinDelivery, portDelivery, type Event, type Outcome } from './outcome.js';
+
+export const ROUTER_MAC = 0x027379000001;
+const BROADCAST_MAC = 0xffffffffffff;
+
+// ---- the policy as lists --------------------------------------------------------------------
+
+interface MRule {
+  proto: number; // -1 any
+  srcNet: number;
+  srcLen: number;
+  dstNet: number;
+  dstLen: number;
+  spLo: number;
+  spHi: number;
+  dpLo: number;
+  dpHi: number;
+  allow: boolean;
+}
+
+interface MSubnet {
+  vn: string;
+  name: string;
+  vsid: number;
+  net: number;
+  len: number;
+  gateway: number;
+  broadcast: number;
+  encap: Encapsulation;
+}
+
+interface MEndpoint {
+  name: string;
+  host: string;
+  vn: string;
+  subnet: MSubnet;
+  mac: number;
+  ip: number;
+  /** Merged rules per direction, in decision order; null: no rules (allow all). */
+  aclIn: MRule[] | null;
+  aclOut: MRule[] | null;
+}
+
+function ip(text: string): number {
+  const v = parseIpv4(text);
+  if (v === undefined) throw new Error(`bad address ${text}`);
+  return v;
+}
+
+function macNumber(text: string): number {
+  return parseInt(text.replaceAll(':', '').replaceAll('-', ''), 16);
+}
+
+function prefix(text: string): { net: number; len: number } {
+  const t = text.trim();
+  if (t === '*' || t === '' || t.toLowerCase() === 'any') return { net: 0, len: 0 };
+  const c = parseCidr(t, true);
+  if (typeof c === 'string') throw new Error(c);
+  return { net: c.network, len: c.prefixLength };
+}
+
+function range(text: string): { lo: number; hi: number } {
+  const t = text.trim();
+  if (t === '*' || t === '') return { lo: 0, hi: 65535 };
+  const [a, b] = t.split('-').map((s) => Number(s.trim()));
+  return { lo: a, hi: b ?? a };
+}
+
+function ruleOf(r: AclRule): MRule {
+  const proto = r.protocol === 'All' ? -1 : r.protocol === 'TCP' ? 6 : r.protocol === 'UDP' ? 17 : r.protocol === 'ICMP' ? 1 : r.protocol;
+  const s = prefix(r.sourceAddressPrefix);
+  const d = prefix(r.destinationAddressPrefix);
+  const sp = range(r.sourcePortRange);
+  const dp = range(r.destinationPortRange);
+  return { proto, srcNet: s.net, srcLen: s.len, dstNet: d.net, dstLen: d.len, spLo: sp.lo, spHi: sp.hi, dpLo: dp.lo, dpHi: dp.hi, allow: r.action === 'Allow' };
+}
+
+/** A port's rules for one direction: its own ACL's and its subnet's, by priority, its own first on a tie. */
+function mergedRules(portAcl: AccessControlList | undefined, subnetAcl: AccessControlList | undefined, type: 'Inbound' | 'Outbound'): MRule[] | null {
+  const items: { r: AclRule; own: number; order: number }[] = [];
+  let order = 0;
+  for (const [acl, own] of [
+    [portAcl, 0],
+    [subnetAcl, 1],
+  ] as const) {
+    if (acl) for (const r of acl.aclRules) if (r.type === type) items.push({ r, own, order: order++ });
+  }
+  if (items.length === 0) return null;
+  items.sort((a, b) => a.r.priority - b.r.priority || a.own - b.own || a.order - b.order);
+  return items.map((it) => ruleOf(it.r));
+}
+
+// ---- frames -------------------------------------------------------------------------------
+
+const u16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1];
+const u32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+const mac48 = (b: Uint8Array, o: number): number => u16(b, o) * 0x100000000 + u32(b, o + 2);
+const isGroup = (m: number): boolean => Math.floor(m / 0x10000000000) % 2 === 1;
+
+function onesSum(b: Uint8Array, off: number, len: number): number {
+  let s = 0;
+  for (let i = 0; i + 1 < len; i += 2) s += u16(b, off + i);
+  if (len % 2 === 1) s += b[off + len - 1] << 8;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+interface Ipv4 {
+  bad: boolean;
+  ihl: number;
+  proto: number;
+  ttl: number;
+  src: number;
+  dst: number;
+  id: number;
+  /** Any fragment: MF set or offset != 0. */
+  fragment: boolean;
+  /** A non-first fragment (offset != 0). */
+  later: boolean;
+  /** TCP/UDP ports present (not a later fragment). */
+  l4: boolean;
+  sport: number;
+  dport: number;
+  tcpFlags: number;
+  icmpType: number;
+  icmpCode: number;
+  /** ICMP bytes 4-5 (echo identifier). */
+  icmpId: number;
+  /** Offset of the L4 header in the frame, and the bytes of it. */
+  l4off: number;
+  l4len: number;
+}
+
+interface Arp {
+  bad: boolean;
+  op: number;
+  sha: number;
+  spa: number;
+  tha: number;
+  tpa: number;
+}
+
+interface Frame {
+  bytes: Uint8Array;
+  dst: number;
+  src: number;
+  ethertype: number;
+  ipv4?: Ipv4;
+  arp?: Arp;
+}
+
+function parseIpv4Part(b: Uint8Array): Ipv4 {
+  const l3 = 14;
+  const avail = b.length - l3;
+  const out: Ipv4 = { bad: true, ihl: 0, proto: 0, ttl: 0, src: 0, dst: 0, id: 0, fragment: false, later: false, l4: false, sport: 0, dport: 0, tcpFlags: 0, icmpType: -1, icmpCode: -1, icmpId: 0, l4off: 0, l4len: 0 };
+  if (avail < 20 || b[l3] >> 4 !== 4) return out;
+  const ihl = (b[l3] & 15) * 4;
+  if (ihl < 20 || ihl > avail) return out;
+  const total = u16(b, l3 + 2);
+  if (total > avail || total < ihl) return out;
+  if (onesSum(b, l3, ihl) !== 0xffff) return out;
+  out.ihl = ihl;
+  out.proto = b[l3 + 9];
+  out.ttl = b[l3 + 8];
+  out.src = u32(b, l3 + 12);
+  out.dst = u32(b, l3 + 16);
+  out.id = u16(b, l3 + 4);
+  const ff = u16(b, l3 + 6);
+  out.later = (ff & 0x1fff) !== 0;
+  out.fragment = out.later || (ff & 0x2000) !== 0;
+  const l4 = l3 + ihl;
+  const l4len = total - ihl;
+  out.l4off = l4;
+  out.l4len = l4len;
+  if (!out.later) {
+    if (out.proto === 6) {
+      if (l4len < 20 || b[l4 + 12] >> 4 < 5) return out;
+      out.l4 = true;
+      out.sport = u16(b, l4);
+      out.dport = u16(b, l4 + 2);
+      out.tcpFlags = b[l4 + 13];
+    } else if (out.proto === 17) {
+      if (l4len < 8) return out;
+      out.l4 = true;
+      out.sport = u16(b, l4);
+      out.dport = u16(b, l4 + 2);
+    } else if (out.proto === 1) {
+      if (l4len < 8) return out;
+      out.icmpType = b[l4];
+      out.icmpCode = b[l4 + 1];
+      out.icmpId = u16(b, l4 + 4);
+    }
+  }
+  out.bad = false;
+  return out;
+}
+
+function parseArpPart(b: Uint8Array): Arp {
+  const a = 14;
+  if (b.length - a < 28 || u16(b, a) !== 1 || u16(b, a + 2) !== 0x0800 || b[a + 4] !== 6 || b[a + 5] !== 4) {
+    return { bad: true, op: 0, sha: 0, spa: 0, tha: 0, tpa: 0 };
+  }
+  return { bad: false, op: u16(b, a + 6), sha: mac48(b, a + 8), spa: u32(b, a + 14), tha: mac48(b, a + 18), tpa: u32(b, a + 24) };
+}
+
+/** The Ethernet header and, for IPv4 and ARP, the payload fields (frames of >= 14 bytes). */
+function parseFrame(b: Uint8Array): Frame {
+  const f: Frame = { bytes: b, dst: mac48(b, 0), src: mac48(b, 6), ethertype: u16(b, 12) };
+  if (f.ethertype === 0x0800) f.ipv4 = parseIpv4Part(b);
+  else if (f.ethertype === 0x0806) f.arp = parseArpPart(b);
+  return f;
+}
+
+/** The router's rewrite: MACs, TTL - 1, header checksum recomputed. */
+function routed(f: Frame, dstMac: number): Uint8Array {
+  const b = f.bytes.slice();
+  const put = (o: number, m: number): void => {
+    for (let i = 5; i >= 0; i--) {
+      b[o + i] = m % 256;
+      m = Math.floor(m / 256);
+    }
+  };
+  put(0, dstMac);
+  put(6, ROUTER_MAC);
+  b[22] -= 1;
+  b[24] = 0;
+  b[25] = 0;
+  const ihl = (b[14] & 15) * 4;
+  const s = ~onesSum(b, 14, ihl) & 0xffff;
+  b[24] = s >> 8;
+  b[25] = s & 255;
+  return b;
+}
+
+function isDhcpFromZero(f: Frame): boolean {
+  const v = f.ipv4!;
+  return v.src === 0 && v.proto === 17 && v.l4 && v.sport === 68 && v.dport === 67 && v.dst === 0xffffffff && f.dst === BROADCAST_MAC;
+}
+
+// ---- connection tracking and fragments (per host, plain lists) ----------------------------
+
+const enum St {
+  SynSent,
+  SynRecv,
+  Established,
+  FinWait,
+  Closing,
+  TimeWait,
+  Closed,
+  Open,
+}
+
+interface Conn {
+  vn: string;
+  proto: number;
+  /** The side that opened it. */
+  origSrc: number;
+  origPort: number;
+  origDst: number;
+  origDport: number;
+  state: St;
+}
+
+interface FragVerdict {
+  key: string;
+  deliveries: string[];
+  drops: string[];
+  remote: { host: string; subnet: MSubnet; routeTo: number | undefined }[];
+}
+
+interface HostState {
+  conns: Conn[];
+  frags: FragVerdict[];
+}
+
+/** Conntrack's view of a frame's ports: TCP/UDP ports; ICMP: the identifier both ways; else 0. */
+function ctPorts(v: Ipv4): [number, number] {
+  if (v.proto === 1) return [v.icmpId, v.icmpId];
+  return v.l4 ? [v.sport, v.dport] : [0, 0];
+}
+
+function connOf(h: HostState, vn: string, v: Ipv4): { c: Conn; reply: boolean } | undefined {
+  const [sp, dp] = ctPorts(v);
+  for (const c of h.conns) {
+    if (c.vn !== vn || c.proto !== v.proto) continue;
+    if (c.origSrc === v.src && c.origPort === sp && c.origDst === v.dst && c.origDport === dp) return { c, reply: false };
+    if (c.origSrc === v.dst && c.origPort === dp && c.origDst === v.src && c.origDport === sp) return { c, reply: true };
+  }
+  return undefined;
+}
+
+const admitsReply = (c: Conn): boolean => c.state !== St.Closed && c.state !== St.TimeWait;
+
+function newConn(h: HostState, vn: string, v: Ipv4): Conn {
+  const old = connOf(h, vn, v);
+  if (old) h.conns.splice(h.conns.indexOf(old.c), 1);
+  const [sp, dp] = ctPorts(v);
+  let state = St.Open;
+  if (v.proto === 6) state = v.tcpFlags & 4 ? St.Closed : (v.tcpFlags & 0x12) === 0x02 ? St.SynSent : St.Established;
+  const c: Conn = { vn, proto: v.proto, origSrc: v.src, origPort: sp, origDst: v.dst, origDport: dp, state };
+  h.conns.push(c);
+  return c;
+}
+
+/** TCP state changes by one frame (as today's conntrack). */
+function advance(c: Conn, reply: boolean, v: Ipv4): void {
+  if (c.proto !== 6) return;
+  const fl = v.tcpFlags;
+  const st = c.state;
+  if (fl & 4) c.state = St.Closed;
+  else if (fl & 2) {
+    if (!reply && (fl & 0x10) === 0) {
+      if (st === St.TimeWait || st === St.Closed) c.state = St.SynSent;
+    } else if (reply && fl & 0x10 && st === St.SynSent) c.state = St.SynRecv;
+  } else if (fl & 1) {
+    if (st === St.SynSent || st === St.SynRecv || st === St.Established) c.state = St.FinWait;
+    else if (st === St.FinWait) c.state = St.Closing;
+  } else if (fl & 0x10) {
+    if (st === St.SynRecv) c.state = St.Established;
+    else if (st === St.Closing) c.state = St.TimeWait;
+  }
+}
+
+// ---- the model ------------------------------------------------------------------------------
+
+/** Where one stage (one host) sends the frame, and what it drops. */
+class Stage {
+  deliveries: string[] = [];
+  drops: string[] = [];
+  /** Encapsulated copies to follow: (to host, subnet, frame bytes; the new destination MAC when routed). */
+  remote: { host: string; subnet: MSubnet; bytes: Uint8Array; routeTo: number | undefined }[] = [];
+}
+
+export class IsolationModel {
+  private subnets: MSubnet[] = [];
+  private endpoints: MEndpoint[] = [];
+  private pas: { host: string; pa: number }[] = [];
+  /** Connections and fragments per host: they outlive reloads (keyed by names, not positions). */
+  private readonly state = new Map<string, HostState>();
+
+  /** When a connection is tracked: where an ACL table applies to the frame (today's rule), or
+   * whenever the sending or receiving port has any ACL rules. */
+  constructor(
+    policy: Policy,
+    readonly trackWhen: 'table-applies' | 'port-has-acl' = 'table-applies',
+  ) {
+    this.load(policy);
+  }
+
+  private load(policy: Policy): void {
+    this.subnets = [];
+    this.endpoints = [];
+    this.pas = [];
+    for (const h of policy.hosts) {
+      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [] });
+      for (const pa of h.providerAddresses) this.pas.push({ host: h.name, pa: ip(pa) });
+    }
+    for (const vn of policy.virtualNetworks) {
+      for (const s of vn.subnets) {
+        const c = parseCidr(s.addressPrefix);
+        if (typeof c === 'string') throw new Error(c);
+        this.subnets.push({ vn: vn.name, name: s.name, vsid: s.vsid, net: c.network, len: c.prefixLength, gateway: (c.network + 1) >>> 0, broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0, encap: s.encapsulation ?? 'vxlan' });
+      }
+    }
+    const acl = (name: string | undefined): AccessControlList | undefined => (name === undefined ? undefined : policy.accessControlLists.find((a) => a.name === name));
+    for (const n of policy.networkInterfaces) {
+      const subnet = this.subnets.find((s) => s.vn === n.virtualNetwork && s.name === n.subnet)!;
+      const sAcl = policy.virtualNetworks.find((v) => v.name === n.virtualNetwork)!.subnets.find((s) => s.name === n.subnet)!.accessControlList;
+      this.endpoints.push({
+        name: n.name,
+        host: n.host,
+        vn: n.virtualNetwork,
+        subnet,
+        mac: macNumber(n.macAddress),
+        ip: ip(n.ipAddress),
+        aclIn: mergedRules(acl(n.accessControlList), acl(sAcl), 'Inbound'),
+        aclOut: mergedRules(acl(n.accessControlList), acl(sAcl), 'Outbound'),
+      });
+    }
+  }
+
+  /** The outcome of one event, across every host it reaches. */
+  run(e: Event): Outcome {
+    const out: Outcome = { deliveries: [], drops: [] };
+    if (e.kind === 'reload') {
+      this.load(e.policy);
+      return out;
+    }
+    let stage: Stage;
+    let from: string;
+    if (e.kind === 'port') {
+      const X = this.endpoints.find((p) => p.host === e.host && p.name === e.port);
+      if (!X) throw new Error(`no port ${e.host}/${e.port}`);
+      stage = this.egress(X, e.frame);
+      from = e.host;
+    } else {
+      stage = this.fromUnderlay(e.host, e.srcPa, e.encap, e.payload);
+      from = '';
+    }
+    out.deliveries.push(...stage.deliveries);
+    out.drops.push(...stage.drops);
+    for (const r of stage.remote) {
+      // an encapsulated copy: what the receiving host makes of it (never re-encapsulated)
+      out.deliveries.push(encapDelivery(from, r.host, r.subnet.encap, r.subnet.vsid));
+      const s2 = this.ingress(r.host, from, r.subnet, r.bytes);
+      out.deliveries.push(...s2.deliveries);
+      out.drops.push(...s2.drops);
+      if (s2.remote.length > 0) throw new Error('model: ingress never encapsulates');
+    }
+    return out;
+  }
+
+  // ---- ACLs ----
+
+  private static matches(r: MRule, f: Frame): boolean {
+    const v = f.ipv4;
+    const wildPorts = r.spLo === 0 && r.spHi === 65535 && r.dpLo === 0 && r.dpHi === 65535;
+    if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && wildPorts;
+    if (r.proto !== -1 && r.proto !== v.proto) return false;
+    if (r.srcLen !== 0 && ((v.src & maskOf(r.srcLen)) >>> 0) !== r.srcNet) return false;
+    if (r.dstLen !== 0 && ((v.dst & maskOf(r.dstLen)) >>> 0) !== r.dstNet) return false;
+    if (wildPorts) return true;
+    return v.l4 && v.sport >= r.spLo && v.sport <= r.spHi && v.dport >= r.dpLo && v.dport <= r.dpHi;
+  }
+
+  /** Stateless: no rules allow all; else the first matching rule, default deny. */
+  private static allows(rules: MRule[] | null, f: Frame): boolean {
+    if (rules === null) return true;
+    for (const r of rules) if (IsolationModel.matches(r, f)) return r.allow;
+    return false;
+  }
+
+  /** An ICMP error quoting a packet of a live connection that the error's destination sent. */
+  private related(h: HostState, vn: string, f: Frame): boolean {
+    const v = f.ipv4!;
+    if (v.proto !== 1 || v.later || ![3, 11, 12].includes(v.icmpType)) return false;
+    const b = f.bytes;
+    const q = v.l4off + 8;
+    if (v.l4len < 8 + 20 || b[q] >> 4 !== 4) return false;
+    const qihl = (b[q] & 15) * 4;
+    if (qihl < 20 || v.l4len < 8 + qihl + 8) return false;
+    const qproto = b[q + 9];
+    const qsrc = u32(b, q + 12);
+    const qdst = u32(b, q + 16);
+    if (qsrc !== v.dst) return false;
+    const ql4 = q + qihl;
+    const quoted: Ipv4 = { ...v, proto: qproto, src: qsrc, dst: qdst, later: false, l4: qproto === 6 || qproto === 17, sport: u16(b, ql4), dport: u16(b, ql4 + 2), icmpId: u16(b, ql4 + 4) };
+    const m = connOf(h, vn, quoted);
+    return m !== undefined && admitsReply(m.c);
+  }
+
+  /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null). */
+  private aclStage(host: string, vn: string, f: Frame, src: MEndpoint | null, dst: MEndpoint | null): boolean {
+    const h = this.state.get(host)!;
+    const outT = src ? src.aclOut : null;
+    const inT = dst ? dst.aclIn : null;
+    const v = f.ipv4;
+    // SILENT: tracked only where an ACL table applies to this frame at this host (as today), so
+    // a port whose ACL has inbound rules only is not stateful; `trackWhen: 'port-has-acl'`
+    // tracks every connection of a port with any rules (then its replies pass its inbound rules)
+    const hasAcl = (p: MEndpoint | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
+    const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
+    if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
+    if (this.related(h, vn, f)) return true;
+    const m = connOf(h, vn, v);
+    if (m && m.reply && admitsReply(m.c)) {
+      advance(m.c, true, v);
+      return true;
+    }
+    const ok = IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
+    if (!ok) {
+      if (m && !m.reply) h.conns.splice(h.conns.indexOf(m.c), 1);
+      return false;
+    }
+    if (m && !m.reply) advance(m.c, false, v);
+    else advance(newConn(h, vn, v), false, v);
+    return true;
+  }
+
+  // ---- lookups (linear) ----
+
+  private endpointByMac(s: MSubnet, mac: number): MEndpoint | undefined {
+    return this.endpoints.find((p) => p.subnet === s && p.mac === mac);
+  }
+
+  private localPorts(host: string, s: MSubnet): MEndpoint[] {
+    return this.endpoints.filter((p) => p.host === host && p.subnet === s);
+  }
+
+  private remoteHosts(host: string, s: MSubnet): string[] {
+    const out: string[] = [];
+    for (const p of this.endpoints) if (p.subnet === s && p.host !== host && !out.includes(p.host)) out.push(p.host);
+    return out;
+  }
+
+  /** Sends the frame to endpoint D: into D's port when local, else encapsulated to D's host. */
+  private toEndpoint(st: Stage, host: string, D: MEndpoint, f: Frame, route: boolean): void {
+    if (D.host === host) st.deliveries.push(portDelivery(host, D.name));
+    else st.remote.push({ host: D.host, subnet: D.subnet, bytes: route ? routed(f, D.mac) : f.bytes, routeTo: route ? D.mac : undefined });
+  }
+
+  private static forPort(v: Ipv4, s: MSubnet, D: MEndpoint): boolean {
+    return v.dst === D.ip || v.dst === 0xffffffff || v.dst === s.broadcast || v.dst >>> 28 === 0xe;
+  }
+
+  /** Step 8 (both directions): a later fragment takes the verdict recorded for its first fragment. */
+  private static fragKey(v: Ipv4, where: string): string {
+    return `${where} ${v.src} ${v.dst} ${v.proto} ${v.id}`;
+  }
+
+  private followFragment(host: string, where: string, f: Frame, st: Stage): boolean {
+    const v = f.ipv4!;
+    if (!v.later) return false;
+    const key = IsolationModel.fragKey(v, where);
+    const rec = this.state.get(host)!.frags.find((r) => r.key === key);
+    if (!rec) st.drops.push('fragment-orphan');
+    else {
+      st.deliveries.push(...rec.deliveries);
+      st.drops.push(...rec.drops);
+      for (const r of rec.remote) st.remote.push({ ...r, bytes: r.routeTo === undefined ? f.bytes : routed(f, r.routeTo) });
+    }
+    return true;
+  }
+
+  private recordFragment(host: string, where: string, v: Ipv4, st: Stage): void {
+    if (!v.fragment || v.later) return;
+    const h = this.state.get(host)!;
+    const key = IsolationModel.fragKey(v, where);
+    h.frags = h.frags.filter((r) => r.key !== key);
+    h.frags.push({ key, deliveries: st.deliveries.filter((d) => !d.startsWith('hairpin')), drops: st.drops.slice(), remote: st.remote.map((r) => ({ host: r.host, subnet: r.subnet, routeTo: r.routeTo })) });
+  }
+
+  // ---- egress: a frame sent by local port X ----
+
+  private egress(X: MEndpoint, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    const f = parseFrame(b);
+    if (f.src !== X.mac) return drop('spoofed');
+    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
+    const S = X.subnet;
+    if (f.arp) {
+      const a = f.arp;
+      if (a.bad) return drop('malformed');
+      if (a.sha !== X.mac) return drop('spoofed');
+      if (a.spa === 0) return drop(a.op === 1 ? 'arp-ignored' : 'spoofed');
+      if (a.spa !== X.ip) return drop('spoofed');
+      if (a.op === 1) {
+        if (a.spa === a.tpa || a.tpa === X.ip) return drop('arp-ignored');
+        if (a.tpa === S.gateway) {
+          st.deliveries.push(hairpinDelivery(X.host, X.name));
+          return st;
+        }
+        if (this.endpoints.some((p) => p !== X && p.subnet === S && p.ip === a.tpa)) {
+          st.deliveries.push(hairpinDelivery(X.host, X.name));
+          return st;
+        }
+        return drop('arp-unknown');
+      }
+      if (a.op !== 2) return drop('arp-ignored');
+      if (isGroup(f.dst)) return drop('arp-ignored');
+      return this.unicastEgress(X, f, st);
+    }
+    const v = f.ipv4!;
+    if (v.bad) return drop('malformed');
+    if (v.src !== X.ip && !isDhcpFromZero(f)) return drop('spoofed');
+    if (this.followFragment(X.host, `out ${X.name}`, f, st)) return st;
+    this.ipv4Egress(X, f, st);
+    this.recordFragment(X.host, `out ${X.name}`, v, st);
+    return st;
+  }
+
+  private ipv4Egress(X: MEndpoint, f: Frame, st: Stage): void {
+    const v = f.ipv4!;
+    const S = X.subnet;
+    if (isGroup(f.dst)) {
+      if (!IsolationModel.allows(X.aclOut, f)) {
+        st.drops.push('acl-deny');
+        return;
+      }
+      let copies = 0;
+      for (const Y of this.localPorts(X.host, S)) {
+        if (Y === X) continue;
+        if (IsolationModel.allows(Y.aclIn, f)) {
+          st.deliveries.push(portDelivery(X.host, Y.name));
+          copies++;
+        } else st.drops.push('acl-deny'); // SILENT: one per refused copy
+      }
+      for (const h of this.remoteHosts(X.host, S)) {
+        st.remote.push({ host: h, subnet: S, bytes: f.bytes, routeTo: undefined });
+        copies++;
+      }
+      if (copies === 0) st.drops.push('no-port'); // SILENT: as today, also after refused copies
+      return;
+    }
+    if (f.dst === ROUTER_MAC) {
+      if (v.dst === S.gateway) {
+        if (v.proto === 1 && v.icmpType === 8 && !v.fragment) st.deliveries.push(hairpinDelivery(X.host, X.name));
+        else st.drops.push('router-local');
+        return;
+      }
+      const D = this.endpoints.find((p) => p.vn === X.vn && p.ip === v.dst && p !== X);
+      if (!D) {
+        st.drops.push('no-route');
+        return;
+      }
+      if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) {
+        st.drops.push('acl-deny');
+        return;
+      }
+      if (v.ttl <= 1) {
+        st.drops.push('ttl-exceeded');
+        st.deliveries.push(hairpinDelivery(X.host, X.name));
+        return;
+      }
+      this.toEndpoint(st, X.host, D, f, true);
+      return;
+    }
+    this.unicastEgress(X, f, st);
+  }
+
+  /** Other unicast (IPv4, or a unicast ARP reply): to another endpoint of X's subnet. */
+  private unicastEgress(X: MEndpoint, f: Frame, st: Stage): Stage {
+    const D = this.endpointByMac(X.subnet, f.dst);
+    if (!D || D === X) {
+      st.drops.push('no-port');
+      return st;
+    }
+    if (f.ipv4 && !IsolationModel.forPort(f.ipv4, X.subnet, D)) {
+      st.drops.push('not-for-port');
+      return st;
+    }
+    if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) {
+      st.drops.push('acl-deny');
+      return st;
+    }
+    this.toEndpoint(st, X.host, D, f, false);
+    return st;
+  }
+
+  // ---- ingress: a datagram from the underlay ----
+
+  private hostOfPa(pa: number): string | undefined {
+    return this.pas.find((p) => p.pa === pa)?.host;
+  }
+
+  /** Steps 1-2: outer checks, then the inner frame. */
+  private fromUnderlay(host: string, srcPa: number, kind: 'vxlan' | 'nvgre', p: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    const H = this.hostOfPa(srcPa);
+    if (H === undefined || H === host) return drop('unknown-src-pa');
+    let vsid: number;
+    let inner: Uint8Array;
+    if (kind === 'vxlan') {
+      if (p.length < 16) return drop('malformed');
+      const udpLen = u16(p, 4);
+      if (udpLen < 16 || udpLen > p.length || (p[8] & 0x08) === 0) return drop('malformed');
+      vsid = (p[12] << 16) | (p[13] << 8) | p[14];
+      inner = p.subarray(16, udpLen);
+    } else {
+      if (p.length < 8) return drop('malformed');
+      const fv = u16(p, 0);
+      if ((fv & 7) !== 0 || (fv & (0x8000 | 0x1000 | 0x4c00)) !== 0 || (fv & 0x2000) === 0 || u16(p, 2) !== 0x6558) return drop('malformed');
+      vsid = u32(p, 4) >>> 8;
+      inner = p.subarray(8);
+    }
+    const S = this.subnets.find((s) => s.vsid === vsid);
+    if (!S || this.localPorts(host, S).length === 0) return drop('unknown-vni');
+    if (S.encap !== kind) return drop('encap-mismatch');
+    return this.ingress(host, H, S, inner.slice());
+  }
+
+  /** Steps 3-6 at `host` for a frame of subnet S sent by host H. */
+  private ingress(host: string, H: string, S: MSubnet, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
+    const f = parseFrame(b);
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    // step 4: the inner source must be owned by the sending host
+    let owned = false;
+    if (f.src === ROUTER_MAC) {
+      const v = f.ipv4;
+      owned = v !== undefined && this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip === v.src);
+    } else {
+      const E = this.endpoints.find((p) => p.subnet === S && p.host === H && p.mac === f.src);
+      if (E && f.ipv4) owned = f.ipv4.src === E.ip || isDhcpFromZero(f);
+      else if (E && f.arp) owned = f.arp.sha === E.mac && f.arp.spa === E.ip;
+    }
+    if (!owned) return drop('src-not-owned');
+    const v = f.ipv4;
+    const where = `in ${S.vsid}`;
+    if (v && this.followFragment(host, where, f, st)) return st;
+    if (isGroup(f.dst)) {
+      if (f.arp && f.arp.op === 2) return drop('arp-ignored');
+      let copies = 0;
+      for (const Y of this.localPorts(host, S)) {
+        if (IsolationModel.allows(Y.aclIn, f)) {
+          st.deliveries.push(portDelivery(host, Y.name));
+          copies++;
+        } else st.drops.push('acl-deny');
+      }
+      if (copies === 0) st.drops.push('no-port');
+    } else {
+      const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
+      if (!Y) st.drops.push('no-port');
+      else if (v && !IsolationModel.forPort(v, S, Y)) st.drops.push('not-for-port');
+      else if (!this.aclStage(host, S.vn, f, null, Y)) st.drops.push('acl-deny');
+      else st.deliveries.push(portDelivery(host, Y.name));
+    }
+    if (v) this.recordFragment(host, where, v, st);
+    return st;
+  }
+}
