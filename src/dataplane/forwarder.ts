@@ -38,6 +38,7 @@ import { Drop } from '../vfp/drops.js';
 import { Engine, UPLINK_BASE } from '../vfp/engine.js';
 import { DIR_IN, DIR_OUT, FlowFields, K_IPV4, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
 import { FragTable } from '../vfp/frag.js';
+import { isGroupMac } from '../vfp/layers/ctx.js';
 import { FlowRate } from '../vfp/quota.js';
 import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
 import { routeRewrite } from '../vfp/transpose.js';
@@ -369,9 +370,14 @@ export class Forwarder extends ForwarderState {
   /** Carries out a decision the flow table does not keep (engine.d). */
   private carryOut(d: Decision, slot: number, X: PortInfo | null): void {
     const f = this.f;
-    if (f.frag && f.fragOff === 0 && d.action >= 0 && (d.verdict === V_FORWARD || d.verdict === V_DROP)) this.engine.recordFirstFragment(f.inPort, d.action, d.entropy, this.nowMs);
+    // the verdict of a unicast first fragment is remembered for the fragments that follow
+    // (later fragments of a broadcast/multicast datagram are orphans: replication is per frame)
+    if (f.frag && f.fragOff === 0 && d.action >= 0 && (d.verdict === V_FORWARD || d.verdict === V_DROP) && !isGroupMac(f.dstMac)) {
+      this.engine.recordFirstFragment(f.inPort, d.action, d.entropy, this.nowMs);
+    }
     switch (d.verdict) {
       case V_DROP:
+        for (let k = 0; k < d.repDeniedN; k++) this.counters.drop(Drop.AclDeny, d.repDenied[k]);
         return this.counters.drop(d.drop, d.dropPort);
       case V_FORWARD:
         return this.applyAction(d.action, d.entropy, d.resCt, slot, X);

@@ -79,6 +79,17 @@ export class Engine implements LayerCtx {
     return CONTINUE;
   }
 
+  /** Walks only the guard layers (what a frame may be and who may send it) at the head of `layers`. */
+  private walkGuards(layers: readonly Layer[]): number {
+    const d = this.d;
+    for (let i = 0; i < layers.length; i++) {
+      const L = layers[i];
+      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard) break;
+      if (LAYER_FNS[L.kind](this, d, L) === DONE) return DONE;
+    }
+    return CONTINUE;
+  }
+
   /** The verdict for the frame in d.f sent by local port X. */
   egress(X: PortInfo, entropy: number, now: number, rec: TraceStep[] | null = null): Decision {
     const d = this.d;
@@ -86,7 +97,11 @@ export class Engine implements LayerCtx {
     d.src = X;
     d.entropy = entropy;
     d.dropPort = X.index;
-    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) return this.laterFragment(X.index);
+    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) {
+      // a later fragment still meets the port's guards; then its first fragment decides the rest
+      if (this.walkGuards(X.layersOut) === DONE) return d;
+      return this.laterFragment(X.index);
+    }
     if (this.walk(X.layersOut) === DONE) return d;
     if (d.group) return this.replicate(this.snap.subnets[X.subnetIndex].index, X.index);
     if (d.dstPort !== null && this.walk(d.dstPort.layersIn) === DONE) return d;
@@ -100,7 +115,10 @@ export class Engine implements LayerCtx {
     d.subnet = subnet;
     d.srcHost = srcHost;
     d.entropy = entropy;
-    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) return this.laterFragment(UPLINK_BASE + srcHost);
+    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) {
+      if (this.walkGuards(this.snap.uplinkLayers) === DONE) return d;
+      return this.laterFragment(UPLINK_BASE + srcHost);
+    }
     if (this.walk(this.snap.uplinkLayers) === DONE) return d;
     if (d.group) return this.replicate(subnet, -1);
     if (this.walk(d.dstPort!.layersIn) === DONE) return d;
@@ -162,7 +180,8 @@ export class Engine implements LayerCtx {
       for (let k = 0; k < d.repHostN; k++) out.push(`${s.encapsulation} ${s.encapsulation === 'nvgre' ? 'key' : 'vni'} ${s.vsid} -> host ${snap.hosts[d.repHosts[k]].name}`);
       d.step('replicate', `${d.f.dstMac === 0xffffffffffff ? 'broadcast' : 'multicast'} in VSID ${s.vsid}`, `unicast copies: ${out.join('; ') || 'none'}`);
     }
-    if (d.repN + d.repHostN === 0) return this.dropped(d.repDeniedN > 0 ? Drop.AclDeny : Drop.NoPort);
+    // no copy at all: no-port (besides one acl-deny per refused copy, counted by the loop)
+    if (d.repN + d.repHostN === 0) return this.dropped(Drop.NoPort);
     d.verdict = V_REPLICATE;
     return d;
   }

@@ -3,7 +3,7 @@
  * reusable FlowFields record (no object per frame) and packed into KEY_WORDS uint32 words for the
  * unified flow table. Every field a layer looks at is in the key (STYLE.md 8): in-port and
  * direction, VSID, both MACs, ethertype, IP protocol, IPv4 source/destination, L4 ports (for ICMP:
- * type/code and identifier). TTL is not: the router's TTL check is done on every frame by the
+ * type/code and identifier), whether it is a (first) fragment. TTL is not: the router's TTL check is done on every frame by the
  * cached action itself. TCP flags are not: they drive connection tracking, which the fast path
  * updates per frame.
  *
@@ -189,7 +189,9 @@ export function fillKey(f: FlowFields, key: Uint32Array): void {
   key[2] = (dHi << 16) | sHi;
   key[3] = f.dstMac >>> 0;
   key[4] = f.srcMac >>> 0;
-  key[5] = (f.ethertype << 16) | ((f.proto & 0xff) << 8) | (f.isIp ? 1 : 0);
+  // a first fragment is decided apart from whole datagrams of the flow (the gateway does not
+  // answer one, and its verdict is remembered for the fragments that follow)
+  key[5] = (f.ethertype << 16) | ((f.proto & 0xff) << 8) | (f.frag ? 2 : 0) | (f.isIp ? 1 : 0);
   key[6] = f.src;
   key[7] = f.dst;
   key[8] = (f.sport << 16) | f.dport;

@@ -22,6 +22,7 @@ import { MemoryPort, MemoryUnderlay, MemoryUplink } from '../../src/io/memory.js
 import { Forwarder } from '../../src/dataplane/forwarder.js';
 import { COUNTER_NAMES } from '../../src/dataplane/counters.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
+import { IdRegistry } from '../../src/vfp/ids.js';
 import { parseIpv4 } from '../../src/policy/addr.js';
 import type { Policy } from '../../src/policy/types.js';
 import { encapDelivery, hairpinDelivery, portDelivery, type Event, type Outcome } from './outcome.js';
@@ -33,6 +34,8 @@ interface EngineHost {
   ports: { name: string; id: number; dev: MemoryPort }[];
   vx: MemoryUplink;
   nv: MemoryUplink;
+  /** Stable port and virtual-network ids across reloads (the agent keeps one the same way). */
+  ids: IdRegistry;
 }
 
 /** A fixed clock: nothing times out during a run (the model has no timeouts). */
@@ -57,7 +60,8 @@ export class EngineWorld {
   }
 
   private makeHost(policy: Policy, name: string, pas: number[]): EngineHost {
-    const snap = compileSnapshot(policy, name, 1); // A
+    const ids = new IdRegistry(); // as the agent: one registry per host for its lifetime
+    const snap = compileSnapshot(policy, name, 1, { ids }); // A
     const vx = new MemoryUplink('vxlan', { localAddrs: pas });
     const nv = new MemoryUplink('nvgre', { localAddrs: pas });
     this.underlay.attach(vx);
@@ -72,14 +76,14 @@ export class EngineWorld {
       fwd.setPort(id, dev);
       ports.push({ name: n.name, id, dev });
     }
-    return { name, fwd, ports, vx, nv };
+    return { name, fwd, ports, vx, nv, ids };
   }
 
   /** A new snapshot on every host; ports keep their devices (re-attached if their id moved). */
   private reload(policy: Policy): void {
     this.generation++;
     for (const h of this.hosts) {
-      const snap = compileSnapshot(policy, h.name, this.generation); // A
+      const snap = compileSnapshot(policy, h.name, this.generation, { ids: h.ids }); // A
       h.fwd.setSnapshot(snap); // G
       for (const p of h.ports) {
         const id = snap.portByName.get(p.name); // C

@@ -219,7 +219,8 @@ function parseIpv4Part(b: Uint8Array): Ipv4 {
 
 function parseArpPart(b: Uint8Array): Arp {
   const a = 14;
-  if (b.length - a < 28 || u16(b, a) !== 1 || u16(b, a + 2) !== 0x0800 || b[a + 4] !== 6 || b[a + 5] !== 4) {
+  const op = b.length - a >= 28 ? u16(b, a + 6) : 0;
+  if (b.length - a < 28 || u16(b, a) !== 1 || u16(b, a + 2) !== 0x0800 || b[a + 4] !== 6 || b[a + 5] !== 4 || (op !== 1 && op !== 2)) {
     return { bad: true, op: 0, sha: 0, spa: 0, tha: 0, tpa: 0 };
   }
   return { bad: false, op: u16(b, a + 6), sha: mac48(b, a + 8), spa: u32(b, a + 14), tha: mac48(b, a + 18), tpa: u32(b, a + 24) };
@@ -364,7 +365,7 @@ export class IsolationModel {
    * whenever the sending or receiving port has any ACL rules. */
   constructor(
     policy: Policy,
-    readonly trackWhen: 'table-applies' | 'port-has-acl' = 'table-applies',
+    readonly trackWhen: 'table-applies' | 'port-has-acl' = 'port-has-acl',
   ) {
     this.load(policy);
   }
@@ -406,6 +407,8 @@ export class IsolationModel {
     const out: Outcome = { deliveries: [], drops: [] };
     if (e.kind === 'reload') {
       this.load(e.policy);
+      // a first fragment remembered under the old policy no longer speaks for its followers
+      for (const s of this.state.values()) s.frags = [];
       return out;
     }
     let stage: Stage;
@@ -544,8 +547,9 @@ export class IsolationModel {
     return true;
   }
 
-  private recordFragment(host: string, where: string, v: Ipv4, st: Stage): void {
-    if (!v.fragment || v.later) return;
+  private recordFragment(host: string, where: string, v: Ipv4, st: Stage, group = false): void {
+    // only unicast datagrams are followed: later fragments of a broadcast/multicast one are orphans
+    if (!v.fragment || v.later || group) return;
     const h = this.state.get(host)!;
     const key = IsolationModel.fragKey(v, where);
     h.frags = h.frags.filter((r) => r.key !== key);
@@ -562,8 +566,10 @@ export class IsolationModel {
     };
     if (b.length < 14) return drop('malformed');
     const et = u16(b, 12);
-    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     const f = parseFrame(b);
+    // spec step 0: whatever the parser reads and finds malformed is that first
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     if (f.src !== X.mac) return drop('spoofed');
     if (et === 0x86dd) return drop('ipv6-disabled');
     if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
@@ -595,7 +601,7 @@ export class IsolationModel {
     if (v.src !== X.ip && !isDhcpFromZero(f)) return drop('spoofed');
     if (this.followFragment(X.host, `out ${X.name}`, f, st)) return st;
     this.ipv4Egress(X, f, st);
-    this.recordFragment(X.host, `out ${X.name}`, v, st);
+    this.recordFragment(X.host, `out ${X.name}`, v, st, isGroup(f.dst));
     return st;
   }
 
@@ -697,6 +703,8 @@ export class IsolationModel {
       vsid = u32(p, 4) >>> 8;
       inner = p.subarray(8);
     }
+    // the tunnel header checks include a whole inner Ethernet header (wire/vxlan.ts, wire/gre.ts)
+    if (inner.length < 14) return drop('malformed');
     const S = this.subnets.find((s) => s.vsid === vsid);
     if (!S || this.localPorts(host, S).length === 0) return drop('unknown-vni');
     if (S.encap !== kind) return drop('encap-mismatch');
@@ -748,7 +756,7 @@ export class IsolationModel {
       else if (!this.aclStage(host, S.vn, f, null, Y)) st.drops.push('acl-deny');
       else st.deliveries.push(portDelivery(host, Y.name));
     }
-    if (v) this.recordFragment(host, where, v, st);
+    if (v) this.recordFragment(host, where, v, st, isGroup(f.dst));
     return st;
   }
 }

@@ -25,7 +25,7 @@ import { FRAME_KINDS, World, arbPolicy, arbRecipe, options, realize, type FrameK
 const FRAMES = Number(process.env.SWITCHYARD_FUZZ_FRAMES ?? 100_000);
 const SEED = process.env.SWITCHYARD_FUZZ_SEED === undefined ? Date.now() % 1_000_000 : Number(process.env.SWITCHYARD_FUZZ_SEED);
 const REASONS = process.env.SWITCHYARD_FUZZ_REASONS !== '0';
-const TRACK = process.env.SWITCHYARD_FUZZ_TRACK === 'port-has-acl' ? 'port-has-acl' : 'table-applies';
+const TRACK = process.env.SWITCHYARD_FUZZ_TRACK === 'table-applies' ? 'table-applies' : 'port-has-acl';
 const KINDS = (process.env.SWITCHYARD_FUZZ_KINDS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...FRAME_KINDS]) as FrameKind[];
 options.spoof = process.env.SWITCHYARD_FUZZ_SPOOF !== '0';
 for (const k of KINDS) if (!FRAME_KINDS.includes(k)) throw new Error(`SWITCHYARD_FUZZ_KINDS: unknown kind ${k} (kinds: ${FRAME_KINDS.join(', ')})`);
