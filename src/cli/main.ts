@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
-import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
+import { ctlDumpFlows, ctlPorts, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
@@ -70,6 +70,12 @@ export function buildProgram(): Command {
     .description('per-port and per-reason counters')
     .action(async () => {
       console.log(await ctlStats(agentTarget()));
+    });
+  ctl
+    .command('ports')
+    .description('the host\'s ports: TAP, namespace (and netnsMode), address; a port that could not be made, with why')
+    .action(async () => {
+      console.log(await ctlPorts(agentTarget()));
     });
   ctl
     .command('dump-flows')

@@ -22,6 +22,7 @@ import { Ownership } from '../../src/agent/ownership.js';
 import { linkExists, netnsAdd, netnsDelete, netnsExists } from '../../src/io/netdev.js';
 import { isRoot } from './lab-helpers.js';
 
+const BIN = path.resolve(import.meta.dirname, '../../bin/switchyard.js');
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never;
 
 /** Everything about a namespace the agent could change: links, addresses, routes of every table. */
@@ -108,7 +109,9 @@ describe.skipIf(!isRoot)('agent ownership: victims a policy names are left alone
     const stats = (await controlRequest(agents[0]!.socket, { op: 'stats' })) as { failedPorts: number };
     expect(stats.failedPorts).toBe(2);
     expect((await ping(lab.tenantNs('contoso-web'), '10.1.1.11', 2)).received).toBe(2);
-    expect((await ping(lab.tenantNs('fabrikam-web'), '10.1.1.11', 2)).received).toBe(2);
+    expect((await ping(lab.tenantNs('fabrikam-web'), '10.1.1.11', 2)).received).toBe(2);    const ctl = await run(process.execPath, [BIN, 'ctl', '--socket', agents[0]!.socket, 'ports']);
+    expect(ctl.stdout).toMatch(/vic-tap .* FAILED: port vic-tap/);
+    expect(ctl.stdout).toMatch(new RegExp(`adopter .*${ns.adopt} \\(adopt\\) .* up`));
   });
 
   it('leaves a namespace it did not create, and a TAP it did not open, as they were', async () => {
