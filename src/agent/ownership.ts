@@ -12,7 +12,7 @@
  * left alone. TAPs are listed for the record only: a TAP the agent opens is not persistent and
  * goes away with the process that held it.
  */
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { netnsDelete, netnsExists } from '../io/netdev.js';
 import { checkPrivateDir, writeFileSafely } from './safe-file.js';
@@ -42,7 +42,7 @@ function processAlive(pid: number): boolean {
 function parseOwned(text: string): OwnedFile | undefined {
   try {
     const v = JSON.parse(text) as Partial<OwnedFile>;
-    const names = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(s));
+    const names = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string' && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$/.test(s));
     if (typeof v.pid !== 'number' || !Number.isInteger(v.pid) || !names(v.namespaces) || !names(v.taps)) return undefined;
     return { pid: v.pid, namespaces: v.namespaces, taps: v.taps };
   } catch {
@@ -66,6 +66,8 @@ export class Ownership {
   /** Opens the state directory (private: safe-file.ts) and removes what crashed agents of this host left. */
   static async open(dir: string, log: Logger): Promise<Ownership> {
     const o = new Ownership(dir, log);
+    // the parent (/run/switchyard) also holds the control socket: made traversable, not 0700
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
     await checkPrivateDir(dir);
     for (const name of await readdir(dir)) {
       const m = /^owned-(\d+)\.json$/.exec(name);
