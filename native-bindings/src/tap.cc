@@ -23,8 +23,9 @@ static int OpenTun(Napi::Env env, const std::string& what) {
   return fd;
 }
 
-// tapOpen(name, {multiQueue?, vnetHdr?}) -> {fd, name}. name may be a pattern like "tap%d"; the
-// returned name is the kernel's.
+// tapOpen(name, {multiQueue?, vnetHdr?, exclusive?}) -> {fd, name}. name may be a pattern like
+// "tap%d"; the returned name is the kernel's. exclusive (IFF_TUN_EXCL): only create, never attach
+// to a device that exists already (EBUSY) - someone else's persistent TAP, or a VM's.
 Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "tapOpen: name must be a string");
@@ -39,6 +40,7 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   if (OptBool(info[1], "multiQueue", false)) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   if (OptBool(info[1], "vnetHdr", false)) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (OptBool(info[1], "exclusive", false)) ifr.ifr_flags |= IFF_TUN_EXCL;
 
   int fd = OpenTun(env, what);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
@@ -106,6 +108,7 @@ void TapConstants(Napi::Env env, Napi::Object c) {
   c.Set("IFF_NO_PI", Napi::Number::New(env, IFF_NO_PI));
   c.Set("IFF_MULTI_QUEUE", Napi::Number::New(env, IFF_MULTI_QUEUE));
   c.Set("IFF_VNET_HDR", Napi::Number::New(env, IFF_VNET_HDR));
+  c.Set("IFF_TUN_EXCL", Napi::Number::New(env, IFF_TUN_EXCL));
   c.Set("TUN_F_CSUM", Napi::Number::New(env, TUN_F_CSUM));
   c.Set("TUN_F_TSO4", Napi::Number::New(env, TUN_F_TSO4));
   c.Set("TUN_F_TSO6", Napi::Number::New(env, TUN_F_TSO6));

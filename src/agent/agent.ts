@@ -11,20 +11,25 @@
  * agent compiles one too, to validate, to answer `ports` and to build trace frames. `ctl stats`
  * sums the workers' counters (shared memory); dump-flows and trace ask the workers.
  *
+ * The agent touches only what it made (ports.ts, ownership.ts): a port whose TAP name or
+ * namespace belongs to someone else fails alone (logged, listed by `ports` with its error, tried
+ * again with each policy) while the other ports forward.
+ *
  * Order matters on the way down: stop the workers, close the TAPs (a non-persistent TAP
  * disappears with its last fd), delete the tenant namespaces the agent made, close the uplinks,
- * remove the control socket.
+ * remove the control socket and the ownership record.
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Policy } from '../policy/types.js';
+import type { NetnsMode, Policy } from '../policy/types.js';
 import { IdRegistry } from '../vfp/ids.js';
 import { compileSnapshot, type PortInfo, type Snapshot } from '../vfp/snapshot.js';
 import { Counters, countersToJson } from '../dataplane/counters.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
 import { steerWorker } from '../io/steering.js';
 import { canChecksumTx, disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
-import { createTenantPort, type TenantPort } from './ports.js';
+import { createTenantPort, PortConflictError, type TenantPort } from './ports.js';
+import { defaultStateDir, Ownership } from './ownership.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
 import type { WorkerPort, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
@@ -45,6 +50,10 @@ export interface AgentOptions {
   workers?: number;
   /** Connection-tracking size and per-port quotas (`--ct-capacity`, `--ct-per-port`, `--new-flows-per-second`). */
   limits?: DataplaneLimits;
+  /** Where the record of what this agent made is kept (default /run/switchyard/<host>). */
+  stateDir?: string;
+  /** A group that may use the control socket too (0660); default: root only (0600). */
+  controlGroup?: number;
 }
 
 /** SWITCHYARD_TEST_HOOKS=1 enables control ops that exist for tests only (debug-crash-worker). */
@@ -75,6 +84,9 @@ export class Agent {
   /** Stable port and virtual-network ids for the agent's lifetime (every compile uses them). */
   private readonly ids = new IdRegistry();
   private liveness: PaLiveness | undefined;
+  private owned: Ownership | undefined;
+  /** Ports of the policy that could not be made because something of theirs is not ours: the error. */
+  private blocked = new Map<string, string>();
 
   private constructor(private readonly opts: AgentOptions) {
     this.policy = opts.policy;
@@ -105,9 +117,19 @@ export class Agent {
     const { policy, host, log } = this.opts;
     const snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
     await this.openUnderlay(policy, snapshot);
+    // after the checks that refuse a misconfigured agent (and a second one: UDP 4789), before
+    // the first port: leftovers of a crashed agent of this host go first
+    this.owned = await Ownership.open(this.opts.stateDir ?? defaultStateDir(host), log);
     this.snapshot = snapshot;
     log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers }, 'agent starting');
-    for (const p of snapshot.ports) await this.addPort(p);
+    for (const p of snapshot.ports) {
+      try {
+        await this.addPort(p, policy);
+      } catch (err) {
+        if (!(err instanceof PortConflictError)) throw err;
+        this.block(p.name, err);
+      }
+    }
     this.pool = await WorkerPool.start(
       {
         host,
@@ -129,7 +151,8 @@ export class Agent {
       },
     });
     await this.liveness.start(this.livenessPeers(policy));
-    this.control = await startControlServer(this.opts.controlSocket, (req) => this.handle(req));
+    const group = this.opts.controlGroup;
+    this.control = await startControlServer(this.opts.controlSocket, (req) => this.handle(req), group === undefined ? {} : { group });
     log.info({ control: this.opts.controlSocket, generation: snapshot.generation }, 'agent forwarding');
   }
 
@@ -200,10 +223,18 @@ export class Agent {
   }
 
   /** Creates the port's TAP with one queue per worker (the workers learn of it with the next mapping). */
-  private async addPort(p: PortInfo): Promise<void> {
+  private async addPort(p: PortInfo, policy: Policy): Promise<void> {
     const mode = { offload: this.offload, multiQueue: this.nWorkers > 1, queues: this.nWorkers };
-    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats), { index: p.index });
+    const place = { netnsMode: netnsModeOf(policy, p.name), owned: this.owned! };
+    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place), { index: p.index });
     this.ports.set(p.name, port);
+    this.blocked.delete(p.name);
+  }
+
+  /** A port that cannot be made for a conflict stays out; the others go on (tried again with each policy). */
+  private block(name: string, err: Error): void {
+    this.blocked.set(name, err.message);
+    this.opts.log.error({ port: name, err: err.message }, 'port not created: it would use something that is not this agent\'s; the other ports go on');
   }
 
   /**
@@ -228,19 +259,26 @@ export class Agent {
     await this.openUnderlay(policy, snap);
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
-      a.gateway === b.gateway && a.encapsulation === b.encapsulation;
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));
     // 1. new ports first: if one cannot be made, undo those made and keep the old policy whole
     const made: string[] = [];
+    const blockedBefore = new Map(this.blocked);
     try {
       for (const p of fresh) {
-        await this.addPort(p);
-        made.push(p.name);
+        try {
+          await this.addPort(p, policy);
+          made.push(p.name);
+        } catch (err) {
+          if (!(err instanceof PortConflictError)) throw err;
+          this.block(p.name, err);
+        }
       }
     } catch (err) {
       for (const name of made) await this.dropPort(name);
+      this.blocked = blockedBefore;
       throw err;
     }
     // 2. removed and changed ports leave the workers, then their TAPs go
@@ -252,20 +290,29 @@ export class Agent {
     const remade: string[] = [];
     try {
       for (const p of changed) {
-        await this.addPort(p);
-        remade.push(p.name);
+        try {
+          await this.addPort(p, policy);
+          remade.push(p.name);
+        } catch (err) {
+          if (!(err instanceof PortConflictError)) throw err;
+          this.block(p.name, err);
+        }
       }
     } catch (err) {
       for (const name of remade) await this.dropPort(name);
+      for (const name of made) await this.dropPort(name);
       for (const p of leaving.filter((x) => changed.some((c) => c.name === x.info.name))) {
-        await this.addPort(p.info).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
+        await this.addPort(p.info, this.policy).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
       }
-      for (const p of gone) await this.addPort(p.info).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
+      for (const p of gone) await this.addPort(p.info, this.policy).catch((e: Error) => log.error({ port: p.info.name, err: e.message }, 'could not restore port'));
+      this.blocked = blockedBefore;
       await this.pool.setPorts(this.workerPorts());
       throw err;
     }
+    for (const name of [...this.blocked.keys()]) if (!snap.ports.some((p) => p.name === name)) this.blocked.delete(name);
     for (const p of snap.ports) {
-      const live = this.ports.get(p.name)!;
+      const live = this.ports.get(p.name);
+      if (!live) continue; // blocked: not made
       live.index = p.index;
       live.info = p;
     }
@@ -301,6 +348,7 @@ export class Agent {
           generation: snap.generation,
           offload: this.offload,
           offloadFallbacks: this.offloadStats.fallbacks,
+          failedPorts: this.blocked.size,
           ...sum,
           workers: per.map((c, id) => ({ worker: id, restarts: pool.restartsOf(id), ...countersToJson(c, snap).counters })),
         };
@@ -316,7 +364,12 @@ export class Agent {
         };
       }
       case 'ports':
-        return snap.ports.map((p) => ({ name: p.name, ifname: p.ifname, netns: p.netns, mac: p.macText, ip: p.ipText, vsid: p.vsid }));
+        return snap.ports.map((p) => ({
+          name: p.name, ifname: p.ifname, netns: p.netns,
+          ...(p.netns !== undefined ? { netnsMode: netnsModeOf(this.policy, p.name) } : {}),
+          mac: p.macText, ip: p.ipText, vsid: p.vsid,
+          ...(this.blocked.has(p.name) ? { error: this.blocked.get(p.name) } : {}),
+        }));
       case 'dump-flows': {
         // each worker has its own flow table: the union, tagged with the worker
         const parts = await Promise.all(Array.from({ length: pool.size }, (_, id) => pool.call(id, req.port ? { op: 'dump-flows', port: req.port } : { op: 'dump-flows' })));
@@ -376,6 +429,12 @@ export class Agent {
         /* gone */
       }
     }
+    await this.owned?.close().catch((err: Error) => log.warn({ err: err.message }, 'ownership record not removed'));
     log.info('agent stopped');
   }
+}
+
+/** The interface's netnsMode (create when not given). */
+function netnsModeOf(policy: Policy, nic: string): NetnsMode {
+  return policy.networkInterfaces.find((n) => n.name === nic)?.netnsMode ?? 'create';
 }

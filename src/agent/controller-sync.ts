@@ -3,19 +3,19 @@
  * ./controller-sync-protocol.ts). It holds the host's view of the policy and emits
  * `'policy' (policy, revision)` each time that view changes; a view loaded from the cache file at
  * start is emitted first, so the agent can forward while the controller is away. Each new view is
- * written to the cache file (temp file, fsync, rename) after it is emitted. A dropped stream, or one
+ * written to the cache file (exclusive temp file, fsync, rename: safe-file.ts) after it is emitted. A dropped stream, or one
  * silent for longer than three heartbeats, is reconnected with exponential backoff and jitter,
  * asking to resume from the held revision and digest; the controller answers with a delta or a
  * fresh snapshot. A message whose result does not match the controller's digest makes the client
  * drop its revision and ask for a snapshot.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import path from 'node:path';
 import type { Policy } from '../policy/types.js';
 import { parsePolicy } from '../policy/validate.js';
+import { writeFileSafely } from './safe-file.js';
 import { SYNC_PATH, applyDelta, sortView, viewDigest } from './controller-sync-protocol.js';
 import type { SyncMessage } from './controller-sync-protocol.js';
 
@@ -31,6 +31,12 @@ export interface ControllerSyncOptions {
   /** First reconnect delay (default 100 ms); doubles per failure up to `maxBackoffMs` (default 5000). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Longest line (one message: a snapshot is one line) taken from the stream, in characters
+   * (default 64 MiB). A longer one drops the stream (counted in `counters.lineTooLong`) and the
+   * client reconnects: a controller, or something posing as one, cannot make it buffer without end.
+   */
+  maxLineLength?: number;
   /** Silence after which the stream is taken for dead (default 3 heartbeat periods, at least 1 s). */
   idleTimeoutMs?: number;
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
@@ -53,7 +59,11 @@ interface CacheFile {
   policy: Policy;
 }
 
+export const DEFAULT_MAX_SYNC_LINE = 64 << 20;
+
 export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
+  /** Streams dropped, by reason (for logs and tests). */
+  readonly counters = { lineTooLong: 0 };
   private view: Policy | undefined;
   private digest = '';
   private rev = 0;
@@ -162,8 +172,19 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       let buffer = '';
       let first = true;
       response.on('data', (chunk: string) => {
+        if (done) return;
         this.armIdle(request);
         buffer += chunk;
+        const maxLine = this.options.maxLineLength ?? DEFAULT_MAX_SYNC_LINE;
+        if (buffer.length > maxLine && buffer.lastIndexOf('\n') < buffer.length - 1 - maxLine) {
+          // the unfinished line alone is past the cap: drop the stream before it grows further
+          this.counters.lineTooLong++;
+          const problem = `controller sent a line longer than ${maxLine} characters: stream dropped`;
+          buffer = '';
+          this.report(new Error(problem));
+          finish(problem);
+          return;
+        }
         let newline: number;
         while ((newline = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, newline);
@@ -287,15 +308,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     if (this.view === undefined) return;
     const file = this.options.cacheFile;
     const cache: CacheFile = { host: this.options.host, revision: this.rev, digest: this.digest, policy: this.view };
-    await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(cache));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    // a random, exclusively created temp file in a directory only we can write (safe-file.ts)
+    await writeFileSafely(file, JSON.stringify(cache));
   }
 }

@@ -59,7 +59,9 @@ export class PaLiveness {
   }
 
   async start(peers: LivenessPeers): Promise<void> {
-    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // exclusive (no SO_REUSEADDR): with it, any local process that also sets it could bind the
+    // same port and take the probes (the kernel hands unicast datagrams to the last bound socket)
+    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: false });
     rx.on('message', (m, rinfo) => this.heard(m, rinfo.address));
     rx.on('error', (err) => this.o.log.warn({ err: err.message }, 'liveness socket'));
     await new Promise<void>((resolve, reject) => {
@@ -73,6 +75,11 @@ export class PaLiveness {
     await this.setPeers(peers);
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** The UDP port probes are received on (the bound one when `port` was 0). */
+  get boundPort(): number | undefined {
+    return this.rx?.address().port;
   }
 
   /** New policy: other hosts or PAs may have come or gone. */

@@ -13,6 +13,7 @@ import type http from 'node:http';
 import { parseListen, readToken } from './controller-cmd.js';
 import { controlRequest } from '../agent/control-client.js';
 import type { DataplaneLimits } from '../agent/worker-protocol.js';
+import { resolveGroup } from '../agent/control-server.js';
 import { createMetricsRegistry, startMetricsServer, type StatsSnapshot } from '../agent/metrics.js';
 
 export interface AgentCommandOptions {
@@ -20,6 +21,9 @@ export interface AgentCommandOptions {
   controller?: string;
   host: string;
   control?: string;
+  /** --control-group: name or gid allowed on the control socket. */
+  controlGroup?: string;
+  stateDir?: string;
   cache?: string;
   tokenFile?: string;
   workers?: number;
@@ -33,7 +37,7 @@ export interface AgentCommandOptions {
 }
 
 /** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
-function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean; limits: DataplaneLimits } {
+function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean; limits: DataplaneLimits; stateDir?: string; controlGroup?: number } {
   const envWorkers = Number(process.env.SWITCHYARD_WORKERS);
   const workers = o.workers ?? (Number.isInteger(envWorkers) && envWorkers > 0 ? envWorkers : undefined);
   // commander sets offload=true unless --no-offload; the environment can turn it off too
@@ -43,7 +47,13 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
     ...(o.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: o.newFlowsPerSecond } : {}),
   };
-  return workers === undefined ? { offload, limits } : { workers, offload, limits };
+  return {
+    offload,
+    limits,
+    ...(workers === undefined ? {} : { workers }),
+    ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
+    ...(o.controlGroup === undefined ? {} : { controlGroup: resolveGroup(o.controlGroup) }),
+  };
 }
 
 export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
@@ -52,6 +62,7 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
   const controlSocket = o.control ?? controlSocketPath(o.host);
   // arguments are checked before anything is made
   const metricsAt = o.metrics ? parseListen(o.metrics, '--metrics') : undefined;
+  if (o.controlGroup !== undefined) resolveGroup(o.controlGroup);
   let agent: Agent | undefined;
   let sync: ControllerSync | undefined;
   let metrics: http.Server | undefined;

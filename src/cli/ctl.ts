@@ -73,6 +73,25 @@ export async function ctlLayers(t: CtlTarget, port?: string): Promise<string> {
   return out.join('\n');
 }
 
+interface PortLine {
+  name: string;
+  ifname: string;
+  netns?: string;
+  netnsMode?: string;
+  ip: string;
+  vsid: number;
+  error?: string;
+}
+
+/** The host's ports: where each lives, and why one could not be made. */
+export async function ctlPorts(t: CtlTarget): Promise<string> {
+  const r = (await controlRequest(socketFor(t), { op: 'ports' })) as PortLine[];
+  if (t.json) return JSON.stringify(r, null, 2);
+  if (!r.length) return '(no ports)';
+  const rows = r.map((p) => [p.name, p.ifname, p.netns ? `${p.netns} (${p.netnsMode ?? 'create'})` : '-', p.ip, String(p.vsid), p.error ? `FAILED: ${p.error}` : 'up']);
+  return table(['port', 'ifname', 'netns', 'ip', 'vsid', 'state'], rows);
+}
+
 export async function ctlDumpFlows(t: CtlTarget, port?: string): Promise<string> {
   const r = (await controlRequest(socketFor(t), port ? { op: 'dump-flows', port } : { op: 'dump-flows' })) as unknown[];
   if (t.json) return JSON.stringify(r, null, 2);

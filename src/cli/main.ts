@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
-import { ctlDumpFlows, ctlLayers, ctlStats, ctlTrace } from './ctl.js';
+import { ctlDumpFlows, ctlLayers, ctlPorts, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
@@ -39,7 +39,9 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'policy file (YAML or JSON)')
     .option('--controller <url>', 'take policy from a controller instead of a file (e.g. http://127.0.0.1:8080)')
     .requiredOption('--host <name>', 'this host, as named in the policy')
-    .option('--control <path>', 'control socket (default /run/switchyard/<host>.sock)')
+    .option('--control <path>', 'control socket (default /run/switchyard/<host>.sock; mode 0600: root only)')
+    .option('--control-group <group>', 'a group (name or gid) that may use the control socket too (mode 0660)')
+    .option('--state-dir <dir>', 'record of the namespaces and TAPs this agent made (default /run/switchyard/<host>)')
     .option('--cache <file>', 'with --controller: last policy kept on disk (default /var/lib/switchyard/<host>.policy.json)')
     .option('--token-file <file>', 'with --controller: API token file (default: $SWITCHYARD_TOKEN)')
     .option('--workers <n>', 'forwarding workers', positiveInt)
@@ -77,6 +79,12 @@ export function buildProgram(): Command {
     .description('per-port and per-reason counters')
     .action(async () => {
       console.log(await ctlStats(agentTarget()));
+    });
+  ctl
+    .command('ports')
+    .description('the host\'s ports: TAP, namespace (and netnsMode), address; a port that could not be made, with why')
+    .action(async () => {
+      console.log(await ctlPorts(agentTarget()));
     });
   ctl
     .command('dump-flows')

@@ -18,6 +18,7 @@ export interface NativeConstants {
   readonly IFF_NO_PI: number;
   readonly IFF_MULTI_QUEUE: number;
   readonly IFF_VNET_HDR: number;
+  readonly IFF_TUN_EXCL: number;
   readonly TUN_F_CSUM: number;
   readonly TUN_F_TSO4: number;
   readonly TUN_F_TSO6: number;
@@ -29,7 +30,7 @@ export interface NativeConstants {
 
 export interface NativeAddon {
   /** Opens one queue of TAP device `name` (created if missing; "tap%d" lets the kernel pick). */
-  tapOpen(name: string, flags: { multiQueue?: boolean; vnetHdr?: boolean }): { fd: number; name: string };
+  tapOpen(name: string, flags: { multiQueue?: boolean; vnetHdr?: boolean; exclusive?: boolean }): { fd: number; name: string };
   /** TUNSETOFFLOAD with TUN_F_* flags. */
   tapSetOffload(fd: number, flags: number): void;
   /** TUNSETVNETHDRSZ (10 or 12). */

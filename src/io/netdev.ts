@@ -86,11 +86,16 @@ export async function linkConfigure(dev: string, opts: { mac?: string; mtu?: num
   if (args.length > 4) await ip(args, ns);
 }
 
-/** Adds (or replaces) the default route via `gateway`, optionally pinned to `dev`. */
+/** Adds the default route via `gateway`, optionally pinned to `dev`; never replaces one (EEXIST). */
 export async function routeAddDefault(gateway: string, dev?: string, ns?: string): Promise<void> {
-  const args = ['route', 'replace', 'default', 'via', gateway];
+  const args = ['route', 'add', 'default', 'via', gateway];
   if (dev !== undefined) args.push('dev', dev);
   await ip(args, ns);
+}
+
+/** Deletes exactly the default route via `gateway` on `dev` (no other default route matches). */
+export async function routeDelDefault(gateway: string, dev: string, ns?: string): Promise<void> {
+  await ip(['route', 'del', 'default', 'via', gateway, 'dev', dev], ns);
 }
 
 /** Deletes `dev`; with `ifExists`, a missing device is not an error. */

@@ -18,6 +18,9 @@ import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
 export interface TapOptions {
   /** IFF_MULTI_QUEUE: open more queues of the same device with further TapQueue.open calls. */
   multiQueue?: boolean;
+  /** IFF_TUN_EXCL: create the device, never attach to one that exists (EBUSY). Only the first
+   * queue of a device can be exclusive: the others attach to it by name. */
+  exclusive?: boolean;
   /** IFF_VNET_HDR: frames carry a virtio-net header (needed for checksum/TSO offloads). */
   vnetHdr?: boolean;
   /** Size of that header: 10 (virtio_net_hdr) or 12 (with num_buffers, virtio 1.0). Default 12. */
@@ -57,10 +60,11 @@ export class TapQueue implements FramePort {
   }
 
   /** Opens (creating if needed) TAP device `name` and returns one queue of it. Throws an Error
-   * with `.code` (EPERM without CAP_NET_ADMIN, EBUSY if the device exists with other flags, ...). */
+   * with `.code` (EPERM without CAP_NET_ADMIN, EBUSY if the device exists with other flags or at all with
+   * `exclusive`, ...). */
   static open(name: string, opts: TapOptions = {}): TapQueue {
     const n = loadNative();
-    const { fd, name: actual } = n.tapOpen(name, { multiQueue: opts.multiQueue, vnetHdr: opts.vnetHdr });
+    const { fd, name: actual } = n.tapOpen(name, { multiQueue: opts.multiQueue, vnetHdr: opts.vnetHdr, exclusive: opts.exclusive });
     try {
       if (opts.vnetHdr) {
         n.tapSetVnetHdrSize(fd, opts.vnetHdrSize ?? 12);

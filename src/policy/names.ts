@@ -17,13 +17,30 @@ export function nameProblem(name: string): string | undefined {
 
 export const IFNAME_MAX = 15;
 
-/** Error text for an invalid Linux interface name (the kernel's dev_valid_name), or undefined. */
+/**
+ * Error text for an interface name the agent will not use, or undefined. Stricter than the
+ * kernel's dev_valid_name: the name reaches `ip` as an argument and TUNSETIFF as a name, so no
+ * leading '-' (an option to `ip`), no '%' (TUNSETIFF takes "tap%d" as a pattern and picks a name
+ * of its own), nothing outside letters, digits, '_', '.' and '-'.
+ */
 export function ifnameProblem(ifname: string): string | undefined {
   if (ifname.length === 0) return 'empty ifname';
   if (ifname.length > IFNAME_MAX) return `ifname ${ifname} longer than ${IFNAME_MAX} characters`;
-  if (ifname === '.' || ifname === '..') return `invalid ifname ${ifname}`;
   if (/[/:\s]/.test(ifname)) return `invalid ifname ${JSON.stringify(ifname)} (no '/', ':' or whitespace)`;
-  if (/[^\x21-\x7e]/.test(ifname)) return `invalid ifname ${JSON.stringify(ifname)} (printable ascii only)`;
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(ifname)) {
+    return `invalid ifname ${JSON.stringify(ifname)} (letters, digits, '_', '.', '-'; not starting with '.' or '-')`;
+  }
+  return undefined;
+}
+
+/**
+ * Error text for a network namespace name the agent will not use, or undefined: an object name
+ * (a file name under /run/netns) that is not all digits (`ip` may take those as a process id).
+ */
+export function netnsProblem(ns: string): string | undefined {
+  const problem = nameProblem(ns);
+  if (problem !== undefined) return problem;
+  if (/^[0-9]+$/.test(ns)) return `invalid netns name ${ns} (all digits: \`ip\` can take it for a process id)`;
   return undefined;
 }
 

@@ -6,13 +6,14 @@
  */
 import { z } from 'zod';
 import { formatCidr, isUnicastMac, normaliseMac, parseCidr, parseIpv4 } from './addr.js';
-import { ifnameProblem, nameProblem } from './names.js';
+import { ifnameProblem, nameProblem, netnsProblem } from './names.js';
 import type {
   AccessControlList,
   AclProtocol,
   AclRule,
   Encapsulation,
   Host,
+  NetnsMode,
   NetworkInterface,
   Policy,
   Subnet,
@@ -120,6 +121,11 @@ const macAddress = text('a MAC address', (value, bad) => {
   return mac;
 });
 
+const netnsName = text('a namespace name', (value, bad) => {
+  const problem = netnsProblem(value);
+  return problem === undefined ? value : bad(problem);
+});
+
 const ifname = text('an interface name', (value, bad) => {
   const problem = ifnameProblem(value);
   return problem === undefined ? value : bad(problem);
@@ -132,6 +138,8 @@ function choice<T extends string>(what: string, options: readonly T[]) {
     return found ?? bad(`not ${what}: ${show(value)} (${options.join(' or ')})`);
   });
 }
+
+const netnsMode = choice<NetnsMode>('a netns mode', ['create', 'adopt']);
 
 const encapsulation = choice<Encapsulation>('an encapsulation', ['vxlan', 'nvgre']).default('vxlan');
 
@@ -221,12 +229,18 @@ export const NetworkInterfaceSchema = object(
     subnet: name,
     macAddress,
     ipAddress: ipv4,
-    netns: name.optional(),
+    netns: netnsName.optional(),
+    netnsMode: netnsMode.optional(),
     ifname: ifname.optional(),
     accessControlList: name.optional(),
   },
   'a network interface',
-);
+).superRefine((nic, ctx) => {
+  // a mode without a namespace would silently mean nothing
+  if (nic.netnsMode !== undefined && nic.netns === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['netnsMode'], message: 'netnsMode without netns', input: nic.netnsMode });
+  }
+});
 
 export const AclRuleSchema = object(
   {

@@ -5,6 +5,9 @@
 
 export type Encapsulation = 'vxlan' | 'nvgre';
 
+/** How a port uses its tenant namespace (see NetworkInterface.netnsMode). */
+export type NetnsMode = 'create' | 'adopt';
+
 /** A hypervisor host: its provider addresses (PAs) on the underlay. */
 export interface Host {
   name: string;
@@ -45,6 +48,13 @@ export interface NetworkInterface {
   ipAddress: string;
   /** Tenant network namespace to move the TAP into and configure. */
   netns?: string;
+  /**
+   * Who owns `netns`: 'create' (the default) - the agent creates it and deletes it when the port
+   * goes; a namespace of that name that the agent did not create is an error for this port.
+   * 'adopt' - it exists already (made by someone else); the agent adds only this port's device,
+   * its address and, where the namespace has none, a default route, and removes exactly those.
+   */
+  netnsMode?: NetnsMode;
   /** TAP device name (<= 15 characters); derived from `name` when absent. */
   ifname?: string;
   accessControlList?: string;

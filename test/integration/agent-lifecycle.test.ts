@@ -1,7 +1,9 @@
 // The agent as a process: a bad policy file is refused with every problem listed and nothing is
-// created; a host missing from the policy or a PA that is not configured is a clear error; on
-// SIGTERM the agent removes its TAPs and control socket.
+// created; a host missing from the policy or a PA that is not configured is a clear error; a port
+// that would take a device that is not the agent's fails alone; a control client that never reads
+// does not grow the agent; on SIGTERM the agent removes its TAPs and control socket.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +70,27 @@ describe.skipIf(!isRoot)('agent lifecycle', () => {
     const a = r.agents[0]!;
     const gen = ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation;
     expect((await ping(r.ns('contoso-sql'), '10.1.1.1', 2)).received).toBe(2);
-    // contoso-sql gets a new MAC, and a new interface asks for a TAP named like the host's NIC
+    // contoso-sql gets a new MAC, and host1 a provider address it does not have
+    const next = structuredClone(r.policy);
+    next.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress = '02:00:00:00:50:99';
+    next.hosts.find((h) => h.name === 'host1')!.providerAddresses = ['192.168.1.99'];
+    fs.writeFileSync(r.policyFile, stringify(next));
+    a.child.kill('SIGHUP');
+    await sleep(1500);
+    expect(a.log.join('')).toMatch(/SIGHUP: policy refused/);
+    const after = (await controlRequest(a.socket, { op: 'stats' })) as { generation: number };
+    expect(after.generation).toBe(gen);
+    const link = await runIn(r.ns('contoso-sql'), 'ip', ['-o', 'link', 'show']);
+    expect(link.stdout).toContain(r.policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress);
+    expect((await ping(r.ns('contoso-sql'), '10.1.1.1', 2)).received).toBe(2);
+    fs.writeFileSync(r.policyFile, stringify(r.policy));
+  });
+
+  it('a new interface named like the host\'s NIC fails alone: the NIC is untouched, the rest of the reload applies', async () => {
+    const a = r.agents[0]!;
+    const h1 = r.lab.hosts[0].ns;
+    const eth0Before = (await runIn(h1, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    const gen = ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation;
     const next = structuredClone(r.policy);
     next.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress = '02:00:00:00:50:99';
     next.networkInterfaces.push({
@@ -82,14 +104,63 @@ describe.skipIf(!isRoot)('agent lifecycle', () => {
     });
     fs.writeFileSync(r.policyFile, stringify(next));
     a.child.kill('SIGHUP');
-    await sleep(1500);
-    expect(a.log.join('')).toMatch(/SIGHUP: policy refused/);
-    const after = (await controlRequest(a.socket, { op: 'stats' })) as { generation: number };
-    expect(after.generation).toBe(gen);
+    for (let i = 0; i < 50; i++) {
+      if (((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation > gen) break;
+      await sleep(100);
+    }
+    const ports = (await controlRequest(a.socket, { op: 'ports' })) as { name: string; error?: string }[];
+    expect(ports.find((p) => p.name === 'extra')?.error).toMatch(/a network device named eth0 exists already/);
+    expect((await runIn(h1, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0'])).stdout).toBe(eth0Before);
     const link = await runIn(r.ns('contoso-sql'), 'ip', ['-o', 'link', 'show']);
-    expect(link.stdout).toContain(r.policy.networkInterfaces.find((n) => n.name === 'contoso-sql')!.macAddress);
+    expect(link.stdout).toContain('02:00:00:00:50:99');
     expect((await ping(r.ns('contoso-sql'), '10.1.1.1', 2)).received).toBe(2);
+    // back to the lab's policy (the next test checks the TAPs are gone on SIGTERM)
     fs.writeFileSync(r.policyFile, stringify(r.policy));
+    const applied = ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation;
+    a.child.kill('SIGHUP');
+    for (let i = 0; i < 50; i++) {
+      if (((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation > applied) break;
+      await sleep(100);
+    }
+  });
+
+  it('a client that pipelines trace requests and never reads does not grow the agent', async () => {
+    const a = r.agents[0]!;
+    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${a.child.pid}/status`, 'utf8'))![1]) / 1024;
+    const before = rss();
+    const conn = net.createConnection(a.socket);
+    await new Promise<void>((res) => conn.once('connect', () => res()));
+    conn.pause();
+    const line = JSON.stringify({ op: 'trace', port: 'contoso-sql', direction: 'out', spec: { proto: 'tcp', dst: '10.1.1.12', sport: 1234, dport: 80 } }) + '\n';
+    let written = 0;
+    let peak = before;
+    const total = 50_000;
+    try {
+      while (written < total) {
+        if (!conn.write(line)) {
+          const drained = await new Promise<boolean>((res) => {
+            const t = setTimeout(() => res(false), 1000);
+            conn.once('drain', () => {
+              clearTimeout(t);
+              res(true);
+            });
+          });
+          peak = Math.max(peak, rss());
+          if (!drained) break;
+        }
+        written++;
+      }
+      for (let i = 0; i < 10; i++) {
+        await sleep(100);
+        peak = Math.max(peak, rss());
+      }
+      console.log(`agent RSS ${before.toFixed(1)} MB before, peak ${peak.toFixed(1)} MB; ${written} of ${total} pipelined traces taken`);
+      expect(written).toBeLessThan(total);
+      expect(peak - before).toBeLessThan(50);
+      expect(await controlRequest(a.socket, { op: 'ping' })).toBe('pong');
+    } finally {
+      conn.destroy();
+    }
   });
 
   it('removes its TAPs and control socket on SIGTERM', async () => {

@@ -277,3 +277,38 @@ describe.skipIf(!isRoot)('TAP setup calls', () => {
     expect(() => TapQueue.open('sytoff0', { offload: 1 })).toThrow(/offload needs vnetHdr/);
   });
 });
+
+describe.skipIf(!isRoot)('TAP opened exclusively (IFF_TUN_EXCL, issue 16)', () => {
+  const victim = `syx${randomBytes(4).toString('hex')}`;
+  afterAll(async () => {
+    await run('ip', ['tuntap', 'del', 'dev', victim, 'mode', 'tap']).catch(() => undefined);
+  });
+
+  it('refuses a TAP that exists (someone\'s persistent one) with EBUSY; a plain open would attach to it', async () => {
+    await run('ip', ['tuntap', 'add', 'dev', victim, 'mode', 'tap']);
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      TapQueue.open(victim, { exclusive: true }).close();
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe('EBUSY');
+    // what the agent did before: TUNSETIFF without IFF_TUN_EXCL takes the existing device
+    const attached = TapQueue.open(victim, {});
+    expect(attached.name).toBe(victim);
+    attached.close();
+    expect(await linkExists(victim)).toBe(true);
+  });
+
+  it('creates a new device exclusively; further queues of it attach by name', () => {
+    const name = `syx${randomBytes(4).toString('hex')}`;
+    const q0 = TapQueue.open(name, { exclusive: true, multiQueue: true });
+    try {
+      const q1 = TapQueue.open(name, { multiQueue: true });
+      expect(q1.name).toBe(name);
+      q1.close();
+    } finally {
+      q0.close();
+    }
+  });
+});

@@ -125,3 +125,58 @@ describe('schema: errors', () => {
     ]);
   });
 });
+
+describe('schema: names the agent hands to ip and TUNSETIFF (issue 16)', () => {
+  test.each([
+    ['-sy', 'invalid ifname "-sy" (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+    ['tap%d', 'invalid ifname "tap%d" (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+    ['a$(id)', 'invalid ifname "a$(id)" (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+    ['x;y', 'invalid ifname "x;y" (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+    ['..', 'invalid ifname ".." (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+    ['tap\u00e9', 'invalid ifname "tap\u00e9" (letters, digits, \'_\', \'.\', \'-\'; not starting with \'.\' or \'-\')'],
+  ])('ifname %j is refused by path', (ifname, message) => {
+    const doc = figure8Raw();
+    doc.networkInterfaces[1].ifname = ifname;
+    expectErrors(doc, [`networkInterfaces[1].ifname: ${message}`]);
+  });
+
+  test('valid ifnames pass', () => {
+    for (const ifname of ['tap0', 'sy_web.1', 'a-b', '_x', 'A123456789abcde']) {
+      const doc = figure8Raw();
+      doc.networkInterfaces[1].ifname = ifname;
+      expect(parsePolicy(doc).ok, ifname).toBe(true);
+    }
+  });
+
+  test('an all-digit netns is refused (ip takes it for a pid); other names pass', () => {
+    const doc = figure8Raw();
+    doc.networkInterfaces[0].netns = '1234';
+    doc.networkInterfaces[1].netns = '-x';
+    expectErrors(doc, [
+      'networkInterfaces[0].netns: invalid netns name 1234 (all digits: `ip` can take it for a process id)',
+      'networkInterfaces[1].netns: invalid name "-x" (letters, digits, \'.\', \'_\', \'-\')',
+    ]);
+    const ok = figure8Raw();
+    ok.networkInterfaces[0].netns = '12a';
+    expect(parsePolicy(ok).ok).toBe(true);
+  });
+
+  test('netnsMode: create or adopt (any case), only with netns', () => {
+    const doc = figure8Raw();
+    doc.networkInterfaces[0].netnsMode = 'Adopt';
+    doc.networkInterfaces[1].netnsMode = 'create';
+    const r = parsePolicy(doc);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.policy.networkInterfaces[0]!.netnsMode).toBe('adopt');
+    expect(r.policy.networkInterfaces[1]!.netnsMode).toBe('create');
+    expect(r.policy.networkInterfaces[2]!.netnsMode).toBeUndefined();
+    const bad = figure8Raw();
+    bad.networkInterfaces[0].netnsMode = 'take';
+    delete bad.networkInterfaces[1].netns;
+    bad.networkInterfaces[1].netnsMode = 'adopt';
+    expectErrors(bad, [
+      'networkInterfaces[0].netnsMode: not a netns mode: take (create or adopt)',
+      'networkInterfaces[1].netnsMode: netnsMode without netns',
+    ]);
+  });
+});

@@ -29,13 +29,16 @@ export function makeRunDir(tag: string): string {
 }
 
 /**
- * Creates the tenant namespaces the policy names for `hosts`. An agent started with `ip netns
- * exec` runs in a private mount namespace, where an `ip netns add` of its own would not be
- * visible to anyone else, so the lab makes them from outside first.
+ * Creates the tenant namespaces the policy names for `hosts` (with loopback up). An agent started
+ * with `ip netns exec` runs in a private mount namespace, where an `ip netns add` of its own would
+ * not be visible to anyone else, so the lab makes them from outside first and the policy says
+ * `netnsMode: adopt` (policyForLab): the agent adds its ports to them and leaves them standing.
  */
 export async function createTenantNamespaces(policy: Policy, hosts: string[]): Promise<void> {
   for (const n of policy.networkInterfaces) {
-    if (n.netns && hosts.includes(n.host)) await run('ip', ['netns', 'add', n.netns], { allowFail: true });
+    if (!n.netns || !hosts.includes(n.host)) continue;
+    await run('ip', ['netns', 'add', n.netns], { allowFail: true });
+    await run('ip', ['-n', n.netns, 'link', 'set', 'lo', 'up'], { allowFail: true });
   }
 }
 
@@ -62,7 +65,10 @@ export async function startAgent(
   // SY_AGENT_NODE_ARGS: node flags for the agents only, e.g. `--cpu-prof --cpu-prof-dir=DIR` (Node 20
   // refuses --cpu-prof in NODE_OPTIONS, so they go on the command line)
   const nodeArgs = (process.env.SY_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnIn(ns, process.execPath, [...nodeArgs, BIN, 'agent', ...from, '--host', host, '--control', socket, ...extraArgs], env ? { ...process.env, ...env } : undefined);
+  // the record of what the agent made stays in this run's directory (not /run/switchyard/<host>,
+  // which agents of other labs of the same host name would share)
+  const state = ['--state-dir', path.join(dir, `${host}.state`)];
+  const child = spawnIn(ns, process.execPath, [...nodeArgs, BIN, 'agent', ...from, '--host', host, '--control', socket, ...state, ...extraArgs], env ? { ...process.env, ...env } : undefined);
   const log: string[] = [];
   const logFile = fs.createWriteStream(path.join(dir, `${host}.log`), { flags: 'a' });
   child.stdout!.on('data', (d: Buffer) => logFile.write(d));
