@@ -18,7 +18,7 @@
  * Quotas: a new flow takes a token from its owner port (quota.ts) and a new connection is
  * charged to it (conntrack.ts); over either, the frame is dropped for that port only.
  */
-import { A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, type ActionTable } from './actions.js';
+import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, type ActionTable } from './actions.js';
 import type { ConnTrack } from './conntrack.js';
 import { CONTINUE, DONE, Decision, V_FORWARD, V_REPLICATE } from './decision.js';
 import { Drop } from './drops.js';
@@ -247,8 +247,15 @@ export class Engine implements LayerCtx {
     return d;
   }
 
-  /** Remembers the verdict of a first fragment (the forwarding loop calls it, also on flow-table hits). */
+  /** Remembers the verdict of a first fragment (the forwarding loop calls it, also on flow-table
+   * hits). A first fragment the guards refused (spoofed, tagged, not owned...) speaks for nothing:
+   * its followers are orphans and meet the guards themselves. */
   recordFirstFragment(inPort: number, action: number, flowHash: number, now: number): void {
+    const a = this.actions;
+    if (a.kind[action] === A_DROP) {
+      const r = a.drop[action];
+      if (r === Drop.Spoofed || r === Drop.SrcNotOwned || r === Drop.Malformed) return;
+    }
     const f = this.d.f;
     this.frags.record(inPort, f.src, f.dst, f.proto, f.ipId, action, flowHash, this.snap.generation, now);
   }
