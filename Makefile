@@ -29,7 +29,7 @@ lint: setup
 	npx eslint src test bench scripts --max-warnings 0
 
 layers: setup
-	npx depcruise src --config .dependency-cruiser.cjs
+	npx depcruise src bench --config .dependency-cruiser.cjs
 
 typecheck: setup
 	npx tsc -p tsconfig.check.json

@@ -9,7 +9,7 @@ import { ctlDumpFlows, ctlStats, ctlTrace } from './ctl.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
-import { runDemoVms } from './demo-vms.js';
+import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { ping, tcpConnect, tcpServer } from '../../src/cli/lab/probes.js';
-import { run, sleep } from '../../src/cli/lab/run.js';
+import { ping, tcpConnect, tcpServer } from '../../src/lab/probes.js';
+import { run, sleep } from '../../src/lab/run.js';
 import type { Policy } from '../../src/policy/types.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 

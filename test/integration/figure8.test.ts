@@ -2,8 +2,8 @@
 // tenants with the same addresses, ARP for an unknown address unanswered, TCP transfer, counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
+import { iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', () => {

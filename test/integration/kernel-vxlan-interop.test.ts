@@ -2,8 +2,8 @@
 // kernel's vxlan device + bridge for contoso-web. Ping and iperf3 TCP in both directions, with two
 // forwarding workers (the kernel peer's flows are steered by switchyard's BPF programs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iperf3, ping } from '../../src/cli/lab/probes.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
+import { iperf3, ping } from '../../src/lab/probes.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 /** The kernel's side of contoso-web on host2: vxlan VNI 5001 -> bridge -> veth -> tenant ns. */

@@ -4,9 +4,9 @@
  */
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
 
 export const isRoot = process.getuid?.() === 0;
 

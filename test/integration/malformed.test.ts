@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn, sleep } from '../../src/cli/lab/run.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn, sleep } from '../../src/lab/run.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'malformed.py');

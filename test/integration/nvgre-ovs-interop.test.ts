@@ -4,8 +4,8 @@
 // switchyard's GRE read back by tshark on the router.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveCommand, iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { nvgreKey, pingUntilReply, startOvsHost, type OvsHost, type OvsTunnel } from '../../src/cli/lab/ovs.js';
+import { haveCommand, iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { nvgreKey, pingUntilReply, startOvsHost, type OvsHost, type OvsTunnel } from '../../src/lab/ovs.js';
 import type { Policy } from '../../src/policy/types.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 import { captureGre, hex, nvgrePolicy, type GreRow } from './nvgre-helpers.js';

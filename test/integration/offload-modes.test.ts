@@ -4,8 +4,8 @@
 // (which drops any frame whose inner checksum switchyard left unfinished). The agent's counters
 // show which path ran.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iperf3, ping } from '../../src/cli/lab/probes.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
+import { iperf3, ping } from '../../src/lab/probes.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 

@@ -5,12 +5,12 @@ import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
-import { nvgreKey, pingUntilReply, startOvsFigure8, startOvsHost, type OvsFigure8, type OvsHost, type OvsTenant } from '../../src/cli/lab/ovs.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
+import { nvgreKey, pingUntilReply, startOvsFigure8, startOvsHost, type OvsFigure8, type OvsHost, type OvsTenant } from '../../src/lab/ovs.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
-import { haveCommand, iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
+import { haveCommand, iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
 import { captureGre, nvgrePolicy, type GreRow } from './nvgre-helpers.js';
 import { isRoot } from './lab-helpers.js';
 

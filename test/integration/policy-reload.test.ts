@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn, waitFor } from '../../src/cli/lab/run.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn, waitFor } from '../../src/lab/run.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 describe.skipIf(!isRoot)('policy reload that changes the encapsulation', () => {

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import fs from 'node:fs';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
 import type { Policy } from '../../src/policy/types.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 

@@ -9,7 +9,7 @@ import { steerNvgreSocket, steerTap, steerVxlanGroup, steerWorker } from '../../
 import { TapQueue } from '../../src/io/tap.js';
 import { allocBatch } from '../../src/io/types.js';
 import { addrAdd, ip, linkConfigure, linkSetNetns, netnsAdd, netnsDelete } from '../../src/io/netdev.js';
-import { runIn, sleep } from '../../src/cli/lab/run.js';
+import { runIn, sleep } from '../../src/lab/run.js';
 
 const isRoot = process.getuid?.() === 0;
 const LOOPBACK = 0x7f000001;

@@ -4,12 +4,12 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, runIn, sleep } from '../../src/cli/lab/run.js';
-import { startCapture } from '../../src/cli/lab/capture.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { ping, udpSend } from '../../src/lab/probes.js';
+import { run, runIn, sleep } from '../../src/lab/run.js';
+import { startCapture } from '../../src/lab/capture.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
 import { isRoot } from './lab-helpers.js';

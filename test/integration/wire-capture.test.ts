@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveCommand, ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, sleep } from '../../src/cli/lab/run.js';
-import { startCapture } from '../../src/cli/lab/capture.js';
+import { haveCommand, ping, udpSend } from '../../src/lab/probes.js';
+import { run, sleep } from '../../src/lab/run.js';
+import { startCapture } from '../../src/lab/capture.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 
 describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { flowWorker } from '../../src/io/steering.js';
-import { iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn, sleep, waitFor } from '../../src/cli/lab/run.js';
+import { iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn, sleep, waitFor } from '../../src/lab/run.js';
 import { parseIpv4 } from '../../src/policy/addr.js';
 import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
 

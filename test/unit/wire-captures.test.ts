@@ -14,7 +14,7 @@ import * as ipv6 from '../../src/wire/ipv6.js';
 import * as tcp from '../../src/wire/tcp.js';
 import * as udp from '../../src/wire/udp.js';
 import * as vxlan from '../../src/wire/vxlan.js';
-import { buildArpRequest, buildIcmpEcho, buildIpv4Packet, buildNvgre, buildTcp, buildVxlan, concat, fromHex, toHex } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Packet, buildNvgre, buildTcp, buildVxlan, concat, fromHex, toHex } from '../../src/wire/build/frames.js';
 import { fixturePath, readPcap } from '../helpers/pcap.js';
 import { classifyOuter, OUTER_OFFSETS } from '../helpers/wire-edge.js';
 

@@ -22,7 +22,7 @@ import {
   ip6,
   pattern,
   toHex,
-} from '../helpers/frames.js';
+} from '../../src/wire/build/frames.js';
 import { buildPcap, parsePcap, writePcap } from '../helpers/pcap.js';
 import { classifyOuter } from '../helpers/wire-edge.js';
 

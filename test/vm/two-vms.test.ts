@@ -8,10 +8,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/cli/vms/paths.js';
-import { startVmPair, type VmPair } from '../../src/cli/vms/pair.js';
-import { runVxlanScenario, type VxlanResult } from '../../src/cli/vms/vxlan-figure8.js';
-import { runNvgreInterop, type NvgreResult } from '../../src/cli/vms/nvgre-gretap.js';
+import { PROJECT_ROOT } from '../../src/vms/paths.js';
+import { startVmPair, type VmPair } from '../../src/vms/pair.js';
+import { runVxlanScenario, type VxlanResult } from '../../src/vms/vxlan-figure8.js';
+import { runNvgreInterop, type NvgreResult } from '../../src/vms/nvgre-gretap.js';
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
 // TCP through switchyard under TCG runs at 2-50 Mbit/s depending on how loaded the host is, so
