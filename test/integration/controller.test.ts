@@ -14,9 +14,9 @@ import { runIn, waitFor } from '../../src/lab/run.js';
 import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-describe.skipIf(!isRoot)('agents driven by the controller', () => {
+describe('agents driven by the controller', ROOT_ONLY, () => {
   let lab: Figure8Lab;
   let dir: string;
   let policy: Policy;

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { udpListen } from '../../src/lab/probes.js';
 import { runIn, sleep } from '../../src/lab/run.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
 import { nvgrePolicy } from './nvgre-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'nvgre-frames.py');
 const PY = '/usr/bin/python3';
@@ -20,7 +21,7 @@ interface Stats {
   counters: Record<string, number>;
 }
 
-describe.skipIf(!isRoot)('NVGRE frames crafted by scapy: counted drops by reason', () => {
+describe('NVGRE frames crafted by scapy: counted drops by reason', ROOT_ONLY, () => {
   let r: Figure8Run | undefined;
   beforeAll(async () => {
     r = await startFigure8({ policy: nvgrePolicy(), agentHosts: ['host1'] });

@@ -12,7 +12,7 @@ import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
 import { haveCommand, iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
 import { runIn } from '../../src/lab/run.js';
 import { captureGre, nvgrePolicy, type GreRow } from './nvgre-helpers.js';
-import { isRoot } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const CONTOSO = 5001;
 const FABRIKAM = 6001;
@@ -25,7 +25,7 @@ async function pingSettled(ns: string, addr: string, count = 3): Promise<number>
   return (await ping(ns, addr, count)).received;
 }
 
-describe.skipIf(!isRoot)('Open vSwitch userspace peer, without switchyard', () => {
+describe('Open vSwitch userspace peer, without switchyard', ROOT_ONLY, () => {
   let lab: Figure8Lab | undefined;
   let dir = '';
   const ovs: OvsHost[] = [];
@@ -157,7 +157,7 @@ describe.skipIf(!isRoot)('Open vSwitch userspace peer, without switchyard', () =
 });
 
 // startOvsFigure8 is what the benchmark uses: both hosts on OVS with the policy's contoso tenants
-describe.skipIf(!isRoot)('startOvsFigure8: the benchmark set-up', () => {
+describe('startOvsFigure8: the benchmark set-up', ROOT_ONLY, () => {
   let lab: Figure8Lab | undefined;
   let run8: OvsFigure8 | undefined;
   afterAll(async () => {

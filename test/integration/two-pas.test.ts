@@ -12,8 +12,8 @@ import { startCapture } from '../../src/lab/capture.js';
 import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot } from './lab-helpers.js';
 import { controlRequest } from '../../src/agent/control-client.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 function twoPaPolicy(): Policy {
   const p = figure8Policy();
@@ -27,7 +27,7 @@ function twoPaPolicy(): Policy {
   return p;
 }
 
-describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE', () => {
+describe('two provider addresses per host, mixed VXLAN and NVGRE', ROOT_ONLY, () => {
   let lab: Figure8Lab;
   let dir: string;
   const agents: RunningAgent[] = [];
