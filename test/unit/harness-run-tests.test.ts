@@ -5,6 +5,8 @@
  * itself on the fixtures in test/fixtures/harness (outside the normal include glob).
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -43,5 +45,27 @@ describe('scripts/run-tests.sh closing line', () => {
     expect(r.lines.at(-1)).toBe('tests: 0 passed, 1 failed, 0 skipped');
     expect(r.lines.at(-2)).toMatch(/^failed: vitest exited with status [1-9]\d* before it reported$/);
     expect(r.status).not.toBe(0);
+  });
+
+  it('sums the runs of make test (the suite, then the unit tests under another Node), one line each', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-summary-'));
+    try {
+      const first = path.join(dir, 'first.json');
+      fs.writeFileSync(first, JSON.stringify({ passed: 5, failed: 0, skipped: 2, notes: ['skipped: a.test.ts (2 tests): needs root'] }));
+      const r = spawnSync(process.execPath, ['test/harness/print-summary.mjs', first, '0', 'node 20', path.join(dir, 'absent.json'), '1', 'node 22 (unit tests)'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      expect(r.stdout.trim().split('\n')).toEqual([
+        'node 20: skipped: a.test.ts (2 tests): needs root',
+        'node 22 (unit tests): failed: vitest exited with status 1 before it reported',
+        '  under node 20: 5 passed, 0 failed, 2 skipped',
+        '  under node 22 (unit tests): 0 passed, 1 failed, 0 skipped',
+        'tests: 5 passed, 1 failed, 2 skipped',
+      ]);
+      expect(r.status).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
