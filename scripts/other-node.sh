@@ -8,7 +8,8 @@
 #
 # Kept in ${SWITCHYARD_NODE_CACHE:-/var/cache/switchyard/node}/VERSION/: each part is built in a
 # .tmp-* directory beside its place and renamed into place when whole (a directory that exists is
-# complete); builders take turns on a lock, and a .tmp-* found under it is a dead builder's.
+# complete); builders take turns on a lock, and a .tmp-* found under it is a dead builder's
+# (scripts/lib/machine-cache.sh).
 # Progress and errors go to stderr; a failure ends with "other-node: FAILED: why".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ VERSION=${1:?usage: scripts/other-node.sh VERSION}
 CACHE=${SWITCHYARD_NODE_CACHE:-/var/cache/switchyard/node}/$VERSION
 say() { echo "other-node: $*" >&2; }
 die() { echo "other-node: FAILED: $*" >&2; exit 1; }
+# shellcheck source=lib/machine-cache.sh
+. scripts/lib/machine-cache.sh
 
 BS3=$(node -p 'require("./package-lock.json").packages["node_modules/better-sqlite3"].version')
 NODE_DIR=$CACHE/node
@@ -30,15 +33,9 @@ report() {
 }
 have_node && have_mods && report
 
-{ mkdir -p "$CACHE" && [ -w "$CACHE" ]; } 2>/dev/null ||
-  die "cannot write $CACHE (run as root, or set SWITCHYARD_NODE_CACHE to a writable directory)"
-exec 9>"$CACHE/.lock"
-if ! flock -n 9; then
-  say "another build holds $CACHE/.lock; waiting for it"
-  flock 9
-fi
-have_node && have_mods && report
-rm -rf "$CACHE"/.tmp-*
+lock_machine_cache "$CACHE" SWITCHYARD_NODE_CACHE
+have_node && have_mods && report   # the builder we waited for made them
+remove_tree "$CACHE"/.tmp-*
 
 if ! have_node; then
   tmp=$CACHE/.tmp-node

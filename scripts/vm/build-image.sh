@@ -38,6 +38,8 @@ IMAGE_SIZE=2G
 
 say() { echo "vm-image: $*"; }
 die() { echo "vm-image: FAILED: $*" >&2; exit 1; }
+# shellcheck source=../lib/machine-cache.sh
+. scripts/lib/machine-cache.sh
 
 # --- host packages ---------------------------------------------------------------------------
 need=()
@@ -60,18 +62,6 @@ ROOTFS=$CACHE/rootfs-$h1
 h2=$( { echo "$h1"; cat scripts/vm/build-image.sh; find scripts/vm/guest -type f | sort | xargs cat; sha256sum <"$NODE_BIN"; } | sha256sum | cut -c1-16)
 IMAGE=$CACHE/$h2
 
-# A builder killed mid-stage-1 can leave /proc, /sys or /dev bind-mounted in its tree (ours, or
-# debootstrap's own): unmount whatever is below a tree before removing it, and never cross into
-# another file system.
-remove_tree() {
-  local d m
-  for d in "$@"; do
-    [ -e "$d" ] || continue
-    d=$(readlink -f "$d")
-    awk -v p="$d/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
-    rm -rf --one-file-system "$d"
-  done
-}
 complete() { [ -f "$1/base.img" ] && [ -f "$1/vmlinuz" ] && [ -f "$1/initrd.img" ]; }
 use_cached() {
   touch "$IMAGE/.used" 2>/dev/null || true   # for the 30-day clean-up; a read-only cache still works
@@ -81,13 +71,8 @@ use_cached() {
 }
 complete "$IMAGE" && use_cached
 
-{ mkdir -p "$CACHE/logs" && [ -w "$CACHE" ]; } 2>/dev/null ||
-  die "cannot write the VM image cache $CACHE (run as root, or set SWITCHYARD_VM_CACHE to a writable directory)"
-exec 9>"$CACHE/.build.lock"
-if ! flock -n 9; then
-  say "another build holds $CACHE/.build.lock; waiting for it"
-  flock 9
-fi
+lock_machine_cache "$CACHE" SWITCHYARD_VM_CACHE
+mkdir -p "$CACHE/logs"
 complete "$IMAGE" && use_cached   # the builder we waited for made it
 remove_tree "$CACHE"/.tmp-*       # left by builders that died: live ones hold the lock
 if [ -e "$IMAGE" ]; then say "removing the incomplete $IMAGE"; remove_tree "$IMAGE"; fi
