@@ -8,6 +8,9 @@ import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { policyForLab } from '../../src/lab/policy.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
 
+/** For code that needs the fact itself; a suite that needs root takes ROOT_ONLY (with its reason). */
+export const isRoot = process.getuid?.() === 0;
+
 export interface Figure8Run {
   lab: Figure8Lab;
   policy: Policy;
