@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 help:
 	@echo "make demo     the Figure 8 scenario on two namespace hosts (root)"
-	@echo "make test     lint, layering, type check, unit and integration tests (root)"
+	@echo "make test     lint, layering, type check, unit, integration and two-VM tests; unit again under Node 22 (root)"
 	@echo "make bench    iperf3/ping through switchyard vs kernel VXLAN (root)"
 	@echo "make bench-micro       VFP fast/slow path, compile, 10 vs 10k rules (no root)"
 	@echo "make bench-controller  controller convergence, 2 and 200 agents (no root)"
@@ -30,7 +30,7 @@ lint: setup
 	npx eslint src test bench scripts --max-warnings 0
 
 layers: setup
-	npx depcruise src --config .dependency-cruiser.cjs
+	npx depcruise src bench --config .dependency-cruiser.cjs
 
 typecheck: setup
 	npx tsc -p tsconfig.check.json

@@ -16,7 +16,7 @@ import { compileSnapshot } from '../src/vfp/snapshot.js';
 import { Forwarder } from '../src/dataplane/forwarder.js';
 import { C } from '../src/dataplane/counters.js';
 import { writeU16 } from '../src/wire/bytes.js';
-import { buildIpv4Udp } from '../test/helpers/frames.js';
+import { buildIpv4Udp } from '../src/wire/build/frames.js';
 
 const BATCH = 64;
 

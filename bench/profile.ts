@@ -10,11 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { figure8Policy } from '../src/policy/figure8.js';
-import { createFigure8Lab } from '../src/cli/lab/topology.js';
-import { policyForLab } from '../src/cli/lab/policy.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../src/cli/lab/agents.js';
-import { iperf3, ping } from '../src/cli/lab/probes.js';
-import { run, sleep } from '../src/cli/lab/run.js';
+import { createFigure8Lab } from '../src/lab/topology.js';
+import { policyForLab } from '../src/lab/policy.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../src/lab/agents.js';
+import { iperf3, ping } from '../src/lab/probes.js';
+import { run, sleep } from '../src/lab/run.js';
 import { summarise } from './cpuprofile-top.js';
 
 const argv = process.argv.slice(2);

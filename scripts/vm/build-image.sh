@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Builds (once) the Debian guest image the two-VM demo and tests boot, into .cache/vms/.
+# Builds (once per machine) the Debian guest image the two-VM demo and tests boot.
 #
 #   scripts/vm/build-image.sh [--node PATH]      prints "image: DIR" as its last line
 #
-# Two stages, each cached under a hash of its inputs and reused while they are unchanged:
+# The cache is the machine's, shared by every checkout: /var/cache/switchyard/vms, or
+# $SWITCHYARD_VM_CACHE. Two stages, each kept under a hash of its recipe and reused while that is
+# unchanged:
 #   rootfs-<h1>/   debootstrap of Debian bookworm (minbase + kernel + the tools the demo runs)
-#                  with a small initrd (MODULES=list: virtio + ext4); ~2-3 min, needs the network
-#   image-<h2>/    base.img (ext4 made with `mkfs.ext4 -d`, no loop mount), vmlinuz, initrd.img;
-#                  h2 also covers this script, scripts/vm/guest/ and the node binary copied in
-# Installs qemu-system-x86, qemu-utils and debootstrap when missing (as root). Logs of each stage
-# are in .cache/vms/logs/.
+#                  with a small initrd (MODULES=list: virtio + ext4); ~2-3 min, needs the mirror
+#   <h2>/          the image: base.img (ext4 made with `mkfs.ext4 -d`, no loop mount), vmlinuz,
+#                  initrd.img; h2 also covers this script, scripts/vm/guest/ and the node binary
+# Each stage is built in a .tmp-* directory beside its place and renamed into place when whole, so
+# a directory that exists is complete and is used without a lock. Builders take turns on
+# .build.lock; a .tmp-* found under the lock was left by a builder that died, and goes. Checkouts
+# on other branches keep their own <h2> beside ours: a build removes only what went unused for 30
+# days. Installs qemu-system-x86, qemu-utils and debootstrap when missing (as root). Logs of the
+# last build are in logs/ of the cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-CACHE=${SWITCHYARD_VM_CACHE:-$ROOT/.cache/vms}
+CACHE=${SWITCHYARD_VM_CACHE:-/var/cache/switchyard/vms}
 NODE_BIN=$(command -v node || true)
 while (($#)); do
   case $1 in
@@ -32,6 +38,8 @@ IMAGE_SIZE=2G
 
 say() { echo "vm-image: $*"; }
 die() { echo "vm-image: FAILED: $*" >&2; exit 1; }
+# shellcheck source=../lib/machine-cache.sh
+. scripts/lib/machine-cache.sh
 
 # --- host packages ---------------------------------------------------------------------------
 need=()
@@ -48,23 +56,26 @@ if ((${#need[@]})); then
   fi
 fi
 
-mkdir -p "$CACHE/logs"
-exec 9>"$CACHE/.build.lock"
-if ! flock -n 9; then
-  say "another build holds $CACHE/.build.lock; waiting"
-  flock 9
-fi
-
 h1=$(printf '%s\n' "stage1-v2" "$SUITE" "$MIRROR" "$PKGS" "$INITRD_MODULES" | sha256sum | cut -c1-16)
 ROOTFS=$CACHE/rootfs-$h1
-h2=$( { echo "$h1"; cat scripts/vm/build-image.sh; find scripts/vm/guest -type f | sort | xargs cat; sha256sum "$NODE_BIN"; } | sha256sum | cut -c1-16)
-IMAGE=$CACHE/image-$h2
+# the node binary by content: checkouts that use the same node share the image
+h2=$( { echo "$h1"; cat scripts/vm/build-image.sh; find scripts/vm/guest -type f | sort | xargs cat; sha256sum <"$NODE_BIN"; } | sha256sum | cut -c1-16)
+IMAGE=$CACHE/$h2
 
-if [ -f "$IMAGE/.done" ]; then
+complete() { [ -f "$1/base.img" ] && [ -f "$1/vmlinuz" ] && [ -f "$1/initrd.img" ]; }
+use_cached() {
+  touch "$IMAGE/.used" 2>/dev/null || true   # for the 30-day clean-up; a read-only cache still works
   say "cached image $IMAGE"
   echo "image: $IMAGE"
   exit 0
-fi
+}
+complete "$IMAGE" && use_cached
+
+lock_machine_cache "$CACHE" SWITCHYARD_VM_CACHE
+mkdir -p "$CACHE/logs"
+complete "$IMAGE" && use_cached   # the builder we waited for made it
+remove_tree "$CACHE"/.tmp-*       # left by builders that died: live ones hold the lock
+if [ -e "$IMAGE" ]; then say "removing the incomplete $IMAGE"; remove_tree "$IMAGE"; fi
 
 # --- stage 1: debootstrap ----------------------------------------------------------------------
 mounted=()
@@ -73,8 +84,8 @@ trap 'cleanup_mounts' EXIT
 trap 'cleanup_mounts; exit 130' INT TERM
 
 if [ ! -f "$ROOTFS/.done" ]; then
-  rm -rf "$ROOTFS" "$CACHE"/rootfs-*.tmp
-  tmp=$ROOTFS.tmp
+  remove_tree "$ROOTFS"
+  tmp=$CACHE/.tmp-rootfs-$h1
   log=$CACHE/logs/debootstrap.log
   say "stage 1/2: debootstrap $SUITE into $tmp (2-4 min; log $log)"
   start=$SECONDS
@@ -86,7 +97,10 @@ if [ ! -f "$ROOTFS/.done" ]; then
     last=$(grep -E '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)' "$log" | tail -1 | cut -c1-70 || true)
     say "  ... $((SECONDS - start)) s ${last:+($last)}"
   done
-  wait $pid || die "debootstrap (see $log)"
+  if ! wait $pid; then
+    why=$(grep -m1 -E '^E: ' "$log" | cut -c1-200 || true)
+    die "debootstrap from $MIRROR: ${why:-no error line} (is the Debian mirror reachable? log $log)"
+  fi
   say "  initrd with MODULES=list ($INITRD_MODULES)"
   sed -i 's/^MODULES=.*/MODULES=list/' "$tmp/etc/initramfs-tools/initramfs.conf"
   printf '%s\n' $INITRD_MODULES >"$tmp/etc/initramfs-tools/modules"
@@ -95,17 +109,21 @@ if [ ! -f "$ROOTFS/.done" ]; then
   cleanup_mounts
   rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
   touch "$tmp/.done"
-  mv "$tmp" "$ROOTFS"
+  mv -T "$tmp" "$ROOTFS"
   say "stage 1/2 done in $((SECONDS - start)) s"
 else
   say "stage 1/2: cached rootfs $ROOTFS"
 fi
 
 # --- stage 2: configure and make the ext4 image -----------------------------------------------
+# The rootfs is configured in place (under the lock): every file stage 2 writes is written again by
+# each build, so an image never carries another recipe's configuration.
 start=$SECONDS
-say "stage 2/2: configuring the guest and writing $IMAGE/base.img"
+tmp=$CACHE/.tmp-$h2
+say "stage 2/2: configuring the guest and writing $tmp/base.img"
 R=$ROOTFS
-rm -rf "$IMAGE.tmp"; mkdir -p "$IMAGE.tmp"
+touch "$R/.used"
+mkdir -p "$tmp"
 install -m 0755 "$NODE_BIN" "$R/usr/local/bin/node"
 install -D -m 0644 scripts/vm/guest/runner.mjs "$R/usr/local/lib/switchyard-vm/runner.mjs"
 install -m 0644 scripts/vm/guest/switchyard-runner.service "$R/etc/systemd/system/switchyard-runner.service"
@@ -131,15 +149,18 @@ for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 
 done
 kernel=$(ls "$R"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$(ls "$R"/boot/initrd.img-* | sort -V | tail -1)
-cp "$kernel" "$IMAGE.tmp/vmlinuz"; cp "$initrd" "$IMAGE.tmp/initrd.img"
+cp "$kernel" "$tmp/vmlinuz"; cp "$initrd" "$tmp/initrd.img"
 log=$CACHE/logs/mkfs.log
-mkfs.ext4 -q -F -L switchyard -d "$R" "$IMAGE.tmp/base.img" "$IMAGE_SIZE" >"$log" 2>&1 || die "mkfs.ext4 -d (see $log)"
-printf 'kernel=%s\nnode=%s\nbuilt=%s\n' "$(basename "$kernel")" "$NODE_BIN" "$(date -Is)" >"$IMAGE.tmp/info"
-touch "$IMAGE.tmp/.done"
-rm -rf "$IMAGE"; mv "$IMAGE.tmp" "$IMAGE"
-# older images of this cache are superseded (rootfs dirs too, unless still current)
-for d in "$CACHE"/image-* "$CACHE"/rootfs-*; do
-  [ "$d" = "$IMAGE" ] || [ "$d" = "$ROOTFS" ] || rm -rf "$d"
+mkfs.ext4 -q -F -L switchyard -d "$R" "$tmp/base.img" "$IMAGE_SIZE" >"$log" 2>&1 || die "mkfs.ext4 -d (see $log)"
+printf 'kernel=%s\nnode=%s\nbuilt=%s\n' "$(basename "$kernel")" "$NODE_BIN" "$(date -Is)" >"$tmp/info"
+touch "$tmp/.used"
+mv -T "$tmp" "$IMAGE"
+# Other recipes' images may be another checkout's: only what went unused for 30 days is removed.
+for d in "$CACHE"/rootfs-* "$CACHE"/????????????????; do
+  [ -d "$d" ] && [ "$d" != "$IMAGE" ] && [ "$d" != "$ROOTFS" ] || continue
+  [ -z "$(find "$d/.used" -mtime -30 2>/dev/null)" ] || continue
+  say "removing $d (unused for 30 days)"
+  remove_tree "$d"
 done
 say "stage 2/2 done in $((SECONDS - start)) s"
 echo "image: $IMAGE"

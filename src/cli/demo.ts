@@ -8,11 +8,11 @@
 import { loadPolicyFile, formatErrors } from '../policy/load.js';
 import { figure8Policy } from '../policy/figure8.js';
 import type { Policy } from '../policy/types.js';
-import { createFigure8Lab, namespacesWithTag, newTag, removeNamespaces, type Figure8Lab } from './lab/topology.js';
-import { policyForLab } from './lab/policy.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from './lab/agents.js';
-import { haveCommand, iperf3, isolationCheck, ping } from './lab/probes.js';
-import { startController, type RunningController } from './lab/controller.js';
+import { createFigure8Lab, namespacesWithTag, newTag, removeNamespaces, type Figure8Lab } from '../lab/topology.js';
+import { policyForLab } from '../lab/policy.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../lab/agents.js';
+import { haveCommand, iperf3, isolationCheck, ping } from '../lab/probes.js';
+import { startController, type RunningController } from '../lab/controller.js';
 import path from 'node:path';
 
 function step(msg: string): void {

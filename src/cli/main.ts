@@ -9,7 +9,7 @@ import { ctlDumpFlows, ctlLayers, ctlPorts, ctlStats, ctlTrace } from './ctl.js'
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
-import { runDemoVms } from './demo-vms.js';
+import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
@@ -152,7 +152,7 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'use this policy instead of the embedded Figure 8')
     .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
     .option('--controller', 'run a network controller too and let the agents take the policy from it')
-    .option('--vms', 'across two qemu VMs instead of namespaces (builds the image once into .cache/vms)')
+    .option('--vms', 'across two qemu VMs instead of namespaces (builds the image once per machine, /var/cache/switchyard/vms)')
     .option('--no-nvgre', 'with --vms: skip the NVGRE interop with the guest kernel\'s gretap')
     .option('--mem <mb>', 'with --vms: memory per VM', positiveInt)
     .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {

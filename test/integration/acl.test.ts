@@ -7,10 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { ping, tcpConnect, tcpServer } from '../../src/cli/lab/probes.js';
-import { run, sleep } from '../../src/cli/lab/run.js';
+import { ping, tcpConnect, tcpServer } from '../../src/lab/probes.js';
+import { run, sleep } from '../../src/lab/run.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/switchyard.js');
@@ -24,7 +25,7 @@ async function ctl(socket: string, args: string[]): Promise<unknown> {
   return JSON.parse(r.stdout) as unknown;
 }
 
-describe.skipIf(!isRoot)('ACLs end to end', () => {
+describe('ACLs end to end', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8({ policy: aclPolicy() });

@@ -8,15 +8,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { runIn, sleep } from '../../src/cli/lab/run.js';
-import { ping } from '../../src/cli/lab/probes.js';
+import { runIn, sleep } from '../../src/lab/run.js';
+import { ping } from '../../src/lab/probes.js';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/switchyard.js');
 
-describe.skipIf(!isRoot)('agent lifecycle', () => {
+describe('agent lifecycle', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8({ agentHosts: ['host1'] });

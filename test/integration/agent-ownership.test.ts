@@ -3,6 +3,7 @@
 // TAP a policy names as ifname, and ownership records of crashed and running agents. The agent
 // must leave every victim as it found it, fail only the ports that would take something, keep
 // the other ports forwarding, and restore on stop what it changed.
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,17 +11,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { NetworkInterface, Policy } from '../../src/policy/types.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { run, runIn } from '../../src/cli/lab/run.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
+import { ping } from '../../src/lab/probes.js';
+import { run, runIn } from '../../src/lab/run.js';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { createTenantPort, PortConflictError } from '../../src/agent/ports.js';
 import { Ownership } from '../../src/agent/ownership.js';
 import { linkExists, netnsAdd, netnsDelete, netnsExists } from '../../src/io/netdev.js';
-import { isRoot } from './lab-helpers.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/switchyard.js');
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never;
@@ -49,7 +49,7 @@ function nic(name: string, ip: string, mac: string, extra: Partial<NetworkInterf
   return { name, host: 'host1', virtualNetwork: 'contoso', subnet: 's1', macAddress: mac, ipAddress: ip, ...extra };
 }
 
-describe.skipIf(!isRoot)('agent ownership: victims a policy names are left alone', () => {
+describe('agent ownership: victims a policy names are left alone', ROOT_ONLY, () => {
   let lab: Figure8Lab;
   let agents: RunningAgent[] = [];
   let policy: Policy;
@@ -141,7 +141,7 @@ describe.skipIf(!isRoot)('agent ownership: victims a policy names are left alone
   });
 });
 
-describe.skipIf(!isRoot)('ports in create mode, and a restarted agent\'s leftovers', () => {
+describe('ports in create mode, and a restarted agent\'s leftovers', ROOT_ONLY, () => {
   const tag = `syo${process.pid.toString(36)}${Math.random().toString(36).slice(2, 5)}`;
   const made: string[] = [];
   let dir = '';

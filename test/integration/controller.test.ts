@@ -6,17 +6,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
-import { startController, type RunningController } from '../../src/cli/lab/controller.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn, waitFor } from '../../src/cli/lab/run.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
+import { startController, type RunningController } from '../../src/lab/controller.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn, waitFor } from '../../src/lab/run.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-describe.skipIf(!isRoot)('agents driven by the controller', () => {
+describe('agents driven by the controller', ROOT_ONLY, () => {
   let lab: Figure8Lab;
   let dir: string;
   let policy: Policy;

@@ -2,11 +2,12 @@
 // tenants with the same addresses, ARP for an unknown address unanswered, TCP transfer, counters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-describe.skipIf(!isRoot)('Figure 8 over VXLAN between two switchyard agents', () => {
+describe('Figure 8 over VXLAN between two switchyard agents', ROOT_ONLY, () => {
   let run: Figure8Run;
   beforeAll(async () => {
     run = await startFigure8({ agentArgs: ['--metrics', '127.0.0.1:9477', '--workers', '2'] });

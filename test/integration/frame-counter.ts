@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { run, sleep, spawnIn } from '../../src/cli/lab/run.js';
+import { run, sleep, spawnIn } from '../../src/lab/run.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'count-frames.py');
 

@@ -4,17 +4,17 @@
 // reason of the issue's isolation spec (counted by the attacker's agent; soft expects, so a run
 // shows delivery and reason apart). Each class has a control: the same kind of frame, sent
 // honestly, that does arrive. Lab: isolation-lab.ts.
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, sleep } from '../../src/cli/lab/run.js';
+import { run, sleep } from '../../src/lab/run.js';
 import { arrivals, countFrames, describeFrames, newMarker } from './frame-counter.js';
 import { BROADCAST, TAGS, arp, dhcpDiscover, eth, honestUdp, udp4 } from './isolation-frames.js';
 import { OPEN_PORT, T, dropsDuring, startIsolationLab, type IsolationLab, type Tenant } from './isolation-lab.js';
-import { isRoot } from './lab-helpers.js';
 import { startScapySender, type ScapySender } from './scapy-sender.js';
 
 const A = T.attacker;
 
-describe.skipIf(!isRoot)('isolation: crafted frames from a tenant port (issue 12)', () => {
+describe('isolation: crafted frames from a tenant port (issue 12)', ROOT_ONLY, () => {
   let lab: IsolationLab;
   let tx: ScapySender;
   beforeAll(async () => {

@@ -20,8 +20,8 @@
  * `ip neigh`). Packet sockets still see every frame that arrives, IPv6 included.
  */
 import { controlRequest } from '../../src/agent/control-client.js';
-import type { RunningAgent } from '../../src/cli/lab/agents.js';
-import { run } from '../../src/cli/lab/run.js';
+import type { RunningAgent } from '../../src/lab/agents.js';
+import { run } from '../../src/lab/run.js';
 import type { Policy } from '../../src/policy/types.js';
 import { startFigure8, type Figure8Run } from './lab-helpers.js';
 

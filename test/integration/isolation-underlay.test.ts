@@ -4,14 +4,14 @@
 // host2 does not own. Ingress step 4 of the isolation spec: the inner source must be an endpoint
 // of that VSID placed on the host that owns the outer source PA, else `src-not-owned`. Control:
 // the same datagram claiming host2's own port arrives. Lab: isolation-lab.ts.
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrivals, describeFrames, newMarker } from './frame-counter.js';
 import { eth, udp4, vxlan } from './isolation-frames.js';
 import { T, dropsDuring, startIsolationLab, type IsolationLab, type Tenant } from './isolation-lab.js';
-import { isRoot } from './lab-helpers.js';
 import { startScapySender, type ScapySender } from './scapy-sender.js';
 
-describe.skipIf(!isRoot)('isolation: crafted VXLAN from a known PA (issue 12)', () => {
+describe('isolation: crafted VXLAN from a known PA (issue 12)', ROOT_ONLY, () => {
   let lab: IsolationLab;
   let tx: ScapySender;
   beforeAll(async () => {

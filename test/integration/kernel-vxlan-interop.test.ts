@@ -2,9 +2,10 @@
 // kernel's vxlan device + bridge for contoso-web. Ping and iperf3 TCP in both directions, with two
 // forwarding workers (the kernel peer's flows are steered by switchyard's BPF programs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iperf3, ping } from '../../src/cli/lab/probes.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { iperf3, ping } from '../../src/lab/probes.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 /** The kernel's side of contoso-web on host2: vxlan VNI 5001 -> bridge -> veth -> tenant ns. */
 async function kernelVxlanPeer(r: Figure8Run): Promise<void> {
@@ -14,7 +15,7 @@ async function kernelVxlanPeer(r: Figure8Run): Promise<void> {
   ]);
 }
 
-describe.skipIf(!isRoot)('interop with the kernel vxlan device', () => {
+describe('interop with the kernel vxlan device', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8({ agentHosts: ['host1'], agentArgs: ['--workers', '2'] });

@@ -1,13 +1,14 @@
 /**
- * Shared set-up for the integration tests: root check, a Figure 8 lab with agents, and teardown
- * that always runs. Tests skip (not fail) when not root.
+ * Shared set-up for the integration tests: a Figure 8 lab with agents, and teardown that always
+ * runs. Suites skip (not fail) when not root: test/helpers/prerequisites.ts ROOT_ONLY.
  */
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
 
+/** For code that needs the fact itself; a suite that needs root takes ROOT_ONLY (with its reason). */
 export const isRoot = process.getuid?.() === 0;
 
 export interface Figure8Run {

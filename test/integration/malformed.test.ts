@@ -4,9 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn, sleep } from '../../src/cli/lab/run.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn, sleep } from '../../src/lab/run.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scapy', 'malformed.py');
 
@@ -15,7 +16,7 @@ interface Stats {
   counters: Record<string, number>;
 }
 
-describe.skipIf(!isRoot)('malformed frames are counted drops, never crashes', () => {
+describe('malformed frames are counted drops, never crashes', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8();

@@ -11,8 +11,8 @@ import { loadNative } from '../../src/io/native.js';
 import { addrAdd, linkConfigure, linkExists, linkSetNetns, netnsAdd, netnsDelete, netnsExists, getMtu } from '../../src/io/netdev.js';
 import { TapQueue } from '../../src/io/tap.js';
 import { allocBatch, type FrameBatch } from '../../src/io/types.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-const isRoot = process.getuid?.() === 0;
 
 const NS_IP = [10, 250, 0, 1];
 const PEER_IP = [10, 250, 0, 2];
@@ -150,7 +150,7 @@ function responder(tap: TapQueue, stats: Stats): () => void {
   };
 }
 
-describe.skipIf(!isRoot)('TAP queue in a tenant namespace', () => {
+describe('TAP queue in a tenant namespace', ROOT_ONLY, () => {
   const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const namespaces: string[] = [];
   const taps: TapQueue[] = [];
@@ -223,7 +223,7 @@ describe.skipIf(!isRoot)('TAP queue in a tenant namespace', () => {
   });
 });
 
-describe.skipIf(!isRoot)('TAP setup calls', () => {
+describe('TAP setup calls', ROOT_ONLY, () => {
   const n = loadNative();
 
   it('reports the kernel features, with multi-queue and vnet header', () => {
@@ -278,7 +278,7 @@ describe.skipIf(!isRoot)('TAP setup calls', () => {
   });
 });
 
-describe.skipIf(!isRoot)('TAP opened exclusively (IFF_TUN_EXCL, issue 16)', () => {
+describe('TAP opened exclusively (IFF_TUN_EXCL, issue 16)', ROOT_ONLY, () => {
   const victim = `syx${randomBytes(4).toString('hex')}`;
   afterAll(async () => {
     await run('ip', ['tuntap', 'del', 'dev', victim, 'mode', 'tap']).catch(() => undefined);

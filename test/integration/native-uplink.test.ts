@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/io/native.js';
 import { allocBatch, HEADROOM, type FrameBatch } from '../../src/io/types.js';
 import { ipv4ToNumber, numberToIpv4, NvgreUplink, VxlanUplink } from '../../src/io/uplink.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-const isRoot = process.getuid?.() === 0;
 const LO = ipv4ToNumber('127.0.0.1');
 const LO2 = ipv4ToNumber('127.0.0.2');
 const LO3 = ipv4ToNumber('127.0.0.3');
@@ -49,7 +49,7 @@ describe('addresses', () => {
   });
 });
 
-describe.skipIf(!isRoot)('VXLAN uplink on loopback', () => {
+describe('VXLAN uplink on loopback', ROOT_ONLY, () => {
   const open: (VxlanUplink | NvgreUplink)[] = [];
   afterEach(() => {
     while (open.length) open.pop()?.close();
@@ -130,7 +130,7 @@ describe.skipIf(!isRoot)('VXLAN uplink on loopback', () => {
   });
 });
 
-describe.skipIf(!isRoot)('NVGRE uplink on loopback', () => {
+describe('NVGRE uplink on loopback', ROOT_ONLY, () => {
   it('sends GRE frames and reads them back with the outer IPv4 header stripped', async () => {
     const u = NvgreUplink.open({ localAddr: '127.0.0.1' });
     try {

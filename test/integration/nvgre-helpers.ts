@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parsePolicyText } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/types.js';
-import { run, sleep, spawnIn, waitFor } from '../../src/cli/lab/run.js';
+import { run, sleep, spawnIn, waitFor } from '../../src/lab/run.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

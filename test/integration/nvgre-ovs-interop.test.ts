@@ -4,11 +4,12 @@
 // switchyard's GRE read back by tshark on the router.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveCommand, iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { nvgreKey, pingUntilReply, startOvsHost, type OvsHost, type OvsTunnel } from '../../src/cli/lab/ovs.js';
+import { haveCommand, iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { nvgreKey, pingUntilReply, startOvsHost, type OvsHost, type OvsTunnel } from '../../src/lab/ovs.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
 import { captureGre, hex, nvgrePolicy, type GreRow } from './nvgre-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 /** The FlowID switchyard sends for a subnet (fixed in policy; OVS matches the whole key). */
 function flowIdOf(policy: Policy, vnet: string): number {
@@ -37,7 +38,7 @@ async function pingSettled(ns: string, addr: string, count = 3): Promise<number>
   return (await ping(ns, addr, count)).received;
 }
 
-describe.skipIf(!isRoot)('NVGRE interop: switchyard <-> Open vSwitch userspace GRE', () => {
+describe('NVGRE interop: switchyard <-> Open vSwitch userspace GRE', ROOT_ONLY, () => {
   let r: Figure8Run | undefined;
   let ovs: OvsHost | undefined;
   let rows: GreRow[] = [];

@@ -4,10 +4,11 @@
 // (which drops any frame whose inner checksum switchyard left unfinished). The agent's counters
 // show which path ran.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iperf3, ping } from '../../src/cli/lab/probes.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
+import { iperf3, ping } from '../../src/lab/probes.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 interface Stats {
   offload: boolean;
@@ -26,7 +27,7 @@ async function withOffloadEnv<T>(on: boolean, fn: () => Promise<T>): Promise<T> 
 }
 
 for (const on of [true, false]) {
-  describe.skipIf(!isRoot)(`offloads ${on ? 'on' : 'off'}`, () => {
+  describe(`offloads ${on ? 'on' : 'off'}`, ROOT_ONLY, () => {
     describe('two switchyard hosts', () => {
       let r: Figure8Run;
       beforeAll(async () => {

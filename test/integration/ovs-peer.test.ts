@@ -5,14 +5,14 @@ import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
-import { nvgreKey, pingUntilReply, startOvsFigure8, startOvsHost, type OvsFigure8, type OvsHost, type OvsTenant } from '../../src/cli/lab/ovs.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
+import { nvgreKey, pingUntilReply, startOvsFigure8, startOvsHost, type OvsFigure8, type OvsHost, type OvsTenant } from '../../src/lab/ovs.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
-import { kernelVxlanHost } from '../../src/cli/lab/kernel-vxlan.js';
-import { haveCommand, iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
+import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
+import { haveCommand, iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
 import { captureGre, nvgrePolicy, type GreRow } from './nvgre-helpers.js';
-import { isRoot } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const CONTOSO = 5001;
 const FABRIKAM = 6001;
@@ -25,7 +25,7 @@ async function pingSettled(ns: string, addr: string, count = 3): Promise<number>
   return (await ping(ns, addr, count)).received;
 }
 
-describe.skipIf(!isRoot)('Open vSwitch userspace peer, without switchyard', () => {
+describe('Open vSwitch userspace peer, without switchyard', ROOT_ONLY, () => {
   let lab: Figure8Lab | undefined;
   let dir = '';
   const ovs: OvsHost[] = [];
@@ -157,7 +157,7 @@ describe.skipIf(!isRoot)('Open vSwitch userspace peer, without switchyard', () =
 });
 
 // startOvsFigure8 is what the benchmark uses: both hosts on OVS with the policy's contoso tenants
-describe.skipIf(!isRoot)('startOvsFigure8: the benchmark set-up', () => {
+describe('startOvsFigure8: the benchmark set-up', ROOT_ONLY, () => {
   let lab: Figure8Lab | undefined;
   let run8: OvsFigure8 | undefined;
   afterAll(async () => {

@@ -5,11 +5,12 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn, waitFor } from '../../src/cli/lab/run.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn, waitFor } from '../../src/lab/run.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-describe.skipIf(!isRoot)('policy reload that changes the encapsulation', () => {
+describe('policy reload that changes the encapsulation', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8();

@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import fs from 'node:fs';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/cli/lab/probes.js';
-import { runIn } from '../../src/cli/lab/run.js';
+import { ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 /** examples/two-subnets.yaml plus a second tenant that owns 10.1.2.99 in its own network. */
 function routedPolicy(): Policy {
@@ -36,7 +37,7 @@ interface Stats {
   drops: Record<string, number>;
 }
 
-describe.skipIf(!isRoot)('distributed router between subnets', () => {
+describe('distributed router between subnets', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
     r = await startFigure8({ policy: routedPolicy() });

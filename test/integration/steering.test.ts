@@ -9,9 +9,9 @@ import { steerNvgreSocket, steerTap, steerVxlanGroup, steerWorker } from '../../
 import { TapQueue } from '../../src/io/tap.js';
 import { allocBatch } from '../../src/io/types.js';
 import { addrAdd, ip, linkConfigure, linkSetNetns, netnsAdd, netnsDelete } from '../../src/io/netdev.js';
-import { runIn, sleep } from '../../src/cli/lab/run.js';
+import { runIn, sleep } from '../../src/lab/run.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-const isRoot = process.getuid?.() === 0;
 const LOOPBACK = 0x7f000001;
 
 /** An inner Ethernet/IPv4/UDP frame (or ICMP when sport < 0) between two addresses. */
@@ -57,7 +57,7 @@ function drain(fds: number[], headroom: number): Uint8Array[][] {
   });
 }
 
-describe.skipIf(!isRoot)('flow steering (BPF)', () => {
+describe('flow steering (BPF)', ROOT_ONLY, () => {
   let n: ReturnType<typeof loadNative> | undefined;
   beforeAll(() => {
     n = loadNative();

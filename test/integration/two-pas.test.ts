@@ -4,16 +4,16 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/cli/lab/agents.js';
-import { policyForLab } from '../../src/cli/lab/policy.js';
-import { ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, runIn, sleep } from '../../src/cli/lab/run.js';
-import { startCapture } from '../../src/cli/lab/capture.js';
-import { createFigure8Lab, type Figure8Lab } from '../../src/cli/lab/topology.js';
+import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
+import { policyForLab } from '../../src/lab/policy.js';
+import { ping, udpSend } from '../../src/lab/probes.js';
+import { run, runIn, sleep } from '../../src/lab/run.js';
+import { startCapture } from '../../src/lab/capture.js';
+import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { Policy } from '../../src/policy/types.js';
-import { isRoot } from './lab-helpers.js';
 import { controlRequest } from '../../src/agent/control-client.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 function twoPaPolicy(): Policy {
   const p = figure8Policy();
@@ -27,7 +27,7 @@ function twoPaPolicy(): Policy {
   return p;
 }
 
-describe.skipIf(!isRoot)('two provider addresses per host, mixed VXLAN and NVGRE', () => {
+describe('two provider addresses per host, mixed VXLAN and NVGRE', ROOT_ONLY, () => {
   let lab: Figure8Lab;
   let dir: string;
   const agents: RunningAgent[] = [];

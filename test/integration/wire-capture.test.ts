@@ -3,12 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveCommand, ping, udpSend } from '../../src/cli/lab/probes.js';
-import { run, sleep } from '../../src/cli/lab/run.js';
-import { startCapture } from '../../src/cli/lab/capture.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { haveCommand, ping, udpSend } from '../../src/lab/probes.js';
+import { run, sleep } from '../../src/lab/run.js';
+import { startCapture } from '../../src/lab/capture.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-describe.skipIf(!isRoot)('VXLAN on the wire, read by tshark', () => {
+describe('VXLAN on the wire, read by tshark', ROOT_ONLY, () => {
   let r: Figure8Run;
   let rows: { src: number; dst: number; vni: number; innerDport: number; outerDst: string }[] = [];
   beforeAll(async () => {

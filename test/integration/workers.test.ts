@@ -8,10 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { flowWorker } from '../../src/io/steering.js';
-import { iperf3, isolationCheck, ping } from '../../src/cli/lab/probes.js';
-import { runIn, sleep, waitFor } from '../../src/cli/lab/run.js';
+import { iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
+import { runIn, sleep, waitFor } from '../../src/lab/run.js';
 import { parseIpv4 } from '../../src/policy/addr.js';
-import { isRoot, startFigure8, type Figure8Run } from './lab-helpers.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 type Counters = Record<string, number>;
 interface Stats {
@@ -27,7 +28,7 @@ interface Flow {
   counters: { frames: number };
 }
 
-describe.skipIf(!isRoot)('forwarding workers (--workers 2)', () => {
+describe('forwarding workers (--workers 2)', ROOT_ONLY, () => {
   let r: Figure8Run;
   const stats = (host = 0) => controlRequest(r.agents[host]!.socket, { op: 'stats' }) as Promise<Stats>;
   const flows = (host = 0) => controlRequest(r.agents[host]!.socket, { op: 'dump-flows' }) as Promise<Flow[]>;

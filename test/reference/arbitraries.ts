@@ -25,7 +25,7 @@ import {
   buildNvgre,
   buildTcp,
   buildVxlan,
-} from '../helpers/frames.js';
+} from '../../src/wire/build/frames.js';
 import type { Event } from './outcome.js';
 
 export const ROUTER = '02:73:79:00:00:01';

@@ -4,7 +4,7 @@
 // replication copies filtered per receiving port.
 import { describe, expect, it } from 'vitest';
 import type { AclRule, Policy } from '../../src/policy/types.js';
-import { buildIpv4Udp, buildTcp, buildVxlan } from '../helpers/frames.js';
+import { buildIpv4Udp, buildTcp, buildVxlan } from '../../src/wire/build/frames.js';
 import { MAC, PA2, figure8, rig } from '../helpers/vfp-fixtures.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { countersToJson } from '../../src/dataplane/counters.js';

@@ -10,7 +10,7 @@ import { IdRegistry } from '../../src/vfp/ids.js';
 import { MemoryPort, MemoryUplink } from '../../src/io/memory.js';
 import { Forwarder, TSO_SLOT } from '../../src/dataplane/forwarder.js';
 import { C } from '../../src/dataplane/counters.js';
-import { buildArpReply, buildArpRequest, buildEth, buildIcmpEcho, buildIcmpv6, buildIpv4, buildIpv4Udp, buildIpv6, buildTcp, buildVxlan } from '../helpers/frames.js';
+import { buildArpReply, buildArpRequest, buildEth, buildIcmpEcho, buildIcmpv6, buildIpv4, buildIpv4Udp, buildIpv6, buildTcp, buildVxlan } from '../../src/wire/build/frames.js';
 import { MAC, PA2, PA3, ROUTER, figure8, rig, type Rig } from '../helpers/vfp-fixtures.js';
 
 const wire = (full: Uint8Array): Uint8Array => full.slice(34);

@@ -2,7 +2,7 @@
 // (same host: never leaves it; other host: VNI of the destination subnet), TTL, no route across
 // virtual networks.
 import { describe, expect, it } from 'vitest';
-import { buildIcmpEcho, buildIpv4Udp, toHex } from '../helpers/frames.js';
+import { buildIcmpEcho, buildIpv4Udp, toHex } from '../../src/wire/build/frames.js';
 import { MAC, PA2, PA3, ROUTER, ipNum, rig } from '../helpers/vfp-fixtures.js';
 import { checksum } from '../../src/wire/checksum.js';
 import { countersToJson } from '../../src/dataplane/counters.js';

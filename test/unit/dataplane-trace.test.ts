@@ -1,7 +1,7 @@
 // trace and dump-flows: layer-by-layer explanations and the flow table as JSON, without side effects.
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../src/policy/types.js';
-import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildTcp } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildTcp } from '../../src/wire/build/frames.js';
 import { MAC, ROUTER, figure8, rig } from '../helpers/vfp-fixtures.js';
 
 function withAcl(): Policy {

@@ -9,7 +9,7 @@ import type { Policy } from '../../src/policy/types.js';
 import { Forwarder } from '../../src/dataplane/forwarder.js';
 import { C, countersToJson } from '../../src/dataplane/counters.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
-import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildTcp, buildVxlan, buildNvgre } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildTcp, buildVxlan, buildNvgre } from '../../src/wire/build/frames.js';
 import { MAC, ROUTER, figure8, ipNum } from '../helpers/vfp-fixtures.js';
 
 interface Host {

@@ -1,7 +1,7 @@
 // Frames in -> frames out through the Forwarder's VNET layer with memory fakes: ARP responder,
 // L2 within a VSID, VXLAN/NVGRE encapsulation (golden bytes), decapsulation, replication, drops.
 import { describe, expect, it } from 'vitest';
-import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildNvgre, buildTcp, buildVxlan, fromHex, toHex } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Udp, buildNvgre, buildTcp, buildVxlan, fromHex, toHex } from '../../src/wire/build/frames.js';
 import { MAC, PA1, PA2, PA3, ROUTER, figure8, ipNum, rig } from '../helpers/vfp-fixtures.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { innerFlowHash, FlowFields, parseFrame } from '../../src/vfp/flowkey.js';

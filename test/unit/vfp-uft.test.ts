@@ -6,7 +6,7 @@ import { KEY_WORDS, hashKey } from '../../src/vfp/flowkey.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { C } from '../../src/dataplane/counters.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
-import { buildIpv4Udp } from '../helpers/frames.js';
+import { buildIpv4Udp } from '../../src/wire/build/frames.js';
 import { MAC, PA3, figure8, ipNum, rig } from '../helpers/vfp-fixtures.js';
 
 function key(n: number): Uint32Array {

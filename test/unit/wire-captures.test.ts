@@ -14,9 +14,10 @@ import * as ipv6 from '../../src/wire/ipv6.js';
 import * as tcp from '../../src/wire/tcp.js';
 import * as udp from '../../src/wire/udp.js';
 import * as vxlan from '../../src/wire/vxlan.js';
-import { buildArpRequest, buildIcmpEcho, buildIpv4Packet, buildNvgre, buildTcp, buildVxlan, concat, fromHex, toHex } from '../helpers/frames.js';
+import { buildArpRequest, buildIcmpEcho, buildIpv4Packet, buildNvgre, buildTcp, buildVxlan, concat, fromHex, toHex } from '../../src/wire/build/frames.js';
 import { fixturePath, readPcap } from '../helpers/pcap.js';
 import { classifyOuter, OUTER_OFFSETS } from '../helpers/wire-edge.js';
+import { requires } from '../helpers/prerequisites.js';
 
 const vxlanFrames = readPcap(fixturePath('vxlan-kernel.pcap')).frames.map((f) => f.data);
 const nvgreFrames = readPcap(fixturePath('nvgre-ovs.pcap')).frames.map((f) => f.data);
@@ -41,7 +42,7 @@ function tshark(file: string, fields: string[], options: string[] = []): string[
     return undefined;
   }
 }
-const haveTshark = tshark('nvgre-ovs.pcap', ['frame.number']) !== undefined;
+const TSHARK = requires(tshark('nvgre-ovs.pcap', ['frame.number']) !== undefined, 'tshark is not installed (scripts/setup.sh installs it)');
 
 describe('vxlan-kernel.pcap (Linux vxlan device, VNI 5001)', () => {
   it('holds 36 frames (the testdata README says 72)', () => {
@@ -278,7 +279,7 @@ describe('vxlan-kernel.pcap (Linux vxlan device, VNI 5001)', () => {
     expect(toHex(out)).toBe(`${toHex(b.subarray(0, VX_INNER))}a5a5a5a5`);
   });
 
-  it.skipIf(!haveTshark)('tshark agrees on every frame: ports, VNI, addresses', () => {
+  it('tshark agrees on every frame: ports, VNI, addresses', TSHARK, () => {
     const rows = tshark('vxlan-kernel.pcap', ['udp.srcport', 'udp.dstport', 'vxlan.vni', 'ip.src', 'eth.src'])!;
     expect(rows.length).toBe(vxlanFrames.length);
     for (const [i, row] of rows.entries()) {
@@ -355,7 +356,7 @@ describe('nvgre-ovs.pcap (Open vSwitch GRE port, key 0x00abcd07)', () => {
     }
   });
 
-  it.skipIf(!haveTshark)('tshark agrees on the GRE key and protocol', () => {
+  it('tshark agrees on the GRE key and protocol', TSHARK, () => {
     const rows = tshark('nvgre-ovs.pcap', ['gre.key', 'gre.proto', 'icmp.seq'])!;
     for (const [i, row] of rows.entries()) {
       const b = nvgreFrames[i]!;
@@ -454,7 +455,7 @@ describe('malformed-scapy.pcap: what the edge accepts and why it drops', () => {
     expect(gre.headerLength(f9, GRE)).toBe(16);
   });
 
-  it.skipIf(!haveTshark)('tshark: the outer UDP checksum of frame 6 is bad, of frames 1-5 good', () => {
+  it('tshark: the outer UDP checksum of frame 6 is bad, of frames 1-5 good', TSHARK, () => {
     const rows = tshark('malformed-scapy.pcap', ['udp.checksum.status'], ['-o', 'udp.check_checksum:TRUE'])!;
     const verified = rows.map((r) => r[0]);
     // and every outer UDP checksum of the kernel capture is "bad" to tshark too (partial)

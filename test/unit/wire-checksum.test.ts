@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { bytesEqual, readMac, readU16, readU24, readU32, writeMac, writeU16, writeU24, writeU32 } from '../../src/wire/bytes.js';
 import { checksum, csumUpdate16, csumUpdate32, finish, fold, onesSum, pseudoSumIpv4, pseudoSumIpv6 } from '../../src/wire/checksum.js';
 import * as ipv4 from '../../src/wire/ipv4.js';
-import { fromHex, toHex } from '../helpers/frames.js';
+import { fromHex, toHex } from '../../src/wire/build/frames.js';
 
 /** Reference: RFC 1071 in the most literal way. */
 function refChecksum(b: Uint8Array): number {

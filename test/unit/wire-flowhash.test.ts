@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flowHashFrame, flowHashIpv4, flowHashL2, nvgreFlowId, vxlanSourcePort, FLOW_PORT_MIN } from '../../src/wire/flowhash.js';
 import { ETHERTYPE_ARP } from '../../src/wire/ethernet.js';
-import { buildArpRequest, buildEth, buildIcmpEcho, buildIpv4Udp, buildIpv6Udp, buildTcp, pattern } from '../helpers/frames.js';
+import { buildArpRequest, buildEth, buildIcmpEcho, buildIpv4Udp, buildIpv6Udp, buildTcp, pattern } from '../../src/wire/build/frames.js';
 import { fixturePath, readPcapFrames } from '../helpers/pcap.js';
 
 const h = (f: Uint8Array, seed = 0): number => flowHashFrame(f, 0, f.length, seed);

@@ -25,7 +25,7 @@ import {
   ip6,
   pattern,
   toHex,
-} from '../helpers/frames.js';
+} from '../../src/wire/build/frames.js';
 
 const poisoned = (n: number): Uint8Array => new Uint8Array(n).fill(0xa5);
 const M11 = parseMac('02:00:00:00:01:11');
@@ -353,7 +353,7 @@ describe('tcp', () => {
     expect(tcp.tcpCheck(f, 34, len)).toBe(tcp.TCP_BAD_DATA_OFFSET);
   });
   it('the IPv6 checksum helper agrees with a frame built for IPv6', async () => {
-    const { buildIpv6Tcp } = await import('../helpers/frames.js');
+    const { buildIpv6Tcp } = await import('../../src/wire/build/frames.js');
     const f = buildIpv6Tcp({ payload: pattern(7) });
     expect(tcp.tcpChecksumOkIpv6(f, 14, 54, f.length - 54)).toBe(true);
     expect(tcp.tcpChecksumIpv6(f, 14, 54, f.length - 54)).toBe(tcp.checksum(f, 54));

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as gre from '../../src/wire/gre.js';
 import * as vxlan from '../../src/wire/vxlan.js';
-import { buildArpRequest, concat, fromHex, toHex } from '../helpers/frames.js';
+import { buildArpRequest, concat, fromHex, toHex } from '../../src/wire/build/frames.js';
 
 const inner = buildArpRequest();
 

@@ -8,10 +8,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/cli/vms/paths.js';
-import { startVmPair, type VmPair } from '../../src/cli/vms/pair.js';
-import { runVxlanScenario, type VxlanResult } from '../../src/cli/vms/vxlan-figure8.js';
-import { runNvgreInterop, type NvgreResult } from '../../src/cli/vms/nvgre-gretap.js';
+import { PROJECT_ROOT } from '../../src/vms/paths.js';
+import { startVmPair, type VmPair } from '../../src/vms/pair.js';
+import { runVxlanScenario, type VxlanResult } from '../../src/vms/vxlan-figure8.js';
+import { runNvgreInterop, type NvgreResult } from '../../src/vms/nvgre-gretap.js';
+import { requires } from '../helpers/prerequisites.js';
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
 // TCP through switchyard under TCG runs at 2-50 Mbit/s depending on how loaded the host is, so
@@ -21,7 +22,7 @@ const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
 const WHOLESALE_DROPS = ['malformed', 'tx-full'];
 const say = (l: string) => console.log(`[vm] ${l}`);
 
-describe.skipIf(!enabled)('two VMs (SWITCHYARD_VM_TESTS=1)', () => {
+describe('two VMs (SWITCHYARD_VM_TESTS=1)', requires(enabled, 'SWITCHYARD_VM_TESTS is not 1 (scripts/run-tests.sh sets it when root)'), () => {
   let pair: VmPair | undefined;
 
   beforeAll(async () => {

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
-import type { Policy } from '../../policy/types.js';
-import { controlRequest } from '../../agent/control-client.js';
+import type { Policy } from '../policy/types.js';
+import { controlRequest } from '../agent/control-client.js';
 import { run, spawnIn, waitFor } from './run.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/switchyard.js');
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/switchyard.js');
 
 export interface RunningAgent {
   host: string;

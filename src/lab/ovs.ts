@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Policy } from '../../policy/types.js';
+import type { Policy } from '../policy/types.js';
 import { removeNamespaces, type Figure8Lab } from './topology.js';
 import { run, runIn, spawnIn, sleep, waitFor } from './run.js';
 import { ping } from './probes.js';

@@ -3,7 +3,7 @@
  * and a leftover) never share a namespace, and is `adopt`ed: the lab makes the namespaces
  * (agents.ts createTenantNamespaces), the agents only add their ports to them.
  */
-import type { Policy } from '../../policy/types.js';
+import type { Policy } from '../policy/types.js';
 
 export function policyForLab(policy: Policy, tenantNs: (nic: string) => string): Policy {
   return {

@@ -1,6 +1,7 @@
 /**
- * Packet builders for tests: whole Ethernet frames (or bare IP packets) from small option
- * objects, with correct lengths and checksums, returned as fresh Uint8Arrays. Addresses may be
+ * Packet builders for tests and benches (pure, and not on the forwarding path: each call
+ * allocates): whole Ethernet frames (or bare IP packets) from small option objects, with correct
+ * lengths and checksums, returned as fresh Uint8Arrays. Addresses may be
  * given as text ("02:00:00:00:01:11", "10.1.1.11", "fe80::1") or as numbers (MAC 48-bit, IPv4
  * uint32) / 16 bytes (IPv6). Every option has a default, so `buildIpv4Udp({})` is a valid frame.
  *
@@ -9,10 +10,10 @@
  *   buildTcp({ srcPort, dstPort, seq, ack, flags })    buildIcmpEcho({ reply, id, seq })
  *   buildVxlan({ vni, inner })                         buildNvgre({ vsid, flowId, inner })
  */
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
-import { writeArp, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_LEN } from '../../src/wire/arp.js';
-import { writeMac, writeU16, writeU32 } from '../../src/wire/bytes.js';
-import { checksum as inetChecksum, finish, onesSum, pseudoSumIpv6 } from '../../src/wire/checksum.js';
+import { parseIpv4, parseMac } from '../addr.js';
+import { writeArp, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_LEN } from '../arp.js';
+import { writeMac, writeU16, writeU32 } from '../bytes.js';
+import { checksum as inetChecksum, finish, onesSum, pseudoSumIpv6 } from '../checksum.js';
 import {
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
@@ -21,13 +22,13 @@ import {
   ETH_HEADER_LEN,
   ETH_MIN_FRAME_LEN,
   MAC_BROADCAST,
-} from '../../src/wire/ethernet.js';
-import { IPV4_FLAG_DF, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeIpv4 } from '../../src/wire/ipv4.js';
-import { tcpChecksumIpv4, tcpChecksumIpv6 } from '../../src/wire/tcp.js';
-import { udpChecksumIpv4, udpChecksumIpv6 } from '../../src/wire/udp.js';
-import { VXLAN_FLAG_I, VXLAN_PORT } from '../../src/wire/vxlan.js';
-import { GRE_PROTO_TEB, NVGRE_FLAGS, makeNvgreKey } from '../../src/wire/gre.js';
-import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../../src/wire/icmp.js';
+} from '../ethernet.js';
+import { IPV4_FLAG_DF, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeIpv4 } from '../ipv4.js';
+import { tcpChecksumIpv4, tcpChecksumIpv6 } from '../tcp.js';
+import { udpChecksumIpv4, udpChecksumIpv6 } from '../udp.js';
+import { VXLAN_FLAG_I, VXLAN_PORT } from '../vxlan.js';
+import { GRE_PROTO_TEB, NVGRE_FLAGS, makeNvgreKey } from '../gre.js';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../icmp.js';
 
 export type MacLike = number | string;
 export type Ipv4Like = number | string;

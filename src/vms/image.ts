@@ -1,11 +1,12 @@
 /**
- * The guest image: scripts/vm/build-image.sh builds it once (debootstrap of Debian bookworm, the
- * host's node binary, the command runner) into VM_CACHE/image-<hash>/ and reuses it while its
- * inputs are unchanged; this runs the script, relays its progress and returns the files qemu boots.
+ * The guest image: scripts/vm/build-image.sh builds it once per machine (debootstrap of Debian
+ * bookworm, the host's node binary, the command runner) into VM_IMAGE_CACHE/<hash of the recipe>/
+ * and reuses it while the recipe is unchanged; this runs the script, relays its progress and
+ * returns the files qemu boots, or throws one line that says why the image could not be built.
  */
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { PROJECT_ROOT, VM_CACHE } from './paths.js';
+import { PROJECT_ROOT, VM_IMAGE_CACHE } from './paths.js';
 import { track } from './children.js';
 import type { Say } from './progress.js';
 
@@ -20,7 +21,11 @@ export interface VmImage {
 /** Builds the guest image, or finds it in the cache; progress lines go to `say`. */
 export async function buildImage(say: Say): Promise<VmImage> {
   const script = path.join(PROJECT_ROOT, 'scripts/vm/build-image.sh');
-  const child = track(spawn('bash', [script, '--node', process.execPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  const child = track(spawn('bash', [script, '--node', process.execPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, SWITCHYARD_VM_CACHE: VM_IMAGE_CACHE },
+  }));
   let dir = '';
   const errors: string[] = [];
   const onLine = (l: string, err: boolean) => {
@@ -46,7 +51,10 @@ export async function buildImage(say: Say): Promise<VmImage> {
   lines(child.stderr!, true);
   const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
   if (code !== 0 || !dir) {
-    throw new Error(`building the VM image failed (${script} exited ${code}): ${errors.join(' ') || 'no message'}; logs in ${path.join(VM_CACHE, 'logs')}`);
+    // the script's own verdict ("vm-image: FAILED: ...") if it gave one, else its last words
+    const failed = errors.filter((l) => l.includes('FAILED:')).map((l) => l.replace(/^.*FAILED: /, ''));
+    const why = (failed.length ? failed : errors.slice(-3)).join('; ') || 'no message';
+    throw new Error(`cannot build the two-VM Debian image (${path.relative(PROJECT_ROOT, script)} exited ${code}): ${why}; build logs in ${path.join(VM_IMAGE_CACHE, 'logs')}`);
   }
   return { dir, kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), base: path.join(dir, 'base.img') };
 }

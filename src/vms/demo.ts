@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT, VM_CACHE } from './paths.js';
+import { PROJECT_ROOT, VM_IMAGE_CACHE, VM_RUNS } from './paths.js';
 import { killAll } from './children.js';
 import type { Say } from './progress.js';
 import { LINK, startVmPair, type VmPair } from './pair.js';
@@ -59,7 +59,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
   const summary: string[] = [];
   let ok = true;
   try {
-    step('image and VMs (first run builds the Debian image: several minutes; later runs reuse .cache/vms)');
+    step('image and VMs (the first run on a machine builds the Debian image: several minutes; later runs, from any checkout, reuse it)');
     pair = await startVmPair(say, opts.memMb ? { memMb: opts.memMb } : {});
     summary.push(`VMs: ${pair.accel.toUpperCase()}, image ${secs(pair.timings.imageMs)}, boot ${secs(pair.timings.bootMs)}; link vm1 ${LINK.vm1} <-> vm2 ${LINK.vm2} (qemu UDP socket on 127.0.0.1)`);
     step('Figure 8 over VXLAN: one switchyard agent per VM (host1 = vm1, host2 = vm2)');
@@ -100,7 +100,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
   } catch (err) {
     if (interrupted) return 130;
     console.error(`\ndemo --vms failed: ${(err as Error).message}`);
-    console.error(`logs: ${pair?.runDir ?? path.join(VM_CACHE, 'logs')} (image build: ${path.join(VM_CACHE, 'logs')}; each run: ${VM_CACHE}/run-*)`);
+    console.error(`logs: ${pair?.runDir ?? VM_RUNS} (image build: ${path.join(VM_IMAGE_CACHE, 'logs')}; each run: ${VM_RUNS}/run-*)`);
     return 1;
   } finally {
     if (!interrupted && pair) {

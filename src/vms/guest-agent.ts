@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { loadPolicyFile, formatErrors } from '../../policy/load.js';
-import type { Policy } from '../../policy/types.js';
+import { loadPolicyFile, formatErrors } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import { PROJECT_ROOT } from './paths.js';
 import { tail } from './progress.js';
 import { LINK } from './pair.js';

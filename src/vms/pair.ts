@@ -2,14 +2,14 @@
  * Two linked VMs, vm1 and vm2: the two "hosts" of Figure 8. Builds (or reuses) the image, picks
  * the accelerator, boots both (a guest that does not come up is booted once more: TCG on a loaded
  * machine occasionally stalls early in boot), addresses their link (LINK: the PAs) and checks that it
- * carries pings. Each run has its own directory VM_CACHE/run-*: overlays, sockets, console and qemu
+ * carries pings. Each run has its own directory VM_RUNS/run-*: overlays, sockets, console and qemu
  * logs, and share/ (9p-mounted at /vm in both guests: policies, agent logs).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import dgram from 'node:dgram';
-import { VM_CACHE } from './paths.js';
+import { VM_RUNS } from './paths.js';
 import { isStopping } from './children.js';
 import type { Say } from './progress.js';
 import { buildImage, type VmImage } from './image.js';
@@ -80,12 +80,12 @@ async function configureGuest(vm: Vm): Promise<void> {
 /** Builds (or reuses) the image, boots vm1 and vm2 linked by a loopback UDP socket, configures the link. */
 export async function startVmPair(say: Say, o: VmPairOptions = {}): Promise<VmPair> {
   const t0 = Date.now();
-  fs.mkdirSync(VM_CACHE, { recursive: true });
+  fs.mkdirSync(VM_RUNS, { recursive: true });
   sweepLeftovers(say);
   const image = await buildImage(say);
   const imageMs = Date.now() - t0;
   const accel = await chooseAccel(image, say);
-  const runDir = fs.mkdtempSync(path.join(VM_CACHE, 'run-'));
+  const runDir = fs.mkdtempSync(path.join(VM_RUNS, 'run-'));
   fs.writeFileSync(path.join(runDir, 'owner.pid'), String(process.pid));
   const shareDir = path.join(runDir, 'share');
   fs.mkdirSync(shareDir);

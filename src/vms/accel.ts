@@ -11,7 +11,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, execFileSync } from 'node:child_process';
-import { VM_CACHE } from './paths.js';
+import { VM_IMAGE_CACHE } from './paths.js';
 import { DIE_WITH_PARENT, killGroup, track } from './children.js';
 import { tail, type Say } from './progress.js';
 import type { VmImage } from './image.js';
@@ -38,7 +38,7 @@ export async function chooseAccel(image: VmImage, say: Say): Promise<Accel> {
     /* the probe will fail and say so */
   }
   const key = crypto.createHash('sha256').update(fs.readFileSync(image.kernel)).update(qemuVersion).update(os.release()).digest('hex').slice(0, 16);
-  const cached = path.join(VM_CACHE, `accel-${key}`);
+  const cached = path.join(VM_IMAGE_CACHE, `accel-${key}`);
   try {
     const v = fs.readFileSync(cached, 'utf8').trim();
     if (v === 'kvm' || v === 'tcg') return v;
@@ -46,7 +46,7 @@ export async function chooseAccel(image: VmImage, say: Say): Promise<Accel> {
     /* not probed yet */
   }
   say('probing KVM (boots the guest kernel under -accel kvm, at most 20 s; SWITCHYARD_VM_ACCEL=kvm|tcg skips this)');
-  const log = path.join(VM_CACHE, 'logs', 'kvm-probe.log');
+  const log = path.join(VM_IMAGE_CACHE, 'logs', 'kvm-probe.log');
   fs.mkdirSync(path.dirname(log), { recursive: true });
   fs.rmSync(log, { force: true });
   const [cmd, ...pre] = DIE_WITH_PARENT;
