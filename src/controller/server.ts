@@ -19,6 +19,7 @@ import { openApiDocument } from './openapi.js';
 import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
 import type { PolicyStore, WriteConditions } from './store.js';
 import { SyncHub } from './sync-hub.js';
+import type { SyncLimits } from './sync-hub.js';
 
 export interface ControllerOptions {
   store: PolicyStore;
@@ -28,6 +29,10 @@ export interface ControllerOptions {
   heartbeatMs?: number;
   /** Largest accepted request body (default 1 MiB). */
   bodyLimit?: number;
+  /** Deepest accepted nesting of arrays and objects in a JSON body (default 64). */
+  maxBodyDepth?: number;
+  /** Caps on the agents' sync streams (see sync-hub.ts for the defaults). */
+  sync?: SyncLimits;
   logger?: Logger;
 }
 
@@ -79,7 +84,7 @@ export class ControllerServer {
 
   constructor(private readonly options: ControllerOptions) {
     this.auth = new TokenAuth(options.token);
-    this.hub = new SyncHub(options.store, options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs });
+    this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
@@ -104,7 +109,8 @@ export class ControllerServer {
     app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
       const status = error.statusCode ?? 500;
       if (status >= 500) this.options.logger?.error({ err: error }, 'request failed');
-      const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : status >= 500 ? 'InternalError' : 'BadRequest';
+      const code =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : status >= 500 ? 'InternalError' : 'BadRequest';
       return reply.code(status).send(errorBody(code, error.message, [{ path: ROOT_PATH, message: error.message.toLowerCase() }]));
     });
     app.setNotFoundHandler((request, reply) =>
@@ -174,6 +180,8 @@ export class ControllerServer {
     if (host === undefined || host === '') errors.push({ path: 'host', message: 'required' });
     if (since !== undefined && (!Number.isInteger(since) || since < 0)) errors.push({ path: 'since', message: `not a revision: ${query.since}` });
     if (errors.length > 0) return reply.code(400).send(errorBody('BadRequest', 'bad sync request', errors));
+    const admission = this.hub.admit(host as string);
+    if (!admission.ok) return reply.code(admission.status).header('retry-after', '5').send(errorBody('TooManyStreams', admission.message));
     reply.hijack();
     const res = reply.raw;
     request.socket.setNoDelay(true);
