@@ -18,6 +18,7 @@ import { API_PREFIX, envelope, errorBody } from './envelope.js';
 import { openApiDocument } from './openapi.js';
 import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
 import type { PolicyStore, WriteConditions } from './store.js';
+import { DEFAULT_MAX_DEPTH, jsonDepthProblem } from './body-depth.js';
 import { SyncHub } from './sync-hub.js';
 import type { SyncLimits } from './sync-hub.js';
 
@@ -100,6 +101,19 @@ export class ControllerServer {
     const app = this.app;
     // JSON only: a text/plain body is 415 rather than a string that fails validation.
     app.removeContentTypeParser('text/plain');
+    // JSON bodies: the nesting depth is checked by a flat scan before anything recursive (the parser,
+    // the schema) sees the body; too deep is 400, not a 500 "Maximum call stack size exceeded".
+    const maxDepth = this.options.maxBodyDepth ?? DEFAULT_MAX_DEPTH;
+    const parseJson = app.getDefaultJsonParser('error', 'ignore');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      const problem = jsonDepthProblem(body as string, maxDepth);
+      if (problem !== undefined) {
+        done(Object.assign(new Error(problem), { statusCode: 400, code: 'BodyTooDeep' }), undefined);
+        return;
+      }
+      parseJson(request, body as string, done);
+    });
     app.addHook('onRequest', async (request, reply) => {
       const decision = this.auth.decide(request.method, header(request, 'authorization'), request.socket.remoteAddress);
       if (decision.ok) return;
@@ -110,7 +124,7 @@ export class ControllerServer {
       const status = error.statusCode ?? 500;
       if (status >= 500) this.options.logger?.error({ err: error }, 'request failed');
       const code =
-        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : status >= 500 ? 'InternalError' : 'BadRequest';
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : error.code === 'BodyTooDeep' ? 'BodyTooDeep' : status >= 500 ? 'InternalError' : 'BadRequest';
       return reply.code(status).send(errorBody(code, error.message, [{ path: ROOT_PATH, message: error.message.toLowerCase() }]));
     });
     app.setNotFoundHandler((request, reply) =>
