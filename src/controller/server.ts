@@ -5,6 +5,8 @@
  * transaction conditioned on the revision it was validated against (retried if the store moved),
  * then publish to the agents. Nothing of a rejected request reaches the store.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -74,6 +76,25 @@ function preconditionFails(request: FastifyRequest, etag: string | undefined): s
   return undefined;
 }
 
+/**
+ * A request node's HTTP parser refused (cut short, bad framing, headers too large, too slow): the
+ * same error shape as every other reply, then the connection is closed.
+ */
+function malformedRequest(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'RequestTimeout', 'the request was not received in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HeadersTooLarge', 'the request headers are too large']
+        : [400, 'BadRequest', `malformed HTTP request (${error.code ?? error.message})`];
+  const body = JSON.stringify(errorBody(code, message, [{ path: ROOT_PATH, message }]));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 function sendProblem(reply: FastifyReply, problem: ChangeProblem): FastifyReply {
   return reply.code(problem.status).send(errorBody(problem.code, problem.message, problem.errors));
 }
@@ -88,6 +109,7 @@ export class ControllerServer {
     this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
+      clientErrorHandler: malformedRequest,
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     }) as unknown as FastifyInstance;
     this.routes();
