@@ -1,11 +1,13 @@
 /**
- * `switchyard controller --listen ADDR:PORT --store FILE [--token-file F]`: open the SQLite store,
+ * `switchyard controller --listen ADDR:PORT --store FILE [--token-file F] [limits]`: open the SQLite store,
  * serve the REST API and the agents' sync streams, stop cleanly on SIGTERM/SIGINT. The API token
  * comes from --token-file or SWITCHYARD_TOKEN; without one the controller does not start.
  */
 import { readFile } from 'node:fs/promises';
 import { createLogger } from '../agent/logger.js';
 import { ControllerServer } from '../controller/server.js';
+import type { ControllerOptions } from '../controller/server.js';
+import type { SyncLimits } from '../controller/sync-hub.js';
 import { SqliteStore } from '../controller/sqlite-store.js';
 
 export interface ControllerCommandOptions {
@@ -13,6 +15,29 @@ export interface ControllerCommandOptions {
   store: string;
   tokenFile?: string;
   heartbeatMs?: number;
+  maxSyncStreams?: number;
+  maxSyncPerHost?: number;
+  syncStallMs?: number;
+  maxReplayChanges?: number;
+  maxReplayBytes?: number;
+  bodyLimit?: number;
+  maxBodyDepth?: number;
+}
+
+/** The server options the command's flags give (absent flags: the server's defaults). */
+export function serverLimits(o: ControllerCommandOptions): Pick<ControllerOptions, 'heartbeatMs' | 'bodyLimit' | 'maxBodyDepth' | 'sync'> {
+  const sync: SyncLimits = {};
+  if (o.maxSyncStreams !== undefined) sync.maxStreams = o.maxSyncStreams;
+  if (o.maxSyncPerHost !== undefined) sync.maxPerHost = o.maxSyncPerHost;
+  if (o.syncStallMs !== undefined) sync.stallMs = o.syncStallMs;
+  if (o.maxReplayChanges !== undefined) sync.maxReplayChanges = o.maxReplayChanges;
+  if (o.maxReplayBytes !== undefined) sync.maxReplayBytes = o.maxReplayBytes;
+  return {
+    sync,
+    ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }),
+    ...(o.bodyLimit === undefined ? {} : { bodyLimit: o.bodyLimit }),
+    ...(o.maxBodyDepth === undefined ? {} : { maxBodyDepth: o.maxBodyDepth }),
+  };
 }
 
 /** "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" -> host and port. */
@@ -44,9 +69,9 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     return 2;
   }
   const store = new SqliteStore(o.store);
-  const server = new ControllerServer({ store, token, logger: log, ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }) });
+  const server = new ControllerServer({ store, token, logger: log, ...serverLimits(o) });
   const address = await server.listen(host, port);
-  log.info({ url: address.url, store: o.store, revision: store.revision() }, 'controller listening');
+  log.info({ url: address.url, store: o.store, revision: store.revision(), syncLimits: server.hub.limits }, 'controller listening');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -13,6 +13,7 @@ import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
+import type { ControllerCommandOptions } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 
 function nonNegativeInt(v: string): number {
@@ -142,7 +143,14 @@ export function buildProgram(): Command {
     .requiredOption('--store <file>', 'SQLite store file (created if missing)')
     .option('--token-file <file>', 'API bearer token file (default: $SWITCHYARD_TOKEN)')
     .option('--heartbeat-ms <n>', 'agent sync heartbeat period', positiveInt)
-    .action(async (o: { listen: string; store: string; tokenFile?: string; heartbeatMs?: number }) => {
+    .option('--max-sync-streams <n>', 'open agent sync streams in total (default 1024)', positiveInt)
+    .option('--max-sync-per-host <n>', 'open agent sync streams per host name (default 4)', positiveInt)
+    .option('--sync-stall-ms <n>', 'drop a sync stream whose client has not read for this long (default 30000)', positiveInt)
+    .option('--max-replay-changes <n>', 'a resuming agent past this many changes gets a snapshot (default 1000)', positiveInt)
+    .option('--max-replay-bytes <n>', 'a resume reading more of the change log than this gets a snapshot (default 4194304)', positiveInt)
+    .option('--body-limit <n>', 'largest REST request body in bytes (default 1048576)', positiveInt)
+    .option('--max-body-depth <n>', 'deepest nesting of a JSON request body (default 64)', positiveInt)
+    .action(async (o: ControllerCommandOptions) => {
       process.exitCode = await runControllerCommand(o);
     });
 

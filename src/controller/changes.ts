@@ -1,8 +1,9 @@
 /**
  * Checking one REST change against the whole policy: the candidate document is the stored policy
  * with this change applied (a PUT's resource placed last in its collection, so duplicate checks
- * blame it rather than the stored one), and it must pass `parsePolicy`, the same validation and
- * messages as a policy file. Problem paths are then rewritten for REST: problems inside the request
+ * blame it rather than the stored one), and it must pass `parsePolicyChange`: the same validation
+ * and messages as a policy file, but only the changed resource goes through the schema (the stored
+ * ones passed it when they were written); the cross-object checks run over the whole document. Problem paths are then rewritten for REST: problems inside the request
  * body get body-relative paths ("subnets[0].vsid"); problems in other stored resources get
  * "kind/name.field" paths, and make the change a conflict (409) rather than a bad request (400).
  */
@@ -10,7 +11,7 @@ import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import { ROOT_PATH } from '../policy/errors.js';
 import type { PolicyError } from '../policy/errors.js';
 import type { Policy } from '../policy/types.js';
-import { parsePolicy } from '../policy/validate.js';
+import { parsePolicyChange } from '../policy/validate.js';
 import { storedPolicy } from './host-view.js';
 import type { PolicyStore, StoredResource } from './store.js';
 
@@ -104,9 +105,9 @@ export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body:
   const others = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
   candidate[kind] = [...others, resource];
   const target = { kind, index: others.length };
-  const result = parsePolicy(candidate);
+  const result = parsePolicyChange(candidate as Record<PolicyKind, unknown[]>, target);
   if (result.ok && mismatch.length === 0) {
-    return { ok: true, resource: result.policy[kind][target.index] as unknown as StoredResource['resource'], baseRevision, existed };
+    return { ok: true, resource: result.policy as StoredResource['resource'], baseRevision, existed };
   }
   const rewriter = new PathRewriter(candidate, target);
   const problems = result.ok ? [] : result.errors;
@@ -127,7 +128,7 @@ export function checkDelete(store: PolicyStore, kind: PolicyKind, id: string): D
   }
   const candidate = candidateOf(stored);
   candidate[kind] = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
-  const result = parsePolicy(candidate);
+  const result = parsePolicyChange(candidate as Record<PolicyKind, unknown[]>);
   if (result.ok) return { ok: true, baseRevision };
   const rewriter = new PathRewriter(candidate);
   return {

@@ -7,7 +7,7 @@
  */
 import { POLICY_KINDS, emptyPolicy, sortView } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
-import type { PolicyStore, StoredResource } from './store.js';
+import type { PolicyStore, StoreChange, StoredResource } from './store.js';
 
 /** The whole stored policy (each kind sorted by name). */
 export function storedPolicy(store: PolicyStore): Policy {
@@ -19,9 +19,18 @@ export function storedPolicy(store: PolicyStore): Policy {
 /** The stored policy as it was at `revision`, or undefined when the change log is too short. */
 export function policyAt(store: PolicyStore, revision: number): Policy | undefined {
   const changes = store.changesSince(revision);
-  if (changes === undefined) return undefined;
+  return changes === undefined ? undefined : policyBefore(storedPolicy(store), changes);
+}
+
+/**
+ * `current` with `changes` (the changes that led to it, oldest first) undone. Resources that the
+ * changes did not touch keep their object identity, so cached canonical forms stay valid.
+ */
+export function policyBefore(current: Policy, changes: StoreChange[]): Policy {
   const maps = new Map<string, Map<string, StoredResource['resource']>>();
-  for (const kind of POLICY_KINDS) maps.set(kind, new Map(store.list(kind).map((item) => [item.name, item.resource])));
+  for (const kind of POLICY_KINDS) {
+    maps.set(kind, new Map((current[kind] as unknown as StoredResource['resource'][]).map((item) => [item.name, item])));
+  }
   for (const change of [...changes].reverse()) {
     const items = maps.get(change.kind) as Map<string, StoredResource['resource']>;
     if (change.before === undefined) items.delete(change.name);
@@ -34,7 +43,25 @@ export function policyAt(store: PolicyStore, revision: number): Policy | undefin
 
 /** The part of `policy` that `host` needs, each kind sorted by name. */
 export function hostView(policy: Policy, host: string): Policy {
-  const vnetNames = new Set(policy.networkInterfaces.filter((nic) => nic.host === host).map((nic) => nic.virtualNetwork));
+  return networksView(policy, new Set(policy.networkInterfaces.filter((nic) => nic.host === host).map((nic) => nic.virtualNetwork)));
+}
+
+/** The virtual networks each host has a port in (hosts with none are absent). */
+export function networksByHost(policy: Policy): Map<string, Set<string>> {
+  const byHost = new Map<string, Set<string>>();
+  for (const nic of policy.networkInterfaces) {
+    let vnets = byHost.get(nic.host);
+    if (vnets === undefined) byHost.set(nic.host, (vnets = new Set()));
+    vnets.add(nic.virtualNetwork);
+  }
+  return byHost;
+}
+
+/**
+ * The view of a host with ports in exactly `vnetNames`: it depends on nothing else about the
+ * host, so hosts with the same networks (and every unknown host) share one view.
+ */
+export function networksView(policy: Policy, vnetNames: ReadonlySet<string>): Policy {
   const virtualNetworks = policy.virtualNetworks.filter((vnet) => vnetNames.has(vnet.name));
   const networkInterfaces = policy.networkInterfaces.filter((nic) => vnetNames.has(nic.virtualNetwork));
   const aclNames = new Set<string>();

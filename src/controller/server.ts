@@ -5,6 +5,8 @@
  * transaction conditioned on the revision it was validated against (retried if the store moved),
  * then publish to the agents. Nothing of a rejected request reaches the store.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,7 +20,9 @@ import { API_PREFIX, envelope, errorBody } from './envelope.js';
 import { openApiDocument } from './openapi.js';
 import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
 import type { PolicyStore, WriteConditions } from './store.js';
+import { DEFAULT_MAX_DEPTH, jsonDepthProblem } from './body-depth.js';
 import { SyncHub } from './sync-hub.js';
+import type { SyncLimits } from './sync-hub.js';
 
 export interface ControllerOptions {
   store: PolicyStore;
@@ -28,6 +32,10 @@ export interface ControllerOptions {
   heartbeatMs?: number;
   /** Largest accepted request body (default 1 MiB). */
   bodyLimit?: number;
+  /** Deepest accepted nesting of arrays and objects in a JSON body (default 64). */
+  maxBodyDepth?: number;
+  /** Caps on the agents' sync streams (see sync-hub.ts for the defaults). */
+  sync?: SyncLimits;
   logger?: Logger;
 }
 
@@ -68,6 +76,25 @@ function preconditionFails(request: FastifyRequest, etag: string | undefined): s
   return undefined;
 }
 
+/**
+ * A request node's HTTP parser refused (cut short, bad framing, headers too large, too slow): the
+ * same error shape as every other reply, then the connection is closed.
+ */
+function malformedRequest(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'RequestTimeout', 'the request was not received in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HeadersTooLarge', 'the request headers are too large']
+        : [400, 'BadRequest', `malformed HTTP request (${error.code ?? error.message})`];
+  const body = JSON.stringify(errorBody(code, message, [{ path: ROOT_PATH, message }]));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 function sendProblem(reply: FastifyReply, problem: ChangeProblem): FastifyReply {
   return reply.code(problem.status).send(errorBody(problem.code, problem.message, problem.errors));
 }
@@ -79,9 +106,10 @@ export class ControllerServer {
 
   constructor(private readonly options: ControllerOptions) {
     this.auth = new TokenAuth(options.token);
-    this.hub = new SyncHub(options.store, options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs });
+    this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
+      clientErrorHandler: malformedRequest,
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     }) as unknown as FastifyInstance;
     this.routes();
@@ -95,6 +123,19 @@ export class ControllerServer {
     const app = this.app;
     // JSON only: a text/plain body is 415 rather than a string that fails validation.
     app.removeContentTypeParser('text/plain');
+    // JSON bodies: the nesting depth is checked by a flat scan before anything recursive (the parser,
+    // the schema) sees the body; too deep is 400, not a 500 "Maximum call stack size exceeded".
+    const maxDepth = this.options.maxBodyDepth ?? DEFAULT_MAX_DEPTH;
+    const parseJson = app.getDefaultJsonParser('error', 'ignore');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      const problem = jsonDepthProblem(body as string, maxDepth);
+      if (problem !== undefined) {
+        done(Object.assign(new Error(problem), { statusCode: 400, code: 'BodyTooDeep' }), undefined);
+        return;
+      }
+      parseJson(request, body as string, done);
+    });
     app.addHook('onRequest', async (request, reply) => {
       const decision = this.auth.decide(request.method, header(request, 'authorization'), request.socket.remoteAddress);
       if (decision.ok) return;
@@ -104,7 +145,8 @@ export class ControllerServer {
     app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
       const status = error.statusCode ?? 500;
       if (status >= 500) this.options.logger?.error({ err: error }, 'request failed');
-      const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : status >= 500 ? 'InternalError' : 'BadRequest';
+      const code =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BodyTooLarge' : error.code === 'BodyTooDeep' ? 'BodyTooDeep' : status >= 500 ? 'InternalError' : 'BadRequest';
       return reply.code(status).send(errorBody(code, error.message, [{ path: ROOT_PATH, message: error.message.toLowerCase() }]));
     });
     app.setNotFoundHandler((request, reply) =>
@@ -174,6 +216,8 @@ export class ControllerServer {
     if (host === undefined || host === '') errors.push({ path: 'host', message: 'required' });
     if (since !== undefined && (!Number.isInteger(since) || since < 0)) errors.push({ path: 'since', message: `not a revision: ${query.since}` });
     if (errors.length > 0) return reply.code(400).send(errorBody('BadRequest', 'bad sync request', errors));
+    const admission = this.hub.admit(host as string);
+    if (!admission.ok) return reply.code(admission.status).header('retry-after', '5').send(errorBody('TooManyStreams', admission.message));
     reply.hijack();
     const res = reply.raw;
     request.socket.setNoDelay(true);

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
-import type { PolicyStore, StoreChange, StoredResource, WriteConditions } from './store.js';
+import type { ChangeLimits, PolicyStore, StoreChange, StoredResource, WriteConditions } from './store.js';
 
 export interface SqliteStoreOptions {
   /** Change-log entries kept for resuming agents (default 10000). */
@@ -153,10 +153,22 @@ export class SqliteStore implements PolicyStore {
       .immediate();
   }
 
-  changesSince(revision: number): StoreChange[] | undefined {
+  changesSince(revision: number, limits: ChangeLimits = {}): StoreChange[] | undefined {
     const compacted = this.stmts.meta.get('compacted')?.value ?? 0;
-    if (revision < compacted || revision > this.revision()) return undefined;
-    return this.stmts.since.all(revision).map((row) => {
+    const current = this.revision();
+    if (revision < compacted || revision > current) return undefined;
+    // Revisions are dense, so the count is known before reading a row.
+    if (limits.maxChanges !== undefined && current - revision > limits.maxChanges) return undefined;
+    const maxBytes = limits.maxBytes ?? Number.POSITIVE_INFINITY;
+    const rows: ChangeRow[] = [];
+    let bytes = 0;
+    // Rows are read one at a time and reading stops at the byte limit: nothing past it is parsed.
+    for (const row of this.stmts.since.iterate(revision)) {
+      bytes += (row.before?.length ?? 0) + (row.after?.length ?? 0);
+      if (bytes > maxBytes) return undefined;
+      rows.push(row);
+    }
+    return rows.map((row) => {
       const change: StoreChange = { revision: row.revision, kind: row.kind as PolicyKind, name: row.name, op: row.op as StoreChange['op'] };
       if (row.before !== null) change.before = JSON.parse(row.before) as StoreChange['before'];
       if (row.after !== null) change.after = JSON.parse(row.after) as StoreChange['after'];

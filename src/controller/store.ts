@@ -40,6 +40,14 @@ export interface WriteConditions {
   ifNoneMatch?: string;
 }
 
+/** How much of the change log one caller may read at once (a resume that needs more gets a snapshot). */
+export interface ChangeLimits {
+  /** At most this many changes. */
+  maxChanges?: number;
+  /** At most this many characters of before- and after-images together. */
+  maxBytes?: number;
+}
+
 export interface PolicyStore {
   get(kind: PolicyKind, name: string): StoredResource | undefined;
   /** Resources of one kind, sorted by name. */
@@ -50,8 +58,11 @@ export interface PolicyStore {
   put(kind: PolicyKind, name: string, resource: StoredResource['resource'], conditions?: WriteConditions): StoredResource;
   /** Remove; returns the new store revision. Throws `NotFoundError` if absent. */
   delete(kind: PolicyKind, name: string, conditions?: WriteConditions): number;
-  /** Changes after `revision`, oldest first; undefined when the log no longer reaches back that far. */
-  changesSince(revision: number): StoreChange[] | undefined;
+  /**
+   * Changes after `revision`, oldest first; undefined when the log no longer reaches back that far,
+   * or when they exceed `limits` (the store stops reading at the limit, so the cost is bounded).
+   */
+  changesSince(revision: number, limits?: ChangeLimits): StoreChange[] | undefined;
   close(): void;
 }
 

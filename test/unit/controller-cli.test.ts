@@ -82,3 +82,13 @@ describe('ctl apply/get/delete', () => {
     expect(() => parseListen('8080')).toThrow(/ADDR:PORT/);
   });
 });
+
+describe('controller limits flags', () => {
+  it('each limit flag reaches the server options; absent flags leave the defaults', async () => {
+    const { serverLimits } = await import('../../src/cli/controller-cmd.js');
+    expect(serverLimits({ listen: 'x', store: 'y' })).toEqual({ sync: {} });
+    expect(
+      serverLimits({ listen: 'x', store: 'y', maxSyncStreams: 9, maxSyncPerHost: 2, syncStallMs: 500, maxReplayChanges: 7, maxReplayBytes: 1000, bodyLimit: 4096, maxBodyDepth: 16 }),
+    ).toEqual({ sync: { maxStreams: 9, maxPerHost: 2, stallMs: 500, maxReplayChanges: 7, maxReplayBytes: 1000 }, bodyLimit: 4096, maxBodyDepth: 16 });
+  });
+});

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { POLICY_KINDS } from '../../src/agent/controller-sync-protocol.js';
 import { ControllerServer } from '../../src/controller/server.js';
 import { SqliteStore } from '../../src/controller/sqlite-store.js';
+import type { SyncLimits } from '../../src/controller/sync-hub.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 
 export const TOKEN = 'test-token-0123456789';
@@ -24,12 +25,22 @@ export interface Running {
   port: number;
 }
 
-export async function startController(storeFile: string, options: { port?: number; heartbeatMs?: number; bodyLimit?: number } = {}): Promise<Running> {
+export interface StartOptions {
+  port?: number;
+  heartbeatMs?: number;
+  bodyLimit?: number;
+  maxBodyDepth?: number;
+  sync?: SyncLimits;
+}
+
+export async function startController(storeFile: string, options: StartOptions = {}): Promise<Running> {
   const server = new ControllerServer({
     store: new SqliteStore(storeFile),
     token: TOKEN,
     heartbeatMs: options.heartbeatMs ?? 200,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    ...(options.maxBodyDepth === undefined ? {} : { maxBodyDepth: options.maxBodyDepth }),
+    ...(options.sync === undefined ? {} : { sync: options.sync }),
   });
   const address = await server.listen('127.0.0.1', options.port ?? 0);
   return { server, url: address.url, port: address.port };
