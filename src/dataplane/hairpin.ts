@@ -34,6 +34,7 @@ export function timeExceeded(st: ForwarderState, X: PortInfo, slot: number): voi
   const off = b.start[slot];
   const slotEnd = (Math.floor(off / b.slotSize) + 1) * b.slotSize;
   st.counters.drop(Drop.TtlExceeded, X.index);
+  if (st.f.fragOff !== 0) return; // RFC 792: only fragment zero is answered
   const ihl = st.f.ihl;
   if (off + 14 + 28 + ihl + 8 > slotEnd) return;
   b.len[slot] = toTimeExceeded(b.slab, off, b.len[slot], st.snap.routerMac, X.gateway);
