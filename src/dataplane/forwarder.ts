@@ -358,13 +358,28 @@ export class Forwarder extends ForwarderState {
 
   /** Applies flow entry `s` to the frame in `slot`; `X` is the sending port (null from the wire). */
   private apply(s: number, slot: number, X: PortInfo | null): void {
+    // the fast path: kept whole in one method (as applyAction below, which carries out decisions
+    // the table does not keep) - a call more per frame cost ~10% on the VXLAN fast path
     const uft = this.uft;
+    const A = this.actions;
+    const b = this.cur;
     const now = this.nowMs;
     uft.frames[s]++;
-    uft.bytes[s] += this.cur.len[slot];
+    uft.bytes[s] += b.len[slot];
     uft.lastHit[s] = now;
-    if (this.f.frag) this.engine.recordFirstFragment(this.f.inPort, uft.action[s], uft.flowHash[s], now);
-    this.applyAction(uft.action[s], uft.flowHash[s], uft.ct[s], slot, X);
+    const a = uft.action[s];
+    if (this.f.frag) this.engine.recordFirstFragment(this.f.inPort, a, uft.flowHash[s], now);
+    const c = uft.ct[s];
+    if (c >= 0) this.ct.track(c, this.ct.direction(c, this.f), this.f, now);
+    const kind = A.kind[a];
+    if (kind === A_DROP) return this.counters.drop(A.drop[a], X ? X.index : -1);
+    if (A.route[a] !== 0 && X !== null) {
+      if (this.f.ttl <= 1) return timeExceeded(this, X, slot);
+      routeRewrite(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      this.counters.global[C.Routed]++;
+    }
+    if (kind === A_PORT) queuePort(this, A.port[a], slot);
+    else this.encap(slot, A.encap[a], A.vni[a], A.flowId[a], uft.flowHash[s], A.srcPa[a], A.dstPa[a], X);
   }
 
   /** Carries out a decision the flow table does not keep (engine.d). */
