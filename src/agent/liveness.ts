@@ -61,20 +61,38 @@ export class PaLiveness {
   async start(peers: LivenessPeers): Promise<void> {
     // exclusive (no SO_REUSEADDR): with it, any local process that also sets it could bind the
     // same port and take the probes (the kernel hands unicast datagrams to the last bound socket)
-    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: false });
-    rx.on('message', (m, rinfo) => this.heard(m, rinfo.address));
-    rx.on('error', (err) => this.o.log.warn({ err: err.message }, 'liveness socket'));
-    await new Promise<void>((resolve, reject) => {
-      rx.once('error', reject);
-      rx.bind(this.port, () => {
-        rx.off('error', reject);
-        resolve();
-      });
-    });
+    // A port in use is retried for a few seconds: the previous agent of this host may still be
+    // exiting (a restart); anything holding it longer is an error.
+    let rx: dgram.Socket | undefined;
+    for (let attempt = 0; rx === undefined; attempt++) {
+      try {
+        rx = await this.bindRx();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+        if (attempt === 0) this.o.log.warn({ port: this.port }, 'liveness port in use; retrying for 5 s');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     this.rx = rx;
     await this.setPeers(peers);
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  private bindRx(): Promise<dgram.Socket> {
+    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    return new Promise<dgram.Socket>((resolve, reject) => {
+      rx.once('error', (err) => {
+        rx.close();
+        reject(err);
+      });
+      rx.bind(this.port, () => {
+        rx.removeAllListeners('error');
+        rx.on('message', (m, rinfo) => this.heard(m, rinfo.address));
+        rx.on('error', (err) => this.o.log.warn({ err: err.message }, 'liveness socket'));
+        resolve(rx);
+      });
+    });
   }
 
   /** The UDP port probes are received on (the bound one when `port` was 0). */

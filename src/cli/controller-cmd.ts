@@ -3,7 +3,8 @@
  * serve the REST API and the agents' sync streams, stop cleanly on SIGTERM/SIGINT. The API token
  * comes from --token-file or SWITCHYARD_TOKEN; without one the controller does not start.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createLogger } from '../agent/logger.js';
 import { ControllerServer } from '../controller/server.js';
 import type { ControllerOptions } from '../controller/server.js';
@@ -66,6 +67,13 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
   const token = await readToken(o.tokenFile);
   if (token === undefined) {
     console.error('switchyard controller: an API token is needed: --token-file FILE or SWITCHYARD_TOKEN');
+    return 2;
+  }
+  // the store's directory is made if missing (root only: the store holds every tenant's policy)
+  try {
+    await mkdir(path.dirname(path.resolve(o.store)), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    console.error(`switchyard controller: cannot make the store's directory for ${o.store}: ${(err as Error).message}`);
     return 2;
   }
   const store = new SqliteStore(o.store);

@@ -14,7 +14,8 @@ import { tail } from './progress.js';
 import { LINK } from './pair.js';
 import type { Vm } from './vm.js';
 
-const SWITCHYARD = '/usr/local/bin/node /switchyard/bin/switchyard.js';
+const NODE = '/usr/local/bin/node';
+const SWITCHYARD = `${NODE} /switchyard/bin/switchyard.js`;
 
 export interface GuestAgent {
   vm: Vm;
@@ -40,6 +41,16 @@ export async function vmPolicy(example: string, keep?: (vnet: string) => boolean
   };
 }
 
+/**
+ * Shell that stops every `switchyard agent ... --host HOST` in the guest: SIGTERM, up to 10 s to
+ * exit, then SIGKILL. It scans /proc (the guest image has no procps) and ends with `; `.
+ */
+function stopAgentsOf(host: string): string {
+  // node processes only: the shell running this (and the one starting an agent) has the same words in its command line
+  const find = `for d in /proc/[0-9]*; do [ "$(readlink $d/exe 2>/dev/null)" = "$n" ] || continue; case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *" agent --policy "*" --host ${host} "*) echo \${d#/proc/};; esac; done`;
+  return `n=$(readlink -f ${NODE}); p=$(${find}); if [ -n "$p" ]; then kill $p 2>/dev/null; for i in $(seq 50); do p=$(${find}); [ -z "$p" ] && break; sleep 0.2; done; [ -n "$p" ] && kill -9 $p 2>/dev/null; fi; `;
+}
+
 /** Writes `policy` into the share directory; returns its path in the guests. */
 export function writeSharedPolicy(shareDir: string, name: string, policy: Policy): string {
   fs.writeFileSync(path.join(shareDir, name), stringify(policy));
@@ -61,8 +72,11 @@ export async function startGuestAgent(
   const timeoutMs = o.timeoutMs ?? 120_000;
   const logName = `agent-${vm.name}-${tag}.log`;
   const sock = `/run/switchyard/${host}.sock`;
+  // one agent per host in a guest: one of an earlier scenario that is somehow still running would
+  // hold the host's ports (UDP 4789, the liveness port) and the new one could not start
   const r = await vm.exec(
-    `mkdir -p /run/switchyard && rm -f ${sock} && cd / && setsid nohup ${SWITCHYARD} agent ` +
+    stopAgentsOf(host) +
+      `mkdir -p /run/switchyard && rm -f ${sock} && cd / && setsid nohup ${SWITCHYARD} agent ` +
       `--policy ${guestPolicyFile} --host ${host} --control ${sock}${(o.args ?? []).map((a) => ` ${a}`).join('')} >/vm/${logName} 2>&1 </dev/null & echo $!`,
   );
   const ports = policy.networkInterfaces.filter((n) => n.host === host && n.netns);
@@ -104,6 +118,7 @@ export function fmtDrops(d: Record<string, number> | undefined): string {
 export async function stopGuestAgent(a: GuestAgent): Promise<void> {
   await a.vm.exec(
     `kill ${a.pid} 2>/dev/null; for i in $(seq 50); do kill -0 ${a.pid} 2>/dev/null || break; sleep 0.2; done; kill -9 ${a.pid} 2>/dev/null; ` +
+      stopAgentsOf(a.host) +
       `for n in ${a.namespaces.join(' ')}; do ip netns del $n 2>/dev/null; done; true`,
     { allowFail: true, timeoutMs: 30_000 },
   );

@@ -23,4 +23,16 @@ describe('liveness socket', () => {
     thief.close();
     expect(err?.code).toBe('EADDRINUSE');
   });
+
+  it('waits for a port a previous agent still holds, and fails if it is never freed', async () => {
+    const holder = dgram.createSocket({ type: 'udp4' });
+    await new Promise<void>((r) => holder.bind(0, () => r()));
+    const port = holder.address().port;
+    setTimeout(() => holder.close(), 600);
+    live = new PaLiveness({ host: 'host1', port, log, onChange: () => undefined });
+    await live.start({ local: [], remote: [] });
+    expect(live.boundPort).toBe(port);
+    const stubborn = new PaLiveness({ host: 'host1', port, log, onChange: () => undefined });
+    await expect(stubborn.start({ local: [], remote: [] })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  }, 20_000);
 });
