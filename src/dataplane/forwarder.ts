@@ -133,7 +133,7 @@ export class Forwarder extends ForwarderState {
     const ct = new ConnTrack(opts.ctCapacity ?? 262144, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts }, opts.ctPerPort ?? 50_000);
     const actions = new ActionTable();
     const rate = new FlowRate(opts.newFlowsPerSecond ?? 20_000, opts.newFlowsBurst ?? opts.newFlowsPerSecond ?? 20_000);
-    const engine = new Engine(snapshot, actions, ct, new FragTable(), rate, new FlowFields(), 65536);
+    const engine = new Engine(snapshot, actions, ct, new FragTable(), rate, new FlowFields());
     engine.checkLinear = opts.checkAclLinear ?? false;
     const big = opts.bigSlotSize ?? slotSize;
     const rx = allocBatch(batchSize, big);

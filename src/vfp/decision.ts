@@ -69,19 +69,29 @@ export class Decision {
   cacheable = true;
   hairpin = 0;
   hairpinMac = 0;
-  readonly repPorts: Int32Array;
+  repPorts: Int32Array;
   repN = 0;
-  readonly repDenied: Int32Array;
+  repDenied: Int32Array;
   repDeniedN = 0;
-  readonly repHosts: Int32Array;
+  repHosts: Int32Array;
   repHostN = 0;
   repVsid = 0;
 
-  constructor(f: FlowFields, maxPorts: number, maxHosts: number) {
+  constructor(f: FlowFields) {
     this.f = f;
-    this.repPorts = new Int32Array(maxPorts);
-    this.repDenied = new Int32Array(maxPorts);
-    this.repHosts = new Int32Array(maxHosts);
+    this.repPorts = new Int32Array(16);
+    this.repDenied = new Int32Array(16);
+    this.repHosts = new Int32Array(16);
+  }
+
+  /** Room for the copies of the largest subnet of a snapshot: `ports` local ports, `hosts` hosts
+   * (sized when a snapshot is taken, never per frame). */
+  fit(ports: number, hosts: number): void {
+    if (this.repPorts.length < ports) {
+      this.repPorts = new Int32Array(ports);
+      this.repDenied = new Int32Array(ports);
+    }
+    if (this.repHosts.length < hosts) this.repHosts = new Int32Array(hosts);
   }
 
   reset(now: number, rec: TraceStep[] | null): void {

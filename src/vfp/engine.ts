@@ -52,7 +52,7 @@ LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
 export const UPLINK_BASE = 0x8000;
 
 export class Engine implements LayerCtx {
-  snap: Snapshot;
+  private current!: Snapshot;
   checkLinear = false;
   readonly d: Decision;
 
@@ -63,10 +63,21 @@ export class Engine implements LayerCtx {
     readonly frags: FragTable,
     readonly flowRate: FlowRate,
     f: FlowFields,
-    maxPorts = 4096,
   ) {
+    this.d = new Decision(f);
     this.snap = snap;
-    this.d = new Decision(f, maxPorts, 1024);
+  }
+
+  get snap(): Snapshot {
+    return this.current;
+  }
+
+  /** A new snapshot (between batches); the replication lists grow to its largest subnet. */
+  set snap(s: Snapshot) {
+    this.current = s;
+    let ports = 0;
+    for (const sub of s.subnets) ports = Math.max(ports, sub.localPorts.length);
+    this.d.fit(ports, s.hosts.length);
   }
 
   /** Walks `layers` in order; DONE when one of them made the verdict. */
@@ -103,7 +114,7 @@ export class Engine implements LayerCtx {
       return this.laterFragment(X.index);
     }
     if (this.walk(X.layersOut) === DONE) return d;
-    if (d.group) return this.replicate(this.snap.subnets[X.subnetIndex].index, X.index);
+    if (d.group) return this.replicate(X.subnetIndex, X.index);
     if (d.dstPort !== null && this.walk(d.dstPort.layersIn) === DONE) return d;
     return this.commit(X.index);
   }
@@ -165,13 +176,12 @@ export class Engine implements LayerCtx {
       const Y = snap.portById[p];
       if (Y === undefined) continue;
       d.dstPort = Y;
-      if (this.walk(Y.layersIn) === DONE) {
-        if (d.repDeniedN < d.repDenied.length) d.repDenied[d.repDeniedN++] = p;
-      } else if (d.repN < d.repPorts.length) d.repPorts[d.repN++] = p;
+      if (this.walk(Y.layersIn) === DONE) d.repDenied[d.repDeniedN++] = p;
+      else d.repPorts[d.repN++] = p;
     }
     d.dstPort = null;
     if (d.src !== null) {
-      for (let k = 0; k < s.remoteHosts.length && d.repHostN < d.repHosts.length; k++) d.repHosts[d.repHostN++] = s.remoteHosts[k];
+      for (let k = 0; k < s.remoteHosts.length; k++) d.repHosts[d.repHostN++] = s.remoteHosts[k];
     }
     d.repVsid = s.vsid;
     if (d.rec) {
