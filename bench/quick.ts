@@ -1,10 +1,11 @@
 /**
- * A quick subset of `make bench` for tuning: `npx tsx bench/quick.ts [kernel|sy|nvgre|ovs] [cases] [seconds] [-- agent args]`
- * (nvgre: switchyard on examples/nvgre.yaml; ovs: Open vSwitch userspace GRE on the same),
+ * A quick subset of `make bench` for tuning: `npx tsx bench/quick.ts [kernel|sy|nvgre|ovs|kpeer|kpkernel] [cases] [seconds] [-- agent args]`
+ * (nvgre: switchyard on examples/nvgre.yaml; ovs: Open vSwitch userspace GRE on the same; kpeer:
+ * a kernel VXLAN peer whose tenant has no offload against switchyard, kpkernel: against the kernel),
  * cases a comma list of tcp1,tcp4,udp,rtt. Prints progress lines only (no JSON).
  */
 import { figure8Policy } from '../src/policy/figure8.js';
-import { withKernel, withOvsGre, withSwitchyard, type CaseSet } from '../src/cli/bench.js';
+import { withKernel, withKernelPeer, withOvsGre, withSwitchyard, type CaseSet } from '../src/cli/bench.js';
 import { loadPolicyFile } from '../src/policy/load.js';
 
 const argv = process.argv.slice(2);
@@ -21,7 +22,9 @@ async function nvgre() {
   return p.policy;
 }
 const r =
-  which === 'kernel'
+  which === 'kpeer' || which === 'kpkernel'
+    ? await withKernelPeer(policy, seconds, which === 'kpeer' ? 'switchyard' : 'kernel', agentArgs)
+    : which === 'kernel'
     ? await withKernel(policy, seconds, only)
     : which === 'ovs'
       ? await withOvsGre(await nvgre(), seconds, only)

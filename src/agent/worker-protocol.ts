@@ -31,6 +31,9 @@ export interface DataplaneLimits {
   ctPerPort?: number;
   /** New flows per second per port, also the burst (default 20,000; 0: no limit). */
   newFlowsPerSecond?: number;
+  /** Adaptive busy polling: keep polling this long (us) after the last frame before sleeping
+   * (agent/busy-poll.ts; default BUSY_POLL_DEFAULT_US, 0: off). */
+  busyPollUs?: number;
 }
 
 export interface CounterArrays {

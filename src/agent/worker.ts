@@ -13,6 +13,7 @@ import { uplinkFromFds } from '../io/uplink.js';
 import type { Uplink } from '../io/types.js';
 import { reviveSnapshot } from '../vfp/snapshot-transfer.js';
 import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
+import { BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, BusyPoller } from './busy-poll.js';
 import type { WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -32,6 +33,16 @@ const fwd = new Forwarder(
 );
 let reportedPort = fwd.counters.port;
 
+/** Every live queue and uplink read once (the busy poller's round). */
+function pollAll(): number {
+  let got = 0;
+  for (const e of queues.values()) got += fwd.pollPort(e.index);
+  if (uplinks.vxlan) got += fwd.pollUplink('vxlan');
+  if (uplinks.nvgre) got += fwd.pollUplink('nvgre');
+  return got;
+}
+const busy = new BusyPoller(init.limits.busyPollUs ?? BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, pollAll, fwd.counters.global);
+
 /** Live queues by fd; `index` follows the snapshot (the poll callback reads it). */
 const queues = new Map<number, { q: TapQueue; index: number }>();
 let highIndex = 0;
@@ -50,7 +61,7 @@ function setPorts(list: WorkerPort[]): void {
     let e = queues.get(p.fd);
     if (!e) {
       const entry = { q: TapQueue.fromFd(p.fd, p.ifname, p.tap), index: p.index };
-      entry.q.onReadable(() => fwd.pollPort(entry.index));
+      entry.q.onReadable(() => busy.after(fwd.pollPort(entry.index)));
       queues.set(p.fd, entry);
       e = entry;
     }
@@ -68,8 +79,8 @@ function setUplinks(d: WorkerUplinks): void {
   const old = uplinks;
   uplinks = next;
   fwd.setUplinks(next);
-  next.vxlan?.onReadable(() => fwd.pollUplink('vxlan'));
-  next.nvgre?.onReadable(() => fwd.pollUplink('nvgre'));
+  next.vxlan?.onReadable(() => busy.after(fwd.pollUplink('vxlan')));
+  next.nvgre?.onReadable(() => busy.after(fwd.pollUplink('nvgre')));
   old.vxlan?.close();
   old.nvgre?.close();
 }

@@ -34,6 +34,8 @@ export interface AgentCommandOptions {
   ctCapacity?: number;
   ctPerPort?: number;
   newFlowsPerSecond?: number;
+  /** --busy-poll <us>; SWITCHYARD_BUSY_POLL in the environment does the same. */
+  busyPoll?: number;
 }
 
 /** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
@@ -46,6 +48,7 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.ctCapacity !== undefined ? { ctCapacity: o.ctCapacity } : {}),
     ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
     ...(o.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: o.newFlowsPerSecond } : {}),
+    ...busyPoll(o.busyPoll),
   };
   return {
     offload,
@@ -54,6 +57,16 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
     ...(o.controlGroup === undefined ? {} : { controlGroup: resolveGroup(o.controlGroup) }),
   };
+}
+
+/** --busy-poll, else SWITCHYARD_BUSY_POLL (bench and lab), else the worker's default. */
+function busyPoll(flag: number | undefined): { busyPollUs?: number } {
+  if (flag !== undefined) return { busyPollUs: flag };
+  const env = process.env.SWITCHYARD_BUSY_POLL;
+  if (env === undefined || env === '') return {};
+  const v = Number(env);
+  if (!Number.isInteger(v) || v < 0 || v > 100_000) throw new Error(`SWITCHYARD_BUSY_POLL=${env}: expected microseconds, an integer from 0 to 100000`);
+  return { busyPollUs: v };
 }
 
 export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {

@@ -166,6 +166,78 @@ export async function withKernel(policy: Policy, seconds: number, only: CaseSet 
   }
 }
 
+/** Figures of the kernel-peer step: TCP each way and UDP datagrams delivered. */
+interface PeerFigures {
+  /** kernel side (web, host2) -> the other side (sql, host1), Gbit/s. */
+  toHost1: number;
+  /** sql (host1) -> web (host2 kernel), Gbit/s. */
+  toHost2: number;
+  /** UDP 1400-byte datagrams web -> sql at 500 Mbit/s: fraction delivered. */
+  udpDelivered: number;
+}
+
+/** UDP at a fixed offered rate from clientNs: the fraction of datagrams the server got. */
+async function udpDelivered(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
+  const port = 5901 + Math.floor(Math.random() * 100);
+  const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port), '-J']);
+  let out = '';
+  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<void>((r) => server.once('exit', () => r()));
+  await sleep(300);
+  await runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-u', '-l', '1400', '-b', '500M', '-t', String(seconds)], { allowFail: true, timeoutMs: (seconds + 20) * 1000 });
+  const t = setTimeout(() => server.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+  try {
+    const s = (JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number } } }).end.sum;
+    return s.packets > 0 ? (s.packets - s.lost_packets) / s.packets : 0;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * An independent peer on one side: host2 is the kernel's VXLAN with contoso-web behind it, its
+ * tenant without transmit checksum offload (so without TSO: MTU-sized frames, as a VM NIC without
+ * offload sends), and host1 is switchyard (`peer`: 'switchyard') or the kernel too ('kernel': the
+ * reference in the same set-up, where only web has its offloads off).
+ */
+export async function withKernelPeer(policy: Policy, seconds: number, host1: 'switchyard' | 'kernel', agentArgs: string[] = []): Promise<PeerFigures> {
+  const lab = await createFigure8Lab({ tag: undefined });
+  const agents: RunningAgent[] = [];
+  try {
+    const p = policyForLab(policy, lab.tenantNs);
+    const nic = (name: string) => p.networkInterfaces.find((n) => n.name === name)!;
+    const kt = (name: string) => ({ ns: lab.tenantNs(name), mac: nic(name).macAddress, ip: nic(name).ipAddress, prefixLen: 24, vni: 5001 });
+    const [h1, h2] = lab.hosts;
+    if (host1 === 'switchyard') {
+      const dir = makeRunDir(lab.tag);
+      const file = writePolicy(dir, p);
+      await createTenantNamespaces(p, [h1.name]);
+      agents.push(await startAgent(h1.ns, h1.name, file, dir, agentArgs));
+    } else {
+      await kernelVxlanHost(h1.ns, h1.pa, [h2.pa], [kt('contoso-sql')]);
+      await runIn(lab.tenantNs('contoso-sql'), 'ethtool', ['-K', 'eth0', 'tx', 'on'], { allowFail: true });
+    }
+    await kernelVxlanHost(h2.ns, h2.pa, [h1.pa], [kt('contoso-web')]);
+    const web = lab.tenantNs('contoso-web');
+    const sql = lab.tenantNs('contoso-sql');
+    const label = `kernel peer -> ${host1}`;
+    await ping(web, '10.1.1.11', 3, 0.2);
+    progress(`${label}: iperf3 TCP web (kernel, no offload) -> sql, ${seconds} s`);
+    const toHost1 = (await iperf3(sql, web, '10.1.1.11', seconds)).gbps;
+    progress(`${label}: iperf3 TCP sql -> web, ${seconds} s`);
+    const toHost2 = (await iperf3(web, sql, '10.1.1.12', seconds)).gbps;
+    progress(`${label}: UDP 1400-byte datagrams at 500 Mbit/s web -> sql, ${seconds} s`);
+    const udp = await udpDelivered(sql, web, '10.1.1.11', seconds);
+    progress(`${label}: ${toHost1.toFixed(2)} / ${toHost2.toFixed(2)} Gbit/s, UDP delivered ${(udp * 100).toFixed(1)}%`);
+    return { toHost1, toHost2, udpDelivered: udp };
+  } finally {
+    for (const a of agents) await a.stop().catch(() => undefined);
+    await lab.destroy();
+  }
+}
+
 /** OVS userspace GRE (NVGRE keys) on the same lab: the reference for the NVGRE cases (this kernel has no GRE). */
 export async function withOvsGre(policy: Policy, seconds: number, only: CaseSet = ALL_CASES): Promise<PathFigures> {
   const lab: Figure8Lab = await createFigure8Lab();
@@ -213,11 +285,15 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     ovs: { label: 'Open vSwitch userspace GRE (NVGRE keys)', run: () => withOvsGre(nv, o.seconds) },
     nvgre: { label: 'switchyard NVGRE', run: () => withSwitchyard(nv, o.seconds, [], 'switchyard nvgre') },
   };
+  const peerSteps: Record<string, { label: string; run(): Promise<PeerFigures> }> = {
+    kpKernel: { label: 'kernel VXLAN peer (tenant without offload) <-> kernel VXLAN', run: () => withKernelPeer(policy, o.seconds, 'kernel') },
+    kpSy: { label: 'kernel VXLAN peer (tenant without offload) <-> switchyard', run: () => withKernelPeer(policy, o.seconds, 'switchyard') },
+  };
   const keys = Object.keys(steps);
   const fig: Record<string, PathFigures> = {};
   const t0 = Date.now();
   for (const [i, k] of keys.entries()) {
-    progress(`[${i + 1}/${keys.length + 1}] ${steps[k].label} (${((Date.now() - t0) / 1000).toFixed(0)} s so far)`);
+    progress(`[${i + 1}/${keys.length + 3}] ${steps[k].label} (${((Date.now() - t0) / 1000).toFixed(0)} s so far)`);
     try {
       fig[k] = await steps[k].run();
     } catch (err) {
@@ -226,7 +302,18 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
       fig[k] = { tcp1: NaN, tcp4: NaN, udpSmall: NaN, rttMedianUs: NaN, rttP99Us: NaN };
     }
   }
-  progress(`[${keys.length + 1}/${keys.length + 1}] in-memory fast path, 1 and 2 workers (3 runs each)`);
+  const peer: Record<string, PeerFigures> = {};
+  const total = keys.length + Object.keys(peerSteps).length + 1;
+  for (const [i, k] of Object.keys(peerSteps).entries()) {
+    progress(`[${keys.length + i + 1}/${total}] ${peerSteps[k].label} (${((Date.now() - t0) / 1000).toFixed(0)} s so far)`);
+    try {
+      peer[k] = await peerSteps[k].run();
+    } catch (err) {
+      progress(`${peerSteps[k].label} failed: ${(err as Error).message.slice(0, 300)}`);
+      peer[k] = { toHost1: NaN, toHost2: NaN, udpDelivered: NaN };
+    }
+  }
+  progress(`[${total}/${total}] in-memory fast path, 1 and 2 workers (3 runs each)`);
   const fast = await fastPathWorkers();
   const cases: BenchCase[] = [];
   const add = (name: string, unit: string, s: number, k: number, peer: string, lowerIsBetter = false) =>
@@ -252,6 +339,12 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   add('nvgre-udp-64', 'frames/s', nvgre.udpSmall, ovs.udpSmall, OG);
   add('nvgre-rtt-median', 'us', nvgre.rttMedianUs, ovs.rttMedianUs, OG, true);
   add('nvgre-rtt-p99', 'us', nvgre.rttP99Us, ovs.rttP99Us, OG, true);
+  // an independent kernel VXLAN peer whose tenant has no offload, against kernel <-> kernel in the
+  // same set-up: the kernel's MTU-sized frames arrive as UDP GRO buffers (or plain datagrams)
+  const KK = 'kernel-vxlan-both-sides';
+  add('kernel-peer-to-switchyard', 'Gbit/s', peer.kpSy.toHost1, peer.kpKernel.toHost1, KK);
+  add('switchyard-to-kernel-peer', 'Gbit/s', peer.kpSy.toHost2, peer.kpKernel.toHost2, KK);
+  add('kernel-peer-udp-delivered', 'fraction', peer.kpSy.udpDelivered, peer.kpKernel.udpDelivered, KK);
   if (fast.length >= 2) {
     const best = (i: number) => Math.max(...fast[i].fps) / 1e6;
     // the "kernel" column of this case is switchyard itself with one worker

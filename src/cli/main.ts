@@ -22,6 +22,12 @@ function nonNegativeInt(v: string): number {
   return n;
 }
 
+function busyPollUs(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 100_000) throw new InvalidArgumentError('expected microseconds, an integer from 0 to 100000');
+  return n;
+}
+
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
@@ -51,6 +57,7 @@ export function buildProgram(): Command {
     .option('--ct-capacity <n>', 'connection-tracking slots per worker (default 262144)', positiveInt)
     .option('--ct-per-port <n>', 'connections one port may own per worker; over it its new connections drop (default 50000)', positiveInt)
     .option('--new-flows-per-second <n>', 'new flows per second per port, also the burst; 0: no limit (default 20000)', nonNegativeInt)
+    .option('--busy-poll <us>', 'after a burst, keep polling this long for more before sleeping (lower latency, costs CPU); 0: off (default 200)', busyPollUs)
     .action(async (o: AgentCommandOptions) => {
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);

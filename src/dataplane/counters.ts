@@ -37,6 +37,11 @@ export const enum C {
   GroSegments,
   GroSplit,
   CsumFinished,
+  /** Adaptive busy polling (agent/busy-poll.ts): spins after a wake-up, polls in them that found
+   * frames (each a wake-up saved), and microseconds spent spinning (its CPU cost). */
+  BusyPollSpins,
+  BusyPollHits,
+  BusyPollUs,
   DropBase,
 }
 
@@ -70,6 +75,9 @@ const BASE_NAMES = [
   'gro-segments',
   'gro-split',
   'csum-finished',
+  'busy-poll-spins',
+  'busy-poll-hits',
+  'busy-poll-us',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

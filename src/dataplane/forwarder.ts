@@ -195,15 +195,18 @@ export class Forwarder extends ForwarderState {
     this.io.nvgre = uplinks.nvgre;
   }
 
-  /** Reads and forwards what port `index` has (at most maxBatchesPerPoll batches). */
-  pollPort(index: number): void {
+  /** Reads and forwards what port `index` has (at most maxBatchesPerPoll batches); returns the
+   * number of frames read (the busy poller uses it to tell idle from busy). */
+  pollPort(index: number): number {
     const port = this.io.ports[index];
-    if (!port) return;
+    if (!port) return 0;
     this.vh = port.vnetHdrSize ?? 0;
+    let total = 0;
     for (let k = 0; k < this.maxBatches; k++) {
       if (this.pending) this.applySnapshot(this.pending);
       const n = port.read(this.rx);
       if (n <= 0) break;
+      total += n;
       this.begin(this.rx);
       const X = this.snap.portById[index];
       if (X === undefined) {
@@ -214,18 +217,21 @@ export class Forwarder extends ForwarderState {
       this.end();
       if (n < this.rx.capacity) break;
     }
+    return total;
   }
 
-  /** Reads and forwards what the uplink of `kind` has. */
-  pollUplink(kind: 'vxlan' | 'nvgre'): void {
+  /** Reads and forwards what the uplink of `kind` has; returns the number of buffers read. */
+  pollUplink(kind: 'vxlan' | 'nvgre'): number {
     const up = kind === 'vxlan' ? this.io.vxlan : this.io.nvgre;
-    if (!up) return;
+    if (!up) return 0;
     const enc = kind === 'vxlan' ? ENCAP_VXLAN : ENCAP_NVGRE;
     this.vh = 0;
+    let total = 0;
     for (let k = 0; k < this.maxBatches; k++) {
       if (this.pending) this.applySnapshot(this.pending);
       const n = up.read(this.urx, this.urxSrc, this.urxDst);
       if (n <= 0) break;
+      total += n;
       const gro = up.groSize;
       this.begin(this.urx);
       for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i]);
@@ -234,6 +240,7 @@ export class Forwarder extends ForwarderState {
       if (this.splitN > 0) this.forwardSplit();
       if (n < this.urx.capacity) break;
     }
+    return total;
   }
 
   /**
