@@ -44,8 +44,12 @@ export interface AgentOptions {
   host: string;
   controlSocket: string;
   log: Logger;
-  /** TAP checksum/TSO offloads, UDP GSO send pool and UDP GRO (default true; `--no-offload`). */
+  /** The tenant side: TAP virtio-net header with checksum/TSO offloads (default true; `--no-offload`,
+   * as a VM NIC without offloads). */
   offload?: boolean;
+  /** The underlay side: UDP GSO send pool and UDP GRO for VXLAN (default true;
+   * `--no-underlay-offload`; off by itself when the underlay NIC cannot checksum). */
+  underlayOffload?: boolean;
   /** Forwarding worker threads (default: one per core). */
   workers?: number;
   /** Connection-tracking size and per-port quotas (`--ct-capacity`, `--ct-per-port`, `--new-flows-per-second`). */
@@ -171,7 +175,7 @@ export class Agent {
     if (key === this.uplinkKey) return;
     const underlay = await findUnderlay(pas);
     if (kinds.has('nvgre')) await disableGroForNvgre(underlay.map((u) => u.dev), this.opts.log);
-    let uplinkOffload = this.offload;
+    let uplinkOffload = this.opts.underlayOffload !== false;
     if (uplinkOffload && kinds.has('vxlan')) {
       const tx = await canChecksumTx(underlay.map((u) => u.dev));
       if (!tx.ok) {
@@ -347,6 +351,7 @@ export class Agent {
           host: this.opts.host,
           generation: snap.generation,
           offload: this.offload,
+          underlayOffload: this.uplinkSpec?.offload ?? false,
           offloadFallbacks: this.offloadStats.fallbacks,
           failedPorts: this.blocked.size,
           ...sum,

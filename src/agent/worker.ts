@@ -24,7 +24,10 @@ const fwd = new Forwarder(
   { ports: [] },
   reviveSnapshot(init.snapshot),
   {
-    ...(init.offload ? { bigSlotSize: TSO_SLOT } : {}),
+    // big read slots in any case: the uplink may use UDP GRO even when the ports take no
+    // offloads (`--no-offload` is about the tenant's side; the underlay keeps GSO/GRO)
+    bigSlotSize: TSO_SLOT,
+    portsTakeGso: init.offload,
     ...(init.counters ? { counters: init.counters } : {}),
     ...(init.limits.ctCapacity !== undefined ? { ctCapacity: init.limits.ctCapacity } : {}),
     ...(init.limits.ctPerPort !== undefined ? { ctPerPort: init.limits.ctPerPort } : {}),

@@ -31,6 +31,8 @@ export interface AgentCommandOptions {
   metrics?: string;
   /** false with --no-offload; SWITCHYARD_OFFLOAD=0 in the environment does the same. */
   offload?: boolean;
+  /** false with --no-underlay-offload; SWITCHYARD_UNDERLAY_OFFLOAD=0 does the same. */
+  underlayOffload?: boolean;
   ctCapacity?: number;
   ctPerPort?: number;
   newFlowsPerSecond?: number;
@@ -39,11 +41,12 @@ export interface AgentCommandOptions {
 }
 
 /** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
-function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean; limits: DataplaneLimits; stateDir?: string; controlGroup?: number } {
+function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: boolean; underlayOffload: boolean; limits: DataplaneLimits; stateDir?: string; controlGroup?: number } {
   const envWorkers = Number(process.env.SWITCHYARD_WORKERS);
   const workers = o.workers ?? (Number.isInteger(envWorkers) && envWorkers > 0 ? envWorkers : undefined);
   // commander sets offload=true unless --no-offload; the environment can turn it off too
   const offload = o.offload !== false && process.env.SWITCHYARD_OFFLOAD !== '0';
+  const underlayOffload = o.underlayOffload !== false && process.env.SWITCHYARD_UNDERLAY_OFFLOAD !== '0';
   const limits: DataplaneLimits = {
     ...(o.ctCapacity !== undefined ? { ctCapacity: o.ctCapacity } : {}),
     ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
@@ -52,6 +55,7 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
   };
   return {
     offload,
+    underlayOffload,
     limits,
     ...(workers === undefined ? {} : { workers }),
     ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),

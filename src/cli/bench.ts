@@ -108,6 +108,16 @@ async function measurePath(web: string, sql: string, seconds: number, label: str
   return r;
 }
 
+/** SY_BENCH_STATS=1: each agent's non-zero counters and drops, for tuning. */
+async function printStats(agents: RunningAgent[]): Promise<void> {
+  if (!process.env.SY_BENCH_STATS) return;
+  for (const a of agents) {
+    const st = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as { counters: Record<string, number>; drops: Record<string, number> };
+    const nz = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== 0));
+    progress(`${a.host} stats ${JSON.stringify({ ...nz(st.counters), drops: nz(st.drops) })}`);
+  }
+}
+
 export async function withSwitchyard(policy: Policy, seconds: number, agentArgs: string[], label: string, only: CaseSet = ALL_CASES): Promise<PathFigures> {
   const lab = await createFigure8Lab({ tag: undefined });
   const agents: RunningAgent[] = [];
@@ -132,13 +142,7 @@ export async function withSwitchyard(policy: Policy, seconds: number, agentArgs:
     }
     return await measurePath(lab.tenantNs('contoso-web'), lab.tenantNs('contoso-sql'), seconds, label, only);
   } finally {
-    if (process.env.SY_BENCH_STATS) {
-      for (const a of agents) {
-        const st = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as { counters: Record<string, number>; drops: Record<string, number> };
-        const nz = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== 0));
-        progress(`${a.host} stats ${JSON.stringify({ ...nz(st.counters), drops: nz(st.drops) })}`);
-      }
-    }
+    await printStats(agents);
     for (const a of agents) await a.stop().catch(() => undefined);
     await lab.destroy();
   }
@@ -220,6 +224,7 @@ export async function withKernelPeer(policy: Policy, seconds: number, host1: 'sw
       await runIn(lab.tenantNs('contoso-sql'), 'ethtool', ['-K', 'eth0', 'tx', 'on'], { allowFail: true });
     }
     await kernelVxlanHost(h2.ns, h2.pa, [h1.pa], [kt('contoso-web')]);
+    if (process.env.SY_UNDERLAY_GRO) for (const h of lab.hosts) await runIn(h.ns, 'ethtool', ['-K', h.dev, 'gro', 'on']);
     const web = lab.tenantNs('contoso-web');
     const sql = lab.tenantNs('contoso-sql');
     const label = `kernel peer -> ${host1}`;
@@ -233,6 +238,7 @@ export async function withKernelPeer(policy: Policy, seconds: number, host1: 'sw
     progress(`${label}: ${toHost1.toFixed(2)} / ${toHost2.toFixed(2)} Gbit/s, UDP delivered ${(udp * 100).toFixed(1)}%`);
     return { toHost1, toHost2, udpDelivered: udp };
   } finally {
+    await printStats(agents);
     for (const a of agents) await a.stop().catch(() => undefined);
     await lab.destroy();
   }

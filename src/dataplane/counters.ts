@@ -37,6 +37,8 @@ export const enum C {
   GroSegments,
   GroSplit,
   CsumFinished,
+  /** Plain datagrams sent grouped into UDP_SEGMENT messages (dataplane/gso-batch.ts). */
+  GsoGrouped,
   /** Adaptive busy polling (agent/busy-poll.ts): spins after a wake-up, polls in them that found
    * frames (each a wake-up saved), and microseconds spent spinning (its CPU cost). */
   BusyPollSpins,
@@ -75,6 +77,7 @@ const BASE_NAMES = [
   'gro-segments',
   'gro-split',
   'csum-finished',
+  'udp-gso-grouped',
   'busy-poll-spins',
   'busy-poll-hits',
   'busy-poll-us',

@@ -9,6 +9,7 @@ import { Drop } from '../vfp/drops.js';
 import { C, P, PORT_STRIDE } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
 import type { UplinkOutput } from './outputs.js';
+import { GsoStage, stageGroups, worthGrouping } from './gso-batch.js';
 
 /** Queues `slot` of the current batch for port `p`. */
 export function queuePort(st: ForwarderState, p: number, slot: number): void {
@@ -67,6 +68,13 @@ function writeUplink(st: ForwarderState, up: Uplink | undefined, out: UplinkOutp
     return;
   }
   const gso = up.gso;
+  out.n = n; // stageGroups reads the list
+  if (gso !== undefined && worthGrouping(out)) {
+    writeGrouped(st, up, out, b);
+    out.n = 0;
+    return;
+  }
+  out.n = 0;
   const sent = gso !== undefined
     ? gso.writeMsgs(b.slab, out.start, out.len, out.gso, out.sport, out.src, out.dst, n)
     : up.write(msgView(st, b, out), out.iota, out.src, out.dst, n);
@@ -75,6 +83,28 @@ function writeUplink(st: ForwarderState, up: Uplink | undefined, out: UplinkOutp
   g[C.UplinkTxFrames] += sent;
   g[C.UplinkTxBytes] += bytes;
   if (sent < n) g[C.DropBase + Drop.TxFull] += n - sent;
+}
+
+/** The messages of `out` with runs of one flow's equal-sized datagrams grouped into UDP_SEGMENT
+ * messages (gso-batch.ts), staged and sent in as many parts as the stage needs. */
+function writeGrouped(st: ForwarderState, up: Uplink, out: UplinkOutput, b: FrameBatch): void {
+  const g = st.counters.global;
+  const gso = up.gso!;
+  const stage = (st.gsoStage ??= new GsoStage(out.capacity));
+  const s = stage.out;
+  for (let i = 0; i < out.n; ) {
+    i = stageGroups(out, b.slab, i, stage, gso.maxSegments);
+    const sent = gso.writeMsgs(stage.slab, s.start, s.len, s.gso, s.sport, s.src, s.dst, s.n);
+    let bytes = 0;
+    for (let k = 0; k < sent; k++) bytes += s.len[k];
+    g[C.UplinkTxFrames] += sent;
+    g[C.UplinkTxBytes] += bytes;
+    g[C.GsoGrouped] += stage.grouped;
+    if (sent < s.n) {
+      g[C.DropBase + Drop.TxFull] += s.n - sent;
+      if (up.gso === undefined) return; // the kernel refused GSO (io/uplink.ts): the rest are lost, as there
+    }
+  }
 }
 
 /** The view of batch `b` whose start/len are `out`'s message arrays (made once per batch). */

@@ -1,5 +1,5 @@
 /**
- * What one worker's forwarding modules share (forwarder.ts, arp-responder.ts, router-local.ts,
+ * What one worker's forwarding modules share (forwarder.ts, hairpin.ts,
  * replicate.ts, offload-tx.ts, offload-rx.ts, flush.ts): the tables, the current snapshot and
  * batch, the frame being classified (fields, key, offload state) and the output lists, plus
  * pushEncap (encapsulation in the headroom, STYLE.md 3-4). Forwarder extends this class, so the
@@ -17,6 +17,7 @@ import { CoalesceResult, SegResult, type ChunkSumFn, type SumFn } from '../vfp/o
 import type { Snapshot } from '../vfp/snapshot.js';
 import { pushNvgre, pushVxlan, vxlanSourcePort } from '../vfp/transpose.js';
 import type { FlowTable } from '../vfp/uft.js';
+import type { GsoStage } from './gso-batch.js';
 import type { Counters } from './counters.js';
 import { PortOutputs, UplinkOutput } from './outputs.js';
 
@@ -58,6 +59,8 @@ export class ForwarderState {
   outs: PortOutputs;
   readonly upVx: UplinkOutput;
   readonly upNv: UplinkOutput;
+  /** Plain datagrams grouped for UDP GSO are staged here (gso-batch.ts; made on first use). */
+  gsoStage: GsoStage | null = null;
   /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays
    * (Uplink.write without GSO takes those as its batch). */
   readonly msgViews = new Map<FrameBatch, [FrameBatch, FrameBatch]>();

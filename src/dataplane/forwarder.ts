@@ -48,7 +48,7 @@ import { C, Counters, P, PORT_STRIDE } from './counters.js';
 import { dumpFlows, type FlowDumpEntry } from './flows.js';
 import { flushAll, msgView, queuePort } from './flush.js';
 import { ForwarderState, type DataplaneIo } from './forwarder-state.js';
-import { coalesceGro } from './offload-rx.js';
+import { coalesceGro, splitGroBuffer } from './offload-rx.js';
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
@@ -83,6 +83,9 @@ export interface ForwarderOptions {
   bigSlotSize?: number;
   /** Ones-complement sum for checksums (default: the native addon's when it loads, else JS). */
   sum?: SumFn;
+  /** Ports take super-frames with a virtio-net header (default true); false (`--no-offload`): a
+   * UDP GRO buffer from the uplink is split into its frames, never coalesced. */
+  portsTakeGso?: boolean;
   /** Counter arrays to continue on (a restarted worker's); default: new ones. */
   counters?: { global: Float64Array; port: Float64Array };
 }
@@ -122,6 +125,7 @@ export class Forwarder extends ForwarderState {
   private inBatch = false;
   private readonly clock: () => number;
   private readonly maxBatches: number;
+  private readonly portsTakeGso: boolean;
   private readonly rx: FrameBatch;
   private readonly urx: FrameBatch;
   private readonly urxSrc: Uint32Array;
@@ -153,6 +157,7 @@ export class Forwarder extends ForwarderState {
     );
     this.clock = opts.now ?? Date.now;
     this.maxBatches = opts.maxBatchesPerPoll ?? 8;
+    this.portsTakeGso = opts.portsTakeGso ?? true;
     this.rx = rx;
     this.urx = allocBatch(batchSize, big);
     this.urxSrc = new Uint32Array(batchSize);
@@ -457,6 +462,7 @@ export class Forwarder extends ForwarderState {
     let coalesced = false;
     if (enc === ENCAP_VXLAN && groSize > 0 && len - 8 > groSize) {
       // a UDP GRO buffer: several datagrams of groSize bytes (VXLAN + frame) back to back
+      if (!this.portsTakeGso) return splitGroBuffer(this, off, len, groSize, srcPa);
       vni = coalesceGro(this, off, len, groSize, srcPa);
       if (vni < 0) return;
       off = this.co.start;

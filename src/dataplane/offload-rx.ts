@@ -40,6 +40,13 @@ export function coalesceGro(st: ForwarderState, off: number, len: number, groSiz
   return vni;
 }
 
+/** The GRO buffer at `off` (as for coalesceGro) split into its datagrams without trying to
+ * coalesce them: for ports that take no virtio-net header (`--no-offload`), which cannot be
+ * handed a super-frame. */
+export function splitGroBuffer(st: ForwarderState, off: number, len: number, groSize: number, srcPa: number): void {
+  splitGro(st, off + 8, len - 8, groSize, srcPa);
+}
+
 /** A GRO buffer that is not one TCP run: its datagrams are copied out (with the UDP header
  * put back in front, as the uplink's read does) and forwarded one by one after this batch. */
 function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa: number): void {

@@ -1,5 +1,7 @@
 // The same Figure 8 checks with the dataplane's offloads on (TAP TSO/checksum, UDP GSO pool, UDP
-// GRO + coalescing: the default) and off (SWITCHYARD_OFFLOAD=0, what `--no-offload` sets):
+// GRO + coalescing: the default), off on the tenant side only (SWITCHYARD_OFFLOAD=0, what
+// `--no-offload` sets: plain frames from and to the TAPs, grouped into UDP GSO messages on the
+// wire and split out of GRO buffers), and off on both sides (SWITCHYARD_UNDERLAY_OFFLOAD=0 too):
 // ping, iperf3 TCP through two switchyard hosts, and iperf3 both ways with a kernel vxlan peer
 // (which drops any frame whose inner checksum switchyard left unfinished). The agent's counters
 // show which path ran.
@@ -12,26 +14,33 @@ import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 interface Stats {
   offload: boolean;
+  underlayOffload: boolean;
   counters: Record<string, number>;
 }
 
-async function withOffloadEnv<T>(on: boolean, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.SWITCHYARD_OFFLOAD;
-  process.env.SWITCHYARD_OFFLOAD = on ? '1' : '0';
+type Mode = 'on' | 'tenant-off' | 'all-off';
+
+async function withOffloadEnv<T>(mode: Mode, fn: () => Promise<T>): Promise<T> {
+  const saved = [process.env.SWITCHYARD_OFFLOAD, process.env.SWITCHYARD_UNDERLAY_OFFLOAD];
+  process.env.SWITCHYARD_OFFLOAD = mode === 'on' ? '1' : '0';
+  process.env.SWITCHYARD_UNDERLAY_OFFLOAD = mode === 'all-off' ? '0' : '1';
   try {
     return await fn();
   } finally {
-    if (saved === undefined) delete process.env.SWITCHYARD_OFFLOAD;
-    else process.env.SWITCHYARD_OFFLOAD = saved;
+    for (const [k, v] of [['SWITCHYARD_OFFLOAD', saved[0]], ['SWITCHYARD_UNDERLAY_OFFLOAD', saved[1]]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
-for (const on of [true, false]) {
-  describe(`offloads ${on ? 'on' : 'off'}`, ROOT_ONLY, () => {
+for (const mode of ['on', 'tenant-off', 'all-off'] as const) {
+  const on = mode === 'on';
+  describe(`offloads ${mode}`, ROOT_ONLY, () => {
     describe('two switchyard hosts', () => {
       let r: Figure8Run;
       beforeAll(async () => {
-        r = await withOffloadEnv(on, () => startFigure8());
+        r = await withOffloadEnv(mode, () => startFigure8());
       }, 60_000);
       afterAll(async () => {
         await r?.teardown();
@@ -45,17 +54,27 @@ for (const on of [true, false]) {
         expect(down.gbps).toBeGreaterThan(0.01);
         let tso = 0;
         let gro = 0;
+        let grouped = 0;
+        let split = 0;
         for (const a of r.agents) {
           const s = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as Stats;
           expect(s.offload).toBe(on);
+          expect(s.underlayOffload).toBe(mode !== 'all-off');
           tso += s.counters['tso-frames'];
           gro += s.counters['gro-frames'];
+          grouped += s.counters['udp-gso-grouped'];
+          split += s.counters['gro-split'];
         }
-        if (on) {
+        if (mode === 'on') {
           expect(tso).toBeGreaterThan(0);
           expect(gro).toBeGreaterThan(0);
-        } else {
+        } else if (mode === 'tenant-off') {
+          // plain frames: never a super-frame at a TAP, but grouped on the wire and split on receipt
           expect(tso + gro).toBe(0);
+          expect(grouped).toBeGreaterThan(0);
+          expect(split).toBeGreaterThan(0);
+        } else {
+          expect(tso + gro + grouped + split).toBe(0);
         }
       }, 30_000);
     });
@@ -63,7 +82,7 @@ for (const on of [true, false]) {
     describe('with a kernel vxlan peer', () => {
       let r: Figure8Run;
       beforeAll(async () => {
-        r = await withOffloadEnv(on, () => startFigure8({ agentHosts: ['host1'] }));
+        r = await withOffloadEnv(mode, () => startFigure8({ agentHosts: ['host1'] }));
         const web = r.policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
         await kernelVxlanHost(r.lab.hosts[1].ns, '192.168.2.20', ['192.168.1.10'], [
           { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress, prefixLen: 24, vni: 5001 },
