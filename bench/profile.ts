@@ -5,6 +5,8 @@
  * cpu: agents run with --cpu-prof, then bench/cpuprofile-top.ts summarises each side.
  * strace: `strace -c -f` on each agent for the middle of the run (slows the run: its Gbit/s is not
  * a figure). perf: `perf stat` on each agent (task-clock, context switches, cycles if the PMU is there).
+ * perfrec: `perf record` of each agent (all threads, JS symbols from --perf-basic-prof) and the
+ * share of its CPU per symbol, kernel and JS alike: the per-frame cost breakdown of the README.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +27,7 @@ const mode = pos[0] ?? 'all';
 const seconds = Number(pos[1] ?? 6);
 const ROLE: Record<string, string> = { host1: 'receiver (host1, iperf3 server)', host2: 'sender (host2, iperf3 client)' };
 
-type Kind = 'cpu' | 'strace' | 'perf' | 'top' | 'cost';
+type Kind = 'cpu' | 'strace' | 'perf' | 'top' | 'cost' | 'perfrec';
 
 /** utime+stime of a whole process, in seconds (`which`: only user or only system time). */
 function procCpu(pid: number, which: 'all' | 'user' | 'sys' = 'all'): number {
@@ -90,6 +92,7 @@ async function once(kind: Kind): Promise<void> {
     await createTenantNamespaces(p, lab.hosts.map((h) => h.name));
     for (const h of lab.hosts) {
       if (kind === 'cpu') process.env.SY_AGENT_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-name=${h.name}.cpuprofile --cpu-prof-interval=250`;
+      if (kind === 'perfrec') process.env.SY_AGENT_NODE_ARGS = '--perf-basic-prof';
       agents.push(await startAgent(h.ns, h.name, file, dir, agentArgs));
     }
     if (saved === undefined) delete process.env.SY_AGENT_NODE_ARGS;
@@ -108,6 +111,18 @@ async function once(kind: Kind): Promise<void> {
       const a0 = cpuSnapshot();
       await sleep(window * 1000);
       side = Promise.resolve([cpuDiff(a0, cpuSnapshot(), window, names)]);
+    }
+    if (kind === 'perfrec') {
+      await sleep(1500);
+      side = Promise.all(
+        agents.map(async (a) => {
+          const data = path.join(profDir, `${a.host}.perf.data`);
+          await run('perf', ['record', '-F', '499', '-g', '-o', data, '-p', String(a.child.pid), '--', 'sleep', String(window)], { allowFail: true, timeoutMs: (window + 20) * 1000 });
+          const rep = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '1.5', '-g', 'none'], { allowFail: true, timeoutMs: 120_000 });
+          const lines = rep.stdout.split('\n').filter((l) => /^\s+\d/.test(l));
+          return `--- perf record ${ROLE[a.host] ?? a.host}, ${window} s (share of the agent's CPU by symbol)\n${lines.join('\n')}\n`;
+        }),
+      );
     }
     if (kind === 'strace' || kind === 'perf') {
       await sleep(1500);
