@@ -37,6 +37,8 @@ export const enum C {
   GroSegments,
   GroSplit,
   CsumFinished,
+  NvgreGroFrames,
+  NvgreGroSegments,
   DropBase,
 }
 
@@ -70,6 +72,8 @@ const BASE_NAMES = [
   'gro-segments',
   'gro-split',
   'csum-finished',
+  'nvgre-gro-frames',
+  'nvgre-gro-segments',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -48,7 +48,7 @@ import { C, Counters, P, PORT_STRIDE } from './counters.js';
 import { dumpFlows, type FlowDumpEntry } from './flows.js';
 import { flushAll, msgView, queuePort } from './flush.js';
 import { ForwarderState, type DataplaneIo } from './forwarder-state.js';
-import { coalesceGro } from './offload-rx.js';
+import { coalesceGro, coalesceNvgre, writeCoalescedHdr } from './offload-rx.js';
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
@@ -83,6 +83,9 @@ export interface ForwarderOptions {
   bigSlotSize?: number;
   /** Ones-complement sum for checksums (default: the native addon's when it loads, else JS). */
   sum?: SumFn;
+  /** Software GRO on the NVGRE uplink: consecutive TCP segments of one flow in a read become one
+   * super-frame for the port (default: on when the read slots hold 64 KB, bigSlotSize >= TSO_SLOT). */
+  nvgreGro?: boolean;
   /** Counter arrays to continue on (a restarted worker's); default: new ones. */
   counters?: { global: Float64Array; port: Float64Array };
 }
@@ -126,6 +129,7 @@ export class Forwarder extends ForwarderState {
   private readonly urx: FrameBatch;
   private readonly urxSrc: Uint32Array;
   private readonly urxDst: Uint32Array;
+  private readonly nvgreGro: boolean;
 
   constructor(io: DataplaneIo, snapshot: Snapshot, opts: ForwarderOptions = {}) {
     const batchSize = opts.batchSize ?? 64;
@@ -157,6 +161,7 @@ export class Forwarder extends ForwarderState {
     this.urx = allocBatch(batchSize, big);
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
+    this.nvgreGro = opts.nvgreGro ?? big >= TSO_SLOT;
     this.splitFull = () => this.forwardSplit();
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
@@ -227,8 +232,14 @@ export class Forwarder extends ForwarderState {
       const n = up.read(this.urx, this.urxSrc, this.urxDst);
       if (n <= 0) break;
       const gro = up.groSize;
+      const nvGro = enc === ENCAP_NVGRE && this.nvgreGro;
       this.begin(this.urx);
-      for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i]);
+      for (let i = 0; i < n; ) {
+        // NVGRE: a run of one TCP flow's segments is merged into slot i and forwarded as one frame
+        const m = nvGro ? coalesceNvgre(this, i, n, this.urxSrc) : 0;
+        this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i], m > 0);
+        i += m > 0 ? m : 1;
+      }
       this.end();
       // GRO buffers that could not be coalesced: their datagrams one by one, after the batch
       if (this.splitN > 0) this.forwardSplit();
@@ -250,7 +261,7 @@ export class Forwarder extends ForwarderState {
     const within = this.inBatch;
     if (within) flushAll(this);
     this.begin(this.split);
-    for (let i = 0; i < m; i++) this.ingress(ENCAP_VXLAN, i, this.splitSrc[i], 0);
+    for (let i = 0; i < m; i++) this.ingress(ENCAP_VXLAN, i, this.splitSrc[i], 0, false);
     this.end();
     this.cur = saved;
     this.inBatch = within;
@@ -433,7 +444,8 @@ export class Forwarder extends ForwarderState {
 
   // ---- ingress ------------------------------------------------------------------------------
 
-  private ingress(enc: number, slot: number, srcPa: number, groSize: number): void {
+  /** `merged`: slot holds an NVGRE super-frame that coalesceNvgre built (its description in this.co). */
+  private ingress(enc: number, slot: number, srcPa: number, groSize: number, merged: boolean): void {
     const g = this.counters.global;
     const b = this.cur;
     const slab = b.slab;
@@ -469,6 +481,10 @@ export class Forwarder extends ForwarderState {
       vni = readU32(slab, off + 4) >>> 8;
       off += 8;
       len -= 8;
+    }
+    if (merged) {
+      writeCoalescedHdr(this);
+      coalesced = true;
     }
     if (!coalesced) slab.fill(0, off - VNET_HDR_LEN_MRG, off); // a port with a virtio-net header: no offload state
     const si = snap.vsidSubnet.get(vni);

@@ -4,11 +4,15 @@
  * a single super-frame with a virtio-net header for the port (vfp/offload.ts); otherwise their
  * datagrams are copied out into ForwarderState.split and forwarded one by one after the batch
  * (or as soon as the split batch is full: none is dropped for want of room).
+ * From an NVGRE uplink (a raw socket: one packet per slot, no GRO in the kernel) consecutive
+ * packets of one TCP run in a batch are coalesced the same way across slots (vfp/gro-batch.ts).
  */
 import { HEADROOM } from '../io/types.js';
 import { readU24 } from '../wire/bytes.js';
 import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN_MRG, writeVnetHdr } from '../wire/vnethdr.js';
 import { vxlanCheck } from '../wire/vxlan.js';
+import { NVGRE_HEADER_LEN, nvgreCheck } from '../wire/gre.js';
+import { coalesceSlots } from '../vfp/gro-batch.js';
 import { Drop } from '../vfp/drops.js';
 import { coalesceTcp } from '../vfp/offload.js';
 import { C } from './counters.js';
@@ -65,4 +69,33 @@ function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa:
     sp.len[i] = l + 8;
     st.splitSrc[i] = srcPa;
   }
+}
+
+/**
+ * Software GRO for an NVGRE batch: merges the run of TCP segments that starts at `slot` (slots
+ * up to `end` - 1) into that slot (vfp/gro-batch.ts); returns how many packets it took (>= 2:
+ * the caller forwards slot `slot` as a super-frame, with its virtio-net header to be written
+ * from st.co, and skips the others), or 0. A packet from an unknown PA or with a GRE header the
+ * ingress checks refuse is never merged: it is dropped and counted on its own.
+ */
+export function coalesceNvgre(st: ForwarderState, slot: number, end: number, src: Uint32Array): number {
+  const b = st.cur;
+  const off = b.start[slot];
+  if (nvgreCheck(b.slab, off, b.len[slot]) !== 0 || st.snap.paHost.get(src[slot]) < 0) return 0;
+  const co = st.co;
+  const m = coalesceSlots(b, src, slot, end, NVGRE_HEADER_LEN, st.sum, st.chunks, co);
+  if (m === 0) return 0;
+  const g = st.counters.global;
+  g[C.NvgreGroFrames]++;
+  g[C.NvgreGroSegments] += m;
+  // the packets merged in still count as received (their headers' bytes too)
+  g[C.UplinkRxFrames] += m - 1;
+  g[C.UplinkRxBytes] += (m - 1) * (NVGRE_HEADER_LEN + co.hdrLen);
+  return m;
+}
+
+/** Writes the virtio-net header of the super-frame st.co describes in front of it. */
+export function writeCoalescedHdr(st: ForwarderState): void {
+  const co = st.co;
+  writeVnetHdr(st.cur.slab, co.start - VNET_HDR_LEN_MRG, VNET_HDR_LEN_MRG, VNET_F_NEEDS_CSUM, co.gsoType, co.hdrLen, co.gsoSize, co.csumStart, co.csumOffset);
 }
