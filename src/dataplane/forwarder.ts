@@ -27,7 +27,7 @@ import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/
 import { loadNative } from '../io/native.js';
 import { onesSum } from '../wire/checksum.js';
 import { VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
-import { chunkSumOf, type ChunkSumFn, type SumFn } from '../vfp/offload.js';
+import { chunkSumOf, segmentFrame, type ChunkSumFn, type SegmentFn, type SumFn } from '../vfp/offload.js';
 import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
@@ -107,6 +107,32 @@ function chunkSums(sum: SumFn | undefined): ChunkSumFn {
   return chunkSumOf(sum ?? defaultSum());
 }
 
+/** TSO segmentation: the native addon's (one call per super-frame, no JS loop per segment) when it
+ * has it and no `sum` was chosen, else vfp/offload.ts segmentFrame over `sum` / `chunks`. */
+function segmenter(sum: SumFn | undefined, chunks: ChunkSumFn): SegmentFn {
+  if (sum === undefined) {
+    try {
+      const n = loadNative();
+      const seg = n.segmentFrame;
+      if (typeof seg === 'function') {
+        const out = new Int32Array(4);
+        return (b, F, len, gsoType, mss, pre, lenField, limit, r) => {
+          if (seg(b, F, len, gsoType, mss, pre, lenField, limit, out) === 0) return false;
+          r.n = out[0];
+          r.stride = out[1];
+          r.lastLen = out[2];
+          r.hdrLen = out[3];
+          return true;
+        };
+      }
+    } catch {
+      /* no addon: the TypeScript segmentation */
+    }
+  }
+  const s = sum ?? defaultSum();
+  return (b, F, len, gsoType, mss, pre, lenField, limit, r) => segmentFrame(b, F, len, gsoType, mss, pre, lenField, limit, s, r, chunks);
+}
+
 function defaultSum(): SumFn {
   try {
     const n = loadNative();
@@ -141,6 +167,7 @@ export class Forwarder extends ForwarderState {
     engine.checkLinear = opts.checkAclLinear ?? false;
     const big = opts.bigSlotSize ?? slotSize;
     const rx = allocBatch(batchSize, big);
+    const chunks = chunkSums(opts.sum);
     super(
       io,
       snapshot,
@@ -150,7 +177,8 @@ export class Forwarder extends ForwarderState {
       actions,
       engine,
       opts.sum ?? defaultSum(),
-      chunkSums(opts.sum),
+      chunks,
+      segmenter(opts.sum, chunks),
       batchSize,
       slotSize,
       rx,

@@ -33,6 +33,10 @@ export type SumFn = (b: Uint8Array, off: number, len: number, initial: number) =
  * one N-API call per frame instead of one per segment). */
 export type ChunkSumFn = (b: Uint8Array, first: number, stride: number, chunkLen: number, count: number, lastLen: number, out: Uint32Array) => void;
 
+/** segmentFrame without the sums passed in: the TypeScript below bound to its sums, or the native
+ * addon's segmentFrame (the same bytes in one call). */
+export type SegmentFn = (b: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, out: SegResult) => boolean;
+
 /** A ChunkSumFn made of one SumFn call per chunk (tests, or no addon). */
 export function chunkSumOf(sum: SumFn): ChunkSumFn {
   return (b, first, stride, chunkLen, count, lastLen, out) => {
