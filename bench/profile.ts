@@ -1,7 +1,8 @@
 /**
  * Where the time goes during one iperf3 TCP stream through switchyard (Figure 8 lab; web on host2
  * sends, sql on host1 receives):
- *   npx tsx bench/profile.ts [cpu|strace|perf|all] [seconds] [-- agent args]
+ *   npx tsx bench/profile.ts [cpu|strace|perf|top|cost|all] [seconds] [nvgre] [-- agent args]
+ * (nvgre: examples/nvgre.yaml, the same tenants over NVGRE, instead of Figure 8's VXLAN).
  * cpu: agents run with --cpu-prof, then bench/cpuprofile-top.ts summarises each side.
  * strace: `strace -c -f` on each agent for the middle of the run (slows the run: its Gbit/s is not
  * a figure). perf: `perf stat` on each agent (task-clock, context switches, cycles if the PMU is there).
@@ -14,6 +15,8 @@ import path from 'node:path';
 import { figure8Policy } from '../src/policy/figure8.js';
 import { createFigure8Lab } from '../src/lab/topology.js';
 import { policyForLab } from '../src/lab/policy.js';
+import { loadPolicyFile } from '../src/policy/load.js';
+import type { Policy } from '../src/policy/types.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../src/lab/agents.js';
 import { iperf3, ping } from '../src/lab/probes.js';
 import { run, sleep } from '../src/lab/run.js';
@@ -25,6 +28,7 @@ const agentArgs = dash >= 0 ? argv.slice(dash + 1) : [];
 const pos = dash >= 0 ? argv.slice(0, dash) : argv;
 const mode = pos[0] ?? 'all';
 const seconds = Number(pos[1] ?? 6);
+const overNvgre = pos[2] === 'nvgre';
 const ROLE: Record<string, string> = { host1: 'receiver (host1, iperf3 server)', host2: 'sender (host2, iperf3 client)' };
 
 type Kind = 'cpu' | 'strace' | 'perf' | 'top' | 'cost' | 'perfrec';
@@ -80,13 +84,19 @@ function cpuDiff(a: ReturnType<typeof cpuSnapshot>, b: ReturnType<typeof cpuSnap
   return out.join('\n');
 }
 
+async function nvgrePolicy(): Promise<Policy> {
+  const p = await loadPolicyFile(new URL('../examples/nvgre.yaml', import.meta.url).pathname);
+  if (!p.ok) throw new Error('examples/nvgre.yaml does not load');
+  return p.policy;
+}
+
 async function once(kind: Kind): Promise<void> {
   const lab = await createFigure8Lab({ tag: undefined });
   const agents: RunningAgent[] = [];
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-prof-'));
   const saved = process.env.SY_AGENT_NODE_ARGS;
   try {
-    const p = policyForLab(figure8Policy(), lab.tenantNs);
+    const p = policyForLab(overNvgre ? await nvgrePolicy() : figure8Policy(), lab.tenantNs);
     const dir = makeRunDir(lab.tag);
     const file = writePolicy(dir, p);
     await createTenantNamespaces(p, lab.hosts.map((h) => h.name));

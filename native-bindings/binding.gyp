@@ -1,5 +1,6 @@
-# switchyard_native: TAP queues, batched TAP/socket I/O, uv_poll readiness and a checksum
-# primitive. Node-API only (no V8/Node internals), so one build serves Node 20, 22 and 24.
+# switchyard_native: TAP queues, batched TAP/socket I/O, uv_poll readiness, a checksum
+# primitive and TSO segmentation in place. Node-API only (no V8/Node internals), so one build
+# serves Node 20, 22 and 24.
 {
   'targets': [
     {
@@ -12,6 +13,7 @@
         'src/socket.cc',
         'src/poll.cc',
         'src/csum.cc',
+        'src/segment.cc',
         'src/steer.cc',
       ],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.

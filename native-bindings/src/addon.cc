@@ -26,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tapSetSteeringEbpf", Napi::Function::New(env, TapSetSteeringEbpf, "tapSetSteeringEbpf"));
   exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
   exports.Set("sumChunks", Napi::Function::New(env, SumChunks, "sumChunks"));
+  exports.Set("segmentFrame", Napi::Function::New(env, SegmentFrame, "segmentFrame"));
   Napi::Object constants = Napi::Object::New(env);
   TapConstants(env, constants);
   exports.Set("constants", constants);

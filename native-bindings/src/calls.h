@@ -38,4 +38,7 @@ Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info);
 Napi::Value Checksum(const Napi::CallbackInfo& info);
 Napi::Value SumChunks(const Napi::CallbackInfo& info);
 
+// segment.cc: one TSO/USO super-frame cut into segments in place (vfp/offload.ts segmentFrame).
+Napi::Value SegmentFrame(const Napi::CallbackInfo& info);
+
 }  // namespace sy

@@ -10,11 +10,12 @@
 #include <string>
 
 #include "calls.h"
+#include "csum.h"
 #include "errors.h"
 
 namespace sy {
 
-static inline uint32_t Fold64(uint64_t s) {
+uint32_t Fold64(uint64_t s) {
   s = (s & 0xffffffffu) + (s >> 32);
   s = (s & 0xffffffffu) + (s >> 32);
   s = (s & 0xffff) + (s >> 16);
@@ -23,7 +24,7 @@ static inline uint32_t Fold64(uint64_t s) {
   return static_cast<uint32_t>(s);
 }
 
-static uint32_t OnesSum(const uint8_t* p, size_t n) {
+uint32_t OnesSum(const uint8_t* p, size_t n) {
   // 32-bit words added into 64-bit accumulators need no carry handling (2^32 words before one
   // could overflow) and 2^32 = 1 (mod 0xffff), so this equals the 16-bit sum; four independent
   // accumulators let the compiler vectorize the loop (about 3x the end-around-carry loop).

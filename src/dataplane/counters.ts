@@ -44,6 +44,11 @@ export const enum C {
   BusyPollSpins,
   BusyPollHits,
   BusyPollUs,
+  NvgreGroFrames,
+  NvgreGroSegments,
+  /** VXLAN datagrams read one per slot and merged into super-frames (offload-rx.ts coalesceVxlanSlots). */
+  VxlanSoftGroFrames,
+  VxlanSoftGroSegments,
   DropBase,
 }
 
@@ -81,6 +86,10 @@ const BASE_NAMES = [
   'busy-poll-spins',
   'busy-poll-hits',
   'busy-poll-us',
+  'nvgre-gro-frames',
+  'nvgre-gro-segments',
+  'vxlan-soft-gro-frames',
+  'vxlan-soft-gro-segments',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -13,7 +13,7 @@ import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
 import type { Engine } from '../vfp/engine.js';
 import { FlowFields, KEY_WORDS } from '../vfp/flowkey.js';
-import { CoalesceResult, SegResult, type ChunkSumFn, type SumFn } from '../vfp/offload.js';
+import { CoalesceResult, SegResult, type ChunkSumFn, type SegmentFn, type SumFn } from '../vfp/offload.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import { pushNvgre, pushVxlan, vxlanSourcePort } from '../vfp/transpose.js';
 import type { FlowTable } from '../vfp/uft.js';
@@ -75,6 +75,8 @@ export class ForwarderState {
     readonly engine: Engine,
     readonly sum: SumFn,
     readonly chunks: ChunkSumFn,
+    /** TSO segmentation in place (native when the addon has it). */
+    readonly segment: SegmentFn,
     readonly batchSize: number,
     slotSize: number,
     first: FrameBatch,

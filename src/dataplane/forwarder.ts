@@ -27,7 +27,7 @@ import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/
 import { loadNative } from '../io/native.js';
 import { onesSum } from '../wire/checksum.js';
 import { VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
-import { chunkSumOf, type ChunkSumFn, type SumFn } from '../vfp/offload.js';
+import { chunkSumOf, segmentFrame, type ChunkSumFn, type SegmentFn, type SumFn } from '../vfp/offload.js';
 import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
@@ -48,7 +48,7 @@ import { C, Counters, P, PORT_STRIDE } from './counters.js';
 import { dumpFlows, type FlowDumpEntry } from './flows.js';
 import { flushAll, msgView, queuePort } from './flush.js';
 import { ForwarderState, type DataplaneIo } from './forwarder-state.js';
-import { coalesceGro, splitGroBuffer } from './offload-rx.js';
+import { coalesceGro, coalesceNvgre, coalesceVxlanSlots, splitGroBuffer, writeCoalescedHdr } from './offload-rx.js';
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
@@ -86,6 +86,10 @@ export interface ForwarderOptions {
   /** Ports take super-frames with a virtio-net header (default true); false (`--no-offload`): a
    * UDP GRO buffer from the uplink is split into its frames, never coalesced. */
   portsTakeGso?: boolean;
+  /** Software GRO on the uplinks: consecutive TCP segments of one flow in a read (NVGRE packets,
+   * or VXLAN datagrams not already in a UDP GRO buffer) become one super-frame for the port
+   * (default: on when the read slots hold 64 KB, bigSlotSize >= TSO_SLOT, and ports take GSO). */
+  softGro?: boolean;
   /** Counter arrays to continue on (a restarted worker's); default: new ones. */
   counters?: { global: Float64Array; port: Float64Array };
 }
@@ -105,6 +109,32 @@ function chunkSums(sum: SumFn | undefined): ChunkSumFn {
     }
   }
   return chunkSumOf(sum ?? defaultSum());
+}
+
+/** TSO segmentation: the native addon's (one call per super-frame, no JS loop per segment) when it
+ * has it and no `sum` was chosen, else vfp/offload.ts segmentFrame over `sum` / `chunks`. */
+function segmenter(sum: SumFn | undefined, chunks: ChunkSumFn): SegmentFn {
+  if (sum === undefined) {
+    try {
+      const n = loadNative();
+      const seg = n.segmentFrame;
+      if (typeof seg === 'function') {
+        const out = new Int32Array(4);
+        return (b, F, len, gsoType, mss, pre, lenField, limit, r) => {
+          if (seg(b, F, len, gsoType, mss, pre, lenField, limit, out) === 0) return false;
+          r.n = out[0];
+          r.stride = out[1];
+          r.lastLen = out[2];
+          r.hdrLen = out[3];
+          return true;
+        };
+      }
+    } catch {
+      /* no addon: the TypeScript segmentation */
+    }
+  }
+  const s = sum ?? defaultSum();
+  return (b, F, len, gsoType, mss, pre, lenField, limit, r) => segmentFrame(b, F, len, gsoType, mss, pre, lenField, limit, s, r, chunks);
 }
 
 function defaultSum(): SumFn {
@@ -130,6 +160,7 @@ export class Forwarder extends ForwarderState {
   private readonly urx: FrameBatch;
   private readonly urxSrc: Uint32Array;
   private readonly urxDst: Uint32Array;
+  private readonly softGro: boolean;
 
   constructor(io: DataplaneIo, snapshot: Snapshot, opts: ForwarderOptions = {}) {
     const batchSize = opts.batchSize ?? 64;
@@ -141,6 +172,7 @@ export class Forwarder extends ForwarderState {
     engine.checkLinear = opts.checkAclLinear ?? false;
     const big = opts.bigSlotSize ?? slotSize;
     const rx = allocBatch(batchSize, big);
+    const chunks = chunkSums(opts.sum);
     super(
       io,
       snapshot,
@@ -150,7 +182,8 @@ export class Forwarder extends ForwarderState {
       actions,
       engine,
       opts.sum ?? defaultSum(),
-      chunkSums(opts.sum),
+      chunks,
+      segmenter(opts.sum, chunks),
       batchSize,
       slotSize,
       rx,
@@ -162,6 +195,8 @@ export class Forwarder extends ForwarderState {
     this.urx = allocBatch(batchSize, big);
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
+    // a super-frame needs 64 KB slots and ports that take a virtio-net header
+    this.softGro = opts.softGro ?? (big >= TSO_SLOT && this.portsTakeGso);
     this.splitFull = () => this.forwardSplit();
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
@@ -238,8 +273,14 @@ export class Forwarder extends ForwarderState {
       if (n <= 0) break;
       total += n;
       const gro = up.groSize;
+      const soft = this.softGro;
       this.begin(this.urx);
-      for (let i = 0; i < n; i++) this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i]);
+      for (let i = 0; i < n; ) {
+        // a run of one TCP flow's segments is merged into slot i and forwarded as one frame
+        const m = !soft ? 0 : enc === ENCAP_NVGRE ? coalesceNvgre(this, i, n, this.urxSrc) : coalesceVxlanSlots(this, i, n, this.urxSrc, gro);
+        this.ingress(enc, i, this.urxSrc[i], gro === undefined ? 0 : gro[i], m > 0);
+        i += m > 0 ? m : 1;
+      }
       this.end();
       // GRO buffers that could not be coalesced: their datagrams one by one, after the batch
       if (this.splitN > 0) this.forwardSplit();
@@ -262,7 +303,7 @@ export class Forwarder extends ForwarderState {
     const within = this.inBatch;
     if (within) flushAll(this);
     this.begin(this.split);
-    for (let i = 0; i < m; i++) this.ingress(ENCAP_VXLAN, i, this.splitSrc[i], 0);
+    for (let i = 0; i < m; i++) this.ingress(ENCAP_VXLAN, i, this.splitSrc[i], 0, false);
     this.end();
     this.cur = saved;
     this.inBatch = within;
@@ -445,7 +486,8 @@ export class Forwarder extends ForwarderState {
 
   // ---- ingress ------------------------------------------------------------------------------
 
-  private ingress(enc: number, slot: number, srcPa: number, groSize: number): void {
+  /** `merged`: slot holds a super-frame that coalesceNvgre / coalesceVxlanSlots built (its description in this.co). */
+  private ingress(enc: number, slot: number, srcPa: number, groSize: number, merged: boolean): void {
     const g = this.counters.global;
     const b = this.cur;
     const slab = b.slab;
@@ -472,7 +514,8 @@ export class Forwarder extends ForwarderState {
       if (len < 8) return this.counters.drop(Drop.Malformed, -1);
       const udpLen = readU16(slab, off + 4);
       if (udpLen < 8 || udpLen > len) return this.counters.drop(Drop.Malformed, -1);
-      len = udpLen;
+      // a merged run (coalesceVxlanSlots) is longer than its first datagram's UDP length says
+      if (!merged) len = udpLen;
       if (vxlanCheck(slab, off + 8, len - 8) !== 0) return this.counters.drop(Drop.Malformed, -1);
       vni = readU24(slab, off + 12);
       off += 16;
@@ -482,6 +525,10 @@ export class Forwarder extends ForwarderState {
       vni = readU32(slab, off + 4) >>> 8;
       off += 8;
       len -= 8;
+    }
+    if (merged) {
+      writeCoalescedHdr(this);
+      coalesced = true;
     }
     if (!coalesced) slab.fill(0, off - VNET_HDR_LEN_MRG, off); // a port with a virtio-net header: no offload state
     const si = snap.vsidSubnet.get(vni);

@@ -9,7 +9,7 @@ import type { Uplink } from '../io/types.js';
 import { VNET_F_NEEDS_CSUM, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from '../wire/vnethdr.js';
 import { ENCAP_VXLAN } from '../vfp/actions.js';
 import { Drop } from '../vfp/drops.js';
-import { finishPartialChecksum, segmentFrame } from '../vfp/offload.js';
+import { finishPartialChecksum } from '../vfp/offload.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { C } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
@@ -55,7 +55,7 @@ export function encapSegments(st: ForwarderState, up: Uplink, slot: number, enc:
   const pre = F - b.start[slot];
   const gso = enc === ENCAP_VXLAN ? up.gso : undefined;
   const seg = st.seg;
-  if (!segmentFrame(b.slab, F, len, st.fGso, st.fGsoSize, pre, gso === undefined && enc === ENCAP_VXLAN ? 4 : -1, limit, st.sum, seg, st.chunks)) {
+  if (!st.segment(b.slab, F, len, st.fGso, st.fGsoSize, pre, gso === undefined && enc === ENCAP_VXLAN ? 4 : -1, limit, seg)) {
     return st.counters.drop(Drop.Offload, X.index);
   }
   const g = st.counters.global;

@@ -83,6 +83,10 @@ export interface NativeAddon {
   checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
   /** out[k] = folded sum of buf[first + k*stride, + (k < count-1 ? chunkLen : lastLen)), k < count. */
   sumChunks(buf: Uint8Array, first: number, stride: number, chunkLen: number, count: number, lastLen: number, out: Uint32Array): number;
+  /** vfp/offload.ts segmentFrame in one call (same arguments, same bytes); out = [segments,
+   * stride, last length, header length]; returns the segments, 0 when it refuses (nothing moved).
+   * Absent from an addon built before it (callers fall back to the TypeScript). */
+  segmentFrame?(buf: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, out: Int32Array): number;
   readonly constants: NativeConstants;
 }
 

@@ -33,6 +33,10 @@ export type SumFn = (b: Uint8Array, off: number, len: number, initial: number) =
  * one N-API call per frame instead of one per segment). */
 export type ChunkSumFn = (b: Uint8Array, first: number, stride: number, chunkLen: number, count: number, lastLen: number, out: Uint32Array) => void;
 
+/** segmentFrame without the sums passed in: the TypeScript below bound to its sums, or the native
+ * addon's segmentFrame (the same bytes in one call). */
+export type SegmentFn = (b: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, out: SegResult) => boolean;
+
 /** A ChunkSumFn made of one SumFn call per chunk (tests, or no addon). */
 export function chunkSumOf(sum: SumFn): ChunkSumFn {
   return (b, first, stride, chunkLen, count, lastLen, out) => {
@@ -48,7 +52,7 @@ function sumsFor(n: number): Uint32Array {
 }
 
 /** Unfolded sum of the big-endian 16-bit words of b[off, off+len), len even (headers: a few words). */
-function sumWords(b: Uint8Array, off: number, len: number): number {
+export function sumWords(b: Uint8Array, off: number, len: number): number {
   let s = 0;
   for (let i = 0; i < len; i += 2) s += (b[off + i] << 8) | b[off + i + 1];
   return s;
@@ -61,13 +65,13 @@ const TCP_PSH = 0x08;
 const TCP_ACK = 0x10;
 const TCP_CWR = 0x80;
 
-function fold(s: number): number {
+export function fold(s: number): number {
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
   return s;
 }
 
 /** IPv4 header checksum of `ihl` bytes at `l3`, written in place. */
-function ipv4HeaderChecksum(b: Uint8Array, l3: number, ihl: number): void {
+export function ipv4HeaderChecksum(b: Uint8Array, l3: number, ihl: number): void {
   b[l3 + 10] = 0;
   b[l3 + 11] = 0;
   let s = 0;
@@ -75,7 +79,7 @@ function ipv4HeaderChecksum(b: Uint8Array, l3: number, ihl: number): void {
   writeU16(b, l3 + 10, ~fold(s) & 0xffff);
 }
 
-function pseudo4(b: Uint8Array, l3: number, proto: number, l4len: number): number {
+export function pseudo4(b: Uint8Array, l3: number, proto: number, l4len: number): number {
   return readU16(b, l3 + 12) + readU16(b, l3 + 14) + readU16(b, l3 + 16) + readU16(b, l3 + 18) + proto + l4len;
 }
 
