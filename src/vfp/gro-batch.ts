@@ -5,7 +5,7 @@
  * `coalesceSlots` looks at the packets of a batch from slot `first` on, in batch order, and takes
  * the longest run of consecutive slots that are in-order TCP segments of one flow: the same outer
  * source, the same `pre` bytes of tunnel header (GRE flags, protocol, key: so the same VSID and
- * FlowID), the same inner Ethernet header, IPv4 without options, not a fragment, the same
+ * FlowID), the same inner Ethernet header (a unicast destination), IPv4 without options, not a fragment, the same
  * addresses, TOS, TTL, ports, ACK number, window and TCP options (the rules of the kernel's
  * tcp_gro_receive), contiguous sequence numbers, only ACK set (PSH may end the run), the same
  * payload size except the last, and right IPv4 header and TCP checksums. The run is moved
@@ -45,7 +45,8 @@ export interface SlotBatch {
 function segmentShape(b: Uint8Array, S: number, len: number, pre: number): number {
   const fr = S + pre;
   if (len < pre + 54) return 0;
-  if (readU16(b, fr + 12) !== ETH_IPV4) return 0;
+  // a group destination is replicated frame by frame into small copy slots: never merged
+  if ((b[fr] & 1) !== 0 || readU16(b, fr + 12) !== ETH_IPV4) return 0;
   const l3 = fr + 14;
   if (b[l3] !== 0x45 || b[l3 + 9] !== 6 || (readU16(b, l3 + 6) & 0x3fff) !== 0) return 0;
   if (readU16(b, l3 + 2) !== len - pre - 14) return 0;

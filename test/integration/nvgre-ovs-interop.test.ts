@@ -10,6 +10,9 @@ import type { Policy } from '../../src/policy/types.js';
 import { startFigure8, type Figure8Run } from './lab-helpers.js';
 import { captureGre, hex, nvgrePolicy, type GreRow } from './nvgre-helpers.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
+import { controlRequest } from '../../src/agent/control-client.js';
+
+type Stats = { counters: Record<string, number>; drops: Record<string, number> };
 
 /** The FlowID switchyard sends for a subnet (fixed in policy; OVS matches the whole key). */
 function flowIdOf(policy: Policy, vnet: string): number {
@@ -75,9 +78,17 @@ describe('NVGRE interop: switchyard <-> Open vSwitch userspace GRE', ROOT_ONLY, 
   });
 
   it('carries iperf3 TCP both ways', async () => {
+    const stats = async () => (await controlRequest(r!.agents[0]!.socket, { op: 'stats' })) as Stats;
+    const before = await stats();
     const up = await iperf3(ns('contoso-sql'), ns('contoso-web'), '10.1.1.11', 2);
+    const after = await stats();
+    // OVS sends one GRE packet per TCP segment: switchyard's software GRO merged runs of them
+    const merged = after.counters['nvgre-gro-frames'] - before.counters['nvgre-gro-frames'];
+    const segs = after.counters['nvgre-gro-segments'] - before.counters['nvgre-gro-segments'];
+    expect(merged).toBeGreaterThan(0);
+    expect(segs).toBeGreaterThanOrEqual(2 * merged);
     const down = await iperf3(ns('contoso-web'), ns('contoso-sql'), '10.1.1.12', 2);
-    console.log(`NVGRE switchyard <-> OVS: OVS->switchyard ${up.gbps.toFixed(3)} Gbit/s, switchyard->OVS ${down.gbps.toFixed(3)} Gbit/s`);
+    console.log(`NVGRE switchyard <-> OVS: OVS->switchyard ${up.gbps.toFixed(3)} Gbit/s (${segs} segments in ${merged} GRO frames), switchyard->OVS ${down.gbps.toFixed(3)} Gbit/s`);
     expect(up.gbps).toBeGreaterThan(0.001);
     expect(down.gbps).toBeGreaterThan(0.001);
   }, 60_000);

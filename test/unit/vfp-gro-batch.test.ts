@@ -26,15 +26,16 @@ interface Seg {
   vsid?: number;
   src?: number;
   badCsum?: boolean;
+  dstMac?: string;
 }
 
 function payload(at: number, size: number): Uint8Array {
   return Uint8Array.from({ length: size }, (_, i) => ((at + i) * 13 + 5) & 0xff);
 }
 
-function inner(at: number, size: number, flags: number, sport = 40000, tcpChecksum: boolean | number = true): Uint8Array {
+function inner(at: number, size: number, flags: number, sport = 40000, tcpChecksum: boolean | number = true, dstMac = '02:00:00:00:50:11'): Uint8Array {
   return buildTcp({
-    srcMac: '02:00:00:00:50:12', dstMac: '02:00:00:00:50:11', srcIp: '10.1.1.12', dstIp: '10.1.1.11', id: 100, flagsFragment: 0x4000,
+    srcMac: '02:00:00:00:50:12', dstMac, srcIp: '10.1.1.12', dstIp: '10.1.1.11', id: 100, flagsFragment: 0x4000,
     srcPort: sport, dstPort: 5201, seq: (SEQ0 + at) >>> 0, ack: 777, flags, window: 501, options: TS, payload: payload(at, size), tcpChecksum,
   });
 }
@@ -53,7 +54,7 @@ function batch(segs: Seg[], slotSize = 16384): { b: FrameBatch; src: Uint32Array
   b.slab.fill(0xa5);
   const src = new Uint32Array(segs.length);
   segs.forEach((s, k) => {
-    const fr = inner(s.at, s.size ?? MSS, s.flags ?? 0x10, s.sport, s.badCsum ? 0x1234 : true);
+    const fr = inner(s.at, s.size ?? MSS, s.flags ?? 0x10, s.sport, s.badCsum ? 0x1234 : true, s.dstMac);
     const p = concat(gre(s.vsid ?? 5001), fr);
     b.slab.set(p, b.start[k]);
     b.len[k] = p.length;
@@ -133,7 +134,7 @@ describe('coalesceSlots (NVGRE software GRO)', () => {
     expect(b2.n).toBe(2);
     expect(finished(b2.b, b2.co)).toEqual(inner(0, 2 * MSS, 0x10, 40001));
     expect(run(mixed, 4).n).toBe(0);
-    for (const other of [{ vsid: 6001 }, { src: PA + 1 }]) {
+    for (const other of [{ vsid: 6001 }, { src: PA + 1 }, { dstMac: '02:00:00:00:50:99' }]) {
       const r = run([{ at: 0 }, { at: MSS, ...other }]);
       expect(r.n).toBe(0);
       expect(r.b.slab).toEqual(r.before);
@@ -165,6 +166,8 @@ describe('coalesceSlots (NVGRE software GRO)', () => {
     expect(run([{ at: 0 }, { at: MSS, size: 100 }, { at: MSS + 100 }]).n).toBe(2);
     // a segment larger than the first (not an MSS run)
     expect(run([{ at: 0, size: 1000 }, { at: 1000, size: 1200 }]).n).toBe(0);
+    // a group destination (replicated frame by frame) is never merged
+    expect(run([{ at: 0, dstMac: 'ff:ff:ff:ff:ff:ff' }, { at: MSS, dstMac: 'ff:ff:ff:ff:ff:ff' }]).n).toBe(0);
     // pure ACKs (no payload) are never merged
     expect(run([{ at: 0, size: 0 }, { at: 0, size: 0 }]).n).toBe(0);
   });
