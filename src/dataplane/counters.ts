@@ -37,6 +37,9 @@ export const enum C {
   GroSegments,
   GroSplit,
   CsumFinished,
+  DhcpOffers,
+  DhcpAcks,
+  DhcpNaks,
   DropBase,
 }
 
@@ -70,6 +73,9 @@ const BASE_NAMES = [
   'gro-segments',
   'gro-split',
   'csum-finished',
+  'dhcp-offers',
+  'dhcp-acks',
+  'dhcp-naks',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

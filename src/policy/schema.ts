@@ -13,6 +13,7 @@ import type {
   AclRule,
   Encapsulation,
   Host,
+  IpAllocationMethod,
   NetnsMode,
   NetworkInterface,
   Policy,
@@ -208,6 +209,7 @@ export const SubnetSchema = object(
     encapsulation,
     nvgreFlowId,
     accessControlList: name.optional(),
+    dnsServers: list(ipv4, 'IPv4 addresses').max(8, { error: 'at most 8 DNS servers' }).optional(),
   },
   'a subnet',
 );
@@ -233,6 +235,7 @@ export const NetworkInterfaceSchema = object(
     netnsMode: netnsMode.optional(),
     ifname: ifname.optional(),
     accessControlList: name.optional(),
+    ipAllocationMethod: choice<IpAllocationMethod>('an IP allocation method', ['Static', 'Dynamic']).optional(),
   },
   'a network interface',
 ).superRefine((nic, ctx) => {

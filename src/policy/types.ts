@@ -27,6 +27,8 @@ export interface Subnet {
   nvgreFlowId?: number | 'hash';
   /** Name of an access control list applied to every port of the subnet. */
   accessControlList?: string;
+  /** DNS servers (IPv4) that DHCP from policy hands to the subnet's Dynamic ports. */
+  dnsServers?: string[];
 }
 
 /** A tenant's routing domain (RDID). Subnets of one virtual network route to each other. */
@@ -58,7 +60,12 @@ export interface NetworkInterface {
   /** TAP device name (<= 15 characters); derived from `name` when absent. */
   ifname?: string;
   accessControlList?: string;
+  /** 'Static' (the default): the agent sets the CA in the namespace; 'Dynamic': it does not, and
+   * the dataplane answers the port's DHCPv4 client with the CA from policy (DHCP from policy). */
+  ipAllocationMethod?: IpAllocationMethod;
 }
+
+export type IpAllocationMethod = 'Static' | 'Dynamic';
 
 export type AclProtocol = 'All' | 'TCP' | 'UDP' | 'ICMP' | number;
 

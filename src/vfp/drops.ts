@@ -54,9 +54,12 @@ export const enum Drop {
   CtLimit,
   /** A new flow over the port's new-flows-per-second quota. */
   FlowLimit,
+  /** DHCP not answered and never forwarded: a Static port's client, a port's server messages,
+   * DHCP from the wire, a Dynamic port's message that is malformed or needs no answer. */
+  Dhcp,
 }
 
-export const DROP_COUNT = 26;
+export const DROP_COUNT = 27;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -85,4 +88,5 @@ export const DROP_NAMES: readonly string[] = [
   'fragment-orphan',
   'ct-limit',
   'flow-limit',
+  'dhcp',
 ];

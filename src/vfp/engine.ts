@@ -26,6 +26,7 @@ import { K_IPV4, type FlowFields } from './flowkey.js';
 import type { FragTable } from './frag.js';
 import { LayerKind, type Layer } from './layer.js';
 import { aclIn, aclOut } from './layers/acl.js';
+import { dhcp, dhcpIn } from './layers/dhcp.js';
 import { dropWith, ipText, type LayerCtx, type LayerFn } from './layers/ctx.js';
 import { gateway } from './layers/gateway.js';
 import { ingressGuard } from './layers/ingress-guard.js';
@@ -47,6 +48,8 @@ LAYER_FNS[LayerKind.AclOut] = aclOut;
 LAYER_FNS[LayerKind.AclIn] = aclIn;
 LAYER_FNS[LayerKind.IngressGuard] = ingressGuard;
 LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
+LAYER_FNS[LayerKind.Dhcp] = dhcp;
+LAYER_FNS[LayerKind.DhcpIn] = dhcpIn;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;

@@ -9,6 +9,7 @@
  * Outbound (a frame a port sent), in order:
  *   port-security  what the port may send: its own MAC, its own CA (0.0.0.0 only for DHCP),
  *                  ARP sender fields, no VLAN tags, no IPv6 (no IPv6 CA yet), no other EtherType
+ *   dhcp           DHCP from policy: a Dynamic port's client is answered; no DHCP goes further
  *   gateway        what the dataplane answers itself: ARP from policy, echo to the gateway address
  *   router         the distributed router: a frame to the router MAC is routed by destination IP
  *                  within the virtual network
@@ -18,6 +19,7 @@
  * From the wire, before the destination port's inbound layers (snapshot.uplinkLayers):
  *   ingress-guard  the inner frame's kind, and its source: an endpoint of that VSID on the host
  *                  that owns the outer source PA (or the router MAC with a source CA of that host)
+ *   dhcp-in        DHCP client or server messages from another host: drop
  *   vnet-in        VSID + destination MAC -> the local port (or every local port of the subnet)
  * A new policy (NAT, QoS, mirror, DHCP/ND responders, L2 switching) is a new kind and a new entry
  * in these lists, not a new branch in the forwarding loop.
@@ -33,6 +35,10 @@ export const enum LayerKind {
   AclIn,
   IngressGuard,
   IngressVnet,
+  /** DHCP from policy (layers/dhcp.ts): answers a Dynamic port's client, forwards no DHCP. */
+  Dhcp,
+  /** From the wire: DHCP is never forwarded between hosts either. */
+  DhcpIn,
 }
 
 export interface Layer {

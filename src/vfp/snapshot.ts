@@ -22,6 +22,7 @@ import { deriveIfname } from '../policy/names.js';
 import { compileAclTable, type AclTable } from './acl.js';
 import { IdRegistry } from './ids.js';
 import { LayerKind, aclRules, layer, type Layer } from './layer.js';
+import { DEFAULT_UNDERLAY_MTU, tenantMtu } from './mtu.js';
 import { U32Map } from './u32map.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
@@ -56,6 +57,12 @@ export interface PortInfo {
   /** Merged subnet + port ACL rules per direction; null = allow all. */
   readonly aclOut: AclTable | null;
   readonly aclIn: AclTable | null;
+  /** ipAllocationMethod Dynamic: the dataplane answers the port's DHCP client (layers/dhcp.ts). */
+  readonly dhcp: boolean;
+  /** The largest IPv4 packet of the port that fits the underlay after encapsulation. */
+  readonly mtu: number;
+  /** The subnet's DNS servers (handed out by DHCP). */
+  readonly dnsServers: readonly number[];
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -119,6 +126,8 @@ export interface CompileOptions {
   downPas?: ReadonlySet<number>;
   /** Stable port and virtual-network ids (the agent keeps one for its lifetime); default: new. */
   ids?: IdRegistry;
+  /** The smallest MTU of this host's underlay devices (default 1500): PortInfo.mtu follows it. */
+  underlayMtu?: number;
 }
 
 export interface Snapshot {
@@ -207,6 +216,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const subnetsByRdid: number[][] = [];
   const subnets: (SubnetInfo & { localPorts: number[]; remoteHosts: number[] })[] = [];
   const subnetAcl: (string | undefined)[] = [];
+  const subnetDns: number[][] = [];
   const subnetKey = new Map<string, number>();
   const vsidSubnet = new U32Map(policy.virtualNetworks.reduce((n, v) => n + v.subnets.length, 0) + 1);
   for (const vn of policy.virtualNetworks) {
@@ -239,6 +249,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         remoteHosts: [],
       });
       subnetAcl.push(s.accessControlList);
+      subnetDns.push((s.dnsServers ?? []).map(ipOf));
       subnetKey.set(`${vn.name}\u0000${s.name}`, index);
       subnetsByRdid[rdid].push(index);
       vsidSubnet.set(s.vsid, index);
@@ -302,6 +313,22 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     }
     return ls;
   };
+  const underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
+  const dhcpLayers = new Map<string, Layer>();
+  const dhcpLayer = (dynamic: boolean): Layer => {
+    const key = String(dynamic);
+    let L = dhcpLayers.get(key);
+    if (L === undefined) {
+      L = layer('dhcp', LayerKind.Dhcp, [
+        dynamic
+          ? 'DHCPv4 client (UDP 68 -> 67): answered from policy (Dynamic port: its CA, prefix, gateway, MTU, DNS servers), never forwarded'
+          : 'DHCPv4 client (UDP 68 -> 67): drop (Static port: the agent sets its CA), never forwarded',
+        'DHCPv4 server messages (UDP 67 -> 68) from the port: drop',
+      ]);
+      dhcpLayers.set(key, L);
+    }
+    return L;
+  };
   for (const nic of policy.networkInterfaces) {
     const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
     if (si === undefined) throw new Error(`network interface ${nic.name}: unknown subnet ${nic.virtualNetwork}/${nic.subnet}`);
@@ -343,6 +370,9 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         endpoint: ep,
         aclOut,
         aclIn,
+        dhcp: nic.ipAllocationMethod === 'Dynamic',
+        mtu: tenantMtu(underlayMtu, s.encapsulation),
+        dnsServers: subnetDns[si],
         layersOut: [
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
@@ -352,6 +382,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
             `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
             `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
           ]),
+          dhcpLayer(nic.ipAllocationMethod === 'Dynamic'),
           ...subnetLayers(s),
           aclLayer(aclOut, LayerKind.AclOut),
         ],
@@ -383,6 +414,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP)',
         `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
       ]),
+      layer('dhcp-in', LayerKind.DhcpIn, ['DHCPv4 client or server messages from another host: drop (never forwarded)']),
       layer('vnet-in', LayerKind.IngressVnet, [
         'broadcast/multicast: every local port of the VSID',
         'unicast: the local port with that MAC in the VSID, its CA as destination IP (or broadcast/multicast)',

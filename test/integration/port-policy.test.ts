@@ -1,0 +1,69 @@
+// Port policy in namespaces (issue 15): a stock DHCP client (busybox udhcpc) gets its lease from
+// policy on a Dynamic port and then reaches the other host; the agent configured no address.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { controlRequest } from '../../src/agent/control-client.js';
+import { haveCommand, ping } from '../../src/lab/probes.js';
+import { runIn } from '../../src/lab/run.js';
+import { figure8Policy } from '../../src/policy/figure8.js';
+import { deriveIfname } from '../../src/policy/names.js';
+import type { Policy } from '../../src/policy/types.js';
+import { startFigure8, type Figure8Run } from './lab-helpers.js';
+import { ROOT_ONLY } from '../helpers/prerequisites.js';
+
+interface Stats {
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+function portPolicy(): Policy {
+  const p = figure8Policy();
+  p.networkInterfaces.find((n) => n.name === 'contoso-sql')!.ipAllocationMethod = 'Dynamic';
+  p.virtualNetworks.find((v) => v.name === 'contoso')!.subnets[0].dnsServers = ['10.1.1.53'];
+  return p;
+}
+
+describe('port policy in namespaces', ROOT_ONLY, () => {
+  let r: Figure8Run;
+  beforeAll(async () => {
+    r = await startFigure8({ policy: portPolicy() });
+  }, 60_000);
+  afterAll(async () => {
+    await r?.teardown();
+  });
+  const stats = async (i: number) => (await controlRequest(r.agents[i]!.socket, { op: 'stats' })) as Stats;
+  const ifnameOf = (nic: string) => deriveIfname(r.policy.networkInterfaces.find((n) => n.name === nic)!);
+
+  it('a Dynamic port: no address from the agent; udhcpc gets the lease from policy and reaches host2', async () => {
+    expect(await haveCommand('udhcpc')).toBe(true);
+    const ns = r.ns('contoso-sql');
+    const dev = ifnameOf('contoso-sql');
+    const before = await runIn(ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', dev]);
+    expect(before.stdout).not.toMatch(/inet /);
+    // the client's script records what it was told and configures it (as a distribution's would)
+    const envFile = path.join(r.dir, 'udhcpc.env');
+    const script = path.join(r.dir, 'udhcpc.sh');
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\nif [ "$1" = bound ] || [ "$1" = renew ]; then\n  env | grep -E '^(ip|subnet|mask|router|mtu|dns|lease|serverid)=' | sort > ${envFile}\n  ip addr add "$ip/$mask" dev "$interface"\n  ip route add default via "$router" dev "$interface"\nfi\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const out = await runIn(ns, 'udhcpc', ['-f', '-q', '-n', '-t', '5', '-T', '1', '-i', dev, '-s', script], { timeoutMs: 20_000 });
+    expect(out.stderr + out.stdout).toMatch(/lease of 10\.1\.1\.11 obtained/);
+    const env = fs.readFileSync(envFile, 'utf8');
+    expect(env).toMatch(/^ip=10\.1\.1\.11$/m);
+    expect(env).toMatch(/^mask=24$/m);
+    expect(env).toMatch(/^router=10\.1\.1\.1$/m);
+    expect(env).toMatch(/^mtu=1450$/m);
+    expect(env).toMatch(/^dns=10\.1\.1\.53$/m);
+    expect(env).toMatch(/^lease=3600$/m);
+    expect(env).toMatch(/^serverid=10\.1\.1\.1$/m);
+    expect((await ping(ns, '10.1.1.12', 3)).received).toBe(3);
+    const s = await stats(0);
+    expect(s.counters['dhcp-offers']).toBeGreaterThanOrEqual(1);
+    expect(s.counters['dhcp-acks']).toBeGreaterThanOrEqual(1);
+    // the client's broadcasts never crossed to host2
+    expect((await stats(1)).drops['dhcp']).toBe(0);
+  }, 40_000);
+});
