@@ -40,6 +40,7 @@ export const enum C {
   DhcpOffers,
   DhcpAcks,
   DhcpNaks,
+  IcmpFragNeeded,
   DropBase,
 }
 
@@ -76,6 +77,7 @@ const BASE_NAMES = [
   'dhcp-offers',
   'dhcp-acks',
   'dhcp-naks',
+  'icmp-frag-needed',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -52,6 +52,7 @@ import { coalesceGro } from './offload-rx.js';
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
+import { tooBig } from './pmtu.js';
 import { replicate } from './replicate.js';
 import { traceFrame } from './trace.js';
 
@@ -423,6 +424,9 @@ export class Forwarder extends ForwarderState {
     const up = enc === ENCAP_VXLAN ? this.io.vxlan : this.io.nvgre;
     if (!up) return this.counters.drop(Drop.NoUplink, X ? X.index : -1);
     if (X !== null && this.fGso !== 0) return encapSegments(this, up, slot, enc, vni, flowId, hash, srcPa, dstPa, X);
+    // path MTU: one comparison; what does not fit is answered or dropped (dataplane/pmtu.ts)
+    const room = enc === ENCAP_VXLAN ? this.snap.roomVxlan : this.snap.roomNvgre;
+    if (X !== null && this.cur.len[slot] - 14 > room) return tooBig(this, X, slot, room);
     if (X !== null && this.fCsumStart >= 0) finishCsum(this, slot);
     const sport = this.pushEncap(up, slot, enc, vni, flowId, hash);
     const out = enc === ENCAP_VXLAN ? this.upVx : this.upNv;

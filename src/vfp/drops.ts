@@ -57,9 +57,12 @@ export const enum Drop {
   /** DHCP not answered and never forwarded: a Static port's client, a port's server messages,
    * DHCP from the wire, a Dynamic port's message that is malformed or needs no answer. */
   Dhcp,
+  /** A tenant IPv4 packet larger than the underlay takes once encapsulated (answered with ICMP
+   * fragmentation needed when DF is set; vfp/pmtu.ts). */
+  TooBig,
 }
 
-export const DROP_COUNT = 27;
+export const DROP_COUNT = 28;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -89,4 +92,5 @@ export const DROP_NAMES: readonly string[] = [
   'ct-limit',
   'flow-limit',
   'dhcp',
+  'too-big',
 ];

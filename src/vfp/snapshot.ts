@@ -165,6 +165,9 @@ export interface Snapshot {
   readonly portByName: ReadonlyMap<string, number>;
   /** Number of rules in all compiled ACL tables (shared tables counted once). */
   readonly aclRuleCount: number;
+  /** The largest tenant IPv4 packet that fits the underlay, per encapsulation (the PMTU check). */
+  readonly roomVxlan: number;
+  readonly roomNvgre: number;
 }
 
 export function macToNumber(text: string): number {
@@ -430,5 +433,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     subnetsByRdid,
     portByName,
     aclRuleCount,
+    roomVxlan: tenantMtu(underlayMtu, 'vxlan'),
+    roomNvgre: tenantMtu(underlayMtu, 'nvgre'),
   });
 }

@@ -1,5 +1,7 @@
 // Port policy in namespaces (issue 15): a stock DHCP client (busybox udhcpc) gets its lease from
 // policy on a Dynamic port and then reaches the other host; the agent configured no address.
+// PMTU: a tenant that raised its MTU past what fits gets ICMP fragmentation needed with the MTU
+// that fits, and its kernel caches that path MTU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,4 +68,22 @@ describe('port policy in namespaces', ROOT_ONLY, () => {
     // the client's broadcasts never crossed to host2
     expect((await stats(1)).drops['dhcp']).toBe(0);
   }, 40_000);
+
+  it('PMTU: ping -M do past the MTU gets 1450 back and the route cache holds it', async () => {
+    const ns = r.ns('fabrikam-sql');
+    const dev = ifnameOf('fabrikam-sql');
+    // the agent set 1450 (what fits); a tenant that raises it is the case this answers
+    await runIn(ns, 'ip', ['link', 'set', 'dev', dev, 'mtu', '1600']);
+    const before = await stats(0);
+    const p = await runIn(ns, 'ping', ['-n', '-M', 'do', '-s', '1500', '-c', '3', '-i', '0.2', '-W', '1', '10.1.1.12'], { allowFail: true });
+    expect(p.stdout + p.stderr).toMatch(/mtu ?= ?1450/i);
+    const route = await runIn(ns, 'ip', ['route', 'get', '10.1.1.12']);
+    expect(route.stdout).toMatch(/mtu 1450/);
+    const after = await stats(0);
+    expect(after.counters['icmp-frag-needed']! - before.counters['icmp-frag-needed']!).toBeGreaterThanOrEqual(1);
+    // what fits still goes through
+    expect((await ping(ns, '10.1.1.12', 2)).received).toBe(2);
+    const fits = await runIn(ns, 'ping', ['-n', '-M', 'do', '-s', '1422', '-c', '2', '-i', '0.2', '-W', '1', '10.1.1.12'], { allowFail: true });
+    expect(fits.stdout).toMatch(/2 received/);
+  }, 30_000);
 });
