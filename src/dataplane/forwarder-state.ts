@@ -8,6 +8,7 @@
  * module of its own: as a cross-module free function it cost ~5% on the VXLAN fast path.
  */
 import { writeU32 } from '../wire/bytes.js';
+import { PortMeters } from './qos.js';
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
@@ -56,6 +57,8 @@ export class ForwarderState {
   readonly copies: FrameBatch;
   copyN = 0;
   outs: PortOutputs;
+  /** Bandwidth caps per port and direction (qos.ts). */
+  readonly meters = new PortMeters();
   readonly upVx: UplinkOutput;
   readonly upNv: UplinkOutput;
   /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays

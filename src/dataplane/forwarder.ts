@@ -159,6 +159,7 @@ export class Forwarder extends ForwarderState {
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
     this.splitFull = () => this.forwardSplit();
+    this.meters.configure(snapshot);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
 
@@ -176,6 +177,7 @@ export class Forwarder extends ForwarderState {
     this.pending = null;
     this.snap = s;
     this.engine.snap = s;
+    this.meters.configure(s);
     this.counters.ensurePorts(s.portById.length);
     if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
     if (this.actions.count > ACTION_LIMIT) {
@@ -291,6 +293,8 @@ export class Forwarder extends ForwarderState {
     g[C.PortRxBytes] += len;
     pc[pb + P.RxFrames]++;
     pc[pb + P.RxBytes] += len;
+    const m = this.meters;
+    if (m.on && m.rate[X.index * 2] !== 0 && !m.take(X.index * 2, len, this.nowMs)) return this.counters.drop(Drop.Qos, X.index);
     const f = this.f;
     readOffloadState(this, slab, off);
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.counters.drop(Drop.Malformed, X.index);

@@ -17,6 +17,7 @@ import type {
   NetnsMode,
   NetworkInterface,
   Policy,
+  PortQos,
   Subnet,
   VirtualNetwork,
 } from './types.js';
@@ -223,6 +224,14 @@ export const VirtualNetworkSchema = object(
   'a virtual network',
 );
 
+export const QosSchema = object(
+  {
+    maximumBandwidthMbps: integerIn('maximumBandwidthMbps', 1, 400_000),
+  },
+  'a QoS setting',
+);
+QosSchema satisfies z.ZodType<PortQos, unknown>;
+
 export const NetworkInterfaceSchema = object(
   {
     name,
@@ -236,6 +245,7 @@ export const NetworkInterfaceSchema = object(
     ifname: ifname.optional(),
     accessControlList: name.optional(),
     ipAllocationMethod: choice<IpAllocationMethod>('an IP allocation method', ['Static', 'Dynamic']).optional(),
+    qos: QosSchema.optional(),
   },
   'a network interface',
 ).superRefine((nic, ctx) => {

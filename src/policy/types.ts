@@ -63,6 +63,13 @@ export interface NetworkInterface {
   /** 'Static' (the default): the agent sets the CA in the namespace; 'Dynamic': it does not, and
    * the dataplane answers the port's DHCPv4 client with the CA from policy (DHCP from policy). */
   ipAllocationMethod?: IpAllocationMethod;
+  /** Bandwidth cap of the port, each direction (a token bucket in the dataplane). */
+  qos?: PortQos;
+}
+
+export interface PortQos {
+  /** Mbit/s, 1 .. 400000. */
+  maximumBandwidthMbps: number;
 }
 
 export type IpAllocationMethod = 'Static' | 'Dynamic';

@@ -60,9 +60,11 @@ export const enum Drop {
   /** A tenant IPv4 packet larger than the underlay takes once encapsulated (answered with ICMP
    * fragmentation needed when DF is set; vfp/pmtu.ts). */
   TooBig,
+  /** Over the port's bandwidth cap (qos), either direction. */
+  Qos,
 }
 
-export const DROP_COUNT = 28;
+export const DROP_COUNT = 29;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -93,4 +95,5 @@ export const DROP_NAMES: readonly string[] = [
   'flow-limit',
   'dhcp',
   'too-big',
+  'qos',
 ];

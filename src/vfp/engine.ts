@@ -27,6 +27,7 @@ import type { FragTable } from './frag.js';
 import { LayerKind, type Layer } from './layer.js';
 import { aclIn, aclOut } from './layers/acl.js';
 import { dhcp, dhcpIn } from './layers/dhcp.js';
+import { qos } from './layers/qos.js';
 import { dropWith, ipText, type LayerCtx, type LayerFn } from './layers/ctx.js';
 import { gateway } from './layers/gateway.js';
 import { ingressGuard } from './layers/ingress-guard.js';
@@ -50,6 +51,7 @@ LAYER_FNS[LayerKind.IngressGuard] = ingressGuard;
 LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
 LAYER_FNS[LayerKind.Dhcp] = dhcp;
 LAYER_FNS[LayerKind.DhcpIn] = dhcpIn;
+LAYER_FNS[LayerKind.Qos] = qos;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;

@@ -7,6 +7,7 @@
  * walk with a recorder attached.
  *
  * Outbound (a frame a port sent), in order:
+ *   qos-out        (ports with qos) the port's bandwidth cap, metered per frame by the dataplane
  *   port-security  what the port may send: its own MAC, its own CA (0.0.0.0 only for DHCP),
  *                  ARP sender fields, no VLAN tags, no IPv6 (no IPv6 CA yet), no other EtherType
  *   dhcp           DHCP from policy: a Dynamic port's client is answered; no DHCP goes further
@@ -15,7 +16,7 @@
  *                  within the virtual network
  *   vnet           CA -> port or PA: the destination endpoint (or the subnet's replication list)
  *   acl-out        the port's outbound ACL (stateful)
- * Inbound (a frame about to be written to a port): acl-in (stateful).
+ * Inbound (a frame about to be written to a port): acl-in (stateful), qos-in (ports with qos).
  * From the wire, before the destination port's inbound layers (snapshot.uplinkLayers):
  *   ingress-guard  the inner frame's kind, and its source: an endpoint of that VSID on the host
  *                  that owns the outer source PA (or the router MAC with a source CA of that host)
@@ -39,6 +40,9 @@ export const enum LayerKind {
   Dhcp,
   /** From the wire: DHCP is never forwarded between hosts either. */
   DhcpIn,
+  /** The port's bandwidth cap: metered per frame by the dataplane (dataplane/qos.ts); the layer
+   * only shows it in `ctl layers` and trace. */
+  Qos,
 }
 
 export interface Layer {

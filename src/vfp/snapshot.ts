@@ -63,6 +63,8 @@ export interface PortInfo {
   readonly mtu: number;
   /** The subnet's DNS servers (handed out by DHCP). */
   readonly dnsServers: readonly number[];
+  /** Bandwidth cap per direction in Mbit/s (0: none): dataplane/qos.ts meters it per frame. */
+  readonly qosMbps: number;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -184,6 +186,14 @@ function ipOf(text: string): number {
   const v = parseIpv4(text);
   if (v === undefined) throw new Error(`bad IPv4 address ${text}`);
   return v;
+}
+
+/** The QoS layer of a port: in words for `ctl layers`; the meter itself runs per frame
+ * (dataplane/qos.ts), never cached with a flow. */
+function qosLayer(mbps: number, dir: 'in' | 'out'): Layer {
+  return layer(dir === 'out' ? 'qos-out' : 'qos-in', LayerKind.Qos, [
+    `token bucket ${mbps} Mbit/s for frames ${dir === 'out' ? 'the port sends' : 'written to the port'} (every frame, fast path too; TSO/GRO frames by their bytes): over it, drop (qos)`,
+  ]);
 }
 
 export function compileSnapshot(policy: Policy, hostName: string, generation: number, options: CompileOptions = {}): Snapshot {
@@ -376,7 +386,9 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         dhcp: nic.ipAllocationMethod === 'Dynamic',
         mtu: tenantMtu(underlayMtu, s.encapsulation),
         dnsServers: subnetDns[si],
+        qosMbps: nic.qos?.maximumBandwidthMbps ?? 0,
         layersOut: [
+          ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
             `source MAC must be ${macText}`,
@@ -389,7 +401,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
           ...subnetLayers(s),
           aclLayer(aclOut, LayerKind.AclOut),
         ],
-        layersIn: [aclLayer(aclIn, LayerKind.AclIn)],
+        layersIn: [aclLayer(aclIn, LayerKind.AclIn), ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'in')] : [])],
       };
       ports.push(Object.freeze(info));
       portById[portIndex] = info;
