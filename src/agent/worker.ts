@@ -31,6 +31,7 @@ const fwd = new Forwarder(
   },
 );
 let reportedPort = fwd.counters.port;
+fwd.engine.aclLog.sink = (record) => post({ type: 'acl-log', record });
 
 /** Live queues by fd; `index` follows the snapshot (the poll callback reads it). */
 const queues = new Map<number, { q: TapQueue; index: number }>();

@@ -41,6 +41,8 @@ export const enum C {
   DhcpAcks,
   DhcpNaks,
   IcmpFragNeeded,
+  AclLogged,
+  AclLogSuppressed,
   DropBase,
 }
 
@@ -78,6 +80,8 @@ const BASE_NAMES = [
   'dhcp-acks',
   'dhcp-naks',
   'icmp-frag-needed',
+  'acl-log-lines',
+  'acl-log-suppressed',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

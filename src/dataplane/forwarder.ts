@@ -276,6 +276,8 @@ export class Forwarder extends ForwarderState {
     g[C.CtCreated] = this.ct.created;
     g[C.CtEvictions] = this.ct.evictions;
     g[C.CtRefused] = this.ct.refused;
+    g[C.AclLogged] = this.engine.aclLog.logged;
+    g[C.AclLogSuppressed] = this.engine.aclLog.suppressed;
     this.inBatch = false;
   }
 

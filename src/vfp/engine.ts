@@ -19,6 +19,7 @@
  * charged to it (conntrack.ts); over either, the frame is dropped for that port only.
  */
 import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, type ActionTable } from './actions.js';
+import { AclLog } from './acl-log.js';
 import type { ConnTrack } from './conntrack.js';
 import { CONTINUE, DONE, Decision, V_FORWARD, V_REPLICATE } from './decision.js';
 import { Drop } from './drops.js';
@@ -60,6 +61,7 @@ export class Engine implements LayerCtx {
   private current!: Snapshot;
   checkLinear = false;
   readonly d: Decision;
+  readonly aclLog = new AclLog();
 
   constructor(
     snap: Snapshot,

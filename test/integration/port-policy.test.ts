@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { haveCommand, iperf3, ping } from '../../src/lab/probes.js';
-import { runIn } from '../../src/lab/run.js';
+import { runIn, waitFor } from '../../src/lab/run.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import { deriveIfname } from '../../src/policy/names.js';
 import type { Policy } from '../../src/policy/types.js';
@@ -24,6 +24,17 @@ function portPolicy(): Policy {
   p.networkInterfaces.find((n) => n.name === 'contoso-sql')!.ipAllocationMethod = 'Dynamic';
   p.virtualNetworks.find((v) => v.name === 'contoso')!.subnets[0].dnsServers = ['10.1.1.53'];
   p.networkInterfaces.find((n) => n.name === 'fabrikam-web')!.qos = { maximumBandwidthMbps: 100 };
+  // contoso-web logs the ICMP flows it sends (outbound only: inbound stays allow-all)
+  p.accessControlLists = [
+    {
+      name: 'web-log',
+      aclRules: [
+        { name: 'icmp-out', protocol: 'ICMP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '*', action: 'Allow', type: 'Outbound', priority: 100, logging: true },
+        { name: 'rest-out', protocol: 'All', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '*', action: 'Allow', type: 'Outbound', priority: 200 },
+      ],
+    },
+  ];
+  p.networkInterfaces.find((n) => n.name === 'contoso-web')!.accessControlList = 'web-log';
   return p;
 }
 
@@ -104,4 +115,20 @@ describe('port policy in namespaces', ROOT_ONLY, () => {
     }
     expect((await stats(1)).drops['qos']! - before.drops['qos']!).toBeGreaterThan(0);
   }, 60_000);
+
+  it('ACL logging: a new ICMP flow from contoso-web is one JSON line in host2\'s agent log, counted in stats', async () => {
+    const before = await stats(1);
+    await runIn(r.ns('contoso-web'), 'ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', '10.1.1.11'], { allowFail: true });
+    const file = path.join(r.dir, 'host2.log');
+    let lines: { acl?: Record<string, unknown> }[] = [];
+    await waitFor(() => {
+      lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"acl flow"')).map((l) => JSON.parse(l) as { acl?: Record<string, unknown> });
+      return lines.length > 0;
+    }, 5000, 'an acl flow line');
+    const a = lines.find((l) => l.acl?.['dst'] === '10.1.1.11')?.acl;
+    expect(a).toMatchObject({ rule: 'web-log/icmp-out', port: 'contoso-web', direction: 'outbound', proto: 1, src: '10.1.1.12', dst: '10.1.1.11', verdict: 'allow' });
+    const after = await stats(1);
+    // three echo requests of one flow: one line
+    expect(after.counters['acl-log-lines']! - before.counters['acl-log-lines']!).toBe(1);
+  }, 20_000);
 });
