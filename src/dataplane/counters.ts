@@ -43,6 +43,7 @@ export const enum C {
   IcmpFragNeeded,
   AclLogged,
   AclLogSuppressed,
+  Mirrored,
   DropBase,
 }
 
@@ -82,6 +83,7 @@ const BASE_NAMES = [
   'icmp-frag-needed',
   'acl-log-lines',
   'acl-log-suppressed',
+  'mirrored',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

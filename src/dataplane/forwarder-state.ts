@@ -51,6 +51,8 @@ export class ForwarderState {
   readonly split: FrameBatch;
   readonly splitSrc: Uint32Array;
   splitN = 0;
+  /** Writes every queued output now (flush.ts flushAll; set by the Forwarder). */
+  flushNow: () => void = () => undefined;
   /** Forwards the split batch now (it is full and more datagrams are coming). */
   splitFull: () => void = () => undefined;
   /** Replicated frames (one copy per extra local port). */
@@ -59,6 +61,8 @@ export class ForwarderState {
   outs: PortOutputs;
   /** Bandwidth caps per port and direction (qos.ts). */
   readonly meters = new PortMeters();
+  /** Some port of the snapshot is a mirror Source (mirror.ts). */
+  mirrorOn = false;
   readonly upVx: UplinkOutput;
   readonly upNv: UplinkOutput;
   /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays

@@ -53,6 +53,7 @@ import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
 import { tooBig } from './pmtu.js';
+import { mirrorTo } from './mirror.js';
 import { replicate } from './replicate.js';
 import { traceFrame } from './trace.js';
 
@@ -159,7 +160,9 @@ export class Forwarder extends ForwarderState {
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
     this.splitFull = () => this.forwardSplit();
+    this.flushNow = () => flushAll(this);
     this.meters.configure(snapshot);
+    this.mirrorOn = snapshot.ports.some((p) => p.mirrorTo.length > 0);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
 
@@ -178,6 +181,7 @@ export class Forwarder extends ForwarderState {
     this.snap = s;
     this.engine.snap = s;
     this.meters.configure(s);
+    this.mirrorOn = s.ports.some((p) => p.mirrorTo.length > 0);
     this.counters.ensurePorts(s.portById.length);
     if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
     if (this.actions.count > ACTION_LIMIT) {
@@ -297,6 +301,7 @@ export class Forwarder extends ForwarderState {
     pc[pb + P.RxBytes] += len;
     const m = this.meters;
     if (m.on && m.rate[X.index * 2] !== 0 && !m.take(X.index * 2, len, this.nowMs)) return this.counters.drop(Drop.Qos, X.index);
+    if (this.mirrorOn) mirrorTo(this, X, slot);
     const f = this.f;
     readOffloadState(this, slab, off);
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.counters.drop(Drop.Malformed, X.index);

@@ -17,6 +17,7 @@ import type {
   NetnsMode,
   NetworkInterface,
   Policy,
+  PortMirroring,
   PortQos,
   Subnet,
   VirtualNetwork,
@@ -246,6 +247,7 @@ export const NetworkInterfaceSchema = object(
     accessControlList: name.optional(),
     ipAllocationMethod: choice<IpAllocationMethod>('an IP allocation method', ['Static', 'Dynamic']).optional(),
     qos: QosSchema.optional(),
+    portMirroring: choice<PortMirroring>('a port mirroring mode', ['None', 'Source', 'Destination']).optional(),
   },
   'a network interface',
 ).superRefine((nic, ctx) => {

@@ -65,7 +65,12 @@ export interface NetworkInterface {
   ipAllocationMethod?: IpAllocationMethod;
   /** Bandwidth cap of the port, each direction (a token bucket in the dataplane). */
   qos?: PortQos;
+  /** Hyper-V's port mirroring: copies of every frame a Source port sends or receives go to each
+   * Destination port of the same host and subnet. Default None. */
+  portMirroring?: PortMirroring;
 }
+
+export type PortMirroring = 'None' | 'Source' | 'Destination';
 
 export interface PortQos {
   /** Mbit/s, 1 .. 400000. */

@@ -8,6 +8,7 @@
  *
  * Outbound (a frame a port sent), in order:
  *   qos-out        (ports with qos) the port's bandwidth cap, metered per frame by the dataplane
+ *   mirror         (portMirroring Source) copies to the Destination ports, per frame
  *   port-security  what the port may send: its own MAC, its own CA (0.0.0.0 only for DHCP),
  *                  ARP sender fields, no VLAN tags, no IPv6 (no IPv6 CA yet), no other EtherType
  *   dhcp           DHCP from policy: a Dynamic port's client is answered; no DHCP goes further
@@ -40,8 +41,8 @@ export const enum LayerKind {
   Dhcp,
   /** From the wire: DHCP is never forwarded between hosts either. */
   DhcpIn,
-  /** The port's bandwidth cap: metered per frame by the dataplane (dataplane/qos.ts); the layer
-   * only shows it in `ctl layers` and trace. */
+  /** Per-frame work of the dataplane shown as a layer (`ctl layers`, trace) that decides
+   * nothing: the port's bandwidth cap (dataplane/qos.ts), port mirroring (dataplane/mirror.ts). */
   Qos,
 }
 

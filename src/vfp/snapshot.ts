@@ -65,6 +65,9 @@ export interface PortInfo {
   readonly dnsServers: readonly number[];
   /** Bandwidth cap per direction in Mbit/s (0: none): dataplane/qos.ts meters it per frame. */
   readonly qosMbps: number;
+  /** portMirroring Source: the Destination ports (ids) of this host and subnet that get a copy of
+   * every frame the port sends or receives (dataplane/mirror.ts); empty otherwise. */
+  readonly mirrorTo: readonly number[];
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -190,6 +193,12 @@ function ipOf(text: string): number {
 
 /** The QoS layer of a port: in words for `ctl layers`; the meter itself runs per frame
  * (dataplane/qos.ts), never cached with a flow. */
+/** The mirror layer of a Source port (shown by `ctl layers`; the copies are made per frame by
+ * dataplane/mirror.ts, sent and received alike). */
+function mirrorLayer(): Layer {
+  return layer('mirror', LayerKind.Qos, ['portMirroring Source: a copy of every frame the port sends or receives to each Destination port of this host and subnet']);
+}
+
 function qosLayer(mbps: number, dir: 'in' | 'out'): Layer {
   return layer(dir === 'out' ? 'qos-out' : 'qos-in', LayerKind.Qos, [
     `token bucket ${mbps} Mbit/s for frames ${dir === 'out' ? 'the port sends' : 'written to the port'} (every frame, fast path too; TSO/GRO frames by their bytes): over it, drop (qos)`,
@@ -327,6 +336,17 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     return ls;
   };
   const underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
+  // port mirroring: the Destination ports of this host per subnet (Hyper-V: same switch and host)
+  const mirrorDest = new Map<number, number[]>();
+  for (const nic of policy.networkInterfaces) {
+    if (nic.portMirroring !== 'Destination' || nic.host !== hostName) continue;
+    const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
+    if (si === undefined) continue;
+    let l = mirrorDest.get(si);
+    if (l === undefined) mirrorDest.set(si, (l = []));
+    l.push(ids.port(nic.name));
+  }
+  const mirrorTargets = (name: string, mode: string | undefined, si: number): number[] => (mode === 'Source' ? (mirrorDest.get(si) ?? []).filter((id) => id !== ids.port(name)) : []);
   const dhcpLayers = new Map<string, Layer>();
   const dhcpLayer = (dynamic: boolean): Layer => {
     const key = String(dynamic);
@@ -387,8 +407,10 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         mtu: tenantMtu(underlayMtu, s.encapsulation),
         dnsServers: subnetDns[si],
         qosMbps: nic.qos?.maximumBandwidthMbps ?? 0,
+        mirrorTo: mirrorTargets(nic.name, nic.portMirroring, si),
         layersOut: [
           ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
+          ...(nic.portMirroring === 'Source' ? [mirrorLayer()] : []),
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
             `source MAC must be ${macText}`,

@@ -8,11 +8,34 @@ import path from 'node:path';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { haveCommand, iperf3, ping } from '../../src/lab/probes.js';
 import { runIn, waitFor } from '../../src/lab/run.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import { deriveIfname } from '../../src/policy/names.js';
 import type { Policy } from '../../src/policy/types.js';
 import { startFigure8, type Figure8Run } from './lab-helpers.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
+
+const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
+
+/** `switchyard ctl mirror` for `port` of agent `sock` into `out` ('-': a pipe into tshark). */
+function mirror(sock: string, port: string, out: string, count: number) {
+  const args = [BIN, 'ctl', '--host', 'host1', '--socket', sock, 'mirror', '--port', port, '-w', out, '--count', String(count), '--seconds', '60'];
+  const cmd = out === '-' ? spawn('sh', ['-c', `"${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')} | tshark -r - -T fields -e eth.src -e eth.dst -e icmp.type`]) : spawn(process.execPath, args);
+  let stdout = '';
+  let stderr = '';
+  cmd.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  cmd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<number>((res) => cmd.on('exit', (c) => res(c ?? 1)));
+  const ready = async () => {
+    try {
+      await waitFor(() => /capturing on/.test(stdout + stderr), 40_000, `ctl mirror on ${port}`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${stderr}${out === '-' ? '' : stdout}`, { cause: err });
+    }
+  };
+  return { ready, done, out: () => stdout, err: () => stderr };
+}
 
 interface Stats {
   counters: Record<string, number>;
@@ -35,6 +58,9 @@ function portPolicy(): Policy {
     },
   ];
   p.networkInterfaces.find((n) => n.name === 'contoso-web')!.accessControlList = 'web-log';
+  // fabrikam-sql is mirrored to fabrikam-tap (host1, same subnet)
+  p.networkInterfaces.find((n) => n.name === 'fabrikam-sql')!.portMirroring = 'Source';
+  p.networkInterfaces.push({ name: 'fabrikam-tap', host: 'host1', virtualNetwork: 'fabrikam', subnet: 's1', macAddress: '02:00:00:00:60:20', ipAddress: '10.1.1.20', netns: 'fabrikam-tap', portMirroring: 'Destination' });
   return p;
 }
 
@@ -131,4 +157,26 @@ describe('port policy in namespaces', ROOT_ONLY, () => {
     // three echo requests of one flow: one line
     expect(after.counters['acl-log-lines']! - before.counters['acl-log-lines']!).toBe(1);
   }, 20_000);
+
+  it('port mirroring: the Destination port gets copies of both directions; ctl mirror writes a pcap and a pipe tshark reads', async () => {
+    const sock = r.agents[0]!.socket;
+    // what reaches the Destination's device, through ctl mirror itself (to a file)
+    const file = path.join(r.dir, 'tap.pcap');
+    const tap = mirror(sock, 'fabrikam-tap', file, 4);
+    // and the Source's own frames, through a pipe into tshark
+    const piped = mirror(sock, 'fabrikam-sql', '-', 4);
+    await tap.ready();
+    await piped.ready();
+    expect((await ping(r.ns('fabrikam-sql'), '10.1.1.12', 2)).received).toBe(2);
+    expect(await tap.done).toBe(0);
+    expect(await piped.done).toBe(0);
+    const rows = (text: string) => text.trim().split('\n').map((l) => l.split('\t'));
+    const fromFile = await runIn(undefined, 'tshark', ['-r', file, '-T', 'fields', '-e', 'eth.src', '-e', 'eth.dst', '-e', 'icmp.type']);
+    for (const got of [rows(fromFile.stdout), rows(piped.out())]) {
+      // echo requests sent by fabrikam-sql (8) and the replies it received (0), as on its wire
+      expect(got.filter((x) => x[2] === '8' && x[0] === '02:00:00:00:60:11').length).toBeGreaterThanOrEqual(1);
+      expect(got.filter((x) => x[2] === '0' && x[1] === '02:00:00:00:60:11').length).toBeGreaterThanOrEqual(1);
+    }
+    expect((await stats(0)).counters['mirrored']).toBeGreaterThanOrEqual(4);
+  }, 90_000);
 });
