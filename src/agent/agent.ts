@@ -119,8 +119,10 @@ export class Agent {
 
   private async bringUp(): Promise<void> {
     const { policy, host, log } = this.opts;
-    const snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
+    let snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
     await this.openUnderlay(policy, snapshot);
+    // the ports' MTU (DHCP option 26, the PMTU check) follows the underlay found just now
+    if (this.underlayMtu !== 1500) snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
     // after the checks that refuse a misconfigured agent (and a second one: UDP 4789), before
     // the first port: leftovers of a crashed agent of this host go first
     this.owned = await Ownership.open(this.opts.stateDir ?? defaultStateDir(host), log);
@@ -259,11 +261,11 @@ export class Agent {
     const { log } = this.opts;
     const old = this.snapshot;
     // a policy this host cannot compile is refused before anything changes
-    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas, ids: this.ids });
+    const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
     await this.openUnderlay(policy, snap);
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
-      a.gateway === b.gateway && a.encapsulation === b.encapsulation && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));

@@ -2,7 +2,8 @@
  * A tenant port: the TAP device of one network interface. Created in the agent's namespace and,
  * when the policy names a `netns`, moved there and configured like a VM's NIC: MAC, address and
  * prefix, MTU (underlay MTU minus the encapsulation overhead), up, and a default route via the
- * subnet's gateway (the distributed router).
+ * subnet's gateway (the distributed router). A Dynamic port (ipAllocationMethod) gets MAC, MTU and
+ * up only: its DHCP client asks the dataplane for the rest.
  *
  * The agent uses only what it made (issue 16). The TAP is created with IFF_TUN_EXCL: a device of
  * that name that exists already (someone's persistent TAP, a VM's) is a PortConflictError for this
@@ -186,9 +187,10 @@ export async function createTenantPort(
       // loopback of a namespace the agent made; an adopted one's is its owner's business
       if (place.netnsMode === 'create') await linkSetUp('lo', ns);
       await linkConfigure(info.ifname, { mac: info.macText, mtu, up: true }, ns);
-      await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
+      // a Dynamic port's address and route come from its own DHCP client (layers/dhcp.ts)
+      if (!info.dhcp) await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
       // a default route only where there is none: never replaces the owner's (or another port's)
-      if (!(await hasDefaultRoute(ns))) {
+      if (!info.dhcp && !(await hasDefaultRoute(ns))) {
         await routeAddDefault(info.gatewayText, info.ifname, ns);
         addedRoute = true;
       }

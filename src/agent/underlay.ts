@@ -7,9 +7,8 @@ import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
 
-/** Overhead of each encapsulation over IPv4: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14;
- * IPv4 20 + GRE with key 8 + inner Ethernet 14. */
-export const ENCAP_OVERHEAD = { vxlan: 50, nvgre: 42 } as const;
+/** Overhead of each encapsulation over IPv4 (vfp/mtu.ts: the snapshot uses it too). */
+export { ENCAP_OVERHEAD } from '../vfp/mtu.js';
 
 export interface UnderlayAddress {
   address: string;

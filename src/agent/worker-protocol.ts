@@ -4,6 +4,7 @@
  * vfp/snapshot-transfer.ts, and never compile policy themselves), fds as numbers (process-wide),
  * counters as Float64Arrays over SharedArrayBuffers (shared, not copied).
  */
+import type { AclLogRecord } from '../vfp/acl-log.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { TapOptions } from '../io/tap.js';
 import type { UplinkFds } from '../io/uplink.js';
@@ -70,6 +71,7 @@ export type WorkerMessage =
   | { type: 'ready'; counters: CounterArrays }
   /** The counter arrays were replaced (more ports). */
   | { type: 'counters'; counters: CounterArrays }
+  | { type: 'acl-log'; record: AclLogRecord }
   | { type: 'reply'; seq: number; ok: true; value: unknown }
   | { type: 'reply'; seq: number; ok: false; error: string };
 

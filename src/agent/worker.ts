@@ -35,6 +35,7 @@ const fwd = new Forwarder(
   },
 );
 let reportedPort = fwd.counters.port;
+fwd.engine.aclLog.sink = (record) => post({ type: 'acl-log', record });
 
 /** Every live queue and uplink read once (the busy poller's round). */
 function pollAll(): number {

@@ -113,6 +113,11 @@ export class WorkerPool {
     return new Promise<void>((resolve, reject) => {
       let ready = false;
       w.on('message', (m: WorkerMessage) => {
+        if (m.type === 'acl-log') {
+          // one JSON line per logged flow (the worker rate-limits them)
+          this.log.info({ worker: id, acl: m.record }, 'acl flow');
+          return;
+        }
         if (m.type === 'ready' || m.type === 'counters') {
           slot.counters = m.counters;
           if (m.type === 'ready' && !ready) {

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
 import { ctlDumpFlows, ctlLayers, ctlPorts, ctlStats, ctlTrace } from './ctl.js';
+import { ctlMirror } from './mirror-cmd.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
@@ -118,6 +119,17 @@ export function buildProgram(): Command {
     .argument('<frame-spec>', 'proto[,field=value...]: proto is arp|icmp|tcp|udp|ip; fields src dst sport dport flags ttl dl_src dl_dst')
     .action(async (spec: string, o: { port: string; in?: boolean; fromHost?: string }) => {
       console.log(await ctlTrace(agentTarget(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec), o.fromHost));
+    });
+
+  ctl
+    .command('mirror')
+    .description("a port's frames, both directions, decapsulated, to a pcap file (-w - : standard output, for tshark -r -)")
+    .requiredOption('--port <name>', 'the port')
+    .requiredOption('-w, --write <file>', "pcap file to write, or '-'")
+    .option('--count <n>', 'stop after N frames', positiveInt)
+    .option('--seconds <n>', 'stop after N seconds', positiveInt)
+    .action(async (o: { port: string; write: string; count?: number; seconds?: number }) => {
+      process.exitCode = await ctlMirror(agentTarget(), o);
     });
 
   type CtlCtrl = { controller?: string; tokenFile?: string; json?: boolean };

@@ -49,6 +49,13 @@ export const enum C {
   /** VXLAN datagrams read one per slot and merged into super-frames (offload-rx.ts coalesceVxlanSlots). */
   VxlanSoftGroFrames,
   VxlanSoftGroSegments,
+  DhcpOffers,
+  DhcpAcks,
+  DhcpNaks,
+  IcmpFragNeeded,
+  AclLogged,
+  AclLogSuppressed,
+  Mirrored,
   DropBase,
 }
 
@@ -90,6 +97,13 @@ const BASE_NAMES = [
   'nvgre-gro-segments',
   'vxlan-soft-gro-frames',
   'vxlan-soft-gro-segments',
+  'dhcp-offers',
+  'dhcp-acks',
+  'dhcp-naks',
+  'icmp-frag-needed',
+  'acl-log-lines',
+  'acl-log-suppressed',
+  'mirrored',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

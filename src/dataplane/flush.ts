@@ -10,9 +10,14 @@ import { C, P, PORT_STRIDE } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
 import type { UplinkOutput } from './outputs.js';
 import { GsoStage, stageGroups, worthGrouping } from './gso-batch.js';
+import { QOS_IN } from './qos.js';
+import { mirrorTo } from './mirror.js';
 
 /** Queues `slot` of the current batch for port `p`. */
 export function queuePort(st: ForwarderState, p: number, slot: number): void {
+  const m = st.meters;
+  if (m.on && m.rate[p * 2 + QOS_IN] !== 0 && !m.take(p * 2 + QOS_IN, st.cur.len[slot], st.nowMs)) return st.counters.drop(Drop.Qos, p);
+  if (st.mirrorOn) mirrorTo(st, st.snap.portById[p], slot);
   if (!st.outs.addMain(p, slot)) {
     flushAll(st);
     st.outs.addMain(p, slot);

@@ -8,6 +8,7 @@
  * module of its own: as a cross-module free function it cost ~5% on the VXLAN fast path.
  */
 import { writeU32 } from '../wire/bytes.js';
+import { PortMeters } from './qos.js';
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
@@ -51,12 +52,18 @@ export class ForwarderState {
   readonly split: FrameBatch;
   readonly splitSrc: Uint32Array;
   splitN = 0;
+  /** Writes every queued output now (flush.ts flushAll; set by the Forwarder). */
+  flushNow: () => void = () => undefined;
   /** Forwards the split batch now (it is full and more datagrams are coming). */
   splitFull: () => void = () => undefined;
   /** Replicated frames (one copy per extra local port). */
   readonly copies: FrameBatch;
   copyN = 0;
   outs: PortOutputs;
+  /** Bandwidth caps per port and direction (qos.ts). */
+  readonly meters = new PortMeters();
+  /** Some port of the snapshot is a mirror Source (mirror.ts). */
+  mirrorOn = false;
   readonly upVx: UplinkOutput;
   readonly upNv: UplinkOutput;
   /** Plain datagrams grouped for UDP GSO are staged here (gso-batch.ts; made on first use). */

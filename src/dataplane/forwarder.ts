@@ -52,6 +52,8 @@ import { coalesceGro, coalesceNvgre, coalesceVxlanSlots, splitGroBuffer, writeCo
 import { encapSegments, finishCsum, readOffloadState } from './offload-tx.js';
 import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
+import { tooBig } from './pmtu.js';
+import { mirrorTo } from './mirror.js';
 import { replicate } from './replicate.js';
 import { traceFrame } from './trace.js';
 
@@ -198,6 +200,9 @@ export class Forwarder extends ForwarderState {
     // a super-frame needs 64 KB slots and ports that take a virtio-net header
     this.softGro = opts.softGro ?? (big >= TSO_SLOT && this.portsTakeGso);
     this.splitFull = () => this.forwardSplit();
+    this.flushNow = () => flushAll(this);
+    this.meters.configure(snapshot);
+    this.mirrorOn = snapshot.ports.some((p) => p.mirrorTo.length > 0);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
 
@@ -215,6 +220,8 @@ export class Forwarder extends ForwarderState {
     this.pending = null;
     this.snap = s;
     this.engine.snap = s;
+    this.meters.configure(s);
+    this.mirrorOn = s.ports.some((p) => p.mirrorTo.length > 0);
     this.counters.ensurePorts(s.portById.length);
     if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
     if (this.actions.count > ACTION_LIMIT) {
@@ -326,6 +333,8 @@ export class Forwarder extends ForwarderState {
     g[C.CtCreated] = this.ct.created;
     g[C.CtEvictions] = this.ct.evictions;
     g[C.CtRefused] = this.ct.refused;
+    g[C.AclLogged] = this.engine.aclLog.logged;
+    g[C.AclLogSuppressed] = this.engine.aclLog.suppressed;
     this.inBatch = false;
   }
 
@@ -343,6 +352,9 @@ export class Forwarder extends ForwarderState {
     g[C.PortRxBytes] += len;
     pc[pb + P.RxFrames]++;
     pc[pb + P.RxBytes] += len;
+    const m = this.meters;
+    if (m.on && m.rate[X.index * 2] !== 0 && !m.take(X.index * 2, len, this.nowMs)) return this.counters.drop(Drop.Qos, X.index);
+    if (this.mirrorOn) mirrorTo(this, X, slot);
     const f = this.f;
     readOffloadState(this, slab, off);
     if (parseFrame(slab, off, len, f) !== Drop.None) return this.counters.drop(Drop.Malformed, X.index);
@@ -476,6 +488,9 @@ export class Forwarder extends ForwarderState {
     const up = enc === ENCAP_VXLAN ? this.io.vxlan : this.io.nvgre;
     if (!up) return this.counters.drop(Drop.NoUplink, X ? X.index : -1);
     if (X !== null && this.fGso !== 0) return encapSegments(this, up, slot, enc, vni, flowId, hash, srcPa, dstPa, X);
+    // path MTU: one comparison; what does not fit is answered or dropped (dataplane/pmtu.ts)
+    const room = enc === ENCAP_VXLAN ? this.snap.roomVxlan : this.snap.roomNvgre;
+    if (X !== null && this.cur.len[slot] - 14 > room) return tooBig(this, X, slot, room);
     if (X !== null && this.fCsumStart >= 0) finishCsum(this, slot);
     const sport = this.pushEncap(up, slot, enc, vni, flowId, hash);
     const out = enc === ENCAP_VXLAN ? this.upVx : this.upNv;

@@ -1,22 +1,25 @@
 /**
  * Carrying out the engine's answers back out the sending port (the gateway layer decides them,
  * vfp/layers/gateway.ts): an ARP request rewritten in place into the reply "target is at
- * Decision.hairpinMac", an ICMP echo request to the gateway into the router's echo reply; and a
+ * Decision.hairpinMac", an ICMP echo request to the gateway into the router's echo reply, a DHCP
+ * client's message into the answer from policy (dhcp-reply.ts); and a
  * routed frame whose TTL ran out into ICMP time exceeded when the slot has room for it.
  */
 import { arpRequestToReply } from '../wire/arp.js';
-import { H_ARP_REPLY, type Decision } from '../vfp/decision.js';
+import { H_ARP_REPLY, H_DHCP, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { echoToReply, toTimeExceeded } from '../vfp/transpose.js';
 import { C } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
 import { queuePort } from './flush.js';
+import { dhcpReply } from './dhcp-reply.js';
 
 /** The hairpin answer of decision `d` for the frame in `slot`, sent back out X. */
 export function hairpin(st: ForwarderState, d: Decision, X: PortInfo, slot: number): void {
   const b = st.cur;
   const off = b.start[slot];
+  if (d.hairpin === H_DHCP) return dhcpReply(st, X, slot);
   if (d.hairpin === H_ARP_REPLY) {
     arpRequestToReply(b.slab, off, off + 14, d.hairpinMac);
     st.counters.global[C.ArpReplies]++;

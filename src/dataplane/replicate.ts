@@ -6,8 +6,6 @@
  * slot unless the frame is also encapsulated (that moves the slot's start); the others are copied
  * into ForwarderState.copies.
  */
-import { HEADROOM } from '../io/types.js';
-import { VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
 import { ENCAP_NVGRE, ENCAP_VXLAN } from '../vfp/actions.js';
 import type { Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
@@ -15,26 +13,8 @@ import type { PortInfo } from '../vfp/snapshot.js';
 import { C } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
 import { flushAll, queuePort } from './flush.js';
+import { copyTo } from './copy.js';
 import { finishCsum } from './offload-tx.js';
-
-/** Copies the frame in `slot` of the current batch into the copy batch, queued for port `p`. */
-function copyTo(st: ForwarderState, p: number, slot: number): void {
-  if (st.copyN === st.copies.capacity) flushAll(st);
-  const c = st.copyN++;
-  const cp = st.copies;
-  const b = st.cur;
-  const src = b.start[slot];
-  const len = b.len[slot];
-  const dst = c * cp.slotSize + HEADROOM;
-  const from = b.slab;
-  const to = cp.slab;
-  if (len > cp.slotSize - HEADROOM) return st.counters.drop(Drop.NoBuffer, p);
-  to.set(from.subarray(src, src + len), dst);
-  to.fill(0, dst - VNET_HDR_LEN_MRG, dst); // no offload state for a copy
-  cp.start[c] = dst;
-  cp.len[c] = len;
-  st.outs.addCopy(p, c);
-}
 
 /** The group frame in `slot` as decision `d` says; X is the sending port (null: from the wire). */
 export function replicate(st: ForwarderState, d: Decision, X: PortInfo | null, slot: number): void {

@@ -10,7 +10,7 @@
  */
 import type { FramePort, Uplink } from '../io/types.js';
 import { A_DROP, A_PORT, ENCAP_NVGRE, type ActionTable } from '../vfp/actions.js';
-import { H_ARP_REPLY, V_DROP, V_FORWARD, V_HAIRPIN } from '../vfp/decision.js';
+import { H_ARP_REPLY, H_DHCP, V_DROP, V_FORWARD, V_HAIRPIN } from '../vfp/decision.js';
 import { describeAction, macText } from '../vfp/describe.js';
 import { DROP_NAMES, Drop } from '../vfp/drops.js';
 import { UPLINK_BASE, type Engine } from '../vfp/engine.js';
@@ -111,7 +111,7 @@ export function traceFrame(ctx: TraceContext, portName: string, frame: Uint8Arra
   if (d.verdict === V_DROP) return dropWith(d.drop);
   if (d.verdict === V_HAIRPIN) {
     res.verdict = 'reply';
-    res.outputs.push(`port ${portName}${d.hairpin === H_ARP_REPLY ? ' (ARP reply)' : ' (ICMP echo reply)'}`);
+    res.outputs.push(`port ${portName}${d.hairpin === H_ARP_REPLY ? ' (ARP reply)' : d.hairpin === H_DHCP ? ' (DHCP reply)' : ' (ICMP echo reply)'}`);
     return res;
   }
   if (d.verdict === V_FORWARD) {

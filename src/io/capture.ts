@@ -20,7 +20,7 @@ export interface CaptureOptions {
   device: string;
   /** BPF expression, e.g. "udp port 4789". */
   filter?: string;
-  /** pcap file to write. */
+  /** pcap file to write; '-' for standard output (a pipe to tshark -r -). */
   file: string;
   /** Stop after this many frames (default: until stop()). */
   count?: number;
@@ -39,20 +39,24 @@ export class Capture {
     const { Cap } = require('cap') as { Cap: new () => CapHandle };
     // the file first: libpcap's handle polls on the loop from open() on, and must not be left
     // open behind a file that cannot be written
-    this.fd = fs.openSync(o.file, 'w');
+    const toStdout = o.file === '-';
+    this.fd = toStdout ? 1 : fs.openSync(o.file, 'w');
+    const undo = () => {
+      if (toStdout) return;
+      fs.closeSync(this.fd);
+      fs.rmSync(o.file, { force: true });
+    };
     this.cap = new Cap();
     let linkType: string;
     try {
       linkType = this.cap.open(o.device, o.filter ?? '', 10 * 1024 * 1024, this.buf);
     } catch (err) {
-      fs.closeSync(this.fd);
-      fs.rmSync(o.file, { force: true });
+      undo();
       throw new Error(`capture: cannot open ${o.device}: ${(err as Error).message}`, { cause: err });
     }
     if (linkType !== 'ETHERNET') {
       this.cap.close();
-      fs.closeSync(this.fd);
-      fs.rmSync(o.file, { force: true });
+      undo();
       throw new Error(`capture: ${o.device} has link type ${linkType}, not Ethernet`);
     }
     this.cap.setMinBytes?.(0);
@@ -75,7 +79,7 @@ export class Capture {
     if (this.stopped) return;
     this.stopped = true;
     this.cap.close();
-    fs.closeSync(this.fd);
+    if (this.fd !== 1) fs.closeSync(this.fd);
     this.done();
   }
 }

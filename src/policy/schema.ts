@@ -13,9 +13,12 @@ import type {
   AclRule,
   Encapsulation,
   Host,
+  IpAllocationMethod,
   NetnsMode,
   NetworkInterface,
   Policy,
+  PortMirroring,
+  PortQos,
   Subnet,
   VirtualNetwork,
 } from './types.js';
@@ -208,6 +211,7 @@ export const SubnetSchema = object(
     encapsulation,
     nvgreFlowId,
     accessControlList: name.optional(),
+    dnsServers: list(ipv4, 'IPv4 addresses').max(8, { error: 'at most 8 DNS servers' }).optional(),
   },
   'a subnet',
 );
@@ -221,6 +225,14 @@ export const VirtualNetworkSchema = object(
   'a virtual network',
 );
 
+export const QosSchema = object(
+  {
+    maximumBandwidthMbps: integerIn('maximumBandwidthMbps', 1, 400_000),
+  },
+  'a QoS setting',
+);
+QosSchema satisfies z.ZodType<PortQos, unknown>;
+
 export const NetworkInterfaceSchema = object(
   {
     name,
@@ -233,6 +245,9 @@ export const NetworkInterfaceSchema = object(
     netnsMode: netnsMode.optional(),
     ifname: ifname.optional(),
     accessControlList: name.optional(),
+    ipAllocationMethod: choice<IpAllocationMethod>('an IP allocation method', ['Static', 'Dynamic']).optional(),
+    qos: QosSchema.optional(),
+    portMirroring: choice<PortMirroring>('a port mirroring mode', ['None', 'Source', 'Destination']).optional(),
   },
   'a network interface',
 ).superRefine((nic, ctx) => {

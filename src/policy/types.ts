@@ -27,6 +27,8 @@ export interface Subnet {
   nvgreFlowId?: number | 'hash';
   /** Name of an access control list applied to every port of the subnet. */
   accessControlList?: string;
+  /** DNS servers (IPv4) that DHCP from policy hands to the subnet's Dynamic ports. */
+  dnsServers?: string[];
 }
 
 /** A tenant's routing domain (RDID). Subnets of one virtual network route to each other. */
@@ -58,7 +60,24 @@ export interface NetworkInterface {
   /** TAP device name (<= 15 characters); derived from `name` when absent. */
   ifname?: string;
   accessControlList?: string;
+  /** 'Static' (the default): the agent sets the CA in the namespace; 'Dynamic': it does not, and
+   * the dataplane answers the port's DHCPv4 client with the CA from policy (DHCP from policy). */
+  ipAllocationMethod?: IpAllocationMethod;
+  /** Bandwidth cap of the port, each direction (a token bucket in the dataplane). */
+  qos?: PortQos;
+  /** Hyper-V's port mirroring: copies of every frame a Source port sends or receives go to each
+   * Destination port of the same host and subnet. Default None. */
+  portMirroring?: PortMirroring;
 }
+
+export type PortMirroring = 'None' | 'Source' | 'Destination';
+
+export interface PortQos {
+  /** Mbit/s, 1 .. 400000. */
+  maximumBandwidthMbps: number;
+}
+
+export type IpAllocationMethod = 'Static' | 'Dynamic';
 
 export type AclProtocol = 'All' | 'TCP' | 'UDP' | 'ICMP' | number;
 

@@ -18,6 +18,8 @@ export interface AclRuleC {
   readonly dpLo: number;
   readonly dpHi: number;
   readonly allow: boolean;
+  /** Log each new flow this rule decides (acl-log.ts). */
+  readonly logging: boolean;
   /** One line for trace and dump output, e.g. "web-in#110 allow tcp * -> 10.1.1.0/24 dport 80". */
   readonly text: string;
 }

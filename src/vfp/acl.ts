@@ -103,6 +103,7 @@ function compileRule(r: AclRule, acl: string, rank: number): AclRuleC {
     dpLo: dp.lo,
     dpHi: dp.hi,
     allow,
+    logging: r.logging === true,
     text,
   };
 }

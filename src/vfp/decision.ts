@@ -8,7 +8,7 @@
  *                keep it for later frames of the flow (IPv4 unicast whose decision depended only
  *                on flow-key fields)
  *   V_HAIRPIN    answer back out the sending port: an ARP reply (`hairpinMac` owns the asked
- *                address) or an ICMP echo reply from the gateway
+ *                address), an ICMP echo reply from the gateway, or a DHCP reply from policy
  *   V_REPLICATE  copies: `repPorts` (local port ids whose inbound layers allowed it),
  *                `repDenied` (local ports whose inbound ACL denied it: counted), `repHosts`
  *                (remote hosts, one encapsulated copy each, VSID `repVsid`)
@@ -25,6 +25,8 @@ export const V_REPLICATE = 3;
 
 export const H_ARP_REPLY = 1;
 export const H_ECHO_REPLY = 2;
+/** A DHCP client message of a Dynamic port: the dataplane answers it (dataplane/dhcp-reply.ts). */
+export const H_DHCP = 3;
 
 /** Returned by a layer: go on to the next layer, or the verdict is made. */
 export const CONTINUE = 0;

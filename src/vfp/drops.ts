@@ -54,9 +54,17 @@ export const enum Drop {
   CtLimit,
   /** A new flow over the port's new-flows-per-second quota. */
   FlowLimit,
+  /** DHCP not answered and never forwarded: a Static port's client, a port's server messages,
+   * DHCP from the wire, a Dynamic port's message that is malformed or needs no answer. */
+  Dhcp,
+  /** A tenant IPv4 packet larger than the underlay takes once encapsulated (answered with ICMP
+   * fragmentation needed when DF is set; vfp/pmtu.ts). */
+  TooBig,
+  /** Over the port's bandwidth cap (qos), either direction. */
+  Qos,
 }
 
-export const DROP_COUNT = 26;
+export const DROP_COUNT = 29;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -85,4 +93,7 @@ export const DROP_NAMES: readonly string[] = [
   'fragment-orphan',
   'ct-limit',
   'flow-limit',
+  'dhcp',
+  'too-big',
+  'qos',
 ];

@@ -19,6 +19,7 @@
  * charged to it (conntrack.ts); over either, the frame is dropped for that port only.
  */
 import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, type ActionTable } from './actions.js';
+import { AclLog } from './acl-log.js';
 import type { ConnTrack } from './conntrack.js';
 import { CONTINUE, DONE, Decision, V_FORWARD, V_REPLICATE } from './decision.js';
 import { Drop } from './drops.js';
@@ -26,6 +27,8 @@ import { K_IPV4, type FlowFields } from './flowkey.js';
 import type { FragTable } from './frag.js';
 import { LayerKind, type Layer } from './layer.js';
 import { aclIn, aclOut } from './layers/acl.js';
+import { dhcp, dhcpIn } from './layers/dhcp.js';
+import { qos } from './layers/qos.js';
 import { dropWith, ipText, type LayerCtx, type LayerFn } from './layers/ctx.js';
 import { gateway } from './layers/gateway.js';
 import { ingressGuard } from './layers/ingress-guard.js';
@@ -47,6 +50,9 @@ LAYER_FNS[LayerKind.AclOut] = aclOut;
 LAYER_FNS[LayerKind.AclIn] = aclIn;
 LAYER_FNS[LayerKind.IngressGuard] = ingressGuard;
 LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
+LAYER_FNS[LayerKind.Dhcp] = dhcp;
+LAYER_FNS[LayerKind.DhcpIn] = dhcpIn;
+LAYER_FNS[LayerKind.Qos] = qos;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;
@@ -55,6 +61,7 @@ export class Engine implements LayerCtx {
   private current!: Snapshot;
   checkLinear = false;
   readonly d: Decision;
+  readonly aclLog = new AclLog();
 
   constructor(
     snap: Snapshot,

@@ -7,17 +7,21 @@
  * walk with a recorder attached.
  *
  * Outbound (a frame a port sent), in order:
+ *   qos-out        (ports with qos) the port's bandwidth cap, metered per frame by the dataplane
+ *   mirror         (portMirroring Source) copies to the Destination ports, per frame
  *   port-security  what the port may send: its own MAC, its own CA (0.0.0.0 only for DHCP),
  *                  ARP sender fields, no VLAN tags, no IPv6 (no IPv6 CA yet), no other EtherType
+ *   dhcp           DHCP from policy: a Dynamic port's client is answered; no DHCP goes further
  *   gateway        what the dataplane answers itself: ARP from policy, echo to the gateway address
  *   router         the distributed router: a frame to the router MAC is routed by destination IP
  *                  within the virtual network
  *   vnet           CA -> port or PA: the destination endpoint (or the subnet's replication list)
  *   acl-out        the port's outbound ACL (stateful)
- * Inbound (a frame about to be written to a port): acl-in (stateful).
+ * Inbound (a frame about to be written to a port): acl-in (stateful), qos-in (ports with qos).
  * From the wire, before the destination port's inbound layers (snapshot.uplinkLayers):
  *   ingress-guard  the inner frame's kind, and its source: an endpoint of that VSID on the host
  *                  that owns the outer source PA (or the router MAC with a source CA of that host)
+ *   dhcp-in        DHCP client or server messages from another host: drop
  *   vnet-in        VSID + destination MAC -> the local port (or every local port of the subnet)
  * A new policy (NAT, QoS, mirror, DHCP/ND responders, L2 switching) is a new kind and a new entry
  * in these lists, not a new branch in the forwarding loop.
@@ -33,6 +37,13 @@ export const enum LayerKind {
   AclIn,
   IngressGuard,
   IngressVnet,
+  /** DHCP from policy (layers/dhcp.ts): answers a Dynamic port's client, forwards no DHCP. */
+  Dhcp,
+  /** From the wire: DHCP is never forwarded between hosts either. */
+  DhcpIn,
+  /** Per-frame work of the dataplane shown as a layer (`ctl layers`, trace) that decides
+   * nothing: the port's bandwidth cap (dataplane/qos.ts), port mirroring (dataplane/mirror.ts). */
+  Qos,
 }
 
 export interface Layer {

@@ -22,6 +22,7 @@ import { deriveIfname } from '../policy/names.js';
 import { compileAclTable, type AclTable } from './acl.js';
 import { IdRegistry } from './ids.js';
 import { LayerKind, aclRules, layer, type Layer } from './layer.js';
+import { DEFAULT_UNDERLAY_MTU, tenantMtu } from './mtu.js';
 import { U32Map } from './u32map.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
@@ -56,6 +57,17 @@ export interface PortInfo {
   /** Merged subnet + port ACL rules per direction; null = allow all. */
   readonly aclOut: AclTable | null;
   readonly aclIn: AclTable | null;
+  /** ipAllocationMethod Dynamic: the dataplane answers the port's DHCP client (layers/dhcp.ts). */
+  readonly dhcp: boolean;
+  /** The largest IPv4 packet of the port that fits the underlay after encapsulation. */
+  readonly mtu: number;
+  /** The subnet's DNS servers (handed out by DHCP). */
+  readonly dnsServers: readonly number[];
+  /** Bandwidth cap per direction in Mbit/s (0: none): dataplane/qos.ts meters it per frame. */
+  readonly qosMbps: number;
+  /** portMirroring Source: the Destination ports (ids) of this host and subnet that get a copy of
+   * every frame the port sends or receives (dataplane/mirror.ts); empty otherwise. */
+  readonly mirrorTo: readonly number[];
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -119,6 +131,8 @@ export interface CompileOptions {
   downPas?: ReadonlySet<number>;
   /** Stable port and virtual-network ids (the agent keeps one for its lifetime); default: new. */
   ids?: IdRegistry;
+  /** The smallest MTU of this host's underlay devices (default 1500): PortInfo.mtu follows it. */
+  underlayMtu?: number;
 }
 
 export interface Snapshot {
@@ -156,6 +170,9 @@ export interface Snapshot {
   readonly portByName: ReadonlyMap<string, number>;
   /** Number of rules in all compiled ACL tables (shared tables counted once). */
   readonly aclRuleCount: number;
+  /** The largest tenant IPv4 packet that fits the underlay, per encapsulation (the PMTU check). */
+  readonly roomVxlan: number;
+  readonly roomNvgre: number;
 }
 
 export function macToNumber(text: string): number {
@@ -172,6 +189,20 @@ function ipOf(text: string): number {
   const v = parseIpv4(text);
   if (v === undefined) throw new Error(`bad IPv4 address ${text}`);
   return v;
+}
+
+/** The QoS layer of a port: in words for `ctl layers`; the meter itself runs per frame
+ * (dataplane/qos.ts), never cached with a flow. */
+/** The mirror layer of a Source port (shown by `ctl layers`; the copies are made per frame by
+ * dataplane/mirror.ts, sent and received alike). */
+function mirrorLayer(): Layer {
+  return layer('mirror', LayerKind.Qos, ['portMirroring Source: a copy of every frame the port sends or receives to each Destination port of this host and subnet']);
+}
+
+function qosLayer(mbps: number, dir: 'in' | 'out'): Layer {
+  return layer(dir === 'out' ? 'qos-out' : 'qos-in', LayerKind.Qos, [
+    `token bucket ${mbps} Mbit/s for frames ${dir === 'out' ? 'the port sends' : 'written to the port'} (every frame, fast path too; TSO/GRO frames by their bytes): over it, drop (qos)`,
+  ]);
 }
 
 export function compileSnapshot(policy: Policy, hostName: string, generation: number, options: CompileOptions = {}): Snapshot {
@@ -207,6 +238,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const subnetsByRdid: number[][] = [];
   const subnets: (SubnetInfo & { localPorts: number[]; remoteHosts: number[] })[] = [];
   const subnetAcl: (string | undefined)[] = [];
+  const subnetDns: number[][] = [];
   const subnetKey = new Map<string, number>();
   const vsidSubnet = new U32Map(policy.virtualNetworks.reduce((n, v) => n + v.subnets.length, 0) + 1);
   for (const vn of policy.virtualNetworks) {
@@ -239,6 +271,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         remoteHosts: [],
       });
       subnetAcl.push(s.accessControlList);
+      subnetDns.push((s.dnsServers ?? []).map(ipOf));
       subnetKey.set(`${vn.name}\u0000${s.name}`, index);
       subnetsByRdid[rdid].push(index);
       vsidSubnet.set(s.vsid, index);
@@ -302,6 +335,33 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     }
     return ls;
   };
+  const underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
+  // port mirroring: the Destination ports of this host per subnet (Hyper-V: same switch and host)
+  const mirrorDest = new Map<number, number[]>();
+  for (const nic of policy.networkInterfaces) {
+    if (nic.portMirroring !== 'Destination' || nic.host !== hostName) continue;
+    const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
+    if (si === undefined) continue;
+    let l = mirrorDest.get(si);
+    if (l === undefined) mirrorDest.set(si, (l = []));
+    l.push(ids.port(nic.name));
+  }
+  const mirrorTargets = (name: string, mode: string | undefined, si: number): number[] => (mode === 'Source' ? (mirrorDest.get(si) ?? []).filter((id) => id !== ids.port(name)) : []);
+  const dhcpLayers = new Map<string, Layer>();
+  const dhcpLayer = (dynamic: boolean): Layer => {
+    const key = String(dynamic);
+    let L = dhcpLayers.get(key);
+    if (L === undefined) {
+      L = layer('dhcp', LayerKind.Dhcp, [
+        dynamic
+          ? 'DHCPv4 client (UDP 68 -> 67): answered from policy (Dynamic port: its CA, prefix, gateway, MTU, DNS servers), never forwarded'
+          : 'DHCPv4 client (UDP 68 -> 67): drop (Static port: the agent sets its CA), never forwarded',
+        'DHCPv4 server messages (UDP 67 -> 68) from the port: drop',
+      ]);
+      dhcpLayers.set(key, L);
+    }
+    return L;
+  };
   for (const nic of policy.networkInterfaces) {
     const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
     if (si === undefined) throw new Error(`network interface ${nic.name}: unknown subnet ${nic.virtualNetwork}/${nic.subnet}`);
@@ -343,7 +403,14 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         endpoint: ep,
         aclOut,
         aclIn,
+        dhcp: nic.ipAllocationMethod === 'Dynamic',
+        mtu: tenantMtu(underlayMtu, s.encapsulation),
+        dnsServers: subnetDns[si],
+        qosMbps: nic.qos?.maximumBandwidthMbps ?? 0,
+        mirrorTo: mirrorTargets(nic.name, nic.portMirroring, si),
         layersOut: [
+          ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
+          ...(nic.portMirroring === 'Source' ? [mirrorLayer()] : []),
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
             `source MAC must be ${macText}`,
@@ -352,10 +419,11 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
             `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
             `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
           ]),
+          dhcpLayer(nic.ipAllocationMethod === 'Dynamic'),
           ...subnetLayers(s),
           aclLayer(aclOut, LayerKind.AclOut),
         ],
-        layersIn: [aclLayer(aclIn, LayerKind.AclIn)],
+        layersIn: [aclLayer(aclIn, LayerKind.AclIn), ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'in')] : [])],
       };
       ports.push(Object.freeze(info));
       portById[portIndex] = info;
@@ -383,6 +451,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP)',
         `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
       ]),
+      layer('dhcp-in', LayerKind.DhcpIn, ['DHCPv4 client or server messages from another host: drop (never forwarded)']),
       layer('vnet-in', LayerKind.IngressVnet, [
         'broadcast/multicast: every local port of the VSID',
         'unicast: the local port with that MAC in the VSID, its CA as destination IP (or broadcast/multicast)',
@@ -398,5 +467,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     subnetsByRdid,
     portByName,
     aclRuleCount,
+    roomVxlan: tenantMtu(underlayMtu, 'vxlan'),
+    roomNvgre: tenantMtu(underlayMtu, 'nvgre'),
   });
 }

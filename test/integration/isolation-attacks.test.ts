@@ -164,10 +164,11 @@ describe('isolation: crafted frames from a tenant port (issue 12)', ROOT_ONLY, (
       expect.soft(drops['spoofed'] ?? 0, `drops: ${JSON.stringify(drops)}`).toBeGreaterThanOrEqual(4);
     });
 
-    it('control: a DHCP discover from 0.0.0.0 arrives as a broadcast at the neighbours', async () => {
+    it('a DHCP discover from 0.0.0.0 (a Static port) reaches no neighbour: DHCP is never forwarded', async () => {
       const m = newMarker('dhcp');
-      const { seen } = await attack([T.local, T.remote], m, [dhcpDiscover(A.mac, m)], { stopAfter: 1 });
-      expect(seen).toEqual([1, 1]);
+      const { seen, drops } = await attack([T.local, T.remote], m, [dhcpDiscover(A.mac, m)]);
+      expect(seen).toEqual([0, 0]);
+      expect(drops['dhcp'] ?? 0).toBeGreaterThanOrEqual(1);
     });
   });
 

@@ -255,6 +255,11 @@ function routed(f: Frame, dstMac: number): Uint8Array {
   return b;
 }
 
+/** DHCP client or server ports (68 -> 67, 67 -> 68): never forwarded (the dhcp layers). */
+function isDhcp(v: NonNullable<Frame['ipv4']>): boolean {
+  return v.proto === 17 && v.l4 && ((v.sport === 68 && v.dport === 67) || (v.sport === 67 && v.dport === 68));
+}
+
 function isDhcpFromZero(f: Frame): boolean {
   const v = f.ipv4!;
   return v.src === 0 && v.proto === 17 && v.l4 && v.sport === 68 && v.dport === 67 && v.dst === 0xffffffff && f.dst === BROADCAST_MAC;
@@ -608,6 +613,11 @@ export class IsolationModel {
   private ipv4Egress(X: MEndpoint, f: Frame, st: Stage): void {
     const v = f.ipv4!;
     const S = X.subnet;
+    // no port in the model is Dynamic: every DHCP message is dropped
+    if (isDhcp(v)) {
+      st.drops.push('dhcp');
+      return;
+    }
     if (isGroup(f.dst)) {
       if (!IsolationModel.allows(X.aclOut, f)) {
         st.drops.push('acl-deny');
@@ -739,7 +749,8 @@ export class IsolationModel {
     const v = f.ipv4;
     const where = `in ${S.vsid}`;
     if (v && this.followFragment(host, where, f, st)) return st;
-    if (isGroup(f.dst)) {
+    if (v && isDhcp(v)) st.drops.push('dhcp');
+    else if (isGroup(f.dst)) {
       if (f.arp && f.arp.op === 2) return drop('arp-ignored');
       let copies = 0;
       for (const Y of this.localPorts(host, S)) {

@@ -66,7 +66,7 @@ const egress: Case[] = [
   { name: 'control: broadcast from its own IP', from: 'contoso-sql', frame: sqlUdp({ dstMac: BCAST, dstIp: '255.255.255.255' }), ports: { 'contoso-app': 1 }, remote: 1 },
   { name: 'multicast from a neighbour IP', from: 'contoso-sql', frame: sqlUdp({ dstMac: '01:00:5e:01:02:03', srcIp: '10.1.1.13', dstIp: '239.1.2.3' }), drop: 'spoofed' },
   { name: 'UDP from 0.0.0.0 that is no DHCP client', from: 'contoso-sql', frame: sqlUdp({ srcIp: '0.0.0.0' }), drop: 'spoofed' },
-  { name: 'control: DHCP discover from 0.0.0.0', from: 'contoso-sql', frame: sqlUdp({ dstMac: BCAST, srcIp: '0.0.0.0', dstIp: '255.255.255.255', srcPort: 68, dstPort: 67 }), ports: { 'contoso-app': 1 }, remote: 1 },
+  { name: 'DHCP discover from 0.0.0.0 of a Static port: not forwarded', from: 'contoso-sql', frame: sqlUdp({ dstMac: BCAST, srcIp: '0.0.0.0', dstIp: '255.255.255.255', srcPort: 68, dstPort: 67 }), drop: 'dhcp' },
   { name: 'gratuitous ARP claiming a neighbour', from: 'contoso-sql', frame: buildArpRequest({ srcMac: MAC.contosoSql, senderMac: MAC.contosoSql, senderIp: '10.1.1.13', targetIp: '10.1.1.13' }), drop: 'spoofed' },
   { name: 'VLAN 0 tagged gratuitous ARP', from: 'contoso-sql', frame: buildArpRequest({ srcMac: MAC.contosoSql, senderMac: MAC.contosoSql, senderIp: '10.1.1.11', targetIp: '10.1.1.11', vlan: 0 }), drop: 'vlan-tagged' },
   { name: 'ARP reply with a spoofed sender IP', from: 'contoso-sql', frame: buildArpReply({ senderMac: MAC.contosoSql, senderIp: '10.1.1.12', targetMac: MAC.contosoApp, targetIp: '10.1.1.13' }), drop: 'spoofed' },

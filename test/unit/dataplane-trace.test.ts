@@ -26,7 +26,7 @@ describe('trace', () => {
     const t = r.fwd.trace('contoso-sql', buildTcp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp: '10.1.1.11', dstIp: '10.1.1.12', srcPort: 40000, dstPort: 80 }), 'out');
     expect(t.verdict).toBe('forward');
     expect(t.uft).toBe('miss');
-    expect(t.steps.map((s) => s.layer)).toEqual(['edge', 'uft', 'port-security', 'gateway', 'router', 'vnet', 'conntrack', 'acl-out', 'conntrack', 'encap']);
+    expect(t.steps.map((s) => s.layer)).toEqual(['edge', 'uft', 'port-security', 'dhcp', 'gateway', 'router', 'vnet', 'conntrack', 'acl-out', 'conntrack', 'encap']);
     expect(t.steps.find((s) => s.layer === 'acl-out')!.rule).toMatch(/sql\/out/);
     expect(t.outputs[0]).toMatch(/vxlan vni 5001 192\.168\.1\.10 -> 192\.168\.2\.20/);
     expect(JSON.parse(JSON.stringify(t))).toEqual(t);

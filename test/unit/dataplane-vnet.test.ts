@@ -174,7 +174,7 @@ describe('ingress from the uplink', () => {
 describe('replication of broadcast and multicast', () => {
   it('copies to every other local port of the VSID and once to each remote host', () => {
     const r = rig();
-    const bc = buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: '10.1.1.11', dstIp: '10.1.1.255', srcPort: 68, dstPort: 67 });
+    const bc = buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: '10.1.1.11', dstIp: '10.1.1.255', srcPort: 5353, dstPort: 5353 });
     r.send('contoso-sql', bc);
     expect(r.pull('contoso-app')).toEqual([bc]);
     expect(r.pull('contoso-sql')).toHaveLength(0);

@@ -74,6 +74,11 @@ function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
   }
   const rank = aclLookup(c, t, f);
   const allow = rank >= 0 && t.rules[rank].allow;
+  if (rank >= 0 && t.rules[rank].logging && d.rec === null) {
+    const r = t.rules[rank];
+    const outbound = L.name === 'acl-out';
+    c.aclLog.record(`${r.acl}/${r.name}`, who, outbound ? 'outbound' : 'inbound', f, allow, d.now);
+  }
   if (d.rec) d.step(L.name, rank >= 0 ? t.rules[rank].text : null, rank >= 0 ? (allow ? 'allow' : 'deny') : `no rule matches on ${who}: deny (default)`);
   if (allow) return CONTINUE;
   // a denied orig direction ends the connection it would have continued (not while tracing)

@@ -4,6 +4,7 @@
  * (FlowFields) and these tables; they never touch bytes, devices or counters.
  */
 import { A_DROP, type ActionTable } from '../actions.js';
+import type { AclLog } from '../acl-log.js';
 import type { ConnTrack } from '../conntrack.js';
 import { DONE, V_DROP, type Decision } from '../decision.js';
 import type { Layer } from '../layer.js';
@@ -15,6 +16,8 @@ export interface LayerCtx {
   readonly ct: ConnTrack;
   /** Check every ACL lookup against the linear reference (tests). */
   checkLinear: boolean;
+  /** Where rules with logging record the flows they decide. */
+  readonly aclLog: AclLog;
 }
 
 export type LayerFn = (c: LayerCtx, d: Decision, L: Layer) => number;

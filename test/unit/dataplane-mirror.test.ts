@@ -1,0 +1,67 @@
+// Port mirroring: every frame a Source port sends or receives is copied to each Destination port
+// of the same host and subnet (not to other subnets or hosts), unchanged as the port sent it or
+// as it was delivered to it; the mirror policy's errors by path.
+import { describe, expect, it } from 'vitest';
+import { countersToJson } from '../../src/dataplane/counters.js';
+import { parsePolicy } from '../../src/policy/validate.js';
+import type { Policy } from '../../src/policy/types.js';
+import { buildIpv4Udp, toHex } from '../../src/wire/build/frames.js';
+import { MAC, PA2, ROUTER, figure8, rig } from '../helpers/vfp-fixtures.js';
+
+/** contoso-sql mirrored to contoso-app (same subnet) and contoso-db2 (another subnet: no copy). */
+function mirrored(): Policy {
+  const p = figure8();
+  const set = (n: string, m: 'Source' | 'Destination') => (p.networkInterfaces.find((x) => x.name === n)!.portMirroring = m);
+  set('contoso-sql', 'Source');
+  set('contoso-app', 'Destination');
+  set('contoso-db2', 'Destination');
+  return p;
+}
+
+describe('port mirroring', () => {
+  it('copies what the Source sends (as sent) and receives (as delivered) to the Destination of its subnet', () => {
+    const r = rig(mirrored());
+    const sql = r.snap.ports.find((p) => p.name === 'contoso-sql')!;
+    expect(sql.mirrorTo).toEqual([r.snap.portByName.get('contoso-app')]);
+    expect(sql.layersOut.map((l) => l.name)).toContain('mirror');
+    // sent, routed to another subnet: the copy is the frame as the port sent it
+    const out = buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: ROUTER, srcIp: '10.1.1.11', dstIp: '10.1.2.21', ttl: 64 });
+    r.send('contoso-sql', out);
+    expect(r.pull('contoso-db2')).toHaveLength(1);
+    const [copy] = r.pull('contoso-app');
+    expect(toHex(copy)).toBe(toHex(out));
+    // received from the wire: the copy is the decapsulated frame
+    const inner = buildIpv4Udp({ srcMac: MAC.contosoWeb, dstMac: MAC.contosoSql, srcIp: '10.1.1.12', dstIp: '10.1.1.11' });
+    const vx = new Uint8Array(16 + inner.length);
+    vx.set([0x12, 0xb5, 0x12, 0xb5, (vx.length >> 8) & 255, vx.length & 255, 0, 0, 0x08, 0, 0, 0, 0, 0x13, 0x89, 0], 0);
+    vx.set(inner, 16);
+    r.fromWire('vxlan', vx, PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(1);
+    const [copy2] = r.pull('contoso-app');
+    expect(toHex(copy2)).toBe(toHex(inner));
+    // a dropped frame (spoofed) is still what the port sent: mirrored; the drop is unchanged
+    r.send('contoso-sql', buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp: '10.9.9.9', dstIp: '10.1.1.13' }));
+    expect(r.pull('contoso-app')).toHaveLength(1);
+    const c = countersToJson(r.fwd.counters, r.snap);
+    expect(c.counters['mirrored']).toBe(3);
+    expect(c.drops['spoofed']).toBe(1);
+    // the Destination's own traffic is not mirrored anywhere
+    r.send('contoso-app', buildIpv4Udp({ srcMac: MAC.contosoApp, dstMac: MAC.contosoSql, srcIp: '10.1.1.13', dstIp: '10.1.1.11' }));
+    expect(r.pull('contoso-sql')).toHaveLength(1);
+    expect(r.pull('contoso-app')).toHaveLength(1); // the copy of what contoso-sql received
+    expect(countersToJson(r.fwd.counters, r.snap).counters['mirrored']).toBe(4);
+  });
+
+  it('no Source: nothing copied', () => {
+    const r = rig();
+    r.send('contoso-sql', buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp: '10.1.1.11', dstIp: '10.1.1.13' }));
+    expect(r.pull('contoso-app')).toHaveLength(1);
+    expect(countersToJson(r.fwd.counters, r.snap).counters['mirrored']).toBe(0);
+  });
+
+  it('reports a bad mode by path', () => {
+    const p = figure8() as unknown as { networkInterfaces: Record<string, unknown>[] };
+    p.networkInterfaces[0].portMirroring = 'Both';
+    expect(JSON.stringify(parsePolicy(p))).toMatch(/networkInterfaces\[0\]\.portMirroring.*not a port mirroring mode: Both \(None or Source or Destination\)/);
+  });
+});
