@@ -37,6 +37,9 @@ export const enum C {
   GroSegments,
   GroSplit,
   CsumFinished,
+  /** IPv6: neighbour and router advertisements the dataplane answered with. */
+  NdAdverts,
+  RouterAdverts,
   DropBase,
 }
 
@@ -70,6 +73,8 @@ const BASE_NAMES = [
   'gro-segments',
   'gro-split',
   'csum-finished',
+  'nd-adverts',
+  'router-adverts',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -14,7 +14,7 @@ import { H_ARP_REPLY, V_DROP, V_FORWARD, V_HAIRPIN } from '../vfp/decision.js';
 import { describeAction, macText } from '../vfp/describe.js';
 import { DROP_NAMES, Drop } from '../vfp/drops.js';
 import { UPLINK_BASE, type Engine } from '../vfp/engine.js';
-import { DIR_IN, DIR_OUT, K_IPV4, KEY_WORDS, PROTO_ICMP, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
+import { DIR_IN, DIR_OUT, K_IPV4, K_IPV6, KEY_WORDS, PROTO_ICMP, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
 import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
 import type { TraceResult, TraceStep } from '../vfp/trace-types.js';
 import type { FlowTable } from '../vfp/uft.js';
@@ -96,7 +96,7 @@ export function traceFrame(ctx: TraceContext, portName: string, frame: Uint8Arra
   f.inPort = direction === 'out' ? X.index : UPLINK_BASE + Math.max(host, 0);
   f.dir = direction === 'out' ? DIR_OUT : DIR_IN;
   f.vsid = X.vsid;
-  const cacheable = f.kind === K_IPV4 && f.fragOff === 0 && (buf[0] & 1) === 0;
+  const cacheable = (f.kind === K_IPV4 || (f.kind === K_IPV6 && !f.bad6)) && f.fragOff === 0 && (buf[0] & 1) === 0;
   if (cacheable) {
     const key = new Uint32Array(KEY_WORDS);
     fillKey(f, key);

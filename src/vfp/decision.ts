@@ -8,7 +8,8 @@
  *                keep it for later frames of the flow (IPv4 unicast whose decision depended only
  *                on flow-key fields)
  *   V_HAIRPIN    answer back out the sending port: an ARP reply (`hairpinMac` owns the asked
- *                address) or an ICMP echo reply from the gateway
+ *                address) or an ICMP echo reply from the gateway; for IPv6 a neighbour or router
+ *                advertisement or an ICMPv6 echo reply (H_NA, H_RA, H_ECHO6_REPLY)
  *   V_REPLICATE  copies: `repPorts` (local port ids whose inbound layers allowed it),
  *                `repDenied` (local ports whose inbound ACL denied it: counted), `repHosts`
  *                (remote hosts, one encapsulated copy each, VSID `repVsid`)
@@ -25,6 +26,11 @@ export const V_REPLICATE = 3;
 
 export const H_ARP_REPLY = 1;
 export const H_ECHO_REPLY = 2;
+/** IPv6 (layers/nd.ts): neighbour advertisement for the solicited target at hairpinMac (the
+ * router's MAC: router flag set), router advertisement, ICMPv6 echo reply. */
+export const H_NA = 3;
+export const H_RA = 4;
+export const H_ECHO6_REPLY = 5;
 
 /** Returned by a layer: go on to the next layer, or the verdict is made. */
 export const CONTINUE = 0;

@@ -23,6 +23,8 @@ import { compileAclTable, type AclTable } from './acl.js';
 import { IdRegistry } from './ids.js';
 import { LayerKind, aclRules, layer, type Layer } from './layer.js';
 import { U32Map } from './u32map.js';
+import { V6Builder, type EndpointV6, type SnapshotV6, type SubnetV6 } from './ip6.js';
+import { ndLayer, portSecurityRules6 } from './layers/nd-rules.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
 export const ROUTER_MAC = 0x027379000001;
@@ -56,6 +58,8 @@ export interface PortInfo {
   /** Merged subnet + port ACL rules per direction; null = allow all. */
   readonly aclOut: AclTable | null;
   readonly aclIn: AclTable | null;
+  /** The port's IPv6 CA (dual stack), or null: IPv6 from it is dropped (ipv6-disabled). */
+  readonly v6: EndpointV6 | null;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -85,6 +89,8 @@ export interface SubnetInfo {
   readonly localPorts: readonly number[];
   /** Other hosts with at least one port in the subnet (indices into Snapshot.hosts). */
   readonly remoteHosts: readonly number[];
+  /** The IPv6 prefix of a dual-stack subnet, or null. */
+  readonly v6: SubnetV6 | null;
 }
 
 /** One CA: a network interface anywhere, with the host that owns it. */
@@ -99,6 +105,8 @@ export interface EndpointInfo {
   readonly hostIndex: number;
   /** The port id (Snapshot.portById) when on this host, else -1. */
   readonly port: number;
+  /** Its IPv6 CA, or null. */
+  readonly v6: EndpointV6 | null;
 }
 
 export interface HostInfo {
@@ -156,6 +164,8 @@ export interface Snapshot {
   readonly portByName: ReadonlyMap<string, number>;
   /** Number of rules in all compiled ACL tables (shared tables counted once). */
   readonly aclRuleCount: number;
+  /** IPv6 address ids and CA lookup (ip6.ts). */
+  readonly v6: SnapshotV6;
 }
 
 export function macToNumber(text: string): number {
@@ -209,6 +219,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const subnetAcl: (string | undefined)[] = [];
   const subnetKey = new Map<string, number>();
   const vsidSubnet = new U32Map(policy.virtualNetworks.reduce((n, v) => n + v.subnets.length, 0) + 1);
+  const v6 = new V6Builder(ids, ROUTER_MAC, policy.virtualNetworks.length);
   for (const vn of policy.virtualNetworks) {
     const rdid = virtualNetworks.length;
     const zone = ids.network(vn.name);
@@ -237,6 +248,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         nvgreFlowId: s.nvgreFlowId === 'hash' ? -1 : (s.nvgreFlowId ?? 0),
         localPorts: [],
         remoteHosts: [],
+        v6: v6.subnet(s.ipv6AddressPrefix),
       });
       subnetAcl.push(s.accessControlList);
       subnetKey.set(`${vn.name}\u0000${s.name}`, index);
@@ -313,7 +325,8 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     const ep = endpoints.length;
     const local = h === hostIndex;
     const portIndex = local ? ids.port(nic.name) : -1;
-    endpoints.push({ index: ep, name: nic.name, mac, macText: macToText(mac), ip, ipText: formatIpv4(ip), subnetIndex: si, hostIndex: h, port: portIndex });
+    const e6 = v6.endpoint(nic.ipv6Address, s.v6, mac, s.rdid, ep);
+    endpoints.push({ index: ep, name: nic.name, mac, macText: macToText(mac), ip, ipText: formatIpv4(ip), subnetIndex: si, hostIndex: h, port: portIndex, v6: e6 });
     endpointByMac[si].set(mac, ep);
     endpointByIp[s.rdid].set(ip, ep);
     if (local) {
@@ -343,15 +356,17 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         endpoint: ep,
         aclOut,
         aclIn,
+        v6: e6,
         layersOut: [
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
             `source MAC must be ${macText}`,
-            'drop IPv6 (the port has no IPv6 CA)',
-            'drop EtherTypes other than IPv4 and ARP',
+            ...portSecurityRules6(e6),
+            'drop EtherTypes other than IPv4, ARP and IPv6',
             `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
             `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
           ]),
+          ...(e6 !== null && s.v6 !== null ? [ndLayer(s, s.v6, ROUTER_MAC_TEXT)] : []),
           ...subnetLayers(s),
           aclLayer(aclOut, LayerKind.AclOut),
         ],
@@ -378,9 +393,9 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     portById,
     uplinkLayers: [
       layer('ingress-guard', LayerKind.IngressGuard, [
-        'drop VLAN-tagged, IPv6 and other non-IPv4/ARP inner frames',
+        'drop VLAN-tagged and other non-IPv4/ARP/IPv6 inner frames; IPv6 only in a dual-stack subnet, no neighbour discovery',
         'inner source MAC: an endpoint of the VSID placed on the host that owns the outer source PA',
-        'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP)',
+        'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP); IPv6 source: its IPv6 CA or link-local address',
         `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
       ]),
       layer('vnet-in', LayerKind.IngressVnet, [
@@ -398,5 +413,6 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     subnetsByRdid,
     portByName,
     aclRuleCount,
+    v6: v6.build(),
   });
 }
