@@ -371,3 +371,22 @@ describe('policy', () => {
     expect(e).toMatch(/host bits set/);
   });
 });
+
+describe('trace is the same walk for IPv6', () => {
+  it('an NS is answered by the nd layer; a routed frame names the router and the destination', () => {
+    const r = rig(dual());
+    const t = r.fwd.trace('contoso-sql', ns(GW1), 'out');
+    expect(t.verdict).toBe('reply');
+    expect(t.steps.map((s) => s.layer)).toContain('nd');
+    const f = buildIpv6Udp({ srcMac: MAC.contosoSql, dstMac: ROUTER, srcIp6: V6.sql, dstIp6: V6.db2 });
+    const tr = r.fwd.trace('contoso-sql', f, 'out');
+    expect(tr.verdict).toBe('forward');
+    expect(tr.frame['dstIp']).toBe(V6.db2);
+    expect(tr.outputs.join(' ')).toMatch(/contoso-db2/);
+    const spoof = r.fwd.trace('contoso-sql', udp6({ srcIp6: V6.app }), 'out');
+    expect([spoof.verdict, spoof.dropReason]).toEqual(['drop', 'spoofed']);
+    // trace changed nothing: the real frames still take their paths
+    r.send('contoso-sql', f);
+    expect(r.pull('contoso-db2').length).toBe(1);
+  });
+});
