@@ -265,7 +265,7 @@ export class Agent {
     await this.openUnderlay(policy, snap);
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
-      a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && a.v6?.text === b.v6?.text && a.v6?.prefixLen === b.v6?.prefixLen && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));

@@ -23,6 +23,7 @@ import type { NetnsMode } from '../policy/types.js';
 import type { Ownership } from './ownership.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
+import { configureIpv6, unconfigureIpv6 } from './ports-ipv6.js';
 import type { Logger } from './logger.js';
 
 export interface TenantPort {
@@ -158,11 +159,14 @@ export async function createTenantPort(
   const queues = [queue];
   let madeNs = false;
   let addedRoute = false;
+  let addedRoute6 = false;
   const remove = async (): Promise<void> => {
     // exactly what this port added: its default route (if it added one), its device (the
     // address goes with it: a non-persistent TAP disappears with its last fd)
     if (addedRoute && ns !== undefined) await routeDelDefault(info.gatewayText, info.ifname, ns).catch(() => undefined);
+    if (addedRoute6 && ns !== undefined) await unconfigureIpv6(info, ns).catch(() => undefined);
     addedRoute = false;
+    addedRoute6 = false;
     for (const q of queues) q.close();
     await owned.dropTap(info.ifname);
     // a namespace this agent made goes with its last port (another port of the policy may
@@ -194,6 +198,7 @@ export async function createTenantPort(
         await routeAddDefault(info.gatewayText, info.ifname, ns);
         addedRoute = true;
       }
+      addedRoute6 = await configureIpv6(info, ns);
     } else {
       // no namespace: a VM (or a bridge) attaches to the TAP here; it carries the tenant's MAC
       await linkConfigure(info.ifname, { mtu, up: true });
@@ -203,6 +208,6 @@ export async function createTenantPort(
     const E = err instanceof PortConflictError ? PortConflictError : Error;
     throw new E(`port ${info.name} (${info.ifname}): ${(err as Error).message}`, { cause: err });
   }
-  log.info({ port: info.name, ifname: info.ifname, netns: ns, netnsMode: ns === undefined ? undefined : place.netnsMode, mtu, ip: info.ipText, vsid: info.vsid, offload: flags, defaultRoute: addedRoute }, 'port up');
+  log.info({ port: info.name, ifname: info.ifname, netns: ns, netnsMode: ns === undefined ? undefined : place.netnsMode, mtu, ip: info.ipText, ...(info.v6 !== null ? { ipv6: info.v6.text } : {}), vsid: info.vsid, offload: flags, defaultRoute: addedRoute }, 'port up');
   return { info, queue, queues, tap, remove, offloadFlags: flags };
 }

@@ -125,14 +125,14 @@ function rowsOf(kind: PolicyKind, items: ResourceEnvelope[]): { headers: string[
         rows: (resources as unknown as VirtualNetwork[]).map((v, i) => [
           v.name,
           v.addressPrefixes.join(','),
-          v.subnets.map((s) => `${s.name}(${s.vsid} ${s.addressPrefix} ${s.encapsulation})`).join(',') || '<none>',
+          v.subnets.map((s) => `${s.name}(${s.vsid} ${s.addressPrefix}${s.ipv6AddressPrefix !== undefined ? ` ${s.ipv6AddressPrefix}` : ''} ${s.encapsulation})`).join(',') || '<none>',
           String(items[i]?.revision),
         ]),
       };
     case 'networkInterfaces':
       return {
         headers: ['NAME', 'HOST', 'VIRTUAL-NETWORK', 'SUBNET', 'MAC', 'IP', 'ACL', 'REVISION'],
-        rows: (resources as unknown as NetworkInterface[]).map((n, i) => [n.name, n.host, n.virtualNetwork, n.subnet, n.macAddress, n.ipAddress, n.accessControlList ?? '<none>', String(items[i]?.revision)]),
+        rows: (resources as unknown as NetworkInterface[]).map((n, i) => [n.name, n.host, n.virtualNetwork, n.subnet, n.macAddress, n.ipv6Address !== undefined ? `${n.ipAddress},${n.ipv6Address}` : n.ipAddress, n.accessControlList ?? '<none>', String(items[i]?.revision)]),
       };
     case 'accessControlLists':
       return { headers: ['NAME', 'RULES', 'REVISION'], rows: (resources as unknown as AccessControlList[]).map((a, i) => [a.name, String(a.aclRules.length), String(items[i]?.revision)]) };

@@ -56,6 +56,9 @@ export const enum C {
   AclLogged,
   AclLogSuppressed,
   Mirrored,
+  /** IPv6: neighbour and router advertisements the dataplane answered with. */
+  NdAdverts,
+  RouterAdverts,
   DropBase,
 }
 
@@ -104,6 +107,8 @@ const BASE_NAMES = [
   'acl-log-lines',
   'acl-log-suppressed',
   'mirrored',
+  'nd-adverts',
+  'router-adverts',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -6,10 +6,10 @@
  * Per frame, egress (port -> wire): edge validation (flowkey.parseFrame), then ONE decision path:
  * the engine (vfp/engine.ts) walks the port's layers and returns a Decision that this loop
  * carries out (deliver, route, encapsulate in the headroom, answer back out the port, replicate,
- * or drop by reason). Unicast IPv4 (not a later fragment) first tries the unified flow table:
+ * or drop by reason). Unicast IPv4 (not a later fragment) and IPv6 first try the unified flow table:
  * a current hit applies the cached action; a miss or a stale generation asks the engine and
  * installs its answer when the decision is cacheable. Everything else (ARP, group destinations,
- * later fragments, IPv6, VLAN-tagged, other EtherTypes) asks the engine every time: no frame
+ * later fragments, VLAN-tagged, other EtherTypes) asks the engine every time: no frame
  * kind bypasses the layers. Ingress (wire -> port): outer header checks, known source PA (its
  * host is part of the flow key: the ingress guard decides by it), known VSID with local ports,
  * decapsulation by moving the start forward, then the same.
@@ -31,17 +31,17 @@ import { chunkSumOf, segmentFrame, type ChunkSumFn, type SegmentFn, type SumFn }
 import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
-import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN } from '../vfp/actions.js';
+import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN, ROUTE_V6 } from '../vfp/actions.js';
 import { CT_REPLY, ConnTrack, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
 import { V_DROP, V_FORWARD, V_HAIRPIN, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
 import { Engine, UPLINK_BASE } from '../vfp/engine.js';
-import { DIR_IN, DIR_OUT, FlowFields, K_IPV4, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
+import { DIR_IN, DIR_OUT, FlowFields, K_IPV4, K_IPV6, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
 import { FragTable } from '../vfp/frag.js';
 import { isGroupMac } from '../vfp/layers/ctx.js';
 import { FlowRate } from '../vfp/quota.js';
 import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
-import { routeRewrite } from '../vfp/transpose.js';
+import { routeRewrite, routeRewrite6 } from '../vfp/transpose.js';
 import type { TraceResult } from '../vfp/trace-types.js';
 import { FlowTable, UF_CT_REPLY, UF_DENY_CT_CHECK } from '../vfp/uft.js';
 import { C, Counters, P, PORT_STRIDE } from './counters.js';
@@ -54,6 +54,7 @@ import { PortOutputs } from './outputs.js';
 import { hairpin, timeExceeded } from './hairpin.js';
 import { tooBig } from './pmtu.js';
 import { mirrorTo } from './mirror.js';
+import { hopLimitExceeded } from './hairpin6.js';
 import { replicate } from './replicate.js';
 import { traceFrame } from './trace.js';
 
@@ -361,7 +362,7 @@ export class Forwarder extends ForwarderState {
     f.inPort = X.index;
     f.dir = DIR_OUT;
     f.vsid = X.vsid;
-    if (f.kind !== K_IPV4 || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
+    if ((f.kind !== K_IPV4 && (f.kind !== K_IPV6 || f.bad6)) || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
       // not a flow the table may cache: the layers decide every frame
       return this.carryOut(this.engine.egress(X, innerFlowHash(f), this.nowMs), slot, X);
     }
@@ -439,8 +440,13 @@ export class Forwarder extends ForwarderState {
     const kind = A.kind[a];
     if (kind === A_DROP) return this.counters.drop(A.drop[a], X ? X.index : -1);
     if (A.route[a] !== 0 && X !== null) {
-      if (this.f.ttl <= 1) return timeExceeded(this, X, slot);
-      routeRewrite(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      if (A.route[a] === ROUTE_V6) {
+        if (this.f.ttl <= 1) return hopLimitExceeded(this, X, slot);
+        routeRewrite6(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      } else {
+        if (this.f.ttl <= 1) return timeExceeded(this, X, slot);
+        routeRewrite(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      }
       this.counters.global[C.Routed]++;
     }
     if (kind === A_PORT) queuePort(this, A.port[a], slot);
@@ -476,8 +482,13 @@ export class Forwarder extends ForwarderState {
     const kind = A.kind[a];
     if (kind === A_DROP) return this.counters.drop(A.drop[a], X ? X.index : -1);
     if (A.route[a] !== 0 && X !== null) {
-      if (this.f.ttl <= 1) return timeExceeded(this, X, slot);
-      routeRewrite(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      if (A.route[a] === ROUTE_V6) {
+        if (this.f.ttl <= 1) return hopLimitExceeded(this, X, slot);
+        routeRewrite6(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      } else {
+        if (this.f.ttl <= 1) return timeExceeded(this, X, slot);
+        routeRewrite(b.slab, b.start[slot], A.dstMac[a], A.srcMac[a]);
+      }
       this.counters.global[C.Routed]++;
     }
     if (kind === A_PORT) queuePort(this, A.port[a], slot);
@@ -558,7 +569,7 @@ export class Forwarder extends ForwarderState {
     f.inPort = UPLINK_BASE + srcHost;
     f.dir = DIR_IN;
     f.vsid = vni;
-    if (f.kind !== K_IPV4 || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
+    if ((f.kind !== K_IPV4 && (f.kind !== K_IPV6 || f.bad6)) || f.fragOff !== 0 || (slab[off] & 1) !== 0) {
       return this.carryOut(this.engine.ingress(si, srcHost, innerFlowHash(f), this.nowMs), slot, null);
     }
     const key = this.key;

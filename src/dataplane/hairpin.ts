@@ -6,7 +6,8 @@
  * routed frame whose TTL ran out into ICMP time exceeded when the slot has room for it.
  */
 import { arpRequestToReply } from '../wire/arp.js';
-import { H_ARP_REPLY, H_DHCP, type Decision } from '../vfp/decision.js';
+import { H_ARP_REPLY, H_DHCP, H_ECHO6_REPLY, H_NA, H_RA, type Decision } from '../vfp/decision.js';
+import { hairpin6 } from './hairpin6.js';
 import { Drop } from '../vfp/drops.js';
 import type { PortInfo } from '../vfp/snapshot.js';
 import { echoToReply, toTimeExceeded } from '../vfp/transpose.js';
@@ -20,6 +21,8 @@ export function hairpin(st: ForwarderState, d: Decision, X: PortInfo, slot: numb
   const b = st.cur;
   const off = b.start[slot];
   if (d.hairpin === H_DHCP) return dhcpReply(st, X, slot);
+  const h = d.hairpin;
+  if (h === H_NA || h === H_RA || h === H_ECHO6_REPLY) return hairpin6(st, d, X, slot);
   if (d.hairpin === H_ARP_REPLY) {
     arpRequestToReply(b.slab, off, off + 14, d.hairpinMac);
     st.counters.global[C.ArpReplies]++;

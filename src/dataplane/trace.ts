@@ -14,7 +14,8 @@ import { H_ARP_REPLY, H_DHCP, V_DROP, V_FORWARD, V_HAIRPIN } from '../vfp/decisi
 import { describeAction, macText } from '../vfp/describe.js';
 import { DROP_NAMES, Drop } from '../vfp/drops.js';
 import { UPLINK_BASE, type Engine } from '../vfp/engine.js';
-import { DIR_IN, DIR_OUT, K_IPV4, KEY_WORDS, PROTO_ICMP, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
+import { formatIpv6 } from '../wire/addr6.js';
+import { DIR_IN, DIR_OUT, K_IPV4, K_IPV6, KEY_WORDS, PROTO_ICMP, fillKey, hashKey, innerFlowHash, parseFrame } from '../vfp/flowkey.js';
 import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
 import type { TraceResult, TraceStep } from '../vfp/trace-types.js';
 import type { FlowTable } from '../vfp/uft.js';
@@ -84,6 +85,7 @@ export function traceFrame(ctx: TraceContext, portName: string, frame: Uint8Arra
     dstMac: macText(f.dstMac),
     ethertype: `0x${f.ethertype.toString(16).padStart(4, '0')}`,
     ...(f.isIp ? { srcIp: ipText(f.src), dstIp: ipText(f.dst), proto: f.proto, ttl: f.ttl } : {}),
+    ...(f.kind === K_IPV6 && frame.length >= 54 ? { srcIp: formatIpv6(buf, f.l3 + 8), dstIp: formatIpv6(buf, f.l3 + 24), proto: f.proto, ttl: f.ttl } : {}),
     ...(f.l4 ? { srcPort: f.sport, dstPort: f.dport } : {}),
     ...(f.proto === PROTO_ICMP ? { icmpType: f.sport >>> 8, icmpCode: f.sport & 0xff } : {}),
   };
@@ -96,7 +98,7 @@ export function traceFrame(ctx: TraceContext, portName: string, frame: Uint8Arra
   f.inPort = direction === 'out' ? X.index : UPLINK_BASE + Math.max(host, 0);
   f.dir = direction === 'out' ? DIR_OUT : DIR_IN;
   f.vsid = X.vsid;
-  const cacheable = f.kind === K_IPV4 && f.fragOff === 0 && (buf[0] & 1) === 0;
+  const cacheable = (f.kind === K_IPV4 || (f.kind === K_IPV6 && !f.bad6)) && f.fragOff === 0 && (buf[0] & 1) === 0;
   if (cacheable) {
     const key = new Uint32Array(KEY_WORDS);
     fillKey(f, key);

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { formatCidr, isUnicastMac, normaliseMac, parseCidr, parseIpv4 } from './addr.js';
+import { ipv6AddressText, ipv6PrefixText } from './ipv6.js';
 import { ifnameProblem, nameProblem, netnsProblem } from './names.js';
 import type {
   AccessControlList,
@@ -103,10 +104,22 @@ const providerAddress = text('an IPv4 address', (value, bad) => {
   return value;
 });
 
-const cidr = text('a CIDR prefix', (value, bad) => {
+/** A result of the IPv6 parsers (ipv6.ts): the normalised text, or a problem. */
+function fromResult(r: { ok: string } | { problem: string }, bad: (message: string) => never): string {
+  return 'ok' in r ? r.ok : bad(r.problem);
+}
+
+/** A virtual network's prefix: IPv4 CIDR as written, or an IPv6 prefix (normalised). */
+const vnetPrefix = text('a CIDR prefix', (value, bad) => {
+  if (value.includes(':')) return fromResult(ipv6PrefixText(value), bad);
   const parsed = parseCidr(value);
   return typeof parsed === 'string' ? bad(parsed) : value;
 });
+
+/** A dual-stack subnet's IPv6 prefix (normalised; /64 .. /120). */
+const ipv6SubnetPrefix = text('an IPv6 prefix', (value, bad) => fromResult(ipv6PrefixText(value, { minLen: 8, maxLen: 120 }), bad));
+
+const ipv6Address = text('an IPv6 address', (value, bad) => fromResult(ipv6AddressText(value), bad));
 
 const subnetPrefix = text('a CIDR prefix', (value, bad) => {
   const parsed = parseCidr(value);
@@ -169,6 +182,7 @@ const protocol = anyValue((value, bad): AclProtocol => {
 /** '*' or CIDR; a bare address becomes a /32. */
 const aclPrefix = text('an address prefix', (value, bad) => {
   if (value === '*') return value;
+  if (value.includes(':')) return fromResult(ipv6PrefixText(value, { bare: true }), bad);
   const parsed = parseCidr(value, true);
   return typeof parsed === 'string' ? bad(parsed) : formatCidr(parsed);
 });
@@ -208,6 +222,7 @@ export const SubnetSchema = object(
     name,
     vsid: integerIn('vsid', VSID_MIN, VSID_MAX),
     addressPrefix: subnetPrefix,
+    ipv6AddressPrefix: ipv6SubnetPrefix.optional(),
     encapsulation,
     nvgreFlowId,
     accessControlList: name.optional(),
@@ -219,7 +234,7 @@ export const SubnetSchema = object(
 export const VirtualNetworkSchema = object(
   {
     name,
-    addressPrefixes: list(cidr, 'CIDR prefixes').min(1, { error: 'at least one address prefix' }),
+    addressPrefixes: list(vnetPrefix, 'CIDR prefixes').min(1, { error: 'at least one address prefix' }),
     subnets: list(SubnetSchema, 'subnets'),
   },
   'a virtual network',
@@ -241,6 +256,7 @@ export const NetworkInterfaceSchema = object(
     subnet: name,
     macAddress,
     ipAddress: ipv4,
+    ipv6Address: ipv6Address.optional(),
     netns: netnsName.optional(),
     netnsMode: netnsMode.optional(),
     ifname: ifname.optional(),

@@ -10,6 +10,7 @@ import type { Cidr } from './addr.js';
 import { formatPath } from './errors.js';
 import type { PathSegment } from './errors.js';
 import { deriveIfname } from './names.js';
+import { ipv6Errors } from './semantic-ipv6.js';
 import {
   AccessControlListSchema,
   AclRuleSchema,
@@ -209,7 +210,7 @@ export function semanticErrors(input: unknown): SemanticError[] {
   const vsidSeen = new FirstSeen<number>();
   for (const vnet of items(VirtualNetworkSchema, doc.virtualNetworks, ['virtualNetworks'], ['subnets'])) {
     const vnetName = vnet.value.name;
-    const prefixes = vnet.value.addressPrefixes?.map((prefix) => parseCidr(prefix) as Cidr);
+    const prefixes = vnet.value.addressPrefixes?.filter((prefix) => !prefix.includes(':')).map((prefix) => parseCidr(prefix) as Cidr);
     const prefixSet = prefixes === undefined ? undefined : new PrefixSet(prefixes);
     const subnets = new Map<string, SubnetInfo>();
     if (vnetName !== undefined) {
@@ -285,6 +286,7 @@ export function semanticErrors(input: unknown): SemanticError[] {
       if (earlier) report(at(ifname === undefined ? 'name' : 'ifname'), `duplicate ifname ${derived} on host ${host} ${also(earlier)}`);
     }
   }
+  ipv6Errors(doc, report);
   return errors;
 }
 

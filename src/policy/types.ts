@@ -22,6 +22,8 @@ export interface Subnet {
   vsid: number;
   /** CIDR, e.g. 10.1.1.0/24. */
   addressPrefix: string;
+  /** IPv6 prefix of a dual-stack subnet, e.g. fd00:1:1::/64 (inside an IPv6 prefix of the network). */
+  ipv6AddressPrefix?: string;
   encapsulation: Encapsulation;
   /** NVGRE FlowID (low 8 bits of the key): a fixed 0..255, or 'hash' of the inner flow. Default 0. */
   nvgreFlowId?: number | 'hash';
@@ -34,6 +36,7 @@ export interface Subnet {
 /** A tenant's routing domain (RDID). Subnets of one virtual network route to each other. */
 export interface VirtualNetwork {
   name: string;
+  /** IPv4 and (for dual stack) IPv6 prefixes. */
   addressPrefixes: string[];
   subnets: Subnet[];
 }
@@ -48,6 +51,8 @@ export interface NetworkInterface {
   macAddress: string;
   /** IPv4 customer address (CA) inside the subnet's prefix. */
   ipAddress: string;
+  /** IPv6 CA inside the subnet's ipv6AddressPrefix (RFC 5952 form after validation); optional. */
+  ipv6Address?: string;
   /** Tenant network namespace to move the TAP into and configure. */
   netns?: string;
   /**

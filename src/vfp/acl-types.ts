@@ -20,6 +20,11 @@ export interface AclRuleC {
   readonly allow: boolean;
   /** Log each new flow this rule decides (acl-log.ts). */
   readonly logging: boolean;
+  /** Address family the rule's prefixes name: 0 both ('*' both ways), 4, or 6. An IPv6 rule's
+   * prefixes are in net6 (source words 0..3, destination 4..7; lengths srcLen/dstLen, srcNet and
+   * dstNet 0) and it never enters the IPv4 classifier (acl6.ts matches it). */
+  readonly family: number;
+  readonly net6: Uint32Array | null;
   /** One line for trace and dump output, e.g. "web-in#110 allow tcp * -> 10.1.1.0/24 dport 80". */
   readonly text: string;
 }

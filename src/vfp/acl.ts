@@ -7,14 +7,17 @@
  *
  * Matching: protocol (any, or a number; TCP 6, UDP 17, ICMP 1), source and destination prefix,
  * source and destination port ranges. A rule with a port range other than '*' matches only TCP and
- * UDP frames that carry ports (first fragments). Frames that are not IPv4 (IPv6, other ethertypes)
- * match only rules that match everything (protocol All, both prefixes '*', both ranges '*').
+ * UDP frames that carry ports (first fragments). A rule with IPv6 prefixes matches only IPv6
+ * frames (acl6.ts), one with IPv4 prefixes only IPv4 frames, one with '*' both; 'ICMP' means
+ * ICMPv6 for IPv6 frames. Other frames (ARP, other ethertypes) match only rules that match
+ * everything (protocol All, both prefixes '*', both ranges '*').
  *
  * `aclMatchLinear` is the trivial reference the classifier (classifier.ts) is checked against.
  */
 import type { AccessControlList, AclProtocol, AclRule } from '../policy/types.js';
 import { maskOf, parseCidr, parseIpv4 } from '../policy/addr.js';
 import { AclClassifier } from './classifier.js';
+import { compileRule6 } from './acl6.js';
 import { PROTO_ANY, type AclInput, type AclRuleC } from './acl-types.js';
 
 export { PROTO_ANY, type AclInput, type AclRuleC };
@@ -79,6 +82,7 @@ function rangeText(lo: number, hi: number): string {
 }
 
 function compileRule(r: AclRule, acl: string, rank: number): AclRuleC {
+  if (r.sourceAddressPrefix.includes(':') || r.destinationAddressPrefix.includes(':')) return compileRule6(r, acl, rank, protoNumber(r.protocol));
   const proto = protoNumber(r.protocol);
   const s = parsePrefix(r.sourceAddressPrefix);
   const d = parsePrefix(r.destinationAddressPrefix);
@@ -105,6 +109,8 @@ function compileRule(r: AclRule, acl: string, rank: number): AclRuleC {
     allow,
     logging: r.logging === true,
     text,
+    family: s.len === 0 && d.len === 0 ? 0 : 4,
+    net6: null,
   };
 }
 
@@ -129,11 +135,13 @@ export function compileAclTable(
   if (items.length === 0) return null;
   items.sort((a, b) => a.r.priority - b.r.priority || a.own - b.own || a.order - b.order);
   const rules = items.map((it, rank) => compileRule(it.r, it.acl, rank));
-  return { rules, classifier: new AclClassifier(rules) };
+  // IPv6 rules are matched by acl6.ts on the address bits; the IPv4 classifier never sees them
+  return { rules, classifier: new AclClassifier(rules.filter((r) => r.family !== 6)) };
 }
 
 /** True when rule `r` matches `f` (the definition both classifiers implement). */
 export function ruleMatches(r: AclRuleC, f: AclInput): boolean {
+  if (r.family === 6) return false;
   if (!f.isIp) {
     return r.proto === PROTO_ANY && r.srcLen === 0 && r.dstLen === 0 && r.spLo === 0 && r.spHi === 65535 && r.dpLo === 0 && r.dpHi === 65535;
   }

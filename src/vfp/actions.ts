@@ -18,6 +18,11 @@ export const A_ENCAP = 2;
 export const ENCAP_VXLAN = 0;
 export const ENCAP_NVGRE = 1;
 
+/** `route`: no rewrite, the router's IPv4 rewrite (TTL - 1, header checksum), its IPv6 one (hop limit - 1). */
+export const ROUTE_NONE = 0;
+export const ROUTE_V4 = 1;
+export const ROUTE_V6 = 2;
+
 export class ActionTable {
   count = 0;
   kind = new Uint8Array(64);

@@ -105,7 +105,8 @@ export class AclClassifier {
   private readonly kind: Uint8Array;
 
   constructor(rules: readonly AclRuleC[]) {
-    const n = rules.length;
+    // indexed by rank: the rules may be a subset of a table (its IPv4 and any-family rules)
+    const n = rules.reduce((m, r) => Math.max(m, r.rank + 1), 0);
     this.proto = new Int16Array(n);
     this.spLo = new Int32Array(n);
     this.spHi = new Int32Array(n);
@@ -128,7 +129,9 @@ export class AclClassifier {
       if (!l) byShape.set(shape, (l = []));
       l.push(i);
     }
-    this.groups = [...byShape.entries()].map(([shape, ranks]) => new TupleGroup(Math.floor(shape / 64), shape % 64, ranks, rules));
+    const byRank: AclRuleC[] = [];
+    for (const r of rules) byRank[r.rank] = r;
+    this.groups = [...byShape.entries()].map(([shape, ranks]) => new TupleGroup(Math.floor(shape / 64), shape % 64, ranks, byRank));
     this.groups.sort((a, b) => a.bestRank - b.bestRank);
   }
 

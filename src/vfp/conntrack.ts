@@ -23,7 +23,7 @@
  * never evicted, so a flood of new flows from one port cannot break another port's connections:
  * the new connection is refused instead (create returns -1, counted).
  */
-import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type FlowFields } from './flowkey.js';
+import { K_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type FlowFields } from './flowkey.js';
 
 const KW = 5;
 const WINDOW = 16;
@@ -127,22 +127,23 @@ export class ConnTrack {
 
   /** Ports of the frame as conntrack sees them: TCP/UDP ports; ICMP: the identifier both ways. */
   private static ports(f: FlowFields): number {
-    if (f.proto === PROTO_ICMP) return f.dport;
+    if (f.proto === PROTO_ICMP || f.proto === PROTO_ICMPV6) return f.dport;
     return f.l4 ? f.sport : 0;
   }
   private static dports(f: FlowFields): number {
-    if (f.proto === PROTO_ICMP) return f.dport;
+    if (f.proto === PROTO_ICMP || f.proto === PROTO_ICMPV6) return f.dport;
     return f.l4 ? f.dport : 0;
   }
 
   private fill(zone: number, f: FlowFields): number {
-    return this.fillTuple(zone, f.proto, f.src, f.dst, ConnTrack.ports(f), ConnTrack.dports(f));
+    // IPv6 (addresses as ids, ip6.ts) is its own family: bit 8 of the protocol word
+    return this.fillTuple(zone, f.kind === K_IPV6 ? f.proto | 0x100 : f.proto, f.src, f.dst, ConnTrack.ports(f), ConnTrack.dports(f));
   }
 
   private fillTuple(zone: number, proto: number, src: number, dst: number, sp: number, dp: number): number {
     const k = this.key;
     k[0] = zone;
-    k[4] = proto & 0xff;
+    k[4] = proto & 0x1ff;
     if (src < dst || (src === dst && sp <= dp)) {
       k[1] = src;
       k[2] = dst;
@@ -171,7 +172,7 @@ export class ConnTrack {
     const st = this.state[s];
     if (st !== Ct.Open) return this.timeout[st];
     const p = this.proto[s];
-    return p === PROTO_UDP ? this.timeouts.udpMs : p === PROTO_ICMP ? this.timeouts.icmpMs : this.timeouts.otherMs;
+    return p === PROTO_UDP ? this.timeouts.udpMs : p === PROTO_ICMP || p === PROTO_ICMPV6 ? this.timeouts.icmpMs : this.timeouts.otherMs;
   }
 
   /** True when slot `s` still holds connection `id` and has not timed out. */

@@ -9,6 +9,8 @@
  *                on flow-key fields)
  *   V_HAIRPIN    answer back out the sending port: an ARP reply (`hairpinMac` owns the asked
  *                address), an ICMP echo reply from the gateway, or a DHCP reply from policy
+ *                address) or an ICMP echo reply from the gateway; for IPv6 a neighbour or router
+ *                advertisement or an ICMPv6 echo reply (H_NA, H_RA, H_ECHO6_REPLY)
  *   V_REPLICATE  copies: `repPorts` (local port ids whose inbound layers allowed it),
  *                `repDenied` (local ports whose inbound ACL denied it: counted), `repHosts`
  *                (remote hosts, one encapsulated copy each, VSID `repVsid`)
@@ -26,7 +28,12 @@ export const V_REPLICATE = 3;
 export const H_ARP_REPLY = 1;
 export const H_ECHO_REPLY = 2;
 /** A DHCP client message of a Dynamic port: the dataplane answers it (dataplane/dhcp-reply.ts). */
-export const H_DHCP = 3;
+export const H_DHCP = 6;
+/** IPv6 (layers/nd.ts): neighbour advertisement for the solicited target at hairpinMac (the
+ * router's MAC: router flag set), router advertisement, ICMPv6 echo reply. */
+export const H_NA = 3;
+export const H_RA = 4;
+export const H_ECHO6_REPLY = 5;
 
 /** Returned by a layer: go on to the next layer, or the verdict is made. */
 export const CONTINUE = 0;

@@ -39,7 +39,7 @@ export const enum Drop {
   Offload,
   /** A frame with a VLAN tag (802.1Q, 802.1ad, QinQ; VLAN 0 included) from a port or the wire. */
   VlanTagged,
-  /** IPv6 from a port or in a tunnel: no port has an IPv6 CA yet. */
+  /** IPv6 from a port without an IPv6 CA, or in a tunnel to a subnet without an IPv6 prefix. */
   Ipv6Disabled,
   /** An EtherType other than IPv4 and ARP (default deny). */
   Ethertype,
@@ -62,9 +62,16 @@ export const enum Drop {
   TooBig,
   /** Over the port's bandwidth cap (qos), either direction. */
   Qos,
+  /** Neighbour solicitation for an address policy does not know (no answer, as ARP). */
+  NdUnknown,
+  /** Neighbour discovery a port may not send or that gets no answer: advertisements, router
+   * advertisements, redirects, MLD, duplicate address detection, a hop limit other than 255. */
+  NdIgnored,
+  /** An IPv6 fragment (fragment header): not supported; the tenant's PMTU discovery avoids them. */
+  Ipv6Fragment,
 }
 
-export const DROP_COUNT = 29;
+export const DROP_COUNT = 32;
 
 export const DROP_NAMES: readonly string[] = [
   'none',
@@ -96,4 +103,7 @@ export const DROP_NAMES: readonly string[] = [
   'dhcp',
   'too-big',
   'qos',
+  'nd-unknown',
+  'nd-ignored',
+  'ipv6-fragment',
 ];

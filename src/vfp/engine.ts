@@ -18,12 +18,12 @@
  * Quotas: a new flow takes a token from its owner port (quota.ts) and a new connection is
  * charged to it (conntrack.ts); over either, the frame is dropped for that port only.
  */
-import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, type ActionTable } from './actions.js';
 import { AclLog } from './acl-log.js';
+import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, ROUTE_V4, ROUTE_V6, type ActionTable } from './actions.js';
 import type { ConnTrack } from './conntrack.js';
 import { CONTINUE, DONE, Decision, V_FORWARD, V_REPLICATE } from './decision.js';
 import { Drop } from './drops.js';
-import { K_IPV4, type FlowFields } from './flowkey.js';
+import { K_IPV4, K_IPV6, type FlowFields } from './flowkey.js';
 import type { FragTable } from './frag.js';
 import { LayerKind, type Layer } from './layer.js';
 import { aclIn, aclOut } from './layers/acl.js';
@@ -31,6 +31,7 @@ import { dhcp, dhcpIn } from './layers/dhcp.js';
 import { qos } from './layers/qos.js';
 import { dropWith, ipText, type LayerCtx, type LayerFn } from './layers/ctx.js';
 import { gateway } from './layers/gateway.js';
+import { nd } from './layers/nd.js';
 import { ingressGuard } from './layers/ingress-guard.js';
 import { portSecurity } from './layers/port-security.js';
 import { router } from './layers/router.js';
@@ -53,6 +54,7 @@ LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
 LAYER_FNS[LayerKind.Dhcp] = dhcp;
 LAYER_FNS[LayerKind.DhcpIn] = dhcpIn;
 LAYER_FNS[LayerKind.Qos] = qos;
+LAYER_FNS[LayerKind.Nd] = nd;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;
@@ -82,6 +84,7 @@ export class Engine implements LayerCtx {
   /** A new snapshot (between batches); the replication lists grow to its largest subnet. */
   set snap(s: Snapshot) {
     this.current = s;
+    this.d.f.v6ids = s.v6.table;
     let ports = 0;
     for (const sub of s.subnets) ports = Math.max(ports, sub.localPorts.length);
     this.d.fit(ports, s.hosts.length);
@@ -210,7 +213,7 @@ export class Engine implements LayerCtx {
     const snap = this.snap;
     const tracing = d.rec !== null;
     const newConn = d.track && !d.ctReply && !d.ctRelated;
-    if (d.cacheable && f.kind === K_IPV4) {
+    if (d.cacheable && (f.kind === K_IPV4 || f.kind === K_IPV6)) {
       const ok = tracing ? this.flowRate.peek(owner, d.now) : this.flowRate.take(owner, d.now);
       if (!ok) {
         if (d.rec) d.step('quota', `new flows of ${snap.portById[owner]?.name ?? 'port'}: ${this.flowRate.perSecond}/s`, 'over the limit: drop');
@@ -238,7 +241,7 @@ export class Engine implements LayerCtx {
     const a = this.actions;
     a.begin();
     if (d.routed) {
-      a.nextRoute = 1;
+      a.nextRoute = f.kind === K_IPV6 ? ROUTE_V6 : ROUTE_V4;
       a.nextDstMac = snap.endpoints[d.dstEp].mac;
       a.nextSrcMac = snap.routerMac;
     }
@@ -274,6 +277,7 @@ export class Engine implements LayerCtx {
       if (r === Drop.Spoofed || r === Drop.SrcNotOwned || r === Drop.Malformed) return;
     }
     const f = this.d.f;
+    if (f.kind !== K_IPV4) return; // IPv6 fragments are dropped, never followed
     this.frags.record(inPort, f.src, f.dst, f.proto, f.ipId, action, flowHash, this.snap.generation, now);
   }
 }

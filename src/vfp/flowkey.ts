@@ -17,6 +17,8 @@
 import { arpCheck } from '../wire/arp.js';
 import { readMac, readU16, readU32 } from '../wire/bytes.js';
 import { ipv4Check } from '../wire/ipv4.js';
+import { ipv6Check } from '../wire/ipv6.js';
+import { addrId6, type AddrTable6 } from './ip6.js';
 import type { AclInput } from './acl-types.js';
 import { Drop } from './drops.js';
 
@@ -41,6 +43,7 @@ export const K_OTHER = 4;
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
+export const PROTO_ICMPV6 = 58;
 
 /** The parsed fields of one frame (reused for every frame of a batch). */
 export class FlowFields implements AclInput {
@@ -83,6 +86,18 @@ export class FlowFields implements AclInput {
   qProto = 0;
   qSport = 0;
   qDport = 0;
+  /** IPv6 (kind K_IPV6): `src`/`dst` hold the addresses' ids (ip6.ts; 0 = unknown), `ttl` the hop
+   * limit, `proto` the upper-layer protocol after hop-by-hop/destination-options headers (`ext6`
+   * when there were any), `frag` a fragment header. a6: the addresses' words (source 0..3,
+   * destination 4..7) for IPv6 ACL prefixes and the ND layer. ndTarget: the target id of a
+   * neighbour solicitation/advertisement. */
+  a6 = new Uint32Array(8);
+  ext6 = false;
+  ndTarget = 0;
+  /** IPv6 that failed validation (header lengths, extension headers, L4 header): see parseIpv6. */
+  bad6 = false;
+  /** The snapshot's IPv6 address table (set by the engine with each snapshot). */
+  v6ids: AddrTable6 | null = null;
 }
 
 /** Validates the frame at `off` (`len` bytes) and fills `f`; returns Drop.None or Drop.Malformed. */
@@ -115,7 +130,10 @@ export function parseFrame(b: Uint8Array, off: number, len: number, f: FlowField
       f.arpSpa = readU32(b, a + 14);
       f.arpTha = readMac(b, a + 18);
       f.arpTpa = readU32(b, a + 24);
-    } else f.kind = et === ETH_IPV6 ? K_IPV6 : et === ETH_VLAN || et === ETH_QINQ || et === ETH_QINQ_OLD ? K_VLAN : K_OTHER;
+    } else if (et === ETH_IPV6) {
+      f.kind = K_IPV6;
+      return parseIpv6(b, off + 14, len - 14, f);
+    } else f.kind = et === ETH_VLAN || et === ETH_QINQ || et === ETH_QINQ_OLD ? K_VLAN : K_OTHER;
     return Drop.None;
   }
   f.kind = K_IPV4;
@@ -156,6 +174,73 @@ export function parseFrame(b: Uint8Array, off: number, len: number, f: FlowField
     f.dport = readU16(b, l4 + 4);
     const type = b[l4];
     if ((type === 3 || type === 11 || type === 12) && !f.frag) parseQuoted(b, l4 + 8, Math.min(l4len, len - 14 - ihl) - 8, f);
+  }
+  return Drop.None;
+}
+
+/** Extension headers walked before the upper-layer header (more: malformed). */
+const MAX_EXT6 = 4;
+
+function bad6(f: FlowFields): number {
+  f.bad6 = true;
+  return Drop.None;
+}
+
+/** The IPv6 packet at `l3` (`len` bytes available): fixed header, hop-by-hop / destination
+ * options / routing headers skipped, a fragment header noted, TCP/UDP ports, ICMPv6 type/code
+ * and identifier (echo) or the ND target. A malformed packet is not refused here but marked
+ * (bad6): the guards drop it as malformed after deciding whether IPv6 is allowed at all, so a
+ * port without an IPv6 CA keeps counting every IPv6 frame as ipv6-disabled. */
+function parseIpv6(b: Uint8Array, l3: number, len: number, f: FlowFields): number {
+  f.l3 = l3;
+  f.ext6 = false;
+  f.ndTarget = 0;
+  f.bad6 = true;
+  if (ipv6Check(b, l3, len) !== 0) return Drop.None;
+  f.ttl = b[l3 + 7];
+  const a = f.a6;
+  for (let i = 0; i < 8; i++) a[i] = readU32(b, l3 + 8 + i * 4);
+  const t = f.v6ids;
+  f.src = t === null ? 0 : addrId6(t, a[0], a[1], a[2], a[3]);
+  f.dst = t === null ? 0 : addrId6(t, a[4], a[5], a[6], a[7]);
+  const end = l3 + 40 + readU16(b, l3 + 4);
+  let nh = b[l3 + 6];
+  let p = l3 + 40;
+  for (let i = 0; nh === 0 || nh === 60 || nh === 43 || nh === 44; i++) {
+    if (i === MAX_EXT6 || p + 8 > end) return bad6(f);
+    if (nh === 44) {
+      f.frag = true;
+      f.proto = b[p];
+      f.bad6 = false;
+      return Drop.None;
+    }
+    f.ext6 = true;
+    nh = b[p];
+    p += (b[p + 1] + 1) * 8;
+  }
+  f.proto = nh;
+  const l4len = end - p;
+  f.bad6 = false;
+  if (nh === PROTO_TCP) {
+    if (l4len < 20 || b[p + 12] >>> 4 < 5) return bad6(f);
+    f.sport = readU16(b, p);
+    f.dport = readU16(b, p + 2);
+    f.tcpFlags = b[p + 13];
+    f.l4 = true;
+  } else if (nh === PROTO_UDP) {
+    if (l4len < 8) return bad6(f);
+    f.sport = readU16(b, p);
+    f.dport = readU16(b, p + 2);
+    f.l4 = true;
+  } else if (nh === PROTO_ICMPV6) {
+    if (l4len < 8) return bad6(f);
+    const type = b[p];
+    f.sport = readU16(b, p);
+    f.dport = readU16(b, p + 4);
+    if (type === 135 || type === 136) {
+      if (l4len < 24) return bad6(f);
+      f.ndTarget = t === null ? 0 : addrId6(t, readU32(b, p + 8), readU32(b, p + 12), readU32(b, p + 16), readU32(b, p + 20));
+    }
   }
   return Drop.None;
 }

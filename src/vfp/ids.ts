@@ -13,6 +13,7 @@
 export class IdRegistry {
   private readonly ports = new Map<string, number>();
   private readonly networks = new Map<string, number>();
+  private readonly addresses6 = new Map<string, number>();
 
   /** The stable id of port `name` (made on first use). */
   port(name: string): number {
@@ -34,15 +35,27 @@ export class IdRegistry {
     return id;
   }
 
-  /** The ids as plain data (for a worker that continues on them). */
-  toJSON(): { ports: [string, number][]; networks: [string, number][] } {
-    return { ports: [...this.ports], networks: [...this.networks] };
+  /** The stable id (1, 2, ...; 0 = no known address) of IPv6 address `text` (RFC 5952 form):
+   * flow keys and connections hold IPv6 addresses as these ids (ip6.ts). */
+  address6(text: string): number {
+    let id = this.addresses6.get(text);
+    if (id === undefined) {
+      id = this.addresses6.size + 1;
+      this.addresses6.set(text, id);
+    }
+    return id;
   }
 
-  static from(data: { ports: [string, number][]; networks: [string, number][] }): IdRegistry {
+  /** The ids as plain data (for a worker that continues on them). */
+  toJSON(): { ports: [string, number][]; networks: [string, number][]; addresses6: [string, number][] } {
+    return { ports: [...this.ports], networks: [...this.networks], addresses6: [...this.addresses6] };
+  }
+
+  static from(data: { ports: [string, number][]; networks: [string, number][]; addresses6?: [string, number][] }): IdRegistry {
     const r = new IdRegistry();
     for (const [n, id] of data.ports) r.ports.set(n, id);
     for (const [n, id] of data.networks) r.networks.set(n, id);
+    for (const [n, id] of data.addresses6 ?? []) r.addresses6.set(n, id);
     return r;
   }
 }

@@ -12,6 +12,10 @@
  *   port-security  what the port may send: its own MAC, its own CA (0.0.0.0 only for DHCP),
  *                  ARP sender fields, no VLAN tags, no IPv6 (no IPv6 CA yet), no other EtherType
  *   dhcp           DHCP from policy: a Dynamic port's client is answered; no DHCP goes further
+ *                  ARP sender fields, no VLAN tags, IPv6 only with an IPv6 CA (its CA or
+ *                  EUI-64 link-local as source), no other EtherType
+ *   nd             (dual-stack ports) neighbour discovery from policy: NS -> NA, RS -> RA, echo to
+ *                  the router's IPv6 addresses; tenant NA/RA/redirects/MLD dropped
  *   gateway        what the dataplane answers itself: ARP from policy, echo to the gateway address
  *   router         the distributed router: a frame to the router MAC is routed by destination IP
  *                  within the virtual network
@@ -44,6 +48,8 @@ export const enum LayerKind {
   /** Per-frame work of the dataplane shown as a layer (`ctl layers`, trace) that decides
    * nothing: the port's bandwidth cap (dataplane/qos.ts), port mirroring (dataplane/mirror.ts). */
   Qos,
+  /** Neighbour discovery and the router's IPv6 answers (layers/nd.ts); dual-stack ports only. */
+  Nd,
 }
 
 export interface Layer {

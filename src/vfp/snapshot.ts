@@ -24,6 +24,8 @@ import { IdRegistry } from './ids.js';
 import { LayerKind, aclRules, layer, type Layer } from './layer.js';
 import { DEFAULT_UNDERLAY_MTU, tenantMtu } from './mtu.js';
 import { U32Map } from './u32map.js';
+import { V6Builder, type EndpointV6, type SnapshotV6, type SubnetV6 } from './ip6.js';
+import { ndLayer, portSecurityRules6 } from './layers/nd-rules.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
 export const ROUTER_MAC = 0x027379000001;
@@ -68,6 +70,8 @@ export interface PortInfo {
   /** portMirroring Source: the Destination ports (ids) of this host and subnet that get a copy of
    * every frame the port sends or receives (dataplane/mirror.ts); empty otherwise. */
   readonly mirrorTo: readonly number[];
+  /** The port's IPv6 CA (dual stack), or null: IPv6 from it is dropped (ipv6-disabled). */
+  readonly v6: EndpointV6 | null;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -97,6 +101,8 @@ export interface SubnetInfo {
   readonly localPorts: readonly number[];
   /** Other hosts with at least one port in the subnet (indices into Snapshot.hosts). */
   readonly remoteHosts: readonly number[];
+  /** The IPv6 prefix of a dual-stack subnet, or null. */
+  readonly v6: SubnetV6 | null;
 }
 
 /** One CA: a network interface anywhere, with the host that owns it. */
@@ -111,6 +117,8 @@ export interface EndpointInfo {
   readonly hostIndex: number;
   /** The port id (Snapshot.portById) when on this host, else -1. */
   readonly port: number;
+  /** Its IPv6 CA, or null. */
+  readonly v6: EndpointV6 | null;
 }
 
 export interface HostInfo {
@@ -173,6 +181,8 @@ export interface Snapshot {
   /** The largest tenant IPv4 packet that fits the underlay, per encapsulation (the PMTU check). */
   readonly roomVxlan: number;
   readonly roomNvgre: number;
+  /** IPv6 address ids and CA lookup (ip6.ts). */
+  readonly v6: SnapshotV6;
 }
 
 export function macToNumber(text: string): number {
@@ -241,6 +251,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const subnetDns: number[][] = [];
   const subnetKey = new Map<string, number>();
   const vsidSubnet = new U32Map(policy.virtualNetworks.reduce((n, v) => n + v.subnets.length, 0) + 1);
+  const v6 = new V6Builder(ids, ROUTER_MAC, policy.virtualNetworks.length);
   for (const vn of policy.virtualNetworks) {
     const rdid = virtualNetworks.length;
     const zone = ids.network(vn.name);
@@ -269,6 +280,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         nvgreFlowId: s.nvgreFlowId === 'hash' ? -1 : (s.nvgreFlowId ?? 0),
         localPorts: [],
         remoteHosts: [],
+        v6: v6.subnet(s.ipv6AddressPrefix),
       });
       subnetAcl.push(s.accessControlList);
       subnetDns.push((s.dnsServers ?? []).map(ipOf));
@@ -373,7 +385,8 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     const ep = endpoints.length;
     const local = h === hostIndex;
     const portIndex = local ? ids.port(nic.name) : -1;
-    endpoints.push({ index: ep, name: nic.name, mac, macText: macToText(mac), ip, ipText: formatIpv4(ip), subnetIndex: si, hostIndex: h, port: portIndex });
+    const e6 = v6.endpoint(nic.ipv6Address, s.v6, mac, s.rdid, ep);
+    endpoints.push({ index: ep, name: nic.name, mac, macText: macToText(mac), ip, ipText: formatIpv4(ip), subnetIndex: si, hostIndex: h, port: portIndex, v6: e6 });
     endpointByMac[si].set(mac, ep);
     endpointByIp[s.rdid].set(ip, ep);
     if (local) {
@@ -408,18 +421,20 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         dnsServers: subnetDns[si],
         qosMbps: nic.qos?.maximumBandwidthMbps ?? 0,
         mirrorTo: mirrorTargets(nic.name, nic.portMirroring, si),
+        v6: e6,
         layersOut: [
           ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
           ...(nic.portMirroring === 'Source' ? [mirrorLayer()] : []),
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
             `source MAC must be ${macText}`,
-            'drop IPv6 (the port has no IPv6 CA)',
-            'drop EtherTypes other than IPv4 and ARP',
+            ...portSecurityRules6(e6),
+            'drop EtherTypes other than IPv4, ARP and IPv6',
             `ARP sender must be ${macText} ${formatIpv4(ip)} (0.0.0.0 probes: not answered)`,
             `IPv4 source must be ${formatIpv4(ip)} (0.0.0.0 only for DHCP 68->67 to 255.255.255.255)`,
           ]),
           dhcpLayer(nic.ipAllocationMethod === 'Dynamic'),
+          ...(e6 !== null && s.v6 !== null ? [ndLayer(s, s.v6, ROUTER_MAC_TEXT)] : []),
           ...subnetLayers(s),
           aclLayer(aclOut, LayerKind.AclOut),
         ],
@@ -446,9 +461,9 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     portById,
     uplinkLayers: [
       layer('ingress-guard', LayerKind.IngressGuard, [
-        'drop VLAN-tagged, IPv6 and other non-IPv4/ARP inner frames',
+        'drop VLAN-tagged and other non-IPv4/ARP/IPv6 inner frames; IPv6 only in a dual-stack subnet, no neighbour discovery',
         'inner source MAC: an endpoint of the VSID placed on the host that owns the outer source PA',
-        'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP)',
+        'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP); IPv6 source: its IPv6 CA or link-local address',
         `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
       ]),
       layer('dhcp-in', LayerKind.DhcpIn, ['DHCPv4 client or server messages from another host: drop (never forwarded)']),
@@ -469,5 +484,6 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     aclRuleCount,
     roomVxlan: tenantMtu(underlayMtu, 'vxlan'),
     roomNvgre: tenantMtu(underlayMtu, 'nvgre'),
+    v6: v6.build(),
   });
 }

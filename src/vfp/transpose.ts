@@ -53,6 +53,13 @@ export function routeRewrite(b: Uint8Array, off: number, dstMac: number, srcMac:
   writeU16(b, l3 + 10, csumUpdate16(readU16(b, l3 + 10), old, (ttl << 8) | b[l3 + 9]));
 }
 
+/** The router's rewrite of the Ethernet+IPv6 frame at `off`: MACs, hop limit - 1 (no header checksum). */
+export function routeRewrite6(b: Uint8Array, off: number, dstMac: number, srcMac: number): void {
+  writeMac(b, off, dstMac);
+  writeMac(b, off + 6, srcMac);
+  b[off + 21]--;
+}
+
 /**
  * Turns the ICMP echo request at `off` (IPv4 header at off + 14, `ihl` bytes) into the router's
  * echo reply from `routerIp`/`routerMac`, in place: MACs and addresses swapped, TTL 64, type 0.

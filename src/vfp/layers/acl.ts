@@ -9,6 +9,8 @@
  * Broadcast and multicast are not tracked: each copy is checked against the rules.
  */
 import { aclMatchLinear, type AclTable } from '../acl.js';
+import { aclMatch6 } from '../acl6.js';
+import { K_IPV6, type FlowFields } from '../flowkey.js';
 import { CT_ORIG, CT_REPLY, CT_STATE_NAMES } from '../conntrack.js';
 import { CONTINUE, type Decision } from '../decision.js';
 import { Drop } from '../drops.js';
@@ -20,6 +22,7 @@ import { dropWith, ipText, type LayerCtx } from './ctx.js';
 
 /** The rank of the first rule of `t` matching `f`, or -1. */
 export function aclLookup(c: LayerCtx, t: AclTable, f: AclInput): number {
+  if ((f as FlowFields).kind === K_IPV6) return aclMatch6(t, f as FlowFields);
   const rank = t.classifier.lookup(f);
   if (c.checkLinear && rank !== aclMatchLinear(t, f)) throw new Error('ACL classifier disagrees with the linear reference');
   return rank;
@@ -65,7 +68,7 @@ function hasRules(p: PortInfo | null): boolean {
 
 function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
   const f = d.f;
-  if (!d.group && !d.track && f.isIp && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
+  if (!d.group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
   if (d.ctReply || d.ctRelated) return CONTINUE;
   const t = L.acl;
   if (t === null) {

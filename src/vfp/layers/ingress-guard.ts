@@ -1,6 +1,6 @@
 /**
  * ingress-guard (from the wire, after decapsulation): the tunnel is no licence. The inner frame
- * must be IPv4 or ARP, untagged, and its source must be what policy places on the host that sent
+ * must be IPv4 or ARP (IPv6: guards6.ts), untagged, and its source must be what policy places on the host that sent
  * it: an endpoint of this VSID on the host owning the outer source PA, with that endpoint's CA
  * as IPv4 source or ARP sender (0.0.0.0 only for a DHCP client's broadcast), or the router MAC
  * with a source CA of the same virtual network on that host (a frame that host routed). A host
@@ -11,14 +11,16 @@ import { Drop } from '../drops.js';
 import { K_ARP, K_IPV4, K_IPV6, K_OTHER, K_VLAN } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { dropWith, ipText, isDhcpClient, isGroupMac, macText, type LayerCtx } from './ctx.js';
+import { ingressGuard6 } from './guards6.js';
 
 export function ingressGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
   const snap = c.snap;
   const rec = d.rec !== null;
-  if (f.kind === K_VLAN || f.kind === K_IPV6 || f.kind === K_OTHER) {
-    if (rec) d.step(L.name, `inner EtherType 0x${f.ethertype.toString(16).padStart(4, '0')}`, 'not untagged IPv4 or ARP: drop');
-    return dropWith(c, d, f.kind === K_VLAN ? Drop.VlanTagged : f.kind === K_IPV6 ? Drop.Ipv6Disabled : Drop.Ethertype);
+  if (f.kind === K_IPV6) return ingressGuard6(c, d, L);
+  if (f.kind === K_VLAN || f.kind === K_OTHER) {
+    if (rec) d.step(L.name, `inner EtherType 0x${f.ethertype.toString(16).padStart(4, '0')}`, 'not untagged IPv4, ARP or IPv6: drop');
+    return dropWith(c, d, f.kind === K_VLAN ? Drop.VlanTagged : Drop.Ethertype);
   }
   const s = snap.subnets[d.subnet];
   const host = d.srcHost >= 0 ? snap.hosts[d.srcHost].name : 'an unknown host';

@@ -2,7 +2,8 @@
  * port-security (outbound): what a port may send at all, whatever its ACLs say. As OVN's
  * port_security, and further: the Ethernet source must be the port's MAC (so no multicast or
  * broadcast source either); VLAN-tagged frames are dropped (no port has a VLAN policy); IPv6 is
- * dropped (no port has an IPv6 CA: link-local, ND, RA and MLD included); EtherTypes other than
+ * dropped from a port without an IPv6 CA (link-local, ND, RA and MLD included), and from a
+ * dual-stack port checked by guards6.ts (its CA or EUI-64 link-local as source); EtherTypes other than
  * IPv4 and ARP are dropped (default deny). ARP's sender hardware and protocol addresses inside the
  * payload must be the port's own; IPv4's source must be the port's CA, 0.0.0.0 only for a DHCP
  * client's broadcast (UDP 68 -> 67 to 255.255.255.255).
@@ -12,6 +13,7 @@ import { Drop } from '../drops.js';
 import { K_ARP, K_IPV6, K_OTHER, K_VLAN } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { dropWith, ipText, isDhcpClient, macText, type LayerCtx } from './ctx.js';
+import { portSecurity6 } from './guards6.js';
 
 export function portSecurity(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -25,10 +27,7 @@ export function portSecurity(c: LayerCtx, d: Decision, L: Layer): number {
     if (rec) d.step(L.name, `source MAC must be ${X.macText}`, `source MAC ${macText(f.srcMac)}: drop (spoofed)`);
     return dropWith(c, d, Drop.Spoofed);
   }
-  if (f.kind === K_IPV6) {
-    if (rec) d.step(L.name, 'IPv6', `${X.name} has no IPv6 CA: drop`);
-    return dropWith(c, d, Drop.Ipv6Disabled);
-  }
+  if (f.kind === K_IPV6) return portSecurity6(c, d, L);
   if (f.kind === K_OTHER) {
     if (rec) d.step(L.name, `EtherType 0x${f.ethertype.toString(16).padStart(4, '0')}`, 'not IPv4 or ARP: drop (default deny)');
     return dropWith(c, d, Drop.Ethertype);

@@ -8,7 +8,7 @@
  */
 import { CONTINUE, DONE, type Decision } from '../decision.js';
 import { Drop } from '../drops.js';
-import { K_IPV4 } from '../flowkey.js';
+import { K_IPV4, K_IPV6 } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import type { EndpointInfo, SubnetInfo } from '../snapshot.js';
 import { dropWith, ipText, isGroupIp, isGroupMac, macText, type LayerCtx } from './ctx.js';
@@ -18,6 +18,11 @@ function forEndpoint(c: LayerCtx, d: Decision, L: Layer, e: EndpointInfo, s: Sub
   const f = d.f;
   if (f.kind === K_IPV4 && f.dst !== e.ip && !isGroupIp(f.dst, s.broadcast)) {
     if (d.rec) d.step(L.name, `MAC ${e.macText} is ${e.name} (${e.ipText})`, `destination IP ${ipText(f.dst)} is not its CA: drop`);
+    return dropWith(c, d, Drop.NotForPort);
+  }
+  // IPv6: its CA, its link-local address or a multicast group (ff00::/8)
+  if (f.kind === K_IPV6 && (e.v6 === null || f.dst === 0 || (f.dst !== e.v6.id && f.dst !== e.v6.llId)) && f.a6[4] >>> 24 !== 0xff) {
+    if (d.rec) d.step(L.name, `MAC ${e.macText} is ${e.name} (${e.v6 === null ? 'no IPv6 CA' : e.v6.text})`, 'destination IPv6 address is not its own: drop');
     return dropWith(c, d, Drop.NotForPort);
   }
   return CONTINUE;
