@@ -154,7 +154,7 @@ export async function withKernel(policy: Policy, seconds: number, only: CaseSet 
         h.ns,
         h.pa,
         pas.filter((x) => x !== h.pa),
-        nics.map((n) => ({ ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress, prefixLen: 24, vni: 5001 })),
+        nics.map((n) => ({ ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress!, prefixLen: 24, vni: 5001 })),
       );
       void i;
     }

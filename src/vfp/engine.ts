@@ -31,6 +31,8 @@ import { gateway } from './layers/gateway.js';
 import { ingressGuard } from './layers/ingress-guard.js';
 import { portSecurity } from './layers/port-security.js';
 import { router } from './layers/router.js';
+import { l2switch, switchGuard } from './layers/switch.js';
+import { MacTable } from './mac-table.js';
 import { vnet, vnetIn } from './layers/vnet.js';
 import type { FlowRate } from './quota.js';
 import type { PortInfo, Snapshot } from './snapshot.js';
@@ -47,6 +49,8 @@ LAYER_FNS[LayerKind.AclOut] = aclOut;
 LAYER_FNS[LayerKind.AclIn] = aclIn;
 LAYER_FNS[LayerKind.IngressGuard] = ingressGuard;
 LAYER_FNS[LayerKind.IngressVnet] = vnetIn;
+LAYER_FNS[LayerKind.SwitchGuard] = switchGuard;
+LAYER_FNS[LayerKind.L2Switch] = l2switch;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;
@@ -55,6 +59,8 @@ export class Engine implements LayerCtx {
   private current!: Snapshot;
   checkLinear = false;
   readonly d: Decision;
+  /** The learning switches' MAC table (this worker's). */
+  readonly macs = new MacTable();
 
   constructor(
     snap: Snapshot,
@@ -77,6 +83,7 @@ export class Engine implements LayerCtx {
     this.current = s;
     let ports = 0;
     for (const sub of s.subnets) ports = Math.max(ports, sub.localPorts.length);
+    for (const sw of s.switches) ports = Math.max(ports, sw.ports.length);
     this.d.fit(ports, s.hosts.length);
   }
 
@@ -95,7 +102,7 @@ export class Engine implements LayerCtx {
     const d = this.d;
     for (let i = 0; i < layers.length; i++) {
       const L = layers[i];
-      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard) break;
+      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard && L.kind !== LayerKind.SwitchGuard) break;
       if (LAYER_FNS[L.kind](this, d, L) === DONE) return DONE;
     }
     return CONTINUE;

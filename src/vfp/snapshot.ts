@@ -23,6 +23,9 @@ import { compileAclTable, type AclTable } from './acl.js';
 import { IdRegistry } from './ids.js';
 import { LayerKind, aclRules, layer, type Layer } from './layer.js';
 import { U32Map } from './u32map.js';
+import { compileSwitches, type SwitchInfo } from './switch-compile.js';
+
+export type { SwitchInfo } from './switch-compile.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
 export const ROUTER_MAC = 0x027379000001;
@@ -56,6 +59,10 @@ export interface PortInfo {
   /** Merged subnet + port ACL rules per direction; null = allow all. */
   readonly aclOut: AclTable | null;
   readonly aclIn: AclTable | null;
+  /** A Hyper-V style switch port (switch-compile.ts): index into Snapshot.switches (-1: an HNV
+   * port) and its role (SW_PORT, SW_HOST, SW_NIC). The HNV fields above are neutral then. */
+  readonly switchIndex: number;
+  readonly switchRole: number;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -156,6 +163,8 @@ export interface Snapshot {
   readonly portByName: ReadonlyMap<string, number>;
   /** Number of rules in all compiled ACL tables (shared tables counted once). */
   readonly aclRuleCount: number;
+  /** The Hyper-V style switches with ports on this host (switch-compile.ts). */
+  readonly switches: readonly SwitchInfo[];
 }
 
 export function macToNumber(text: string): number {
@@ -303,13 +312,14 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     return ls;
   };
   for (const nic of policy.networkInterfaces) {
+    if (nic.switch !== undefined) continue; // switch-compile.ts
     const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
     if (si === undefined) throw new Error(`network interface ${nic.name}: unknown subnet ${nic.virtualNetwork}/${nic.subnet}`);
     const h = hostByName.get(nic.host);
     if (h === undefined) throw new Error(`network interface ${nic.name}: unknown host ${nic.host}`);
     const s = subnets[si];
     const mac = macToNumber(nic.macAddress);
-    const ip = ipOf(nic.ipAddress);
+    const ip = ipOf(nic.ipAddress ?? '');
     const ep = endpoints.length;
     const local = h === hostIndex;
     const portIndex = local ? ids.port(nic.name) : -1;
@@ -343,6 +353,8 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         endpoint: ep,
         aclOut,
         aclIn,
+        switchIndex: -1,
+        switchRole: 0,
         layersOut: [
           layer('port-security', LayerKind.PortSecurity, [
             'drop VLAN-tagged frames (802.1Q, 802.1ad, QinQ)',
@@ -363,6 +375,18 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     } else if (!s.remoteHosts.includes(h)) {
       s.remoteHosts.push(h);
     }
+  }
+
+  const sw = compileSwitches(policy, hostName, ids, macToNumber, (s): PortInfo => Object.freeze({
+    index: s.index, name: s.name, ifname: s.ifname, ...(s.netns !== undefined ? { netns: s.netns } : {}),
+    mac: s.mac, macText: s.macText, ip: 0, ipText: '-', prefixLen: 0, gateway: 0, gatewayText: '-', vsid: 0, encapsulation: 'vxlan' as const,
+    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: -1, endpoint: -1, aclOut: null, aclIn: null,
+    switchIndex: s.switchIndex, switchRole: s.switchRole, layersOut: s.layersOut, layersIn: [],
+  }));
+  for (const p of sw.ports) {
+    ports.push(p);
+    portById[p.index] = p;
+    portByName.set(p.name, p.index);
   }
 
   return Object.freeze({
@@ -398,5 +422,6 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     subnetsByRdid,
     portByName,
     aclRuleCount,
+    switches: sw.switches,
   });
 }
