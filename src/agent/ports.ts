@@ -186,9 +186,10 @@ export async function createTenantPort(
       // loopback of a namespace the agent made; an adopted one's is its owner's business
       if (place.netnsMode === 'create') await linkSetUp('lo', ns);
       await linkConfigure(info.ifname, { mac: info.macText, mtu, up: true }, ns);
-      await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
+      // a switch port's VM sets its own addresses and routes (issue 14)
+      if (info.switchIndex < 0) await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
       // a default route only where there is none: never replaces the owner's (or another port's)
-      if (!(await hasDefaultRoute(ns))) {
+      if (info.switchIndex < 0 && !(await hasDefaultRoute(ns))) {
         await routeAddDefault(info.gatewayText, info.ifname, ns);
         addedRoute = true;
       }
