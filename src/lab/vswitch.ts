@@ -6,6 +6,7 @@
  * an External switch binds (a veth pair: this kernel has no dummy devices). Tenant namespaces
  * TAG-<nic> are made here and adopted by the agent; the VMs set their own addresses (`vmAddr`).
  */
+import fs from 'node:fs';
 import type { Policy } from '../policy/types.js';
 import { makeRunDir, startAgent, writePolicy, type RunningAgent } from './agents.js';
 import { newTag, removeNamespaces } from './topology.js';
@@ -16,6 +17,39 @@ export const OUT_PEER = '192.168.50.2';
 export const LAN_HOST = '10.60.0.1';
 export const LAN_PEER = '10.60.0.2';
 export const INT_HOST = '172.30.0.1';
+
+export const VM_MAC = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', e: '02:00:00:00:04:0e' } as const;
+
+/**
+ * The lab's policy: switches priv (Private), int (Internal, host vNIC 172.30.0.1/24, NAT labnat
+ * with TCP 8080 -> 172.30.0.10:80) and ext (External on ext0); VMs vm-a, vm-b on priv (vm-b on
+ * `bSwitch`), vm-c, vm-d on int, vm-e on ext.
+ */
+export function switchLabPolicy(bSwitch = 'priv', extNic = 'ext0'): Policy {
+  const nic = (name: keyof typeof VM_MAC, sw: string) => ({ name: `vm-${name}`, host: 'h1', switch: sw, macAddress: VM_MAC[name], netns: `vm-${name}` });
+  return {
+    hosts: [{ name: 'h1', providerAddresses: [OUT_HOST] }],
+    virtualNetworks: [],
+    accessControlLists: [],
+    switches: [
+      { name: 'priv', switchType: 'Private' },
+      { name: 'int', switchType: 'Internal', hostAddress: `${INT_HOST}/24` },
+      { name: 'ext', switchType: 'External', netAdapterName: extNic },
+    ],
+    nats: [{ name: 'labnat', internalIPInterfaceAddressPrefix: '172.30.0.0/24', staticMappings: [{ protocol: 'TCP', externalIPAddress: '0.0.0.0', externalPort: 8080, internalIPAddress: '172.30.0.10', internalPort: 80 }] }],
+    networkInterfaces: [nic('a', 'priv'), nic('b', bSwitch), nic('c', 'int'), nic('d', 'int'), nic('e', 'ext')],
+  };
+}
+
+/** The VMs' own addresses in the lab (vm-c also holds 192.168.77.3 on int: isolation checks). */
+export async function addressVms(lab: SwitchLab): Promise<void> {
+  await lab.vmAddr('vm-a', '192.168.77.1/24');
+  await lab.vmAddr('vm-b', '192.168.77.2/24');
+  await lab.vmAddr('vm-c', '172.30.0.10/24', INT_HOST);
+  await runIn(lab.ns('vm-c'), 'ip', ['addr', 'add', '192.168.77.3/24', 'dev', 'sy-vm-c']);
+  await lab.vmAddr('vm-d', '172.30.0.11/24', INT_HOST);
+  await lab.vmAddr('vm-e', '10.60.0.20/24');
+}
 
 export interface SwitchLab {
   tag: string;
@@ -80,6 +114,7 @@ export async function createSwitchLab(tag = newTag('vs')): Promise<SwitchLab> {
     async destroy() {
       await lab.agent?.stop().catch(() => undefined);
       await removeNamespaces([...made, host, out, lan]);
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
   try {

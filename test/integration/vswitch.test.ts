@@ -7,27 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { ping } from '../../src/lab/probes.js';
 import { run, runIn } from '../../src/lab/run.js';
-import { INT_HOST, LAN_HOST, LAN_PEER, OUT_HOST, OUT_PEER, createSwitchLab, type SwitchLab } from '../../src/lab/vswitch.js';
-import type { Policy } from '../../src/policy/types.js';
+import { INT_HOST, LAN_HOST, LAN_PEER, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy, type SwitchLab } from '../../src/lab/vswitch.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
-const MAC = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', e: '02:00:00:00:04:0e' };
-
-function policy(bSwitch = 'priv', extNic = 'ext0'): Policy {
-  const nic = (name: keyof typeof MAC, sw: string) => ({ name: `vm-${name}`, host: 'h1', switch: sw, macAddress: MAC[name], netns: `vm-${name}` });
-  return {
-    hosts: [{ name: 'h1', providerAddresses: [OUT_HOST] }],
-    virtualNetworks: [],
-    accessControlLists: [],
-    switches: [
-      { name: 'priv', switchType: 'Private' },
-      { name: 'int', switchType: 'Internal', hostAddress: `${INT_HOST}/24` },
-      { name: 'ext', switchType: 'External', netAdapterName: extNic },
-    ],
-    nats: [{ name: 'labnat', internalIPInterfaceAddressPrefix: '172.30.0.0/24', staticMappings: [{ protocol: 'TCP', externalIPAddress: '0.0.0.0', externalPort: 8080, internalIPAddress: '172.30.0.10', internalPort: 80 }] }],
-    networkInterfaces: [nic('a', 'priv'), nic('b', bSwitch), nic('c', 'int'), nic('d', 'int'), nic('e', 'ext')],
-  };
-}
+const policy = switchLabPolicy;
 
 const SERVER = "import socket;s=socket.socket();s.setsockopt(1,2,1);s.bind(('0.0.0.0',80));s.listen();c,a=s.accept();c.sendall(('hello '+a[0]).encode());c.close()";
 const CLIENT = (addr: string, port: number) => `import socket;s=socket.create_connection(('${addr}',${port}),3);print(s.recv(100).decode())`;
@@ -38,12 +21,7 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
   beforeAll(async () => {
     lab = await createSwitchLab();
     await lab.start(policy());
-    await lab.vmAddr('vm-a', '192.168.77.1/24');
-    await lab.vmAddr('vm-b', '192.168.77.2/24');
-    await lab.vmAddr('vm-c', '172.30.0.10/24', INT_HOST);
-    await runIn(lab.ns('vm-c'), 'ip', ['addr', 'add', '192.168.77.3/24', 'dev', 'sy-vm-c']);
-    await lab.vmAddr('vm-d', '172.30.0.11/24', INT_HOST);
-    await lab.vmAddr('vm-e', '10.60.0.20/24');
+    await addressVms(lab);
   }, 60_000);
   afterAll(async () => {
     await lab?.destroy();
