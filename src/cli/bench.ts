@@ -4,6 +4,7 @@
  * streams, UDP small frames (64-byte payloads, frames/s), ping RTT (median, p99). Prints a table
  * of ratios and writes bench/results/latest.json plus a dated copy, so regressions show.
  */
+import { withKernelBridge, withSwitchyardSwitch, type SwitchFigures } from '../lab/vswitch-bench.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -213,6 +214,9 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     ovs: { label: 'Open vSwitch userspace GRE (NVGRE keys)', run: () => withOvsGre(nv, o.seconds) },
     nvgre: { label: 'switchyard NVGRE', run: () => withSwitchyard(nv, o.seconds, [], 'switchyard nvgre') },
   };
+  // the virtual switch (issue 14): its own figures, not a PathFigures
+  let vsw: SwitchFigures | undefined;
+  let vbr: SwitchFigures | undefined;
   const keys = Object.keys(steps);
   const fig: Record<string, PathFigures> = {};
   const t0 = Date.now();
@@ -225,6 +229,13 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
       progress(`${steps[k].label} failed: ${(err as Error).message.slice(0, 300)}`);
       fig[k] = { tcp1: NaN, tcp4: NaN, udpSmall: NaN, rttMedianUs: NaN, rttP99Us: NaN };
     }
+  }
+  try {
+    progress('virtual switch: Internal switch + NAT (switchyard), kernel bridge + nftables masquerade');
+    vsw = await withSwitchyardSwitch(o.seconds);
+    vbr = await withKernelBridge(o.seconds);
+  } catch (err) {
+    progress(`virtual switch bench failed: ${(err as Error).message.slice(0, 300)}`);
   }
   progress(`[${keys.length + 1}/${keys.length + 1}] in-memory fast path, 1 and 2 workers (3 runs each)`);
   const fast = await fastPathWorkers();
@@ -252,6 +263,11 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   add('nvgre-udp-64', 'frames/s', nvgre.udpSmall, ovs.udpSmall, OG);
   add('nvgre-rtt-median', 'us', nvgre.rttMedianUs, ovs.rttMedianUs, OG, true);
   add('nvgre-rtt-p99', 'us', nvgre.rttP99Us, ovs.rttP99Us, OG, true);
+  if (vsw && vbr) {
+    add('switch-internal-port-to-port-tcp', 'Gbit/s', vsw.p2p, vbr.p2p, 'kernel-bridge');
+    add('switch-internal-port-to-host-tcp', 'Gbit/s', vsw.p2host, vbr.p2host, 'kernel-bridge');
+    add('switch-nat-tcp', 'Gbit/s', vsw.nat, vbr.nat, 'kernel-bridge+nft-masquerade');
+  }
   if (fast.length >= 2) {
     const best = (i: number) => Math.max(...fast[i].fps) / 1e6;
     // the "kernel" column of this case is switchyard itself with one worker

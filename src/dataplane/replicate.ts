@@ -30,7 +30,10 @@ function copyTo(st: ForwarderState, p: number, slot: number): void {
   const to = cp.slab;
   if (len > cp.slotSize - HEADROOM) return st.counters.drop(Drop.NoBuffer, p);
   to.set(from.subarray(src, src + len), dst);
-  to.fill(0, dst - VNET_HDR_LEN_MRG, dst); // no offload state for a copy
+  // a frame from a port with a virtio-net header keeps its offload state (a switch floods unknown
+  // unicast, partial checksums included); anything else carries none
+  if (st.vh === VNET_HDR_LEN_MRG && src >= VNET_HDR_LEN_MRG) to.set(from.subarray(src - VNET_HDR_LEN_MRG, src), dst - VNET_HDR_LEN_MRG);
+  else to.fill(0, dst - VNET_HDR_LEN_MRG, dst);
   cp.start[c] = dst;
   cp.len[c] = len;
   st.outs.addCopy(p, c);

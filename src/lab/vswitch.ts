@@ -60,7 +60,7 @@ export interface SwitchLab {
   policyFile: string;
   agent: RunningAgent | undefined;
   ns(nic: string): string;
-  start(policy: Policy): Promise<RunningAgent>;
+  start(policy: Policy, agentArgs?: string[]): Promise<RunningAgent>;
   /** Rewrites the policy file and makes the agent re-read it (SIGHUP); waits for `generation`. */
   reload(policy: Policy, generation?: number): Promise<void>;
   /** Gives the VM's interface in its namespace an address (and a default route via `gw`). */
@@ -83,7 +83,7 @@ export async function createSwitchLab(tag = newTag('vs')): Promise<SwitchLab> {
   let policyFile = '';
   const lab: SwitchLab = {
     tag, host, out, lan, dir, policyFile, agent: undefined, ns,
-    async start(policy) {
+    async start(policy, agentArgs = ['--workers', '1']) {
       const p = forLab(policy, ns);
       for (const n of p.networkInterfaces) {
         if (!n.netns || made.includes(n.netns)) continue;
@@ -93,7 +93,7 @@ export async function createSwitchLab(tag = newTag('vs')): Promise<SwitchLab> {
       }
       policyFile = writePolicy(dir, p);
       lab.policyFile = policyFile;
-      lab.agent = await startAgent(host, 'h1', policyFile, dir, ['--workers', '1']);
+      lab.agent = await startAgent(host, 'h1', policyFile, dir, agentArgs);
       return lab.agent;
     },
     async reload(policy, generation) {

@@ -5,7 +5,7 @@
 // refused policy that changes nothing, and what stop leaves behind (nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/lab/probes.js';
+import { iperf3, ping } from '../../src/lab/probes.js';
 import { run, runIn } from '../../src/lab/run.js';
 import { INT_HOST, LAN_HOST, LAN_PEER, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy, type SwitchLab } from '../../src/lab/vswitch.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
@@ -20,7 +20,8 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
   const stats = async () => (await controlRequest(lab.agent!.socket, { op: 'stats' })) as { generation: number; counters: Record<string, number>; drops: Record<string, number> };
   beforeAll(async () => {
     lab = await createSwitchLab();
-    await lab.start(policy());
+    // two workers: MAC tables per worker, flooded TCP segments with partial checksums
+    await lab.start(policy(), ['--workers', '2']);
     await addressVms(lab);
   }, 60_000);
   afterAll(async () => {
@@ -37,6 +38,9 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
     expect((await ping(lab.ns('vm-c'), '172.30.0.11', 3)).received).toBe(3);
     expect((await ping(lab.ns('vm-c'), INT_HOST, 3)).received).toBe(3);
     expect((await ping(lab.host, '172.30.0.11', 3)).received).toBe(3);
+    // TCP with offloads (TSO, partial checksums) to a port and to the host
+    expect((await iperf3(lab.ns('vm-d'), lab.ns('vm-c'), '172.30.0.11', 1)).gbps).toBeGreaterThan(0);
+    expect((await iperf3(lab.host, lab.ns('vm-c'), INT_HOST, 1)).gbps).toBeGreaterThan(0);
     const flows = (await controlRequest(lab.agent!.socket, { op: 'dump-flows', port: 'vm-c' })) as { action: string }[];
     expect(flows.some((f) => /vm-d|vEthernet/.test(f.action))).toBe(true);
   });

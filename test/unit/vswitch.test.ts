@@ -9,6 +9,9 @@ import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { parsePolicy } from '../../src/policy/validate.js';
 import type { Policy } from '../../src/policy/types.js';
 import { hostPortName } from '../../src/vfp/switch-compile.js';
+import { MemoryPort } from '../../src/io/memory.js';
+import type { FrameBatch } from '../../src/io/types.js';
+import { Forwarder } from '../../src/dataplane/forwarder.js';
 
 const M = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', x: '02:00:00:00:04:99' };
 
@@ -165,5 +168,46 @@ describe('switch policy errors, by path', () => {
     const p = switchPolicy();
     const e = errs({ ...p, networkInterfaces: [{ name: 'lost', host: 'host1', macAddress: '02:00:00:00:05:03' }] });
     expect(e).toContain('networkInterfaces[0].virtualNetwork: required');
+  });
+});
+
+/** A memory port with a 12-byte virtio-net header in front of every frame (as an offload TAP). */
+class VnetPort extends MemoryPort {
+  readonly vnetHdrSize = 12;
+  hdrIn = new Uint8Array(12);
+  readonly hdrsOut: Uint8Array[] = [];
+  override read(b: FrameBatch): number {
+    const n = super.read(b);
+    for (let i = 0; i < n; i++) b.slab.set(this.hdrIn, b.start[i] - 12);
+    return n;
+  }
+  override write(b: FrameBatch, idx: Int32Array, count: number): number {
+    for (let k = 0; k < count; k++) this.hdrsOut.push(b.slab.slice(b.start[idx[k]] - 12, b.start[idx[k]]));
+    return super.write(b, idx, count);
+  }
+}
+
+describe('flooding with offloads', () => {
+  it('every copy of a flooded frame keeps its virtio-net header (a partial checksum stays marked)', () => {
+    const snap = compileSnapshot(switchPolicy(), 'host1', 1);
+    const fwd = new Forwarder({ ports: [] }, snap, { now: () => 1_000_000 });
+    const ports = new Map<string, VnetPort>();
+    for (const p of snap.ports) {
+      const mp = new VnetPort(p.name);
+      ports.set(p.name, mp);
+      fwd.setPort(p.index, mp);
+    }
+    // NEEDS_CSUM, no GSO, csum_start 34, csum_offset 16 (TCP), num_buffers 1
+    const hdr = Uint8Array.from([1, 0, 0, 0, 0, 0, 34, 0, 16, 0, 1, 0]);
+    const c = ports.get('vm-c')!;
+    c.hdrIn = hdr;
+    c.push(buildIpv4Udp({ srcMac: M.c, dstMac: M.d, srcIp: '172.30.0.10', dstIp: '172.30.0.11', srcPort: 1, dstPort: 2 }));
+    fwd.pollPort(snap.portByName.get('vm-c')!);
+    const d = ports.get('vm-d')!;
+    const h = ports.get(hostPortName('int'))!;
+    expect(d.pullAll()).toHaveLength(1);
+    expect(h.pullAll()).toHaveLength(1);
+    expect([...d.hdrsOut[0]]).toEqual([...hdr]);
+    expect([...h.hdrsOut[0]]).toEqual([...hdr]);
   });
 });
