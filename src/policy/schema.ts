@@ -278,7 +278,7 @@ export const VirtualSwitchSchema = object(
   'a virtual switch',
 ).superRefine((sw, ctx) => {
   const need = (field: 'hostAddress' | 'netAdapterName', want: boolean, why: string): void => {
-    if (want && sw[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `required for a ${sw.switchType} switch (${why})`, input: undefined });
+    if (want && sw[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `required for an ${sw.switchType} switch (${why})`, input: undefined });
     if (!want && sw[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `only for ${field === 'hostAddress' ? 'an Internal' : 'an External'} switch, not ${sw.switchType}`, input: sw[field] });
   };
   need('hostAddress', sw.switchType === 'Internal', "the host vNIC's address, e.g. 172.30.0.1/24");

@@ -157,7 +157,7 @@ describe('switch policy errors, by path', () => {
       ],
     };
     const e = errs(bad);
-    expect(e).toContain('switches[3].netAdapterName: required for a External switch (the host NIC to bind, e.g. eth1)');
+    expect(e).toContain('switches[3].netAdapterName: required for an External switch (the host NIC to bind, e.g. eth1)');
     expect(e).toContain('nats[1].internalIPInterfaceAddressPrefix: NAT prefix 172.30.0.128/25 overlaps NAT n1 (172.30.0.0/24)');
     expect(e).toContain('nats[1].staticMappings[0].externalPort: external port TCP 8080 is taken by nats[0].staticMappings[0]');
     expect(e.some((m) => m.startsWith("nats[2].internalIPInterfaceAddressPrefix: 10.77.0.0/16 is no Internal switch's prefix"))).toBe(true);
