@@ -15,6 +15,7 @@
         'src/csum.cc',
         'src/segment.cc',
         'src/steer.cc',
+        'src/packet.cc',
       ],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

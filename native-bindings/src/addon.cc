@@ -24,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pollStop", Napi::Function::New(env, PollStop, "pollStop"));
   exports.Set("attachCbpf", Napi::Function::New(env, AttachCbpf, "attachCbpf"));
   exports.Set("tapSetSteeringEbpf", Napi::Function::New(env, TapSetSteeringEbpf, "tapSetSteeringEbpf"));
+  exports.Set("packetOpen", Napi::Function::New(env, PacketOpen, "packetOpen"));
   exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
   exports.Set("sumChunks", Napi::Function::New(env, SumChunks, "sumChunks"));
   exports.Set("segmentFrame", Napi::Function::New(env, SegmentFrame, "segmentFrame"));

@@ -34,6 +34,9 @@ Napi::Value PollStop(const Napi::CallbackInfo& info);
 Napi::Value AttachCbpf(const Napi::CallbackInfo& info);
 Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info);
 
+// packet.cc: AF_PACKET sockets on a NIC (an External switch's bound NIC).
+Napi::Value PacketOpen(const Napi::CallbackInfo& info);
+
 // csum.cc: ones-complement sum over a byte range.
 Napi::Value Checksum(const Napi::CallbackInfo& info);
 Napi::Value SumChunks(const Napi::CallbackInfo& info);

@@ -38,6 +38,9 @@ import { buildTraceFrame } from './trace-frame.js';
 import { PaLiveness, type LivenessPeers } from './liveness.js';
 import type { ControlRequest } from './control-protocol.js';
 import type { Logger } from './logger.js';
+import { HostNat, natTableName } from './nat.js';
+import { checkHostDevices, configureHostVnic, natPlans, openNicPort } from './vswitch.js';
+import { SW_HOST, SW_NIC, hostPortName } from '../vfp/switch-compile.js';
 
 export interface AgentOptions {
   policy: Policy;
@@ -91,9 +94,12 @@ export class Agent {
   private owned: Ownership | undefined;
   /** Ports of the policy that could not be made because something of theirs is not ours: the error. */
   private blocked = new Map<string, string>();
+  /** NAT networking of the Internal switches (nat.ts): this agent's own nftables table. */
+  private readonly nat: HostNat;
 
   private constructor(private readonly opts: AgentOptions) {
     this.policy = opts.policy;
+    this.nat = new HostNat(natTableName(opts.host));
     this.nWorkers = Math.max(1, Math.floor(opts.workers ?? os.availableParallelism()));
   }
 
@@ -120,6 +126,7 @@ export class Agent {
   private async bringUp(): Promise<void> {
     const { policy, host, log } = this.opts;
     let snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
+    checkHostDevices(policy, snapshot);
     await this.openUnderlay(policy, snapshot);
     // the ports' MTU (DHCP option 26, the PMTU check) follows the underlay found just now
     if (this.underlayMtu !== 1500) snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
@@ -136,6 +143,8 @@ export class Agent {
         this.block(p.name, err);
       }
     }
+    // after the host vNICs exist; replaces a table a crashed agent of this host left
+    await this.nat.apply(natPlans(policy, snapshot));
     this.pool = await WorkerPool.start(
       {
         host,
@@ -230,9 +239,25 @@ export class Agent {
 
   /** Creates the port's TAP with one queue per worker (the workers learn of it with the next mapping). */
   private async addPort(p: PortInfo, policy: Policy): Promise<void> {
-    const mode = { offload: this.offload, multiQueue: this.nWorkers > 1, queues: this.nWorkers };
+    if (p.switchRole === SW_NIC) {
+      this.ports.set(p.name, Object.assign(openNicPort(p, this.nWorkers, this.opts.log), { index: p.index }));
+      this.blocked.delete(p.name);
+      return;
+    }
+    // a port of an External switch takes plain frames: the NIC's AF_PACKET socket cannot take a
+    // TSO super-frame or a partial checksum
+    const offload = this.offload && switchDevice(policy, p).type !== 'External';
+    const mode = { offload, multiQueue: this.nWorkers > 1, queues: this.nWorkers };
     const place = { netnsMode: netnsModeOf(policy, p.name), owned: this.owned! };
     const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place), { index: p.index });
+    if (p.switchRole === SW_HOST) {
+      try {
+        await configureHostVnic(p, switchDevice(policy, p).hostAddress);
+      } catch (err) {
+        await port.remove().catch(() => undefined);
+        throw err;
+      }
+    }
     this.ports.set(p.name, port);
     this.blocked.delete(p.name);
   }
@@ -262,10 +287,15 @@ export class Agent {
     const old = this.snapshot;
     // a policy this host cannot compile is refused before anything changes
     const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
+    checkHostDevices(policy, snap);
     await this.openUnderlay(policy, snap);
+    // a port moved between switches keeps its TAP (the snapshot moves it); only what the device
+    // itself holds makes a port change: an External switch's plain frames, a host vNIC's address
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
-      a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && a.v6?.text === b.v6?.text && a.v6?.prefixLen === b.v6?.prefixLen && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && a.v6?.text === b.v6?.text && a.v6?.prefixLen === b.v6?.prefixLen && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name) &&
+      a.switchRole === b.switchRole && (a.switchIndex < 0) === (b.switchIndex < 0) &&
+      JSON.stringify(switchDevice(policy, a)) === JSON.stringify(switchDevice(this.policy, b));
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));
@@ -324,6 +354,7 @@ export class Agent {
     }
     this.snapshot = snap;
     await this.pool.apply(snap, this.workerPorts());
+    await this.nat.apply(natPlans(policy, snap));
     // only a policy that took effect is the one liveness changes re-apply
     this.policy = policy;
     await this.liveness?.setPeers(this.livenessPeers(policy));
@@ -414,6 +445,7 @@ export class Agent {
     // an apply in flight finishes first (it may still create ports or sockets), then liveness
     await this.applying;
     this.liveness?.stop();
+    await this.nat.remove().catch((err: Error) => log.warn({ err: err.message, table: this.nat.table }, 'NAT table not removed'));
     // the workers go first: nothing polls an fd once it is closed
     await this.pool?.stop();
     for (const p of this.ports.values()) {
@@ -439,6 +471,14 @@ export class Agent {
     await this.owned?.close().catch((err: Error) => log.warn({ err: err.message }, 'ownership record not removed'));
     log.info('agent stopped');
   }
+}
+
+/** What a switch port's device depends on: its switch's type and (host vNIC) address. */
+function switchDevice(policy: Policy, p: PortInfo): { type?: string; hostAddress?: string } {
+  if (p.switchIndex < 0) return {};
+  const name = policy.networkInterfaces.find((n) => n.name === p.name)?.switch;
+  const sw = (policy.switches ?? []).find((s) => s.name === name || hostPortName(s.name) === p.name);
+  return sw === undefined ? {} : { type: sw.switchType, ...(p.switchRole === SW_HOST && sw.hostAddress !== undefined ? { hostAddress: sw.hostAddress } : {}) };
 }
 
 /** The interface's netnsMode (create when not given). */

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { Policy } from '../policy/types.js';
 
-export const POLICY_KINDS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists'] as const;
+export const POLICY_KINDS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists', 'switches', 'nats'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 export const SYNC_PATH = '/networking/v1/sync';
@@ -52,7 +52,7 @@ export interface HeartbeatMessage {
 export type SyncMessage = SnapshotMessage | DeltaMessage | HeartbeatMessage;
 
 export function emptyPolicy(): Policy {
-  return { hosts: [], virtualNetworks: [], networkInterfaces: [], accessControlLists: [] };
+  return { hosts: [], virtualNetworks: [], networkInterfaces: [], accessControlLists: [], switches: [], nats: [] };
 }
 
 function canonical(value: unknown): string {
@@ -79,7 +79,7 @@ function canonicalItem(item: object): string {
 /** SHA-256 (hex) of the canonical JSON (sorted keys) of a host view. */
 export function viewDigest(view: Policy): string {
   const kinds = [...POLICY_KINDS].sort();
-  const body = kinds.map((kind) => `${JSON.stringify(kind)}:[${(view[kind] as object[]).map(canonicalItem).join(',')}]`).join(',');
+  const body = kinds.map((kind) => `${JSON.stringify(kind)}:[${((view[kind] ?? []) as object[]).map(canonicalItem).join(',')}]`).join(',');
   return createHash('sha256').update(`{${body}}`).digest('hex');
 }
 
@@ -92,6 +92,8 @@ export function sortView(view: Policy): Policy {
     virtualNetworks: [...view.virtualNetworks].sort(byName),
     networkInterfaces: [...view.networkInterfaces].sort(byName),
     accessControlLists: [...view.accessControlLists].sort(byName),
+    switches: [...(view.switches ?? [])].sort(byName),
+    nats: [...(view.nats ?? [])].sort(byName),
   };
 }
 
@@ -102,12 +104,12 @@ export function diffViews(from: Policy, to: Policy): { upsert: Partial<Policy>; 
   let empty = true;
   for (const kind of POLICY_KINDS) {
     const before = new Map<string, { name: string }>();
-    for (const item of from[kind] as { name: string }[]) before.set(item.name, item);
-    const changed = (to[kind] as { name: string }[]).filter((item) => {
+    for (const item of (from[kind] ?? []) as { name: string }[]) before.set(item.name, item);
+    const changed = ((to[kind] ?? []) as { name: string }[]).filter((item) => {
       const old = before.get(item.name);
       return old !== item && (old === undefined || canonicalItem(old) !== canonicalItem(item));
     });
-    const names = new Set((to[kind] as { name: string }[]).map((item) => item.name));
+    const names = new Set(((to[kind] ?? []) as { name: string }[]).map((item) => item.name));
     const gone = [...before.keys()].filter((name) => !names.has(name));
     if (changed.length > 0) {
       upsert[kind] = changed;
@@ -126,7 +128,7 @@ export function applyDelta(view: Policy, delta: Pick<DeltaMessage, 'upsert' | 'r
   const out = emptyPolicy() as unknown as Record<PolicyKind, { name: string }[]>;
   for (const kind of POLICY_KINDS) {
     const items = new Map<string, { name: string }>();
-    for (const item of view[kind] as { name: string }[]) items.set(item.name, item);
+    for (const item of (view[kind] ?? []) as { name: string }[]) items.set(item.name, item);
     for (const name of delta.remove[kind] ?? []) items.delete(name);
     for (const item of (delta.upsert[kind] ?? []) as { name: string }[]) items.set(item.name, item);
     out[kind] = [...items.values()];

@@ -191,10 +191,12 @@ export async function createTenantPort(
       // loopback of a namespace the agent made; an adopted one's is its owner's business
       if (place.netnsMode === 'create') await linkSetUp('lo', ns);
       await linkConfigure(info.ifname, { mac: info.macText, mtu, up: true }, ns);
-      // a Dynamic port's address and route come from its own DHCP client (layers/dhcp.ts)
-      if (!info.dhcp) await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
+      // a Dynamic port's address and route come from its own DHCP client (layers/dhcp.ts); a
+      // switch port's VM sets its own addresses and routes (issue 14)
+      const ownAddress = !info.dhcp && info.switchIndex < 0;
+      if (ownAddress) await addrAdd(info.ifname, `${info.ipText}/${info.prefixLen}`, ns);
       // a default route only where there is none: never replaces the owner's (or another port's)
-      if (!info.dhcp && !(await hasDefaultRoute(ns))) {
+      if (ownAddress && !(await hasDefaultRoute(ns))) {
         await routeAddDefault(info.gatewayText, info.ifname, ns);
         addedRoute = true;
       }

@@ -26,6 +26,8 @@ function ipOr(text: string | undefined, dflt: number | undefined, what: string):
 
 /** MAC of the CA `ip` in the port's virtual network, as the sender would resolve it. */
 function macFor(snap: Snapshot, port: PortInfo, ip: number): number {
+  // a switch port resolves nothing from policy: without dl_dst= the frame is a broadcast
+  if (port.switchIndex >= 0) return eth.MAC_BROADCAST;
   const sub = snap.subnets[port.subnetIndex]!;
   if (((ip & sub.mask) >>> 0) !== sub.network || ip === sub.gateway) return snap.routerMac;
   const ep = snap.endpointByIp[port.rdid]?.get(ip);

@@ -13,7 +13,7 @@ import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import type { ErrorBody, ResourceEnvelope } from '../controller/envelope.js';
 import { API_PREFIX, resourceOf } from '../controller/envelope.js';
 import { formatErrors, loadPolicyFile } from '../policy/load.js';
-import type { AccessControlList, Host, NetworkInterface, VirtualNetwork } from '../policy/types.js';
+import type { AccessControlList, Host, Nat, NetworkInterface, VirtualNetwork, VirtualSwitch } from '../policy/types.js';
 import { readToken } from './controller-cmd.js';
 
 export interface ControllerClientOptions {
@@ -30,13 +30,15 @@ export interface Output {
 const consoleOutput: Output = { out: (text) => console.log(text), err: (text) => console.error(text) };
 
 /** Apply order: what is referred to goes first. */
-const APPLY_ORDER: PolicyKind[] = ['accessControlLists', 'hosts', 'virtualNetworks', 'networkInterfaces'];
+const APPLY_ORDER: PolicyKind[] = ['accessControlLists', 'hosts', 'virtualNetworks', 'switches', 'nats', 'networkInterfaces'];
 
 const SINGULAR: Record<PolicyKind, string> = {
   hosts: 'host',
   virtualNetworks: 'virtualNetwork',
   networkInterfaces: 'networkInterface',
   accessControlLists: 'accessControlList',
+  switches: 'switch',
+  nats: 'nat',
 };
 
 const ALIASES: Record<string, PolicyKind> = {
@@ -54,6 +56,11 @@ const ALIASES: Record<string, PolicyKind> = {
   accesscontrollists: 'accessControlLists',
   acl: 'accessControlLists',
   acls: 'accessControlLists',
+  switch: 'switches',
+  switches: 'switches',
+  vmswitch: 'switches',
+  nat: 'nats',
+  nats: 'nats',
 };
 
 export function parseKind(text: string): PolicyKind {
@@ -132,10 +139,25 @@ function rowsOf(kind: PolicyKind, items: ResourceEnvelope[]): { headers: string[
     case 'networkInterfaces':
       return {
         headers: ['NAME', 'HOST', 'VIRTUAL-NETWORK', 'SUBNET', 'MAC', 'IP', 'ACL', 'REVISION'],
-        rows: (resources as unknown as NetworkInterface[]).map((n, i) => [n.name, n.host, n.virtualNetwork, n.subnet, n.macAddress, n.ipv6Address !== undefined ? `${n.ipAddress},${n.ipv6Address}` : n.ipAddress, n.accessControlList ?? '<none>', String(items[i]?.revision)]),
+        rows: (resources as unknown as NetworkInterface[]).map((n, i) => [n.name, n.host, n.virtualNetwork ?? `switch ${n.switch ?? '?'}`, n.subnet ?? '-', n.macAddress, n.ipv6Address !== undefined ? `${n.ipAddress ?? '-'},${n.ipv6Address}` : (n.ipAddress ?? '-'), n.accessControlList ?? '<none>', String(items[i]?.revision)]),
       };
     case 'accessControlLists':
       return { headers: ['NAME', 'RULES', 'REVISION'], rows: (resources as unknown as AccessControlList[]).map((a, i) => [a.name, String(a.aclRules.length), String(items[i]?.revision)]) };
+    case 'switches':
+      return {
+        headers: ['NAME', 'TYPE', 'HOST-ADDRESS', 'NET-ADAPTER', 'REVISION'],
+        rows: (resources as unknown as VirtualSwitch[]).map((s, i) => [s.name, s.switchType, s.hostAddress ?? '-', s.netAdapterName ?? '-', String(items[i]?.revision)]),
+      };
+    case 'nats':
+      return {
+        headers: ['NAME', 'INTERNAL-PREFIX', 'STATIC-MAPPINGS', 'REVISION'],
+        rows: (resources as unknown as Nat[]).map((n, i) => [
+          n.name,
+          n.internalIPInterfaceAddressPrefix,
+          n.staticMappings.map((m) => `${m.protocol} ${m.externalIPAddress}:${m.externalPort}->${m.internalIPAddress}:${m.internalPort}`).join(',') || '<none>',
+          String(items[i]?.revision),
+        ]),
+      };
   }
 }
 

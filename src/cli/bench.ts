@@ -4,6 +4,7 @@
  * streams, UDP small frames (64-byte payloads, frames/s), ping RTT (median, p99). Prints a table
  * of ratios and writes bench/results/latest.json plus a dated copy, so regressions show.
  */
+import { withKernelBridge, withSwitchyardSwitch, type SwitchFigures } from '../lab/vswitch-bench.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,7 +159,7 @@ export async function withKernel(policy: Policy, seconds: number, only: CaseSet 
         h.ns,
         h.pa,
         pas.filter((x) => x !== h.pa),
-        nics.map((n) => ({ ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress, prefixLen: 24, vni: 5001 })),
+        nics.map((n) => ({ ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress!, prefixLen: 24, vni: 5001 })),
       );
       void i;
     }
@@ -212,7 +213,7 @@ export async function withKernelPeer(policy: Policy, seconds: number, host1: 'sw
   try {
     const p = policyForLab(policy, lab.tenantNs);
     const nic = (name: string) => p.networkInterfaces.find((n) => n.name === name)!;
-    const kt = (name: string) => ({ ns: lab.tenantNs(name), mac: nic(name).macAddress, ip: nic(name).ipAddress, prefixLen: 24, vni: 5001 });
+    const kt = (name: string) => ({ ns: lab.tenantNs(name), mac: nic(name).macAddress, ip: nic(name).ipAddress!, prefixLen: 24, vni: 5001 });
     const [h1, h2] = lab.hosts;
     if (host1 === 'switchyard') {
       const dir = makeRunDir(lab.tag);
@@ -295,6 +296,9 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     kpKernel: { label: 'kernel VXLAN peer (tenant without offload) <-> kernel VXLAN', run: () => withKernelPeer(policy, o.seconds, 'kernel') },
     kpSy: { label: 'kernel VXLAN peer (tenant without offload) <-> switchyard', run: () => withKernelPeer(policy, o.seconds, 'switchyard') },
   };
+  // the virtual switch (issue 14): its own figures, not a PathFigures
+  let vsw: SwitchFigures | undefined;
+  let vbr: SwitchFigures | undefined;
   const keys = Object.keys(steps);
   const fig: Record<string, PathFigures> = {};
   const t0 = Date.now();
@@ -320,6 +324,13 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     }
   }
   progress(`[${total}/${total}] in-memory fast path, 1 and 2 workers (3 runs each)`);
+  try {
+    progress('virtual switch: Internal switch + NAT (switchyard), kernel bridge + nftables masquerade');
+    vsw = await withSwitchyardSwitch(o.seconds);
+    vbr = await withKernelBridge(o.seconds);
+  } catch (err) {
+    progress(`virtual switch bench failed: ${(err as Error).message.slice(0, 300)}`);
+  }
   const fast = await fastPathWorkers();
   const cases: BenchCase[] = [];
   const add = (name: string, unit: string, s: number, k: number, peer: string, lowerIsBetter = false) =>
@@ -351,6 +362,11 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   add('kernel-peer-to-switchyard', 'Gbit/s', peer.kpSy.toHost1, peer.kpKernel.toHost1, KK);
   add('switchyard-to-kernel-peer', 'Gbit/s', peer.kpSy.toHost2, peer.kpKernel.toHost2, KK);
   add('kernel-peer-udp-delivered', 'fraction', peer.kpSy.udpDelivered, peer.kpKernel.udpDelivered, KK);
+  if (vsw && vbr) {
+    add('switch-internal-port-to-port-tcp', 'Gbit/s', vsw.p2p, vbr.p2p, 'kernel-bridge');
+    add('switch-internal-port-to-host-tcp', 'Gbit/s', vsw.p2host, vbr.p2host, 'kernel-bridge');
+    add('switch-nat-tcp', 'Gbit/s', vsw.nat, vbr.nat, 'kernel-bridge+nft-masquerade');
+  }
   if (fast.length >= 2) {
     const best = (i: number) => Math.max(...fast[i].fps) / 1e6;
     // the "kernel" column of this case is switchyard itself with one worker

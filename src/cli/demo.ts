@@ -89,7 +89,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     for (const p of pairs) {
       if (!p.from?.netns || !p.to?.netns) continue;
       step(`${p.tenant}: ping web (${p.from.ipAddress}, host2) -> sql (${p.to.ipAddress}, host1)`);
-      const r = await ping(p.from.netns, p.to.ipAddress, 5);
+      const r = await ping(p.from.netns, p.to.ipAddress!, 5);
       const med = r.rtts.length ? r.rtts.sort((a, b) => a - b)[Math.floor(r.rtts.length / 2)] : undefined;
       console.log(`${r.received}/${r.sent} replies${med !== undefined ? `, median rtt ${med.toFixed(3)} ms` : ''}`);
       summary.push(`${p.tenant} ping: ${r.received}/${r.sent}`);
@@ -100,8 +100,8 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
     if (c.from?.netns && c.to?.netns && f.from?.netns && f.to?.netns) {
       step('isolation: each web sends a marker datagram to 10.1.1.11:7777; who gets what?');
       const got = await isolationCheck([
-        { from: c.from.netns, to: c.to.netns, addr: c.to.ipAddress, marker: 'from-contoso' },
-        { from: f.from.netns, to: f.to.netns, addr: f.to.ipAddress, marker: 'from-fabrikam' },
+        { from: c.from.netns, to: c.to.netns, addr: c.to.ipAddress!, marker: 'from-contoso' },
+        { from: f.from.netns, to: f.to.netns, addr: f.to.ipAddress!, marker: 'from-fabrikam' },
       ]);
       for (const g of got) console.log(`${g.ns}: ${JSON.stringify(g.got)}`);
       const isolated = got[0]!.got.join() === 'from-contoso' && got[1]!.got.join() === 'from-fabrikam';
@@ -109,7 +109,7 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
       if (!isolated) ok = false;
       if (await haveCommand('iperf3')) {
         step(`iperf3 contoso-web -> contoso-sql, ${o.iperfSeconds} s`);
-        const r = await iperf3(c.to.netns, c.from.netns, c.to.ipAddress, o.iperfSeconds);
+        const r = await iperf3(c.to.netns, c.from.netns, c.to.ipAddress!, o.iperfSeconds);
         console.log(`${r.gbps.toFixed(2)} Gbit/s${r.retransmits !== undefined ? `, ${r.retransmits} retransmits` : ''}`);
         summary.push(`iperf3 contoso: ${r.gbps.toFixed(2)} Gbit/s`);
       }

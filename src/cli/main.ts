@@ -10,6 +10,7 @@ import { ctlMirror } from './mirror-cmd.js';
 import { parseFrameSpec } from './frame-spec.js';
 import { runValidate } from './validate-cmd.js';
 import { runDemo } from './demo.js';
+import { runSwitchDemo } from './demo-switches.js';
 import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
@@ -180,10 +181,15 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'use this policy instead of the embedded Figure 8')
     .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
     .option('--controller', 'run a network controller too and let the agents take the policy from it')
+    .option('--switches', "the seed's Hyper-V virtual switch on one host: Private, Internal with NAT, External")
     .option('--vms', 'across two qemu VMs instead of namespaces (builds the image once per machine, /var/cache/switchyard/vms)')
     .option('--no-nvgre', 'with --vms: skip the NVGRE interop with the guest kernel\'s gretap')
     .option('--mem <mb>', 'with --vms: memory per VM', positiveInt)
-    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
+    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean; switches?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
+      if (o.switches) {
+        process.exitCode = await runSwitchDemo();
+        return;
+      }
       if (o.vms) {
         process.exitCode = await runDemoVms({ iperfSeconds: o.iperfSeconds, ...(o.nvgre ? {} : { noNvgre: true }), ...(o.mem ? { memMb: o.mem } : {}) });
         return;

@@ -100,7 +100,7 @@ export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body:
   else if (resource.name !== id) mismatch.push({ path: 'name', message: `name ${JSON.stringify(resource.name)} does not match the id ${id} in the path` });
 
   const stored = storedPolicy(store);
-  const existed = stored[kind].some((item) => item.name === id);
+  const existed = (stored[kind] ?? []).some((item) => item.name === id);
   const candidate = candidateOf(stored);
   const others = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
   candidate[kind] = [...others, resource];
@@ -123,7 +123,7 @@ export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body:
 export function checkDelete(store: PolicyStore, kind: PolicyKind, id: string): DeleteCheck {
   const baseRevision = store.revision();
   const stored = storedPolicy(store);
-  if (!stored[kind].some((item) => item.name === id)) {
+  if (!(stored[kind] ?? []).some((item) => item.name === id)) {
     return { ok: false, status: 404, code: 'NotFound', message: `${kind}/${id} not found`, errors: [] };
   }
   const candidate = candidateOf(stored);

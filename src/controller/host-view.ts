@@ -29,7 +29,7 @@ export function policyAt(store: PolicyStore, revision: number): Policy | undefin
 export function policyBefore(current: Policy, changes: StoreChange[]): Policy {
   const maps = new Map<string, Map<string, StoredResource['resource']>>();
   for (const kind of POLICY_KINDS) {
-    maps.set(kind, new Map((current[kind] as unknown as StoredResource['resource'][]).map((item) => [item.name, item])));
+    maps.set(kind, new Map(((current[kind] ?? []) as unknown as StoredResource['resource'][]).map((item) => [item.name, item])));
   }
   for (const change of [...changes].reverse()) {
     const items = maps.get(change.kind) as Map<string, StoredResource['resource']>;
@@ -43,7 +43,14 @@ export function policyBefore(current: Policy, changes: StoreChange[]): Policy {
 
 /** The part of `policy` that `host` needs, each kind sorted by name. */
 export function hostView(policy: Policy, host: string): Policy {
-  return networksView(policy, new Set(policy.networkInterfaces.filter((nic) => nic.host === host).map((nic) => nic.virtualNetwork)));
+  return networksView(policy, vnetsOf(policy.networkInterfaces.filter((nic) => nic.host === host)));
+}
+
+/** The virtual networks these interfaces are bound to (switch interfaces name none). */
+export function vnetsOf(nics: readonly { virtualNetwork?: string }[]): Set<string> {
+  const out = new Set<string>();
+  for (const nic of nics) if (nic.virtualNetwork !== undefined) out.add(nic.virtualNetwork);
+  return out;
 }
 
 /** The virtual networks each host has a port in (hosts with none are absent). */
@@ -52,7 +59,7 @@ export function networksByHost(policy: Policy): Map<string, Set<string>> {
   for (const nic of policy.networkInterfaces) {
     let vnets = byHost.get(nic.host);
     if (vnets === undefined) byHost.set(nic.host, (vnets = new Set()));
-    vnets.add(nic.virtualNetwork);
+    if (nic.virtualNetwork !== undefined) vnets.add(nic.virtualNetwork);
   }
   return byHost;
 }
@@ -63,7 +70,9 @@ export function networksByHost(policy: Policy): Map<string, Set<string>> {
  */
 export function networksView(policy: Policy, vnetNames: ReadonlySet<string>): Policy {
   const virtualNetworks = policy.virtualNetworks.filter((vnet) => vnetNames.has(vnet.name));
-  const networkInterfaces = policy.networkInterfaces.filter((nic) => vnetNames.has(nic.virtualNetwork));
+  // switches are local to each host and small: every view holds all of them, their interfaces and
+  // the NATs (so the view still depends on the virtual networks alone)
+  const networkInterfaces = policy.networkInterfaces.filter((nic) => (nic.virtualNetwork !== undefined ? vnetNames.has(nic.virtualNetwork) : nic.switch !== undefined));
   const aclNames = new Set<string>();
   for (const vnet of virtualNetworks) {
     for (const subnet of vnet.subnets) if (subnet.accessControlList !== undefined) aclNames.add(subnet.accessControlList);
@@ -74,5 +83,7 @@ export function networksView(policy: Policy, vnetNames: ReadonlySet<string>): Po
     virtualNetworks,
     networkInterfaces,
     accessControlLists: policy.accessControlLists.filter((acl) => aclNames.has(acl.name)),
+    switches: policy.switches ?? [],
+    nats: policy.nats ?? [],
   });
 }

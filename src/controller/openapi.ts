@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { POLICY_KINDS, SYNC_PATH } from '../agent/controller-sync-protocol.js';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
-import { AccessControlListSchema, HostSchema, NetworkInterfaceSchema, VirtualNetworkSchema } from '../policy/schema.js';
+import { AccessControlListSchema, HostSchema, NatSchema, NetworkInterfaceSchema, VirtualNetworkSchema, VirtualSwitchSchema } from '../policy/schema.js';
 import { API_PREFIX } from './envelope.js';
 
 const SCHEMAS: Record<PolicyKind, z.ZodType> = {
@@ -13,6 +13,8 @@ const SCHEMAS: Record<PolicyKind, z.ZodType> = {
   virtualNetworks: VirtualNetworkSchema,
   networkInterfaces: NetworkInterfaceSchema,
   accessControlLists: AccessControlListSchema,
+  switches: VirtualSwitchSchema,
+  nats: NatSchema,
 };
 
 const TITLES: Record<PolicyKind, string> = {
@@ -20,6 +22,8 @@ const TITLES: Record<PolicyKind, string> = {
   virtualNetworks: 'VirtualNetwork',
   networkInterfaces: 'NetworkInterface',
   accessControlLists: 'AccessControlList',
+  switches: 'VirtualSwitch',
+  nats: 'Nat',
 };
 
 function resourceSchema(kind: PolicyKind): Record<string, unknown> {

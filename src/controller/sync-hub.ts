@@ -23,7 +23,7 @@
 import type { ServerResponse } from 'node:http';
 import { POLICY_KINDS, diffViews, emptyPolicy, viewDigest } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
-import { networksByHost, networksView, policyBefore } from './host-view.js';
+import { networksByHost, networksView, policyBefore, vnetsOf } from './host-view.js';
 import type { PolicyStore, StoredResource } from './store.js';
 
 /** Bytes of a shared message written per slice. */
@@ -271,7 +271,7 @@ export class SyncHub {
     const changes = this.store.changesSince(since, { maxChanges: this.limits.maxReplayChanges, maxBytes: this.limits.maxReplayBytes });
     if (changes === undefined) return undefined;
     const old = policyBefore(this.policy, changes);
-    const vnets = new Set(old.networkInterfaces.filter((nic) => nic.host === request.host).map((nic) => nic.virtualNetwork));
+    const vnets = vnetsOf(old.networkInterfaces.filter((nic) => nic.host === request.host));
     const oldView = networksView(old, vnets);
     if (request.digest !== undefined && request.digest !== viewDigest(oldView)) return undefined;
     const { upsert, remove } = diffViews(oldView, current.view);

@@ -79,6 +79,9 @@ export interface NativeAddon {
   /** Loads an eBPF socket-filter program (raw 8-byte instructions) and sets it as the queue
    * selector of a multi-queue TAP (TUNSETSTEERINGEBPF). */
   tapSetSteeringEbpf(fd: number, insns: Uint8Array): void;
+  /** A non-blocking AF_PACKET socket bound to NIC `ifname`, promiscuous while open, not seeing
+   * outgoing frames; sockets with the same `fanout` group (1..65535) share its frames by flow. */
+  packetOpen(ifname: string, opts?: { fanout?: number }): number;
   /** fold(sum of the big-endian 16-bit words of buf[off..off+len) + initial); not complemented. */
   checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
   /** out[k] = folded sum of buf[first + k*stride, + (k < count-1 ? chunkLen : lastLen)), k < count. */

@@ -314,7 +314,7 @@ export async function startOvsFigure8(lab: Figure8Lab, policy: Policy, kind: Ovs
             .filter((n) => n.host === lh.name && n.virtualNetwork === vn.name && n.subnet === sn.name)
             .map((n) => {
               nsMap[n.name] = lab.tenantNs(n.name);
-              return { ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress, prefixLen };
+              return { ns: lab.tenantNs(n.name), mac: n.macAddress, ip: n.ipAddress!, prefixLen };
             });
           if (tenants.length === 0) continue;
           const flowId = typeof sn.nvgreFlowId === 'number' ? sn.nvgreFlowId : 0;
@@ -328,7 +328,7 @@ export async function startOvsFigure8(lab: Figure8Lab, policy: Policy, kind: Ovs
     const nics = policy.networkInterfaces.filter((n) => nsMap[n.name] !== undefined);
     for (const a of nics.filter((n) => n.host === lab.hosts[0].name)) {
       for (const b of nics.filter((n) => n.host === lab.hosts[1].name && n.virtualNetwork === a.virtualNetwork && n.subnet === a.subnet)) {
-        if (!(await pingUntilReply(nsMap[a.name]!, b.ipAddress))) throw new Error(`OVS ${kind}: ${a.name} cannot reach ${b.name} (${b.ipAddress})`);
+        if (!(await pingUntilReply(nsMap[a.name]!, b.ipAddress!))) throw new Error(`OVS ${kind}: ${a.name} cannot reach ${b.name} (${b.ipAddress})`);
       }
     }
     return { hosts: [started[0]!, started[1]!], ns: nsMap, stop };

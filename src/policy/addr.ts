@@ -91,3 +91,13 @@ export function isUnicastMac(normalised: string): boolean {
   const firstOctet = parseInt(normalised.slice(0, 2), 16);
   return (firstOctet & 1) === 0 && normalised !== '00:00:00:00:00:00';
 }
+
+/** "a.b.c.d/len" with host bits (an interface's address, e.g. 172.30.0.1/24), or an error text. */
+export function parseInterfaceAddress(text: string): { address: number; prefix: Cidr } | string {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? undefined : parseIpv4(text.slice(0, slash));
+  const lengthText = slash < 0 ? '' : text.slice(slash + 1);
+  if (address === undefined || !/^(0|[1-9][0-9]?)$/.test(lengthText) || Number(lengthText) > 32) return `not an address with prefix length: ${text} (e.g. 172.30.0.1/24)`;
+  const prefixLength = Number(lengthText);
+  return { address, prefix: { network: (address & maskOf(prefixLength)) >>> 0, prefixLength } };
+}

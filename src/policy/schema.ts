@@ -5,8 +5,8 @@
  * fields or objects (names, references, overlaps) live in `semantic.ts`; `parsePolicy` runs both.
  */
 import { z } from 'zod';
-import { formatCidr, isUnicastMac, normaliseMac, parseCidr, parseIpv4 } from './addr.js';
 import { ipv6AddressText, ipv6PrefixText } from './ipv6.js';
+import { formatCidr, isUnicastMac, lastAddress, normaliseMac, parseCidr, parseInterfaceAddress, parseIpv4 } from './addr.js';
 import { ifnameProblem, nameProblem, netnsProblem } from './names.js';
 import type {
   AccessControlList,
@@ -15,13 +15,17 @@ import type {
   Encapsulation,
   Host,
   IpAllocationMethod,
+  Nat,
+  NatStaticMapping,
   NetnsMode,
   NetworkInterface,
   Policy,
   PortMirroring,
   PortQos,
   Subnet,
+  SwitchType,
   VirtualNetwork,
+  VirtualSwitch,
 } from './types.js';
 
 export const VSID_MIN = 4096;
@@ -252,11 +256,12 @@ export const NetworkInterfaceSchema = object(
   {
     name,
     host: name,
-    virtualNetwork: name,
-    subnet: name,
+    virtualNetwork: name.optional(),
+    subnet: name.optional(),
+    switch: name.optional(),
     macAddress,
-    ipAddress: ipv4,
     ipv6Address: ipv6Address.optional(),
+    ipAddress: ipv4.optional(),
     netns: netnsName.optional(),
     netnsMode: netnsMode.optional(),
     ifname: ifname.optional(),
@@ -271,7 +276,67 @@ export const NetworkInterfaceSchema = object(
   if (nic.netnsMode !== undefined && nic.netns === undefined) {
     ctx.addIssue({ code: 'custom', path: ['netnsMode'], message: 'netnsMode without netns', input: nic.netnsMode });
   }
+  // bound to exactly one network: a virtual subnet (with its CA) or a virtual switch
+  if (nic.switch !== undefined) {
+    for (const field of ['virtualNetwork', 'subnet', 'ipAddress'] as const) {
+      if (nic[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `interface bound twice: switch ${nic.switch} and ${field} (a switch port has no virtual network; the VM sets its own address)`, input: nic[field] });
+    }
+  } else {
+    for (const field of ['virtualNetwork', 'subnet', 'ipAddress'] as const) {
+      if (nic[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'required', input: undefined });
+    }
+  }
 });
+
+/** An address with its prefix length, e.g. 172.30.0.1/24 (a host vNIC's). */
+const interfaceAddress = text('an address with prefix length', (value, bad) => {
+  const parsed = parseInterfaceAddress(value);
+  if (typeof parsed === 'string') return bad(parsed);
+  const { address, prefix } = parsed;
+  if (prefix.prefixLength > SUBNET_MAX_PREFIX_LENGTH || address === prefix.network || address === lastAddress(prefix)) return bad(`not a host address of its prefix: ${show(value)}`);
+  return value;
+});
+
+const switchType = choice<SwitchType>('a switch type', ['Private', 'Internal', 'External']);
+
+export const VirtualSwitchSchema = object(
+  {
+    name,
+    switchType,
+    hostAddress: interfaceAddress.optional(),
+    netAdapterName: ifname.optional(),
+  },
+  'a virtual switch',
+).superRefine((sw, ctx) => {
+  const need = (field: 'hostAddress' | 'netAdapterName', want: boolean, why: string): void => {
+    if (want && sw[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `required for an ${sw.switchType} switch (${why})`, input: undefined });
+    if (!want && sw[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `only for ${field === 'hostAddress' ? 'an Internal' : 'an External'} switch, not ${sw.switchType}`, input: sw[field] });
+  };
+  need('hostAddress', sw.switchType === 'Internal', "the host vNIC's address, e.g. 172.30.0.1/24");
+  need('netAdapterName', sw.switchType === 'External', 'the host NIC to bind, e.g. eth1');
+});
+
+const port = integerIn('port', 1, 65535);
+
+export const NatStaticMappingSchema = object(
+  {
+    protocol: choice<NatStaticMapping['protocol']>('a protocol', ['TCP', 'UDP']),
+    externalIPAddress: ipv4.default('0.0.0.0'),
+    externalPort: port,
+    internalIPAddress: ipv4,
+    internalPort: port,
+  },
+  'a static mapping',
+);
+
+export const NatSchema = object(
+  {
+    name,
+    internalIPInterfaceAddressPrefix: subnetPrefix,
+    staticMappings: list(NatStaticMappingSchema, 'static mappings').default([]),
+  },
+  'a NAT',
+);
 
 export const AclRuleSchema = object(
   {
@@ -304,6 +369,8 @@ export const PolicySchema = object(
     virtualNetworks: list(VirtualNetworkSchema, 'virtual networks'),
     networkInterfaces: list(NetworkInterfaceSchema, 'network interfaces'),
     accessControlLists: list(AccessControlListSchema, 'access control lists').default([]),
+    switches: list(VirtualSwitchSchema, 'virtual switches').default([]),
+    nats: list(NatSchema, 'NATs').default([]),
   },
   'a policy document (an object with hosts, virtualNetworks, networkInterfaces)',
 );
@@ -315,4 +382,6 @@ VirtualNetworkSchema satisfies z.ZodType<VirtualNetwork, unknown>;
 NetworkInterfaceSchema satisfies z.ZodType<NetworkInterface, unknown>;
 AclRuleSchema satisfies z.ZodType<AclRule, unknown>;
 AccessControlListSchema satisfies z.ZodType<AccessControlList, unknown>;
+VirtualSwitchSchema satisfies z.ZodType<VirtualSwitch, unknown>;
+NatSchema satisfies z.ZodType<Nat, unknown>;
 PolicySchema satisfies z.ZodType<Policy, unknown>;

@@ -19,6 +19,7 @@ import {
   SubnetSchema,
   VirtualNetworkSchema,
 } from './schema.js';
+import { switchErrors } from './switch-semantic.js';
 
 export interface SemanticError {
   path: PathSegment[];
@@ -245,6 +246,9 @@ export function semanticErrors(input: unknown): SemanticError[] {
     }
   }
 
+  // Virtual switches and NATs (switch-semantic.ts); interfaces refer to the switches.
+  const switchNames = switchErrors(doc, report);
+
   // Network interfaces.
   const nicSeen = new FirstSeen<string>();
   const macInSubnet = new FirstSeen<string>();
@@ -253,6 +257,7 @@ export function semanticErrors(input: unknown): SemanticError[] {
   const ifnameOnHost = new FirstSeen<string>();
   for (const nic of items(NetworkInterfaceSchema, doc.networkInterfaces, ['networkInterfaces'])) {
     const { name, host, virtualNetwork, subnet, macAddress, ipAddress, ifname, accessControlList } = nic.value;
+    const sw = nic.value.switch;
     const at = (field: string): PathSegment[] => [...nic.path, field];
     if (name !== undefined) {
       const earlier = nicSeen.check(name, nic.path);
@@ -266,11 +271,13 @@ export function semanticErrors(input: unknown): SemanticError[] {
       report(at('subnet'), `unknown subnet ${subnet} in virtual network ${virtualNetwork}`);
     }
     checkAclRef(at('accessControlList'), accessControlList);
+    if (sw !== undefined && !switchNames.has(sw)) report(at('switch'), `unknown switch ${sw}`);
+    if (sw !== undefined && accessControlList !== undefined) report(at('accessControlList'), `a switch port has no access control list (switch ${sw})`);
 
     if (macAddress !== undefined) {
-      const inSubnet = sub === undefined ? undefined : macInSubnet.check(`${virtualNetwork} ${subnet} ${macAddress}`, nic.path);
+      const inSubnet = sub !== undefined ? macInSubnet.check(`${virtualNetwork} ${subnet} ${macAddress}`, nic.path) : sw !== undefined ? macInSubnet.check(`switch ${sw} ${macAddress}`, nic.path) : undefined;
       const onHost = host === undefined ? undefined : macOnHost.check(`${host} ${macAddress}`, nic.path);
-      if (inSubnet) report(at('macAddress'), `duplicate MAC ${macAddress} in subnet ${subnet} ${also(inSubnet)}`);
+      if (inSubnet) report(at('macAddress'), `duplicate MAC ${macAddress} in ${sw !== undefined ? `switch ${sw}` : `subnet ${subnet}`} ${also(inSubnet)}`);
       else if (onHost) report(at('macAddress'), `duplicate MAC ${macAddress} on host ${host} ${also(onHost)}`);
     }
     if (ipAddress !== undefined) {

@@ -41,16 +41,21 @@ export interface VirtualNetwork {
   subnets: Subnet[];
 }
 
-/** One tenant NIC: a TAP port on `host`. */
+/**
+ * One tenant NIC: a TAP port on `host`, bound either to an HNV virtual subnet (`virtualNetwork`,
+ * `subnet`, `ipAddress`) or to a Hyper-V style virtual switch (`switch`; the VM sets its own IP).
+ */
 export interface NetworkInterface {
   name: string;
   host: string;
-  virtualNetwork: string;
-  subnet: string;
+  virtualNetwork?: string;
+  subnet?: string;
+  /** A virtual switch (switches[].name) instead of a virtual network. */
+  switch?: string;
   /** Unicast MAC, "aa:bb:cc:dd:ee:ff" (lower case after validation). */
   macAddress: string;
-  /** IPv4 customer address (CA) inside the subnet's prefix. */
-  ipAddress: string;
+  /** IPv4 customer address (CA) inside the subnet's prefix (HNV interfaces only). */
+  ipAddress?: string;
   /** IPv6 CA inside the subnet's ipv6AddressPrefix (RFC 5952 form after validation); optional. */
   ipv6Address?: string;
   /** Tenant network namespace to move the TAP into and configure. */
@@ -108,10 +113,43 @@ export interface AccessControlList {
   aclRules: AclRule[];
 }
 
+/** Hyper-V's three switch types (New-VMSwitch -SwitchType / -NetAdapterName). */
+export type SwitchType = 'Private' | 'Internal' | 'External';
+
+/** A Hyper-V style L2 learning switch on every host that has a port on it. */
+export interface VirtualSwitch {
+  name: string;
+  switchType: SwitchType;
+  /** Internal: the host vNIC's address and prefix, e.g. 172.30.0.1/24 (New-NetIPAddress). */
+  hostAddress?: string;
+  /** External: the host NIC bound to the switch (New-VMSwitch -NetAdapterName). */
+  netAdapterName?: string;
+}
+
+/** Add-NetNatStaticMapping: an external port of the host forwarded to an internal address/port. */
+export interface NatStaticMapping {
+  protocol: 'TCP' | 'UDP';
+  /** 0.0.0.0: every address of the host. */
+  externalIPAddress: string;
+  externalPort: number;
+  internalIPAddress: string;
+  internalPort: number;
+}
+
+/** New-NetNat: ports in the prefix (an Internal switch's) reach outside with the host's address. */
+export interface Nat {
+  name: string;
+  internalIPInterfaceAddressPrefix: string;
+  staticMappings: NatStaticMapping[];
+}
+
 /** A whole, validated policy document. */
 export interface Policy {
   hosts: Host[];
   virtualNetworks: VirtualNetwork[];
   networkInterfaces: NetworkInterface[];
   accessControlLists: AccessControlList[];
+  /** Absent in a document: none. */
+  switches?: VirtualSwitch[];
+  nats?: Nat[];
 }

@@ -4,12 +4,12 @@
  */
 import { ROOT_PATH, fromZodIssues, formatPath } from './errors.js';
 import type { PolicyError, PolicyResult } from './errors.js';
-import { AccessControlListSchema, HostSchema, NetworkInterfaceSchema, PolicySchema, VirtualNetworkSchema } from './schema.js';
+import { AccessControlListSchema, HostSchema, NatSchema, NetworkInterfaceSchema, PolicySchema, VirtualNetworkSchema, VirtualSwitchSchema } from './schema.js';
 import { semanticErrors } from './semantic.js';
 import { suggestMisspelt } from './suggest.js';
 import type { Policy } from './types.js';
 
-const COLLECTIONS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists'];
+const COLLECTIONS = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists', 'switches', 'nats'];
 
 /** Sort key: collection in document order, then the element indices along the path. */
 function orderKey(path: string): number[] {
@@ -47,6 +47,8 @@ const ITEM_SCHEMAS = {
   virtualNetworks: VirtualNetworkSchema,
   networkInterfaces: NetworkInterfaceSchema,
   accessControlLists: AccessControlListSchema,
+  switches: VirtualSwitchSchema,
+  nats: NatSchema,
 } as const;
 
 export type PolicyCollection = keyof typeof ITEM_SCHEMAS;

@@ -35,6 +35,8 @@ import { nd } from './layers/nd.js';
 import { ingressGuard } from './layers/ingress-guard.js';
 import { portSecurity } from './layers/port-security.js';
 import { router } from './layers/router.js';
+import { l2switch, switchGuard } from './layers/switch.js';
+import { MacTable } from './mac-table.js';
 import { vnet, vnetIn } from './layers/vnet.js';
 import type { FlowRate } from './quota.js';
 import type { PortInfo, Snapshot } from './snapshot.js';
@@ -55,6 +57,8 @@ LAYER_FNS[LayerKind.Dhcp] = dhcp;
 LAYER_FNS[LayerKind.DhcpIn] = dhcpIn;
 LAYER_FNS[LayerKind.Qos] = qos;
 LAYER_FNS[LayerKind.Nd] = nd;
+LAYER_FNS[LayerKind.SwitchGuard] = switchGuard;
+LAYER_FNS[LayerKind.L2Switch] = l2switch;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;
@@ -64,6 +68,8 @@ export class Engine implements LayerCtx {
   checkLinear = false;
   readonly d: Decision;
   readonly aclLog = new AclLog();
+  /** The learning switches' MAC table (this worker's). */
+  readonly macs = new MacTable();
 
   constructor(
     snap: Snapshot,
@@ -87,6 +93,7 @@ export class Engine implements LayerCtx {
     this.d.f.v6ids = s.v6.table;
     let ports = 0;
     for (const sub of s.subnets) ports = Math.max(ports, sub.localPorts.length);
+    for (const sw of s.switches) ports = Math.max(ports, sw.ports.length);
     this.d.fit(ports, s.hosts.length);
   }
 
@@ -105,7 +112,7 @@ export class Engine implements LayerCtx {
     const d = this.d;
     for (let i = 0; i < layers.length; i++) {
       const L = layers[i];
-      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard) break;
+      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard && L.kind !== LayerKind.SwitchGuard) break;
       if (LAYER_FNS[L.kind](this, d, L) === DONE) return DONE;
     }
     return CONTINUE;

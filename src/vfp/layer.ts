@@ -27,7 +27,8 @@
  *                  that owns the outer source PA (or the router MAC with a source CA of that host)
  *   dhcp-in        DHCP client or server messages from another host: drop
  *   vnet-in        VSID + destination MAC -> the local port (or every local port of the subnet)
- * A new policy (NAT, QoS, mirror, DHCP/ND responders, L2 switching) is a new kind and a new entry
+ * A port of a Hyper-V style switch (issue 14) runs switch-guard, switch (layers/switch.ts) instead.
+ * A new policy (NAT, QoS, mirror, DHCP/ND responders) is a new kind and a new entry
  * in these lists, not a new branch in the forwarding loop.
  */
 import type { AclTable } from './acl.js';
@@ -50,6 +51,9 @@ export const enum LayerKind {
   Qos,
   /** Neighbour discovery and the router's IPv6 answers (layers/nd.ts); dual-stack ports only. */
   Nd,
+  /** Hyper-V style switch ports (layers/switch.ts). */
+  SwitchGuard,
+  L2Switch,
 }
 
 export interface Layer {

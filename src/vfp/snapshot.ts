@@ -26,6 +26,9 @@ import { DEFAULT_UNDERLAY_MTU, tenantMtu } from './mtu.js';
 import { U32Map } from './u32map.js';
 import { V6Builder, type EndpointV6, type SnapshotV6, type SubnetV6 } from './ip6.js';
 import { ndLayer, portSecurityRules6 } from './layers/nd-rules.js';
+import { compileSwitches, type SwitchInfo } from './switch-compile.js';
+
+export type { SwitchInfo } from './switch-compile.js';
 
 /** The distributed router's MAC, the same on every host (locally administered). */
 export const ROUTER_MAC = 0x027379000001;
@@ -72,6 +75,10 @@ export interface PortInfo {
   readonly mirrorTo: readonly number[];
   /** The port's IPv6 CA (dual stack), or null: IPv6 from it is dropped (ipv6-disabled). */
   readonly v6: EndpointV6 | null;
+  /** A Hyper-V style switch port (switch-compile.ts): index into Snapshot.switches (-1: an HNV
+   * port) and its role (SW_PORT, SW_HOST, SW_NIC). The HNV fields above are neutral then. */
+  readonly switchIndex: number;
+  readonly switchRole: number;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -183,6 +190,8 @@ export interface Snapshot {
   readonly roomNvgre: number;
   /** IPv6 address ids and CA lookup (ip6.ts). */
   readonly v6: SnapshotV6;
+  /** The Hyper-V style switches with ports on this host (switch-compile.ts). */
+  readonly switches: readonly SwitchInfo[];
 }
 
 export function macToNumber(text: string): number {
@@ -375,13 +384,14 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     return L;
   };
   for (const nic of policy.networkInterfaces) {
+    if (nic.switch !== undefined) continue; // switch-compile.ts
     const si = subnetKey.get(`${nic.virtualNetwork}\u0000${nic.subnet}`);
     if (si === undefined) throw new Error(`network interface ${nic.name}: unknown subnet ${nic.virtualNetwork}/${nic.subnet}`);
     const h = hostByName.get(nic.host);
     if (h === undefined) throw new Error(`network interface ${nic.name}: unknown host ${nic.host}`);
     const s = subnets[si];
     const mac = macToNumber(nic.macAddress);
-    const ip = ipOf(nic.ipAddress);
+    const ip = ipOf(nic.ipAddress ?? '');
     const ep = endpoints.length;
     const local = h === hostIndex;
     const portIndex = local ? ids.port(nic.name) : -1;
@@ -422,6 +432,8 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         qosMbps: nic.qos?.maximumBandwidthMbps ?? 0,
         mirrorTo: mirrorTargets(nic.name, nic.portMirroring, si),
         v6: e6,
+        switchIndex: -1,
+        switchRole: 0,
         layersOut: [
           ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
           ...(nic.portMirroring === 'Source' ? [mirrorLayer()] : []),
@@ -446,6 +458,19 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     } else if (!s.remoteHosts.includes(h)) {
       s.remoteHosts.push(h);
     }
+  }
+
+  const sw = compileSwitches(policy, hostName, ids, macToNumber, (s): PortInfo => Object.freeze({
+    index: s.index, name: s.name, ifname: s.ifname, ...(s.netns !== undefined ? { netns: s.netns } : {}),
+    mac: s.mac, macText: s.macText, ip: 0, ipText: '-', prefixLen: 0, gateway: 0, gatewayText: '-', vsid: 0, encapsulation: 'vxlan' as const,
+    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: -1, endpoint: -1, aclOut: null, aclIn: null,
+    dhcp: false, mtu: tenantMtu(underlayMtu, 'vxlan'), dnsServers: [], qosMbps: 0, mirrorTo: [], v6: null,
+    switchIndex: s.switchIndex, switchRole: s.switchRole, layersOut: s.layersOut, layersIn: [],
+  }));
+  for (const p of sw.ports) {
+    ports.push(p);
+    portById[p.index] = p;
+    portByName.set(p.name, p.index);
   }
 
   return Object.freeze({
@@ -485,5 +510,6 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     roomVxlan: tenantMtu(underlayMtu, 'vxlan'),
     roomNvgre: tenantMtu(underlayMtu, 'nvgre'),
     v6: v6.build(),
+    switches: sw.switches,
   });
 }

@@ -37,7 +37,7 @@ export async function vmPolicy(example: string, keep?: (vnet: string) => boolean
     ...p,
     hosts: p.hosts.map((h) => ({ ...h, providerAddresses: [pa[h.name] ?? h.providerAddresses[0]!] })),
     virtualNetworks: p.virtualNetworks.filter((v) => !keep || keep(v.name)),
-    networkInterfaces: p.networkInterfaces.filter((n) => !keep || keep(n.virtualNetwork)),
+    networkInterfaces: p.networkInterfaces.filter((n) => !keep || keep(n.virtualNetwork ?? '')),
   };
 }
 

@@ -61,9 +61,9 @@ export async function runNvgreInterop(pair: VmPair, say: Say, o: { iperfSeconds:
     if (gro.stdout.trim()) say(`vm1 eth0 ${gro.stdout.trim()}`);
     const cap = await vm1.exec(`setsid nohup timeout 30 tcpdump -i eth0 -nn -v -c 2 'ip proto 47' >/tmp/gre.txt 2>&1 </dev/null & echo $!`);
     await sleep(1500);
-    const pingFromKernel = await guestPing(vm2, KNS, sql.ipAddress, 5);
+    const pingFromKernel = await guestPing(vm2, KNS, sql.ipAddress!, 5);
     say(`gretap (vm2) -> switchyard (vm1): ping ${fmtPing(pingFromKernel)}`);
-    const pingToKernel = await guestPing(vm1, sql.netns, web.ipAddress, 5);
+    const pingToKernel = await guestPing(vm1, sql.netns, web.ipAddress!, 5);
     say(`switchyard (vm1) -> gretap (vm2): ping ${fmtPing(pingToKernel)}`);
     await vm1.exec(`kill ${Number(cap.stdout.trim())} 2>/dev/null; true`, { allowFail: true });
     const wireOut = (await vm1.exec('cat /tmp/gre.txt', { allowFail: true })).stdout;
@@ -72,9 +72,9 @@ export async function runNvgreInterop(pair: VmPair, say: Say, o: { iperfSeconds:
       .find((l) => /GRE/.test(l) && /key=/.test(l))
       ?.trim();
     if (wire) say(`wire (vm1 eth0): ${wire.slice(0, 160)}`);
-    const tcpFromKernel = await guestIperf({ vm: vm1, ns: sql.netns! }, { vm: vm2, ns: KNS }, sql.ipAddress, o.iperfSeconds);
+    const tcpFromKernel = await guestIperf({ vm: vm1, ns: sql.netns! }, { vm: vm2, ns: KNS }, sql.ipAddress!, o.iperfSeconds);
     say(`TCP gretap -> switchyard: ${fmtIperf(tcpFromKernel)}`);
-    const tcpToKernel = await guestIperf({ vm: vm2, ns: KNS }, { vm: vm1, ns: sql.netns! }, web.ipAddress, o.iperfSeconds);
+    const tcpToKernel = await guestIperf({ vm: vm2, ns: KNS }, { vm: vm1, ns: sql.netns! }, web.ipAddress!, o.iperfSeconds);
     say(`TCP switchyard -> gretap: ${fmtIperf(tcpToKernel)}`);
     const ok =
       pingToKernel.received > 0 && pingFromKernel.received > 0 && !tcpToKernel.error && tcpToKernel.mbps > 0 && !tcpFromKernel.error && tcpFromKernel.mbps > 0;

@@ -43,7 +43,7 @@ export async function runVxlanScenario(pair: VmPair, say: Say, o: { iperfSeconds
     say(`agents up: host1 in vm1 (${agents[0]!.namespaces.join(', ')}), host2 in vm2 (${agents[1]!.namespaces.join(', ')})`);
     const at = (name: string): { vm: Vm; ns: string; ip: string } => {
       const n = policy.networkInterfaces.find((x) => x.name === name)!;
-      return { vm: n.host === 'host1' ? vm1 : vm2, ns: n.netns!, ip: n.ipAddress };
+      return { vm: n.host === 'host1' ? vm1 : vm2, ns: n.netns!, ip: n.ipAddress! };
     };
     const tenants: TenantResult[] = [];
     for (const t of ['contoso', 'fabrikam']) {

@@ -11,7 +11,7 @@ import { ROOT_ONLY } from '../helpers/prerequisites.js';
 async function kernelVxlanPeer(r: Figure8Run): Promise<void> {
   const web = r.policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
   await kernelVxlanHost(r.lab.hosts[1].ns, '192.168.2.20', ['192.168.1.10'], [
-    { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress, prefixLen: 24, vni: 5001 },
+    { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress!, prefixLen: 24, vni: 5001 },
   ]);
 }
 

@@ -134,7 +134,7 @@ describe('NVGRE frames crafted by scapy: counted drops by reason', ROOT_ONLY, ()
     const l = await udpListen(r!.ns('contoso-sql'), 7777, 4000);
     await l.ready;
     // FlowID 42: switchyard must accept any FlowID on receive
-    await runIn(host2(), PY, [SCRIPT, 'valid', '192.168.1.10', '192.168.2.20', '5001', '42', sql.macAddress, web.macAddress, sql.ipAddress, web.ipAddress, '7777', 'scapy-nvgre'], {
+    await runIn(host2(), PY, [SCRIPT, 'valid', '192.168.1.10', '192.168.2.20', '5001', '42', sql.macAddress, web.macAddress, sql.ipAddress!, web.ipAddress!, '7777', 'scapy-nvgre'], {
       timeoutMs: 60_000,
     });
     const got = await l.done;

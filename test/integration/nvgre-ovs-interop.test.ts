@@ -29,7 +29,7 @@ async function ovsPeer(r: Figure8Run): Promise<OvsHost> {
       kind: 'gre',
       vsid: sn.vsid,
       flowId: flowIdOf(r.policy, vnet),
-      tenants: [{ ns: r.ns(nic.name), mac: nic.macAddress, ip: nic.ipAddress, prefixLen: Number(sn.addressPrefix.split('/')[1]) }],
+      tenants: [{ ns: r.ns(nic.name), mac: nic.macAddress, ip: nic.ipAddress!, prefixLen: Number(sn.addressPrefix.split('/')[1]) }],
     };
   });
   return startOvsHost(r.lab.hosts[1].ns, { pa: '192.168.2.20', remotePa: '192.168.1.10', tunnels });

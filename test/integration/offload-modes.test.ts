@@ -85,7 +85,7 @@ for (const mode of ['on', 'tenant-off', 'all-off'] as const) {
         r = await withOffloadEnv(mode, () => startFigure8({ agentHosts: ['host1'] }));
         const web = r.policy.networkInterfaces.find((n) => n.name === 'contoso-web')!;
         await kernelVxlanHost(r.lab.hosts[1].ns, '192.168.2.20', ['192.168.1.10'], [
-          { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress, prefixLen: 24, vni: 5001 },
+          { ns: r.ns('contoso-web'), mac: web.macAddress, ip: web.ipAddress!, prefixLen: 24, vni: 5001 },
         ]);
       }, 60_000);
       afterAll(async () => {

@@ -228,12 +228,12 @@ export class World {
       this.eps.push({
         name: n.name,
         host: n.host,
-        vn: n.virtualNetwork,
-        subnet: n.subnet,
+        vn: n.virtualNetwork!,
+        subnet: n.subnet!,
         vsid: s.vsid,
         encap: s.encapsulation ?? 'vxlan',
         mac: n.macAddress,
-        ip: n.ipAddress,
+        ip: n.ipAddress!,
         gateway: formatIpv4((c.network + 1) >>> 0),
         broadcast: formatIpv4((c.network | ~maskOf(c.prefixLength)) >>> 0),
       });

@@ -397,10 +397,10 @@ export class IsolationModel {
       this.endpoints.push({
         name: n.name,
         host: n.host,
-        vn: n.virtualNetwork,
+        vn: n.virtualNetwork!,
         subnet,
         mac: macNumber(n.macAddress),
-        ip: ip(n.ipAddress),
+        ip: ip(n.ipAddress!),
         aclIn: mergedRules(acl(n.accessControlList), acl(sAcl), 'Inbound'),
         aclOut: mergedRules(acl(n.accessControlList), acl(sAcl), 'Outbound'),
       });

@@ -8,12 +8,15 @@ import type { AclLog } from '../acl-log.js';
 import type { ConnTrack } from '../conntrack.js';
 import { DONE, V_DROP, type Decision } from '../decision.js';
 import type { Layer } from '../layer.js';
+import type { MacTable } from '../mac-table.js';
 import type { Snapshot } from '../snapshot.js';
 
 export interface LayerCtx {
   snap: Snapshot;
   readonly actions: ActionTable;
   readonly ct: ConnTrack;
+  /** The learning switches' MAC table (layers/switch.ts). */
+  readonly macs: MacTable;
   /** Check every ACL lookup against the linear reference (tests). */
   checkLinear: boolean;
   /** Where rules with logging record the flows they decide. */

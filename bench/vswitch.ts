@@ -1,0 +1,20 @@
+/**
+ * The virtual switch's bench cases alone (issue 14; `make bench` runs them too): TCP port to port
+ * and port to host on an Internal switch, and NAT'd TCP to an outside namespace, each against a
+ * kernel bridge + nftables masquerade in the same shape. Root. `npx tsx bench/vswitch.ts [seconds]`.
+ */
+import { withKernelBridge, withSwitchyardSwitch } from '../src/lab/vswitch-bench.js';
+
+const seconds = Number(process.argv[2] ?? 3);
+const sy = await withSwitchyardSwitch(seconds);
+const k = await withKernelBridge(seconds);
+const rows = (['p2p', 'p2host', 'nat'] as const).map((c) => ({
+  name: { p2p: 'switch-internal-port-to-port-tcp', p2host: 'switch-internal-port-to-host-tcp', nat: 'switch-nat-tcp' }[c],
+  unit: 'Gbit/s',
+  switchyard: Math.round(sy[c] * 100) / 100,
+  kernel: Math.round(k[c] * 100) / 100,
+  ratio: Math.round((sy[c] / k[c]) * 1000) / 1000,
+  peer: c === 'nat' ? 'kernel-bridge+nft-masquerade' : 'kernel-bridge',
+}));
+for (const r of rows) console.log(`${r.name.padEnd(36)} ${String(r.switchyard).padStart(6)} vs ${String(r.kernel).padStart(6)} ${r.unit}  ratio ${r.ratio}  (${r.peer})`);
+console.log(JSON.stringify({ date: new Date().toISOString(), seconds, cases: rows }));

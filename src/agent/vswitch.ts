@@ -1,0 +1,89 @@
+/**
+ * The agent's side of the Hyper-V style switches (issue 14): what a switch needs beyond TAP ports.
+ *   - Internal: the host vNIC ("vEthernet (name)") is a TAP in the agent's namespace (ports.ts
+ *     makes it like any port without a namespace); here it gets its MAC and `hostAddress`.
+ *   - External: the bound NIC (`netAdapterName`) is opened with AF_PACKET sockets, one per
+ *     worker in one fanout group, promiscuous while open. The host keeps the NIC, its addresses
+ *     and routes (Hyper-V's "allow management OS"): the sockets take copies of what arrives and
+ *     add frames to what leaves; the switch never forwards frames to or from the NIC's own MAC.
+ *   - NAT (nat.ts) on the host vNIC of the Internal switch whose prefix it names.
+ * `checkHostDevices` runs before a policy changes anything: a netAdapterName that is no device
+ * here refuses the whole policy (the one running stays).
+ */
+import fs from 'node:fs';
+import { loadNative } from '../io/native.js';
+import { TapQueue } from '../io/tap.js';
+import { addrAdd, linkConfigure } from '../io/netdev.js';
+import type { Policy } from '../policy/types.js';
+import { parseInterfaceAddress, formatCidr } from '../policy/addr.js';
+import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
+import type { TenantPort } from './ports.js';
+import type { NatPlan } from './nat.js';
+import type { Logger } from './logger.js';
+
+/** Throws when an External switch of this host names a NIC that does not exist here. */
+export function checkHostDevices(policy: Policy, snap: Snapshot): void {
+  const problems: string[] = [];
+  for (const sw of snap.switches) {
+    if (sw.netAdapterName === undefined) continue;
+    if (!fs.existsSync(`/sys/class/net/${sw.netAdapterName}`)) {
+      const i = (policy.switches ?? []).findIndex((s) => s.name === sw.name);
+      problems.push(`switches[${i}].netAdapterName: no network device ${sw.netAdapterName} on host ${snap.hostName}`);
+    }
+  }
+  if (problems.length) throw new Error(`policy refused, nothing changed: ${problems.join('; ')}`);
+}
+
+/** Gives the host vNIC of an Internal switch its MAC and address (after ports.ts made the TAP). */
+export async function configureHostVnic(info: PortInfo, hostAddress: string | undefined): Promise<void> {
+  await linkConfigure(info.ifname, { mac: info.macText });
+  if (hostAddress !== undefined) await addrAdd(info.ifname, hostAddress);
+}
+
+/** A fanout group id for this process and NIC (sockets of one agent share it, no other's). */
+function fanoutGroup(ifname: string): number {
+  let h = process.pid;
+  for (let i = 0; i < ifname.length; i++) h = Math.imul(h ^ ifname.charCodeAt(i), 0x01000193) >>> 0;
+  return (h % 65535) + 1;
+}
+
+/** The bound NIC of an External switch as a port: one AF_PACKET socket per worker. */
+export function openNicPort(info: PortInfo, workers: number, log: Logger): TenantPort {
+  const n = loadNative();
+  const fds: number[] = [];
+  try {
+    const group = workers > 1 ? fanoutGroup(info.ifname) : 0;
+    for (let w = 0; w < workers; w++) fds.push(n.packetOpen(info.ifname, group ? { fanout: group } : {}));
+  } catch (err) {
+    for (const fd of fds) n.close(fd);
+    throw new Error(`switch port ${info.name}: cannot bind NIC ${info.ifname}: ${(err as Error).message}`, { cause: err });
+  }
+  const queues = fds.map((fd) => TapQueue.fromFd(fd, info.ifname, {}));
+  log.info({ port: info.name, nic: info.ifname, sockets: fds.length }, 'external switch: NIC bound (promiscuous, AF_PACKET)');
+  return {
+    info,
+    queue: queues[0],
+    queues,
+    tap: {},
+    remove: () => {
+      for (const q of queues) q.close();
+      for (const fd of fds.splice(0)) n.close(fd);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The NATs of this host: those whose prefix is an Internal switch's with a port here. */
+export function natPlans(policy: Policy, snap: Snapshot): NatPlan[] {
+  const plans: NatPlan[] = [];
+  for (const nat of policy.nats ?? []) {
+    const sw = snap.switches.find((s) => {
+      if (s.hostAddress === undefined) return false;
+      const a = parseInterfaceAddress(s.hostAddress);
+      return typeof a !== 'string' && formatCidr(a.prefix) === nat.internalIPInterfaceAddressPrefix;
+    });
+    const host = sw?.hostPort === undefined ? undefined : snap.ports.find((p) => p.name === sw.hostPort);
+    if (host !== undefined) plans.push({ nat, hostIfname: host.ifname });
+  }
+  return plans;
+}

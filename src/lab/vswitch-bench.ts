@@ -1,0 +1,81 @@
+/**
+ * Bench figures of the Hyper-V style switch (issue 14), each against the kernel doing the same
+ * job on the same shape of namespaces: TCP (iperf3, one stream) between two ports of an Internal
+ * switch, from a port to the host (the host vNIC), and NAT'd from a port to an outside namespace
+ * that has no route back. The kernel's side: a Linux bridge with the host's address on it, veth
+ * ports (MTU 1450, as switchyard's ports), nftables masquerade on the host.
+ */
+import { natScript } from '../agent/nat.js';
+import { iperf3 } from './probes.js';
+import { run, runIn } from './run.js';
+import { newTag, removeNamespaces } from './topology.js';
+import { INT_HOST, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy } from './vswitch.js';
+
+export interface SwitchFigures {
+  /** Gbit/s: port to port, port to host, NAT'd port to outside. */
+  p2p: number;
+  p2host: number;
+  nat: number;
+}
+
+/** One iperf3 run, tried once more when it gives nothing (a server slow to start on a busy machine). */
+async function tcp(server: string, client: string, addr: string, seconds: number): Promise<number> {
+  try {
+    return (await iperf3(server, client, addr, seconds)).gbps;
+  } catch {
+    return (await iperf3(server, client, addr, seconds)).gbps;
+  }
+}
+
+async function measure(c: string, d: string, host: string, out: string, seconds: number): Promise<SwitchFigures> {
+  const p2p = await tcp(d, c, '172.30.0.11', seconds);
+  const p2host = await tcp(host, c, INT_HOST, seconds);
+  const nat = await tcp(out, c, OUT_PEER, seconds);
+  return { p2p, p2host, nat };
+}
+
+/** switchyard: the switch lab's Internal switch (vm-c, vm-d, host vNIC) and its NAT. */
+export async function withSwitchyardSwitch(seconds: number, agentArgs: string[] = []): Promise<SwitchFigures> {
+  const lab = await createSwitchLab();
+  try {
+    await lab.start(switchLabPolicy(), agentArgs);
+    await addressVms(lab);
+    return await measure(lab.ns('vm-c'), lab.ns('vm-d'), lab.host, lab.out, seconds);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+/** The kernel: a bridge with the host's address, veth ports, nftables masquerade. */
+export async function withKernelBridge(seconds: number): Promise<SwitchFigures> {
+  const tag = newTag('kb');
+  const [h, o, c, d] = ['h', 'out', 'c', 'd'].map((n) => `${tag}-${n}`) as [string, string, string, string];
+  try {
+    for (const n of [h, o, c, d]) {
+      await run('ip', ['netns', 'add', n]);
+      await runIn(n, 'ip', ['link', 'set', 'lo', 'up']);
+    }
+    await runIn(h, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await runIn(h, 'ip', ['addr', 'add', `${INT_HOST}/24`, 'dev', 'br0']);
+    for (const [ns, port, addr] of [[c, 'vc', '172.30.0.10/24'], [d, 'vd', '172.30.0.11/24']] as const) {
+      await runIn(h, 'ip', ['link', 'add', port, 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', '1450', 'netns', ns]);
+      await runIn(h, 'ip', ['link', 'set', port, 'master', 'br0', 'up']);
+      await runIn(ns, 'ip', ['addr', 'add', addr, 'dev', 'eth0']);
+      await runIn(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+      await runIn(ns, 'ip', ['route', 'add', 'default', 'via', INT_HOST]);
+    }
+    await runIn(h, 'ip', ['link', 'set', 'br0', 'up']);
+    await runIn(h, 'ip', ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', o]);
+    await runIn(h, 'ip', ['addr', 'add', `${OUT_HOST}/24`, 'dev', 'up0']);
+    await runIn(o, 'ip', ['addr', 'add', `${OUT_PEER}/24`, 'dev', 'eth0']);
+    await runIn(h, 'ip', ['link', 'set', 'up0', 'up']);
+    await runIn(o, 'ip', ['link', 'set', 'eth0', 'up']);
+    await runIn(h, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // the same rules the agent writes (agent/nat.ts), on the bridge
+    const nat = { name: 'kb', internalIPInterfaceAddressPrefix: '172.30.0.0/24', staticMappings: [] };
+    await run('ip', ['netns', 'exec', h, 'nft', '-f', '-'], { input: natScript('kb', [{ nat, hostIfname: 'br0' }]) });
+    return await measure(c, d, h, o, seconds);
+  } finally {
+    await removeNamespaces([h, o, c, d]);
+  }
+}
