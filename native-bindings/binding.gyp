@@ -1,4 +1,4 @@
-# switchyard_native: TAP queues, batched TAP/socket I/O, uv_poll readiness and a checksum
+# switchyard_native: TAP queues, a vhost-user back end, batched TAP/socket I/O, uv_poll readiness and a checksum
 # primitive. Node-API only (no V8/Node internals), so one build serves Node 20, 22 and 24.
 {
   'targets': [
@@ -13,6 +13,9 @@
         'src/poll.cc',
         'src/csum.cc',
         'src/steer.cc',
+        'src/vhost_ring.cc',
+        'src/vhost_proto.cc',
+        'src/unixsock.cc',
       ],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
