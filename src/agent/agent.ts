@@ -29,6 +29,7 @@ import type { FlowDumpEntry } from '../dataplane/flows.js';
 import { steerWorker } from '../io/steering.js';
 import { canChecksumTx, disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
 import { createTenantPort, PortConflictError, type TenantPort } from './ports.js';
+import { createVhostPort } from './vhost-port.js';
 import { defaultStateDir, Ownership } from './ownership.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
@@ -211,7 +212,11 @@ export class Agent {
   /** Per worker: its queue of every live port, at the port's current index. */
   private workerPorts(): WorkerPort[][] {
     return Array.from({ length: this.nWorkers }, (_, w) =>
-      [...this.ports.values()].map((p) => ({ index: p.index, ifname: p.info.ifname, fd: p.queues[w]!.fd, tap: p.tap })),
+      [...this.ports.values()].map((p) =>
+        p.vhost
+          ? { index: p.index, ifname: p.info.ifname, fd: -1, tap: p.tap, vhost: { device: p.vhost.id, lane: w % p.vhost.lanes, offload: this.offload } }
+          : { index: p.index, ifname: p.info.ifname, fd: p.queues[w]!.fd, tap: p.tap },
+      ),
     );
   }
 
@@ -226,7 +231,10 @@ export class Agent {
   private async addPort(p: PortInfo, policy: Policy): Promise<void> {
     const mode = { offload: this.offload, multiQueue: this.nWorkers > 1, queues: this.nWorkers };
     const place = { netnsMode: netnsModeOf(policy, p.name), owned: this.owned! };
-    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place), { index: p.index });
+    const made = p.vhostUser
+      ? await createVhostPort(p, this.opts.log, { offload: this.offload, workers: this.nWorkers })
+      : await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place);
+    const port = Object.assign(made, { index: p.index });
     this.ports.set(p.name, port);
     this.blocked.delete(p.name);
   }
@@ -259,7 +267,8 @@ export class Agent {
     await this.openUnderlay(policy, snap);
     const same = (a: PortInfo, b: PortInfo) =>
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
-      a.gateway === b.gateway && a.encapsulation === b.encapsulation && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name);
+      a.gateway === b.gateway && a.encapsulation === b.encapsulation && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name) &&
+      JSON.stringify(a.vhostUser) === JSON.stringify(b.vhostUser);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));

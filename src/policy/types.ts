@@ -36,7 +36,18 @@ export interface VirtualNetwork {
   subnets: Subnet[];
 }
 
-/** One tenant NIC: a TAP port on `host`. */
+/** A VM's NIC as a vhost-user port instead of a TAP (io/vhost.ts). */
+export interface VhostUserPort {
+  /** Absolute path of the unix socket qemu's `-chardev socket` uses. */
+  socket: string;
+  /** server (default): switchyard listens, qemu connects with `reconnect=`; client: qemu listens
+   * (`server=on`) and switchyard connects (and reconnects). */
+  mode: 'server' | 'client';
+  /** Queue pairs offered to the guest (1..8, default 1; qemu's `queues=`). */
+  queues: number;
+}
+
+/** One tenant NIC: a TAP port on `host` (or a VM's vhost-user port). */
 export interface NetworkInterface {
   name: string;
   host: string;
@@ -55,9 +66,12 @@ export interface NetworkInterface {
    * its address and, where the namespace has none, a default route, and removes exactly those.
    */
   netnsMode?: NetnsMode;
-  /** TAP device name (<= 15 characters); derived from `name` when absent. */
+  /** TAP device name (<= 15 characters); derived from `name` when absent. A vhost-user port has no
+   * device: its ifname only names it in logs. */
   ifname?: string;
   accessControlList?: string;
+  /** A VM attaches here over vhost-user instead of a TAP (no netns: the VM is the tenant). */
+  vhostUser?: VhostUserPort;
 }
 
 export type AclProtocol = 'All' | 'TCP' | 'UDP' | 'ICMP' | number;
