@@ -359,6 +359,8 @@ export class Agent {
           offloadFallbacks: this.offloadStats.fallbacks,
           failedPorts: this.blocked.size,
           ...sum,
+          // per vhost-user port: the front end's state and the back end's ring counters
+          vhostUser: [...this.ports.values()].filter((p) => p.vhost).map((p) => ({ port: p.info.name, socket: p.info.vhostUser?.socket, ...p.vhost!.status() })),
           workers: per.map((c, id) => ({ worker: id, restarts: pool.restartsOf(id), ...countersToJson(c, snap).counters })),
         };
       }
@@ -377,6 +379,7 @@ export class Agent {
           name: p.name, ifname: p.ifname, netns: p.netns,
           ...(p.netns !== undefined ? { netnsMode: netnsModeOf(this.policy, p.name) } : {}),
           mac: p.macText, ip: p.ipText, vsid: p.vsid,
+          ...(p.vhostUser !== undefined ? { vhostUser: { ...p.vhostUser, connected: this.ports.get(p.name)?.vhost?.connected ?? false } } : {}),
           ...(this.blocked.has(p.name) ? { error: this.blocked.get(p.name) } : {}),
         }));
       case 'dump-flows': {
