@@ -16,6 +16,7 @@
  * with the next connection.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
 import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
@@ -97,24 +98,26 @@ export class VhostUserDevice {
   }
 
   private listen(): void {
-    const path = this.opts.socket;
+    const sock = this.opts.socket;
     let st: fs.Stats | undefined;
     try {
-      st = fs.lstatSync(path);
+      st = fs.lstatSync(sock);
     } catch {
       st = undefined;
     }
+    // the directory (e.g. /run/switchyard) may not exist yet after a boot
+    fs.mkdirSync(path.dirname(sock), { recursive: true, mode: 0o755 });
     if (st) {
-      if (!st.isSocket()) throw Object.assign(new Error(`vhost-user socket ${path} exists and is not a socket`), { code: 'EEXIST' });
+      if (!st.isSocket()) throw Object.assign(new Error(`vhost-user socket ${sock} exists and is not a socket`), { code: 'EEXIST' });
       // a socket nobody listens on is a leftover (a crashed agent); a live one is someone else's
-      const probe = this.n.unixConnect(path);
+      const probe = this.n.unixConnect(sock);
       if (probe >= 0) {
         this.n.close(probe);
-        throw Object.assign(new Error(`vhost-user socket ${path} is in use (something listens on it)`), { code: 'EADDRINUSE' });
+        throw Object.assign(new Error(`vhost-user socket ${sock} is in use (something listens on it)`), { code: 'EADDRINUSE' });
       }
-      fs.unlinkSync(path);
+      fs.unlinkSync(sock);
     }
-    this.listenFd = this.n.unixListen(path);
+    this.listenFd = this.n.unixListen(sock);
     this.listenPoll = this.n.pollStart(this.listenFd, () => this.accept());
   }
 
