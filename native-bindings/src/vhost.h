@@ -9,14 +9,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace sy {
 namespace vhost {
 
 constexpr int kMaxRegions = 8;
 constexpr int kMaxPairs = 8;           // queue pairs (VIRTIO_NET_F_MQ)
+constexpr int kMaxLanes = 64;          // forwarding workers
+constexpr size_t kBacklogFrames = 512; // frames waiting for another lane
 constexpr int kMaxRings = 2 * kMaxPairs;
 constexpr uint32_t kMaxRingSize = 32768;  // virtio's limit for a split ring
 
@@ -88,6 +92,8 @@ enum Stat {
   S_MESSAGES,        // protocol messages handled
   S_BAD_MESSAGES,    // protocol messages refused
   S_CALLS,           // interrupts sent to the guest
+  S_HANDOFF,         // guest frames passed to the lane (worker) their flow belongs to
+  S_HANDOFF_DROP,    // ... dropped: that lane's backlog was full
   S_COUNT,
 };
 
@@ -104,7 +110,11 @@ struct Device {
   Region regions[kMaxRegions];
   int nregions = 0;
   Ring rings[kMaxRings];
-  int epoll[kMaxPairs];    // per lane: readable when a transmit ring of that lane was kicked
+  int epoll[kMaxLanes];    // per lane: readable when a transmit ring of that lane was kicked
+  // Frames a lane read for another lane's flows (the workers' steering hash, io/steering.ts):
+  // 12-byte header + frame each; `wake` (in that lane's epoll set) tells it.
+  std::deque<std::vector<uint8_t>> backlog[kMaxLanes];
+  int wake[kMaxLanes];
   double stats[S_COUNT] = {};
 
   // vnet header bytes the front end uses in each buffer (10 or 12).

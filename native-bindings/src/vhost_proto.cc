@@ -293,7 +293,7 @@ using vhost::Device;
 Napi::Value VhostCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t pairs = static_cast<uint32_t>(OptInt(info[0], "pairs", 1, vhost::kMaxPairs, 1));
-  const uint32_t lanes = static_cast<uint32_t>(OptInt(info[0], "lanes", 1, vhost::kMaxPairs, 1));
+  const uint32_t lanes = static_cast<uint32_t>(OptInt(info[0], "lanes", 1, vhost::kMaxLanes, 1));
   const bool offload = OptBool(info[0], "offload", true);
   int err = 0;
   auto d = vhost::Register(pairs, lanes, offload, &err);

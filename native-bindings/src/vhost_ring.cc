@@ -8,6 +8,7 @@
 // most `num` descriptors; an avail index that runs ahead by more than the ring size, or a head
 // index outside the ring, stops the ring (counted) until the front end sets it up again.
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -55,12 +56,19 @@ std::shared_ptr<Device> Register(uint32_t pairs, uint32_t lanes, bool offload, i
   d->pairs = pairs;
   d->lanes = lanes;
   d->offload = offload;
-  for (int i = 0; i < kMaxPairs; i++) d->epoll[i] = -1;
+  for (int i = 0; i < kMaxLanes; i++) d->epoll[i] = d->wake[i] = -1;
   for (uint32_t l = 0; l < lanes; l++) {
     d->epoll[l] = epoll_create1(EPOLL_CLOEXEC);
-    if (d->epoll[l] < 0) {
+    d->wake[l] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev;
+    std::memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    if (d->epoll[l] < 0 || d->wake[l] < 0 || epoll_ctl(d->epoll[l], EPOLL_CTL_ADD, d->wake[l], &ev) < 0) {
       *epollErr = errno;
-      for (uint32_t k = 0; k < l; k++) close(d->epoll[k]);
+      for (uint32_t k = 0; k <= l; k++) {
+        if (d->epoll[k] >= 0) close(d->epoll[k]);
+        if (d->wake[k] >= 0) close(d->wake[k]);
+      }
       return nullptr;
     }
   }
@@ -84,7 +92,9 @@ void Unregister(int id) {
   d->unmapAll();
   for (uint32_t l = 0; l < d->lanes; l++) {
     if (d->epoll[l] >= 0) close(d->epoll[l]);
-    d->epoll[l] = -1;
+    if (d->wake[l] >= 0) close(d->wake[l]);
+    d->epoll[l] = d->wake[l] = -1;
+    d->backlog[l].clear();
   }
 }
 
@@ -206,8 +216,40 @@ inline int TakeHead(Device& d, Ring& r) {
 
 inline void LoadDesc(const Ring& r, uint32_t i, Desc* out) { std::memcpy(out, &r.desc[i], sizeof *out); }
 
+// The worker of a frame's flow: exactly io/steering.ts steerWorker (the TAP's eBPF program and
+// the uplinks' filters compute the same), so a guest's flow meets the worker that sees its
+// replies whatever transmit queue the guest chose.
+uint32_t SteerLane(const uint8_t* f, size_t len, uint32_t n) {
+  if (n <= 1 || len < 34 || f[12] != 0x08 || f[13] != 0x00) return 0;
+  auto u16 = [&](size_t o) { return static_cast<uint32_t>((f[o] << 8) | f[o + 1]); };
+  auto u32 = [&](size_t o) { return (u16(o) << 16) | u16(o + 2); };
+  uint32_t ports = 0;
+  if ((u16(20) & 0x3fff) == 0 && (f[23] == 6 || f[23] == 17)) {
+    const size_t ihl = static_cast<size_t>(f[14] & 0x0f) << 2;
+    if (len < 18 + ihl) return 0;
+    ports = u16(14 + ihl) ^ u16(16 + ihl);
+  }
+  uint32_t x = u32(26) ^ u32(30) ^ ports;
+  x ^= x >> 16;
+  x = (x * 0x9e3779b1u) >> 16;
+  return x % n;
+}
+
+// Passes the frame in a slot (header before it) to lane `to`; false when its backlog is full.
+void HandOff(Device& d, uint32_t to, const uint8_t* hdrAndFrame, size_t n) {
+  if (d.backlog[to].size() >= kBacklogFrames) {
+    d.stats[S_HANDOFF_DROP]++;
+    return;
+  }
+  d.backlog[to].emplace_back(hdrAndFrame, hdrAndFrame + n);
+  d.stats[S_HANDOFF]++;
+  uint64_t one = 1;
+  ssize_t w = write(d.wake[to], &one, sizeof one);
+  (void)w;
+}
+
 // Guest transmit ring -> slots; returns frames placed from slot `n` on.
-int32_t RecvRing(Device& d, Ring& r, uint8_t* slab, int32_t* start, int32_t* len, size_t slot, size_t headroom,
+int32_t RecvRing(Device& d, Ring& r, uint32_t lane, uint8_t* slab, int32_t* start, int32_t* len, size_t slot, size_t headroom,
                  int32_t n, int32_t max, bool* more) {
   uint16_t availIdx;
   const int pend = Pending(d, r, &availIdx);
@@ -265,9 +307,14 @@ int32_t RecvRing(Device& d, Ring& r, uint8_t* slab, int32_t* start, int32_t* len
       dst[8] = 0;
       dst[9] = 0;
     }
+    d.stats[S_RX_FRAMES]++;
+    const uint32_t to = SteerLane(slab + base + headroom, total - hdr, d.lanes);
+    if (to != lane) {
+      HandOff(d, to, slab + base + headroom - 12, total - hdr + 12);
+      continue;  // the slot is free again
+    }
     start[n] = static_cast<int32_t>(base + headroom);
     len[n] = static_cast<int32_t>(total - hdr);
-    d.stats[S_RX_FRAMES]++;
     n++;
   }
   PublishUsed(d, r, usedBefore);
@@ -415,7 +462,7 @@ Napi::Value VhostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto d = vhost::Find(static_cast<int>(ArgInt(info, 0, "device", 1, INT32_MAX)));
   if (!d) return Napi::Number::New(env, -ENODEV);  // a batch call never throws for a device gone
-  const uint32_t lane = static_cast<uint32_t>(ArgInt(info, 1, "lane", 0, vhost::kMaxPairs - 1));
+  const uint32_t lane = static_cast<uint32_t>(ArgInt(info, 1, "lane", 0, vhost::kMaxLanes - 1));
   Span<uint8_t> slab = ArgU8(info, 2, "slab");
   Span<int32_t> start = ArgI32(info, 3, "start");
   Span<int32_t> len = ArgI32(info, 4, "len");
@@ -427,7 +474,32 @@ Napi::Value VhostRecv(const Napi::CallbackInfo& info) {
     ThrowRange(env, "vhostRecv: max slots do not fit the slab/start/len arrays");
   }
   std::lock_guard<std::mutex> g(d->mu);
+  if (lane >= d->lanes) return Napi::Number::New(env, 0);
   int32_t n = 0;
+  // first what other lanes read for this one
+  {
+    uint64_t v;
+    ssize_t rd = read(d->wake[lane], &v, sizeof v);
+    (void)rd;
+    auto& q = d->backlog[lane];
+    const size_t cap = static_cast<size_t>(slot - headroom);
+    while (n < max && !q.empty()) {
+      const std::vector<uint8_t>& f = q.front();
+      if (f.size() - 12 <= cap) {
+        const size_t base = static_cast<size_t>(n) * static_cast<size_t>(slot);
+        std::memcpy(slab.data + base + headroom - 12, f.data(), f.size());
+        start[n] = static_cast<int32_t>(base + headroom);
+        len[n] = static_cast<int32_t>(f.size() - 12);
+        n++;
+      }
+      q.pop_front();
+    }
+    if (!q.empty()) {
+      uint64_t one = 1;
+      ssize_t w = write(d->wake[lane], &one, sizeof one);
+      (void)w;
+    }
+  }
   for (uint32_t p = lane; p < d->pairs; p += d->lanes) {
     vhost::Ring& r = d->rings[2 * p + 1];
     if (r.kick >= 0) {
@@ -437,7 +509,7 @@ Napi::Value VhostRecv(const Napi::CallbackInfo& info) {
     }
     if (!r.ready()) continue;
     bool more = false;
-    n = vhost::RecvRing(*d, r, slab.data, start.data, len.data, static_cast<size_t>(slot), static_cast<size_t>(headroom), n,
+    n = vhost::RecvRing(*d, r, lane, slab.data, start.data, len.data, static_cast<size_t>(slot), static_cast<size_t>(headroom), n,
                         static_cast<int32_t>(max), &more);
     if (more && r.kick >= 0) {
       uint64_t one = 1;
@@ -457,7 +529,7 @@ Napi::Value VhostSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto d = vhost::Find(static_cast<int>(ArgInt(info, 0, "device", 1, INT32_MAX)));
   if (!d) return Napi::Number::New(env, -ENODEV);
-  const uint32_t lane = static_cast<uint32_t>(ArgInt(info, 1, "lane", 0, vhost::kMaxPairs - 1));
+  const uint32_t lane = static_cast<uint32_t>(ArgInt(info, 1, "lane", 0, vhost::kMaxLanes - 1));
   Span<uint8_t> slab = ArgU8(info, 2, "slab");
   Span<int32_t> start = ArgI32(info, 3, "start");
   Span<int32_t> len = ArgI32(info, 4, "len");

@@ -10,6 +10,11 @@
  * layout as a TAP queue (frame at HEADROOM, 12-byte virtio-net header before it), so the
  * forwarder cannot tell the two apart.
  *
+ * Workers: each worker is a lane of the device. A guest picks its transmit queue itself, so the
+ * lane that reads a frame passes it on (in the addon, under the device lock) to the lane of the
+ * frame's flow by the workers' steering hash (io/steering.ts): both directions of a flow meet
+ * the same worker's connection tracking, as with a TAP.
+ *
  * Reconnect: in server mode the socket keeps listening and a front end that went away (qemu
  * restarted) may connect again; in client mode (qemu is the server) the device reconnects every
  * `reconnectMs`. Either way the device is reset in between: rings, memory and features come again
@@ -24,7 +29,7 @@ import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
 /** The addon's device counters, in its order (native-bindings/src/vhost.h Stat). */
 export const VHOST_STATS = [
   'rxFrames', 'txFrames', 'badAddress', 'badChain', 'oversize', 'ringBroken', 'noBuffers',
-  'offloadDrops', 'csumFinished', 'short', 'messages', 'badMessages', 'calls',
+  'offloadDrops', 'csumFinished', 'short', 'messages', 'badMessages', 'calls', 'handoff', 'handoffDrops',
 ] as const;
 export type VhostStatName = (typeof VHOST_STATS)[number];
 
@@ -36,7 +41,8 @@ export interface VhostUserOptions {
   mode: 'server' | 'client';
   /** Queue pairs offered (virtio-net MQ when > 1). */
   queues?: number;
-  /** Forwarding workers: pair p is served by worker p % lanes. */
+  /** Forwarding workers (at most 64): pair p is read by worker p % lanes, and each frame goes on
+   * to the worker of its flow (io/steering.ts), as a TAP's eBPF steering does. */
   lanes?: number;
   /** Offer checksum and TSO offloads (the agent's offload setting). */
   offload?: boolean;
@@ -72,7 +78,7 @@ export class VhostUserDevice {
     private readonly n: NativeAddon,
     readonly opts: VhostUserOptions,
   ) {
-    this.id = n.vhostCreate({ pairs: opts.queues ?? 1, lanes: Math.min(8, opts.lanes ?? 1), offload: opts.offload ?? true });
+    this.id = n.vhostCreate({ pairs: opts.queues ?? 1, lanes: Math.min(64, opts.lanes ?? 1), offload: opts.offload ?? true });
   }
 
   /** Creates the device and starts listening (server) or connecting (client). Throws (with
@@ -94,7 +100,7 @@ export class VhostUserDevice {
   }
 
   get lanes(): number {
-    return Math.min(8, this.opts.lanes ?? 1);
+    return Math.min(64, this.opts.lanes ?? 1);
   }
 
   private listen(): void {

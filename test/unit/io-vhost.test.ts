@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../../src/io/native.js';
 import { allocBatch, HEADROOM } from '../../src/io/types.js';
 import { VhostQueue, VhostUserDevice } from '../../src/io/vhost.js';
+import { steerWorker } from '../../src/io/steering.js';
 import { DESC_F_WRITE, F, REQ, RING_BASE, VhostFrontend, until } from '../helpers/vhost-frontend.js';
 import { requires } from '../helpers/prerequisites.js';
 
@@ -265,6 +266,38 @@ describe('vhost-user back end', NATIVE, () => {
     expect(() => VhostUserDevice.open({ socket: sock, mode: 'server' })).toThrow(/in use/);
     fs.writeFileSync(path.join(dir, 'file'), 'x');
     expect(() => VhostUserDevice.open({ socket: path.join(dir, 'file'), mode: 'server' })).toThrow(/not a socket/);
+  });
+
+  it('with two lanes (workers) each frame reaches the lane of its flow, whichever ring it came on', async () => {
+    dev = VhostUserDevice.open({ socket: sock, mode: 'server', lanes: 2 });
+    fe = VhostFrontend.connect(sock);
+    await until(() => dev!.connected, 'accept');
+    await fe.handshake();
+    const lanes = [VhostQueue.forLane(dev.id, 0, 'vm', true), VhostQueue.forLane(dev.id, 1, 'vm', true)];
+    const want: number[][] = [[], []];
+    for (let sport = 1000; sport < 1016; sport++) {
+      const f = frame(80, sport);
+      f[14] = 0x45;
+      f.fill(0, 20, 22);
+      f[23] = 17;
+      f.set([10, 1, 1, 21, 10, 1, 1, 11], 26);
+      f[34] = sport >> 8;
+      f[35] = sport & 0xff;
+      f[36] = 0x14;
+      f[37] = 0xe9;
+      want[steerWorker(f, 0, f.length, 2)].push(sport);
+      fe.transmit(f);
+    }
+    expect(want[0].length).toBeGreaterThan(0);
+    expect(want[1].length).toBeGreaterThan(0);
+    const got: number[][] = [[], []];
+    for (const l of [0, 1]) {
+      const b = allocBatch(32, 2048);
+      const n = lanes[l].read(b);
+      for (let i = 0; i < n; i++) got[l].push((b.slab[b.start[i] + 34] << 8) | b.slab[b.start[i] + 35]);
+    }
+    expect(got).toEqual(want);
+    expect(dev.status().counters.handoff).toBe(want[1].length);
   });
 
   it('fuzz: random descriptor tables and avail entries never crash the back end (every access goes through the memory table), and every chain taken is a frame or one counted drop', async () => {
