@@ -39,6 +39,10 @@ export interface TinyGuestSpec {
   memMb?: number;
   /** Where the console output goes too (for a test's log). */
   logFile?: string;
+  /** Other NIC options instead of the vhost-user port's (e.g. a TAP, for the bench's peers). */
+  nicArgs?: string[];
+  /** Run qemu inside this network namespace (a TAP NIC is made there). */
+  netns?: string;
 }
 
 export class TinyGuest {
@@ -57,12 +61,14 @@ export class TinyGuest {
     const kvm = fs.existsSync('/dev/kvm') && process.env.SWITCHYARD_VM_ACCEL !== 'tcg';
     const args = [
       'qemu-system-x86_64', '-machine', 'q35', ...(kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
-      '-smp', '1', ...sharedMemoryArgs(spec.memMb), ...vhostNicArgs({ port: spec.port, mac: spec.mac, tcg: !kvm }),
+      '-smp', '1', ...sharedMemoryArgs(spec.memMb), ...(spec.nicArgs ?? vhostNicArgs({ port: spec.port, mac: spec.mac, tcg: !kvm })),
       '-kernel', spec.files.kernel, '-initrd', spec.files.initrd,
       '-append', `console=ttyS0 quiet loglevel=0 panic=-1 sy.ip=${spec.ip} sy.gw=${spec.gateway} sy.mtu=${spec.mtu}`,
       '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nodefaults',
     ];
-    const child = track(spawn(DIE_WITH_PARENT[0], [...DIE_WITH_PARENT.slice(1), ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
+    const inNs = spec.netns ? ['ip', 'netns', 'exec', spec.netns] : [];
+    const argv = [...DIE_WITH_PARENT, ...inNs, ...args];
+    const child = track(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
     const g = new TinyGuest(child);
     if (spec.logFile) {
       const log = fs.createWriteStream(spec.logFile, { flags: 'a' });
@@ -106,6 +112,11 @@ export class TinyGuest {
   /** Starts a command in the background in the guest (output to `file` in the guest). */
   async background(cmd: string, file: string): Promise<void> {
     await this.exec(`(${cmd}) >${file} 2>&1 & true`);
+  }
+
+  /** qemu's pid (for CPU accounting). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   stop(): void {
