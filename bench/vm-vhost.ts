@@ -113,7 +113,7 @@ async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPat
     kids.push(spawnIn(undefined, 'ovsdb-server', [db, `--remote=punix:${sock}`, `--unixctl=${path.join(dir, 'ovsdb.ctl')}`, `--pidfile=${path.join(dir, 'ovsdb.pid')}`, `--log-file=${path.join(dir, 'ovsdb.log')}`], env));
     await waitFor(() => fs.existsSync(sock), 10_000, 'ovsdb-server');
     await vsctl('--no-wait', 'init');
-    await vsctl('--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:dpdk-init=true', 'other_config:dpdk-extra=--no-huge --legacy-mem -m 512', 'other_config:per-port-memory=true');
+    await vsctl('--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:dpdk-init=true', `other_config:dpdk-extra=--no-huge --legacy-mem -m 1024 --file-prefix=${tag}`, 'other_config:per-port-memory=true');
     // in the tenant namespace: its internal port (a TAP) is made right there
     const vswitchd = spawnIn(ns, OVS_DPDK, [`unix:${sock}`, `--unixctl=${path.join(dir, 'vswitchd.ctl')}`, `--pidfile=${path.join(dir, 'vswitchd.pid')}`, `--log-file=${path.join(dir, 'vswitchd.log')}`], env);
     kids.push(vswitchd);
@@ -138,7 +138,8 @@ async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPat
     await new Promise((r) => setTimeout(r, 500));
     for (const k of kids) killGroup(k, 'SIGKILL');
     await run('ip', ['netns', 'del', ns], { allowFail: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (process.env.SWITCHYARD_KEEP_LOGS === '1') say(`OVS files kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -171,7 +172,7 @@ async function viaTapBridge(files: TinyGuestFiles, seconds: number): Promise<VmP
   }
 }
 
-export async function runVmBench(seconds: number): Promise<VmPathFigure[]> {
+export async function runVmBench(seconds: number, only?: string): Promise<VmPathFigure[]> {
   const files = tinyGuestFiles();
   const out: VmPathFigure[] = [];
   const steps: [string, (f: TinyGuestFiles, s: number) => Promise<VmPathFigure>][] = [
@@ -180,6 +181,7 @@ export async function runVmBench(seconds: number): Promise<VmPathFigure[]> {
     ['qemu TAP + kernel bridge', viaTapBridge],
   ];
   for (const [name, fn] of steps) {
+    if (only && !name.startsWith(only)) continue;
     say(name);
     try {
       out.push(await fn(files, seconds));
@@ -193,7 +195,7 @@ export async function runVmBench(seconds: number): Promise<VmPathFigure[]> {
 
 if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
   const seconds = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5);
-  const figs = await runVmBench(seconds);
+  const figs = await runVmBench(seconds, process.env.SWITCHYARD_BENCH_VM_ONLY);
   if (process.argv.includes('--json')) console.log(JSON.stringify(figs));
   else for (const f of figs) console.log(`${f.path.padEnd(28)} ${f.gbps.toFixed(3)} Gbit/s  switch CPU ${f.switchCpu.toFixed(2)}  CPU/Gbit/s ${f.cpuPerGbps.toFixed(2)}  ${f.note ?? ''}`);
   process.exit(0);
