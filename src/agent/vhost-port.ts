@@ -2,7 +2,8 @@
  * A VM's port over vhost-user (io/vhost.ts): instead of a TAP, a unix socket that qemu's
  * `-netdev vhost-user` attaches to. The agent makes the device (listening, or connecting to qemu's
  * socket) and hands each worker its lane; everything after the rings - ACLs, source validation,
- * the flow table, counters, trace, capture - is the TAP port's path, unchanged.
+ * the flow table, counters, trace - is the TAP port's path, unchanged. (`switchyard capture`
+ * captures a kernel device; a vhost-user port has none.)
  *
  * The socket path is the only thing the port takes on the host: a server socket is made by the
  * agent (a leftover socket nobody listens on is replaced; a live one or another file is a
