@@ -43,5 +43,26 @@ Napi::Value SumChunks(const Napi::CallbackInfo& info);
 
 // segment.cc: one TSO/USO super-frame cut into segments in place (vfp/offload.ts segmentFrame).
 Napi::Value SegmentFrame(const Napi::CallbackInfo& info);
+// vhost_ring.cc / vhost_proto.cc: vhost-user back end (devices by id, rings, protocol).
+Napi::Value VhostCreate(const Napi::CallbackInfo& info);
+Napi::Value VhostDestroy(const Napi::CallbackInfo& info);
+Napi::Value VhostReset(const Napi::CallbackInfo& info);
+Napi::Value VhostService(const Napi::CallbackInfo& info);
+Napi::Value VhostRecv(const Napi::CallbackInfo& info);
+Napi::Value VhostSend(const Napi::CallbackInfo& info);
+Napi::Value VhostLaneFd(const Napi::CallbackInfo& info);
+Napi::Value VhostStats(const Napi::CallbackInfo& info);
+
+// unixsock.cc: unix sockets with fd passing, memfds, eventfds.
+Napi::Value UnixListen(const Napi::CallbackInfo& info);
+Napi::Value UnixAccept(const Napi::CallbackInfo& info);
+Napi::Value UnixConnect(const Napi::CallbackInfo& info);
+Napi::Value UnixSendMsg(const Napi::CallbackInfo& info);
+Napi::Value UnixRecv(const Napi::CallbackInfo& info);
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info);
+Napi::Value MapShared(const Napi::CallbackInfo& info);
+Napi::Value EventfdCreate(const Napi::CallbackInfo& info);
+Napi::Value EventfdWrite(const Napi::CallbackInfo& info);
+Napi::Value EventfdRead(const Napi::CallbackInfo& info);
 
 }  // namespace sy

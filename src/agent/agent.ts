@@ -29,6 +29,7 @@ import type { FlowDumpEntry } from '../dataplane/flows.js';
 import { steerWorker } from '../io/steering.js';
 import { canChecksumTx, disableGroForNvgre, findUnderlay, type UnderlayAddress } from './underlay.js';
 import { createTenantPort, PortConflictError, type TenantPort } from './ports.js';
+import { createVhostPort } from './vhost-port.js';
 import { defaultStateDir, Ownership } from './ownership.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
@@ -226,7 +227,11 @@ export class Agent {
   /** Per worker: its queue of every live port, at the port's current index. */
   private workerPorts(): WorkerPort[][] {
     return Array.from({ length: this.nWorkers }, (_, w) =>
-      [...this.ports.values()].map((p) => ({ index: p.index, ifname: p.info.ifname, fd: p.queues[w]!.fd, tap: p.tap })),
+      [...this.ports.values()].map((p) =>
+        p.vhost
+          ? { index: p.index, ifname: p.info.ifname, fd: -1, tap: p.tap, vhost: { device: p.vhost.id, lane: w % p.vhost.lanes, offload: this.offload } }
+          : { index: p.index, ifname: p.info.ifname, fd: p.queues[w]!.fd, tap: p.tap },
+      ),
     );
   }
 
@@ -249,7 +254,10 @@ export class Agent {
     const offload = this.offload && switchDevice(policy, p).type !== 'External';
     const mode = { offload, multiQueue: this.nWorkers > 1, queues: this.nWorkers };
     const place = { netnsMode: netnsModeOf(policy, p.name), owned: this.owned! };
-    const port = Object.assign(await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place), { index: p.index });
+    const made = p.vhostUser
+      ? await createVhostPort(p, this.opts.log, { offload: this.offload, workers: this.nWorkers })
+      : await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place);
+    const port = Object.assign(made, { index: p.index });
     if (p.switchRole === SW_HOST) {
       try {
         await configureHostVnic(p, switchDevice(policy, p).hostAddress);
@@ -295,7 +303,8 @@ export class Agent {
       a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.ip === b.ip && a.prefixLen === b.prefixLen &&
       a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && a.v6?.text === b.v6?.text && a.v6?.prefixLen === b.v6?.prefixLen && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name) &&
       a.switchRole === b.switchRole && (a.switchIndex < 0) === (b.switchIndex < 0) &&
-      JSON.stringify(switchDevice(policy, a)) === JSON.stringify(switchDevice(this.policy, b));
+      JSON.stringify(switchDevice(policy, a)) === JSON.stringify(switchDevice(this.policy, b)) &&
+      JSON.stringify(a.vhostUser) === JSON.stringify(b.vhostUser);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
     const gone = [...this.ports.values()].filter((port) => !snap.ports.some((p) => p.name === port.info.name));
@@ -388,6 +397,8 @@ export class Agent {
           offloadFallbacks: this.offloadStats.fallbacks,
           failedPorts: this.blocked.size,
           ...sum,
+          // per vhost-user port: the front end's state and the back end's ring counters
+          vhostUser: [...this.ports.values()].filter((p) => p.vhost).map((p) => ({ port: p.info.name, socket: p.info.vhostUser?.socket, ...p.vhost!.status() })),
           workers: per.map((c, id) => ({ worker: id, restarts: pool.restartsOf(id), ...countersToJson(c, snap).counters })),
         };
       }
@@ -406,6 +417,7 @@ export class Agent {
           name: p.name, ifname: p.ifname, netns: p.netns,
           ...(p.netns !== undefined ? { netnsMode: netnsModeOf(this.policy, p.name) } : {}),
           mac: p.macText, ip: p.ipText, vsid: p.vsid,
+          ...(p.vhostUser !== undefined ? { vhostUser: { ...p.vhostUser, connected: this.ports.get(p.name)?.vhost?.connected ?? false } } : {}),
           ...(this.blocked.has(p.name) ? { error: this.blocked.get(p.name) } : {}),
         }));
       case 'dump-flows': {

@@ -25,15 +25,17 @@ import type { PortInfo } from '../vfp/snapshot.js';
 import { ENCAP_OVERHEAD } from './underlay.js';
 import { configureIpv6, unconfigureIpv6 } from './ports-ipv6.js';
 import type { Logger } from './logger.js';
+import type { VhostUserDevice } from '../io/vhost.js';
 
 export interface TenantPort {
   info: PortInfo;
-  /** Queue 0 (queues[0]). */
-  queue: TapQueue;
-  /** One queue per forwarding worker, in attach order (queue i belongs to worker i). */
+  /** One queue per forwarding worker, in attach order (queue i belongs to worker i); none for a
+   * vhost-user port. */
   queues: TapQueue[];
   /** The options all its queues were opened with (a worker wraps its fd with the same). */
   tap: TapOptions;
+  /** A VM's vhost-user device instead of a TAP (vhost-port.ts): worker i serves its lane i. */
+  vhost?: VhostUserDevice;
   remove(): Promise<void>;
 }
 
@@ -130,7 +132,7 @@ async function hasDefaultRoute(ns: string): Promise<boolean> {
 
 export async function createTenantPort(
   info: PortInfo, underlayMtu: number, log: Logger, mode: PortMode, stats: { fallbacks: number }, place: PortPlacement,
-): Promise<TenantPort & { offloadFlags: number }> {
+): Promise<TenantPort & { queue: TapQueue; offloadFlags: number }> {
   const mtu = underlayMtu - ENCAP_OVERHEAD[info.encapsulation];
   const { owned } = place;
   // the namespace is checked before the TAP exists: a port that may not use it makes nothing

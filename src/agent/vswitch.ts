@@ -62,7 +62,6 @@ export function openNicPort(info: PortInfo, workers: number, log: Logger): Tenan
   log.info({ port: info.name, nic: info.ifname, sockets: fds.length }, 'external switch: NIC bound (promiscuous, AF_PACKET)');
   return {
     info,
-    queue: queues[0],
     queues,
     tap: {},
     remove: () => {

@@ -10,13 +10,16 @@ import type { TapOptions } from '../io/tap.js';
 import type { UplinkFds } from '../io/uplink.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
 
-/** One queue of a tenant TAP, owned by one worker. */
+/** One queue of a tenant TAP (or one lane of a vhost-user device), owned by one worker. */
 export interface WorkerPort {
   /** The port's stable id (PortInfo.index). */
   index: number;
   ifname: string;
+  /** The TAP queue's fd; -1 for a vhost-user port. */
   fd: number;
   tap: TapOptions;
+  /** A vhost-user port: the device (process-wide id) and this worker's lane of it. */
+  vhost?: { device: number; lane: number; offload: boolean };
 }
 
 export interface WorkerUplinks {

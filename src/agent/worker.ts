@@ -9,8 +9,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { TapQueue } from '../io/tap.js';
+import { VhostQueue } from '../io/vhost.js';
 import { uplinkFromFds } from '../io/uplink.js';
-import type { Uplink } from '../io/types.js';
+import type { FramePort, Uplink } from '../io/types.js';
 import { reviveSnapshot } from '../vfp/snapshot-transfer.js';
 import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
 import { BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, BusyPoller } from './busy-poll.js';
@@ -47,26 +48,31 @@ function pollAll(): number {
 }
 const busy = new BusyPoller(init.limits.busyPollUs ?? BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, pollAll, fwd.counters.global);
 
-/** Live queues by fd; `index` follows the snapshot (the poll callback reads it). */
-const queues = new Map<number, { q: TapQueue; index: number }>();
+/** Live queues by key (the TAP fd, or the vhost-user device and lane); `index` follows the
+ * snapshot (the poll callback reads it). */
+const queues = new Map<string, { q: FramePort; index: number }>();
 let highIndex = 0;
 
+const keyOf = (p: WorkerPort): string => (p.vhost ? `v${p.vhost.device}.${p.vhost.lane}` : `t${p.fd}`);
+const queueOf = (p: WorkerPort): FramePort =>
+  p.vhost ? VhostQueue.forLane(p.vhost.device, p.vhost.lane, p.ifname, p.vhost.offload) : TapQueue.fromFd(p.fd, p.ifname, p.tap);
+
 function setPorts(list: WorkerPort[]): void {
-  const keep = new Set(list.map((p) => p.fd));
+  const keep = new Set(list.map(keyOf));
   for (const [fd, e] of queues) {
     if (!keep.has(fd)) {
-      e.q.close(); // borrowed: stops polling, the agent closes the fd
+      e.q.close(); // borrowed: stops polling, the agent closes the fd (or the device)
       queues.delete(fd);
     }
   }
   for (let i = 0; i < highIndex; i++) fwd.setPort(i, undefined);
   highIndex = 0;
   for (const p of list) {
-    let e = queues.get(p.fd);
+    let e = queues.get(keyOf(p));
     if (!e) {
-      const entry = { q: TapQueue.fromFd(p.fd, p.ifname, p.tap), index: p.index };
+      const entry = { q: queueOf(p), index: p.index };
       entry.q.onReadable(() => busy.after(fwd.pollPort(entry.index)));
-      queues.set(p.fd, entry);
+      queues.set(keyOf(p), entry);
       e = entry;
     }
     e.index = p.index;

@@ -332,6 +332,8 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     progress(`virtual switch bench failed: ${(err as Error).message.slice(0, 300)}`);
   }
   const fast = await fastPathWorkers();
+  progress('VM case: a qemu guest to a namespace through switchyard vhost-user, OVS-DPDK vhost-user, qemu TAP on a bridge');
+  const vm = await vmPaths(o.seconds);
   const cases: BenchCase[] = [];
   const add = (name: string, unit: string, s: number, k: number, peer: string, lowerIsBetter = false) =>
     cases.push({ name, unit, switchyard: round(s), kernel: round(k), ratio: round(lowerIsBetter ? k / s : s / k, 3), peer, ...(lowerIsBetter ? { lowerIsBetter } : {}) });
@@ -372,12 +374,21 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     // the "kernel" column of this case is switchyard itself with one worker
     add(`fastpath-workers-${fast[1].workers}`, 'Mframes/s', best(1), best(0), 'switchyard-1-worker');
   }
+  if (vm.length === 3) {
+    // TCP from a TCG guest: the guest is the bottleneck, the ratios and the switch's CPU are the figures
+    const [syVm, ovsVm, tapVm] = vm;
+    add('vm-tcp-vs-ovs-dpdk', 'Gbit/s', syVm.gbps, ovsVm.gbps, 'ovs-dpdk-vhost-user');
+    add('vm-tcp-vs-tap-bridge', 'Gbit/s', syVm.gbps, tapVm.gbps, 'qemu-tap-kernel-bridge');
+    add('vm-cpu-per-gbps', 'CPU s/s per Gbit/s', syVm.cpuPerGbps, ovsVm.cpuPerGbps, 'ovs-dpdk-vhost-user', true);
+  }
   const result = {
     date: new Date().toISOString(),
     machine: { cores, kernel: os.release(), node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
     cases,
     /** Frames/s of the in-memory fast path per run, by worker count (goal: 2 workers >= 1.8x one). */
     fastPath: fast,
+    /** The VM case's paths (bench/vm-vhost.ts): Gbit/s, switch CPU, notes. */
+    vm,
   };
   console.log(
     table(
@@ -407,6 +418,19 @@ async function fastPathWorkers(): Promise<{ workers: number; fps: number[] }[]> 
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { workers: number; fps: number[] }[];
   } catch {
     progress(`fast-path benchmark failed: ${r.stderr.slice(-300)}`);
+    return [];
+  }
+}
+
+/** bench/vm-vhost.ts in a child (tsx); [] if it cannot run. */
+async function vmPaths(seconds: number): Promise<{ path: string; gbps: number; switchCpu: number; cpuPerGbps: number; note?: string }[]> {
+  const script = path.resolve('bench/vm-vhost.ts');
+  if (!fs.existsSync(script)) return [];
+  const r = await run('npx', ['tsx', script, String(seconds), '--json'], { allowFail: true, timeoutMs: 900_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { path: string; gbps: number; switchCpu: number; cpuPerGbps: number }[];
+  } catch {
+    progress(`VM benchmark failed: ${r.stderr.slice(-300)}`);
     return [];
   }
 }

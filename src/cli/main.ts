@@ -17,6 +17,7 @@ import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
+import { runVmAttach, type VmAttachOptions } from './vm-attach-cmd.js';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -195,6 +196,17 @@ export function buildProgram(): Command {
         return;
       }
       process.exitCode = await runDemo(o);
+    });
+
+  program
+    .command('vm-attach')
+    .description('print the qemu options that attach a VM to a vhost-user port of the policy')
+    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
+    .requiredOption('--port <name>', 'the network interface (with vhostUser) the VM plugs into')
+    .option('--mem <mb>', 'guest memory in MiB (shared with switchyard)', positiveInt, 256)
+    .option('--kvm', 'the VM runs with KVM: keep MSI-X vectors (under TCG qemu 7.2 needs vectors=0)')
+    .action(async (o: VmAttachOptions) => {
+      process.exitCode = await runVmAttach(o);
     });
 
   program

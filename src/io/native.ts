@@ -90,6 +90,41 @@ export interface NativeAddon {
    * stride, last length, header length]; returns the segments, 0 when it refuses (nothing moved).
    * Absent from an addon built before it (callers fall back to the TypeScript). */
   segmentFrame?(buf: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, out: Int32Array): number;
+  /** A vhost-user device in the process-wide table (reachable from every thread by its id);
+   * `lanes` forwarding workers, ring pair p belongs to lane p % lanes. */
+  vhostCreate(opts: { pairs?: number; lanes?: number; offload?: boolean }): number;
+  /** Closes the device's fds and unmaps guest memory; idempotent. */
+  vhostDestroy(device: number): void;
+  /** The front end went away: rings, fds, features and memory go. */
+  vhostReset(device: number): void;
+  /** Handles the protocol messages waiting on `conn`: count, or -errno when the connection must end. */
+  vhostService(device: number, conn: number): number;
+  /** Frames the guest sent on the lane's transmit rings into slots (12-byte header before each); returns n. */
+  vhostRecv(device: number, lane: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number, max: number): number;
+  /** Slots idx[0..count) into the guest's receive ring (header at start-12 when prefix is 12); returns how many went. */
+  vhostSend(device: number, lane: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array, count: number, prefix: number): number;
+  /** An fd readable while the lane's transmit rings were kicked (poll it). */
+  vhostLaneFd(device: number, lane: number): number;
+  /** Counters (VHOST_STATS order), then acked features low/high 32 bits, rings ready, rings broken. */
+  vhostStats(device: number): Float64Array;
+  /** A non-blocking listening unix socket at `path`. */
+  unixListen(path: string): number;
+  /** accept(): a connection fd (blocking, 1 s timeouts) or -errno. */
+  unixAccept(fd: number): number;
+  /** connect(): a connection fd (blocking, 1 s timeouts) or -errno. */
+  unixConnect(path: string): number;
+  /** sendmsg of `bytes` with `fds` as SCM_RIGHTS: bytes sent or -errno. */
+  unixSendMsg(fd: number, bytes: Uint8Array, fds?: Int32Array): number;
+  /** recv: bytes read, 0 at end of stream, or -errno; `wait` blocks up to the socket timeout. */
+  unixRecv(fd: number, bytes: Uint8Array, wait: boolean): number;
+  /** A memfd of `size` bytes. */
+  memfdCreate(name: string, size: number): number;
+  /** A shared mapping of `fd` as an ArrayBuffer. */
+  mapShared(fd: number, size: number): ArrayBuffer;
+  eventfdCreate(): number;
+  eventfdWrite(fd: number): number;
+  /** The count taken (0 when none). */
+  eventfdRead(fd: number): number;
   readonly constants: NativeConstants;
 }
 

@@ -24,6 +24,7 @@ import type {
   PortQos,
   Subnet,
   SwitchType,
+  VhostUserPort,
   VirtualNetwork,
   VirtualSwitch,
 } from './types.js';
@@ -251,6 +252,25 @@ export const QosSchema = object(
   'a QoS setting',
 );
 QosSchema satisfies z.ZodType<PortQos, unknown>;
+/** sockaddr_un.sun_path holds 108 bytes with the terminating NUL. */
+const SOCKET_PATH_MAX = 107;
+
+const socketPath = text('a socket path', (value, bad) => {
+  if (!value.startsWith('/')) return bad(`not an absolute path: ${show(value)}`);
+  if (value.includes('\0')) return bad('a socket path cannot contain NUL');
+  if (Buffer.byteLength(value) > SOCKET_PATH_MAX) return bad(`socket path longer than ${SOCKET_PATH_MAX} bytes`);
+  if (value.endsWith('/')) return bad(`not a file path: ${show(value)}`);
+  return value;
+});
+
+export const VhostUserSchema = object(
+  {
+    socket: socketPath,
+    mode: choice<VhostUserPort['mode']>('a vhost-user mode', ['server', 'client']).default('server'),
+    queues: integerIn('queues', 1, 8).default(1),
+  },
+  'a vhost-user port ({socket, mode?, queues?})',
+);
 
 export const NetworkInterfaceSchema = object(
   {
@@ -269,9 +289,14 @@ export const NetworkInterfaceSchema = object(
     ipAllocationMethod: choice<IpAllocationMethod>('an IP allocation method', ['Static', 'Dynamic']).optional(),
     qos: QosSchema.optional(),
     portMirroring: choice<PortMirroring>('a port mirroring mode', ['None', 'Source', 'Destination']).optional(),
+    vhostUser: VhostUserSchema.optional(),
   },
   'a network interface',
 ).superRefine((nic, ctx) => {
+  // a VM's port has no namespace to configure: the guest owns its address
+  if (nic.vhostUser !== undefined && nic.netns !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['netns'], message: 'a vhost-user port has no netns (the VM is the tenant)', input: nic.netns });
+  }
   // a mode without a namespace would silently mean nothing
   if (nic.netnsMode !== undefined && nic.netns === undefined) {
     ctx.addIssue({ code: 'custom', path: ['netnsMode'], message: 'netnsMode without netns', input: nic.netnsMode });
@@ -380,6 +405,7 @@ HostSchema satisfies z.ZodType<Host, unknown>;
 SubnetSchema satisfies z.ZodType<Subnet, unknown>;
 VirtualNetworkSchema satisfies z.ZodType<VirtualNetwork, unknown>;
 NetworkInterfaceSchema satisfies z.ZodType<NetworkInterface, unknown>;
+VhostUserSchema satisfies z.ZodType<VhostUserPort, unknown>;
 AclRuleSchema satisfies z.ZodType<AclRule, unknown>;
 AccessControlListSchema satisfies z.ZodType<AccessControlList, unknown>;
 VirtualSwitchSchema satisfies z.ZodType<VirtualSwitch, unknown>;

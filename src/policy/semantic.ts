@@ -255,8 +255,9 @@ export function semanticErrors(input: unknown): SemanticError[] {
   const macOnHost = new FirstSeen<string>();
   const ipInVnet = new FirstSeen<string>();
   const ifnameOnHost = new FirstSeen<string>();
+  const socketOnHost = new FirstSeen<string>();
   for (const nic of items(NetworkInterfaceSchema, doc.networkInterfaces, ['networkInterfaces'])) {
-    const { name, host, virtualNetwork, subnet, macAddress, ipAddress, ifname, accessControlList } = nic.value;
+    const { name, host, virtualNetwork, subnet, macAddress, ipAddress, ifname, accessControlList, vhostUser } = nic.value;
     const sw = nic.value.switch;
     const at = (field: string): PathSegment[] => [...nic.path, field];
     if (name !== undefined) {
@@ -291,6 +292,11 @@ export function semanticErrors(input: unknown): SemanticError[] {
       const derived = deriveIfname({ name, ifname });
       const earlier = ifnameOnHost.check(`${host} ${derived}`, nic.path);
       if (earlier) report(at(ifname === undefined ? 'name' : 'ifname'), `duplicate ifname ${derived} on host ${host} ${also(earlier)}`);
+    }
+    if (host !== undefined && vhostUser?.socket !== undefined) {
+      // two ports on one socket would both take the one VM that connects
+      const earlier = socketOnHost.check(`${host} ${vhostUser.socket}`, nic.path);
+      if (earlier) report([...at('vhostUser'), 'socket'], `duplicate vhost-user socket ${vhostUser.socket} on host ${host} ${also(earlier)}`);
     }
   }
   ipv6Errors(doc, report);

@@ -41,9 +41,21 @@ export interface VirtualNetwork {
   subnets: Subnet[];
 }
 
+/** A VM's NIC as a vhost-user port instead of a TAP (io/vhost.ts). */
+export interface VhostUserPort {
+  /** Absolute path of the unix socket qemu's `-chardev socket` uses. */
+  socket: string;
+  /** server (default): switchyard listens, qemu connects with `reconnect=`; client: qemu listens
+   * (`server=on`) and switchyard connects (and reconnects). */
+  mode: 'server' | 'client';
+  /** Queue pairs offered to the guest (1..8, default 1; qemu's `queues=`). */
+  queues: number;
+}
+
+
 /**
  * One tenant NIC: a TAP port on `host`, bound either to an HNV virtual subnet (`virtualNetwork`,
- * `subnet`, `ipAddress`) or to a Hyper-V style virtual switch (`switch`; the VM sets its own IP).
+ * `subnet`, `ipAddress`) or to a Hyper-V style virtual switch (`switch`; the VM sets its own IP); a VM may attach over vhost-user instead of a TAP.
  */
 export interface NetworkInterface {
   name: string;
@@ -67,7 +79,8 @@ export interface NetworkInterface {
    * its address and, where the namespace has none, a default route, and removes exactly those.
    */
   netnsMode?: NetnsMode;
-  /** TAP device name (<= 15 characters); derived from `name` when absent. */
+  /** TAP device name (<= 15 characters); derived from `name` when absent. A vhost-user port has no
+   * device: its ifname only names it in logs. */
   ifname?: string;
   accessControlList?: string;
   /** 'Static' (the default): the agent sets the CA in the namespace; 'Dynamic': it does not, and
@@ -78,6 +91,8 @@ export interface NetworkInterface {
   /** Hyper-V's port mirroring: copies of every frame a Source port sends or receives go to each
    * Destination port of the same host and subnet. Default None. */
   portMirroring?: PortMirroring;
+  /** A VM attaches here over vhost-user instead of a TAP (no netns: the VM is the tenant). */
+  vhostUser?: VhostUserPort;
 }
 
 export type PortMirroring = 'None' | 'Source' | 'Destination';

@@ -16,7 +16,7 @@
  * Lookup maps are keyed by numbers (MACs are 48-bit numbers, IPs uint32); the per-frame ones
  * (outer source PA, VNI) are U32Maps.
  */
-import type { AccessControlList, Encapsulation, Policy } from '../policy/types.js';
+import type { AccessControlList, Encapsulation, Policy, VhostUserPort } from '../policy/types.js';
 import { formatIpv4, maskOf, normaliseMac, parseCidr, parseIpv4 } from '../policy/addr.js';
 import { deriveIfname } from '../policy/names.js';
 import { compileAclTable, type AclTable } from './acl.js';
@@ -40,6 +40,8 @@ export interface PortInfo {
   readonly name: string;
   readonly ifname: string;
   readonly netns?: string;
+  /** A VM's vhost-user port (no TAP, no namespace). */
+  readonly vhostUser?: VhostUserPort;
   readonly mac: number;
   readonly macText: string;
   readonly ip: number;
@@ -409,6 +411,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         name: nic.name,
         ifname: deriveIfname(nic),
         ...(nic.netns !== undefined ? { netns: nic.netns } : {}),
+        ...(nic.vhostUser !== undefined ? { vhostUser: { ...nic.vhostUser } } : {}),
         mac,
         macText: macToText(mac),
         ip,
