@@ -38,6 +38,8 @@ interface View {
 
 interface Session {
   host: string;
+  /** False once the session's credentials are gone (a revoked host token): checked each heartbeat. */
+  valid?: () => boolean;
   res: ServerResponse;
   /** The view the client holds once the queued message is written (undefined until attached). */
   sent?: Policy;
@@ -56,6 +58,8 @@ interface Session {
 
 export interface AttachRequest {
   host: string;
+  /** Checked every heartbeat; the stream ends when it says false (e.g. its token was revoked). */
+  valid?: () => boolean;
   since?: number;
   digest?: string;
 }
@@ -95,6 +99,8 @@ export interface SyncStats {
   resumeSnapshots: number;
   /** Host views built (once per revision per set of virtual networks, however many streams). */
   viewsBuilt: number;
+  /** Streams ended because their token was revoked. */
+  revoked: number;
 }
 
 export class SyncHub {
@@ -113,7 +119,7 @@ export class SyncHub {
   /** Resource objects by kind/name and revision: unchanged resources keep their identity across publishes. */
   private resources = new Map<string, StoredResource>();
   private privateBytes = 0;
-  private readonly counters = { refusedPerHost: 0, refusedTotal: 0, droppedStalled: 0, resumed: 0, resumeSnapshots: 0, viewsBuilt: 0 };
+  private readonly counters = { refusedPerHost: 0, refusedTotal: 0, droppedStalled: 0, resumed: 0, resumeSnapshots: 0, viewsBuilt: 0, revoked: 0 };
   private readonly timer: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -184,6 +190,18 @@ export class SyncHub {
     return policy as unknown as Policy;
   }
 
+  /** Open streams of one host. */
+  streamsOf(host: string): number {
+    return this.perHost.get(host) ?? 0;
+  }
+
+  /** The view `host` gets now, at the store's latest revision. */
+  viewOf(host: string): { view: Policy; digest: string; revision: number } {
+    if (this.store.revision() !== this.revision) this.publish();
+    const { view, digest } = this.viewFor(host);
+    return { view, digest, revision: this.revision };
+  }
+
   private viewFor(host: string): View {
     this.vnetsOfHost ??= networksByHost(this.policy);
     const vnets = this.vnetsOfHost.get(host) ?? new Set<string>();
@@ -203,7 +221,7 @@ export class SyncHub {
    * a later turn of the event loop, one attach per turn.
    */
   attach(request: AttachRequest, res: ServerResponse): void {
-    const session: Session = { host: request.host, res, pieces: [], next: 0, ownBytes: 0, waitingDrain: false, dirty: false, closed: false };
+    const session: Session = { host: request.host, ...(request.valid === undefined ? {} : { valid: request.valid }), res, pieces: [], next: 0, ownBytes: 0, waitingDrain: false, dirty: false, closed: false };
     this.sessions.add(session);
     this.perHost.set(request.host, (this.perHost.get(request.host) ?? 0) + 1);
     res.on('close', () => {
@@ -366,7 +384,13 @@ export class SyncHub {
 
   private heartbeat(): void {
     const line = Buffer.from(`${JSON.stringify({ type: 'heartbeat', revision: this.revision })}\n`);
-    for (const session of this.sessions) {
+    for (const session of [...this.sessions]) {
+      if (session.valid !== undefined && !session.valid()) {
+        this.counters.revoked++;
+        this.forget(session);
+        session.res.end();
+        continue;
+      }
       if (session.sent === undefined || session.next < session.pieces.length || session.blockedSince !== undefined) continue;
       if (session.res.destroyed || session.res.writableEnded) continue;
       if (!session.res.write(line)) this.waitDrain(session);

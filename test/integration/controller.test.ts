@@ -24,10 +24,9 @@ describe('agents driven by the controller', ROOT_ONLY, () => {
   const agents: RunningAgent[] = [];
   const port = 18000 + Math.floor(Math.random() * 1000);
 
-  const agentFor = (i: number) =>
-    startAgent(lab.hosts[i]!.ns, lab.hosts[i]!.name, { controller: controller.url, cache: path.join(dir, `${lab.hosts[i]!.name}.policy.json`) }, dir, [], {
-      SWITCHYARD_TOKEN: controller.token,
-    });
+  // each agent with its own host token and the run's CA (HTTPS)
+  const agentFor = async (i: number) =>
+    startAgent(lab.hosts[i]!.ns, lab.hosts[i]!.name, { controller: controller.url, cache: path.join(dir, `${lab.hosts[i]!.name}.policy.json`) }, dir, [], await controller.agentEnv(lab.hosts[i]!.name));
   const apply = async (p: Policy) => {
     const f = path.join(dir, `apply-${Date.now()}.yaml`);
     fs.writeFileSync(f, stringify(p));
