@@ -219,7 +219,7 @@ export class ControllerServer {
       for (let attempt = 0; ; attempt++) {
         const failed = preconditionFails(request, this.store.get(kind, id)?.etag);
         if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
-        const check = checkPut(this.store, kind, id, request.body);
+        const check = checkPut(this.hub.current(), kind, id, request.body);
         if (!check.ok) return sendProblem(reply, check);
         try {
           const stored = this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
@@ -238,7 +238,7 @@ export class ControllerServer {
         const current = this.store.get(kind, id);
         const failed = current === undefined ? undefined : preconditionFails(request, current.etag);
         if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
-        const check = checkDelete(this.store, kind, id);
+        const check = checkDelete(this.hub.current(), kind, id);
         if (!check.ok) return sendProblem(reply, check);
         try {
           const revision = this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
