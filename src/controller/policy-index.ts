@@ -14,6 +14,15 @@ import type { PolicyStore, StoredResource } from './store.js';
 
 type Resource = StoredResource['resource'];
 
+/** Freeze a resource and everything in it: shared by views and validation caches, it must never change. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+  }
+  return value;
+}
+
 /** What a refresh changed, for invalidating views. */
 export interface Touched {
   /** Everything may have changed (first load, or the log did not reach back far enough). */
@@ -106,6 +115,7 @@ export class PolicyIndex {
   }
 
   private set(kind: PolicyKind, name: string, item: Resource): void {
+    deepFreeze(item);
     if (kind === 'networkInterfaces') this.unindexNic(name);
     this.map(kind).set(name, item);
     if (kind === 'hosts') this.sortedHosts = undefined;
