@@ -10,7 +10,7 @@ help:
 	@echo "make test     lint, layering, type check, unit, integration and two-VM tests; unit again under Node 22 (root)"
 	@echo "make bench    iperf3/ping through switchyard vs kernel VXLAN (root)"
 	@echo "make bench-micro       VFP fast/slow path, compile, 10 vs 10k rules (no root)"
-	@echo "make bench-controller  controller convergence, 2 and 200 agents (no root)"
+	@echo "make bench-controller  controller convergence: 2, 200 and 1000 agents (100,000 ports), no root"
 	@echo "make demo-vms          Figure 8 across two qemu VMs (root)"
 	@echo "make fuzz     the isolation property test with 10^6 frames (no root; FRAMES=, SEED=)"
 	@echo "make build    native addon + TypeScript;  make clean"

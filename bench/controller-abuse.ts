@@ -78,7 +78,7 @@ function attach(url: string, query: string): Promise<{ status: string; bytes: nu
     const socket = net.connect(Number(port), '127.0.0.1');
     let text = '';
     socket.setEncoding('latin1');
-    socket.on('connect', () => socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: x\r\n\r\n`));
+    socket.on('connect', () => socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`));
     socket.on('data', (chunk: string) => {
       text += chunk;
       const head = text.indexOf('\r\n\r\n');
@@ -149,7 +149,7 @@ async function streams(count: number, sync: SyncLimits): Promise<void> {
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         socket.pause(); // and never read again
       });
-      socket.write(`GET /networking/v1/sync?host=host${1 + (i % 2)} HTTP/1.1\r\nhost: x\r\n\r\n`);
+      socket.write(`GET /networking/v1/sync?host=host${1 + (i % 2)} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
       sockets.push(socket);
     }
     const deadline = Date.now() + 20000;

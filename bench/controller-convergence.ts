@@ -1,133 +1,321 @@
 /**
- * Convergence of the controller's sync: time from a PUT being acknowledged to every agent's
- * ControllerSync having emitted the new view, with 2 clients (Figure 8) and with 200 simulated
- * clients in this one process (200 hosts, one virtual network with a port on each host, so every
- * PUT changes every host's view). Prints median and p99 (and the PUT round trip).
- * Run: npx tsx bench/controller-convergence.ts [rounds2=200] [rounds200=40]
+ * Convergence of the controller's sync (`make bench-controller`): time from sending a PUT to every
+ * affected agent having the new view, over HTTPS (a CA and certificate made for the run), with the
+ * simulated agents (ControllerSync clients that accept every view: cache file, state report) in a
+ * few child processes so their CPU is not the controller's. Cases:
+ *   figure8   2 hosts (Figure 8), every change reaches both
+ *   fleet200  200 hosts, one virtual network with a port on each host: every PUT reaches all 200
+ *   fleet1000 1000 hosts, 100,000 ports (100 per host): 1000 virtual networks of 100 ports spread
+ *             over 10 hosts each (10 per host), so each host is in 10 networks and a PUT of a port
+ *             reaches the 10 hosts of its network; the policy is loaded straight into the store
+ * Writes bench/results/controller-latest.json ({cases: [{name, hosts, ports, p50Ms, p99Ms, ...}]})
+ * with the controller process's memory and CPU beside each case. The machine may be shared: the
+ * figures are what this run saw.
+ * Run: node --import tsx bench/controller-convergence.ts [rounds=30] [only-case]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { controllerRequest } from '../src/agent/controller-http.js';
 import { ControllerSync } from '../src/agent/controller-sync.js';
+import { checkPut } from '../src/controller/changes.js';
 import { ControllerServer } from '../src/controller/server.js';
 import { SqliteStore } from '../src/controller/sqlite-store.js';
+import { makeTestPki } from '../src/lab/pki.js';
 import { figure8Policy } from '../src/policy/figure8.js';
 
-const TOKEN = 'bench-token';
+const TOKEN = 'bench-token-0123456789abcdef';
+const AGENT_PROCESSES = 4;
 
-async function put(url: string, kind: string, name: string, body: unknown): Promise<{ revision: number }> {
-  const response = await fetch(`${url}/networking/v1/${kind}/${name}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const reply = (await response.json()) as { revision: number };
-  if (!response.ok) throw new Error(`PUT ${kind}/${name}: ${response.status} ${JSON.stringify(reply)}`);
-  return reply;
+type Resource = { name: string } & Record<string, unknown>;
+
+interface Scenario {
+  name: string;
+  hosts: string[];
+  ports: number;
+  /** Everything, loaded into the store before the controller starts. */
+  seed: () => { kind: 'hosts' | 'virtualNetworks' | 'networkInterfaces'; item: Resource }[];
+  /** The i-th change: a PUT, and the hosts whose view it changes. */
+  change: (i: number) => { kind: string; item: Resource; affected: string[] };
+  /**
+   * Write the changes straight into the store and publish (the REST handler's path after
+   * validation), and time the validation of one such PUT on its own: at 100,000 ports the
+   * whole-policy validation, not the fan-out, is what a PUT costs (see validateMs).
+   */
+  direct?: boolean;
 }
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
 }
 
-const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
+const mac = (n: number): string => `02:00:00:${hex((n >> 16) & 255)}:${hex((n >> 8) & 255)}:${hex(n & 255)}`;
+const pa = (i: number): string => `172.16.${i >> 8}.${(i & 255) + 1}`;
 
-interface Scenario {
-  name: string;
-  seed: (url: string) => Promise<void>;
-  hosts: string[];
-  /** The i-th change: a PUT that changes every host's view. */
-  change: (url: string, i: number) => Promise<{ revision: number }>;
-  rounds: number;
+function figure8(): Scenario {
+  const policy = figure8Policy();
+  return {
+    name: 'figure8',
+    hosts: ['host1', 'host2'],
+    ports: policy.networkInterfaces.length,
+    seed: () => (['hosts', 'virtualNetworks', 'networkInterfaces'] as const).flatMap((kind) => (policy[kind] as unknown as Resource[]).map((item) => ({ kind, item }))),
+    // contoso has a port on each host: every change reaches both
+    change: (i) => ({ kind: 'networkInterfaces', item: { ...(policy.networkInterfaces[1] as unknown as Resource), ipAddress: `10.1.1.${20 + (i % 200)}` }, affected: ['host1', 'host2'] }),
+  };
 }
 
-async function run(scenario: Scenario, dir: string): Promise<void> {
-  const server = new ControllerServer({ store: new SqliteStore(path.join(dir, `${scenario.name}.db`)), token: TOKEN, heartbeatMs: 2000 });
-  const { url } = await server.listen('127.0.0.1', 0);
-  await scenario.seed(url);
-  const seen = new Map<ControllerSync, number>();
-  let waiting: { revision: number; resolve: () => void } | undefined;
-  let done = 0;
-  const syncs = scenario.hosts.map((host) => {
-    const sync = new ControllerSync({ controller: url, host, cacheFile: path.join(dir, 'cache', scenario.name, `${host}.json`) });
-    sync.on('policy', (_policy, revision) => {
-      seen.set(sync, revision);
-      if (waiting !== undefined && revision >= waiting.revision && ++done === syncs.length) waiting.resolve();
-    });
-    return sync;
+function fleet200(): Scenario {
+  const hosts = Array.from({ length: 200 }, (_, i) => `host${i + 1}`);
+  const nic = (i: number, ip: number): Resource => ({ name: `fleet-${i + 1}`, host: `host${i + 1}`, virtualNetwork: 'fleet', subnet: 's1', macAddress: mac(i), ipAddress: `10.20.${ip >> 8}.${ip & 255}` });
+  return {
+    name: 'fleet200',
+    hosts,
+    ports: 200,
+    seed: () => [
+      ...hosts.map((host, i) => ({ kind: 'hosts' as const, item: { name: host, providerAddresses: [pa(i)] } })),
+      { kind: 'virtualNetworks' as const, item: { name: 'fleet', addressPrefixes: ['10.20.0.0/16'], subnets: [{ name: 's1', vsid: 9001, addressPrefix: '10.20.0.0/16' }] } },
+      ...hosts.map((_, i) => ({ kind: 'networkInterfaces' as const, item: nic(i, 10 + i) })),
+    ],
+    change: (i) => ({ kind: 'networkInterfaces', item: nic(i % 200, 1000 + i), affected: hosts }),
+  };
+}
+
+function fleet1000(): Scenario {
+  const HOSTS = 1000;
+  const VNETS = 1000;
+  const PORTS = 100; // per virtual network, 10 on each of 10 hosts
+  const hosts = Array.from({ length: HOSTS }, (_, i) => `h${i}`);
+  const hostOf = (v: number, j: number): number => (v + (j % 10) * 100) % HOSTS;
+  const nic = (v: number, j: number, ip = 10 + j): Resource => ({
+    name: `t${v}-p${j}`,
+    host: `h${hostOf(v, j)}`,
+    virtualNetwork: `t${v}`,
+    subnet: 's',
+    macAddress: mac(v * PORTS + j),
+    ipAddress: `10.${v >> 8}.${v & 255}.${ip}`,
   });
-  await Promise.all(syncs.map((sync) => sync.start()));
-  const initial = server.store.revision();
-  while ([...seen.values()].filter((revision) => revision >= initial).length < syncs.length) await new Promise((r) => setTimeout(r, 20));
+  return {
+    name: 'fleet1000',
+    direct: true,
+    hosts,
+    ports: VNETS * PORTS,
+    seed: () => [
+      ...hosts.map((host, i) => ({ kind: 'hosts' as const, item: { name: host, providerAddresses: [pa(i)] } })),
+      ...Array.from({ length: VNETS }, (_, v) => ({
+        kind: 'virtualNetworks' as const,
+        item: { name: `t${v}`, addressPrefixes: [`10.${v >> 8}.${v & 255}.0/24`], subnets: [{ name: 's', vsid: 5000 + v, addressPrefix: `10.${v >> 8}.${v & 255}.0/24` }] },
+      })),
+      ...Array.from({ length: VNETS * PORTS }, (_, n) => ({ kind: 'networkInterfaces' as const, item: nic(Math.floor(n / PORTS), n % PORTS) })),
+    ],
+    change: (i) => {
+      const v = (i * 37) % VNETS;
+      const j = i % PORTS;
+      return { kind: 'networkInterfaces', item: nic(v, j, 200 + (i % 50)), affected: Array.from({ length: 10 }, (_, k) => `h${hostOf(v, k)}`) };
+    },
+  };
+}
+
+// ---- simulated agents (child processes) ----
+
+interface AgentsMessage {
+  type: 'ready' | 'applied';
+  host?: string;
+  revision?: number;
+}
+
+async function agentsMain(): Promise<void> {
+  const config = JSON.parse(process.env.SY_BENCH_AGENTS as string) as { url: string; hosts: string[]; ca: string; dir: string };
+  const ca = readFileSync(config.ca);
+  const syncs: ControllerSync[] = [];
+  let pending = config.hosts.length;
+  for (const host of config.hosts) {
+    // hundreds of agents share two cores here: the schema check each real agent makes on its own
+    // host is left out (SY_BENCH_VALIDATE=1 puts it back); the digest is still checked
+    const validateViews = process.env.SY_BENCH_VALIDATE === '1';
+    const sync = new ControllerSync({ controller: config.url, host, token: TOKEN, ca, validateViews, cacheFile: path.join(config.dir, `${host}.json`), maxBackoffMs: 2000 });
+    let first = true;
+    sync.on('policy', (_policy, revision) => {
+      // an agent that applies every view: the time it has it is the time it is applied
+      process.send?.({ type: 'applied', host, revision } satisfies AgentsMessage);
+      sync.accepted(revision);
+      if (first && --pending === 0) process.send?.({ type: 'ready' } satisfies AgentsMessage);
+      first = false;
+    });
+    sync.on('error', () => undefined);
+    syncs.push(sync);
+    await sync.start();
+  }
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'stop') void Promise.all(syncs.map((sync) => sync.stop())).then(() => process.exit(0));
+  });
+}
+
+// ---- the controller side ----
+
+interface CaseResult {
+  name: string;
+  hosts: number;
+  ports: number;
+  rounds: number;
+  affectedPerPut: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  putAckP50Ms: number;
+  putAckP99Ms: number;
+  startupMs: number;
+  controllerRssMb: number;
+  controllerHeapMb: number;
+  controllerCpuPercent: number;
+  viewsBuiltPerPut: number;
+  /** How the change went in: 'rest' (HTTPS PUT) or 'store' (direct write + publish). */
+  writePath: string;
+  /** With direct writes: one REST-equivalent validation of the change against the whole policy. */
+  validateMs?: number;
+}
+
+async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnType<typeof makeTestPki>): Promise<CaseResult> {
+  const storeFile = path.join(dir, `${scenario.name}.db`);
+  const store = new SqliteStore(storeFile);
+  const seed = scenario.seed();
+  store.batch(() => {
+    for (const { kind, item } of seed) store.put(kind, item.name, item);
+  });
+  const server = new ControllerServer({ store, token: TOKEN, heartbeatMs: 5000, tls: { cert: readFileSync(pki.cert), key: readFileSync(pki.key) }, sync: { maxStreams: 4096 } });
+  const { url } = await server.listen('127.0.0.1', 0);
+  const started = performance.now();
+
+  // host -> the newest revision it applied
+  const applied = new Map<string, number>();
+  let waiting: { revision: number; hosts: string[]; resolve: () => void } | undefined;
+  const check = (): void => {
+    if (waiting !== undefined && waiting.hosts.every((host) => (applied.get(host) ?? 0) >= waiting!.revision)) {
+      const done = waiting;
+      waiting = undefined;
+      done.resolve();
+    }
+  };
+  const per = Math.ceil(scenario.hosts.length / AGENT_PROCESSES);
+  const children: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (let p = 0; p * per < scenario.hosts.length; p++) {
+    const hosts = scenario.hosts.slice(p * per, (p + 1) * per);
+    const cacheDir = path.join(dir, 'cache', scenario.name, String(p));
+    mkdirSync(cacheDir, { recursive: true });
+    const child = fork(fileURLToPath(import.meta.url), ['agents'], { env: { ...process.env, SY_BENCH_AGENTS: JSON.stringify({ url, hosts, ca: pki.caCert, dir: cacheDir }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        child.on('message', (message: AgentsMessage) => {
+          if (message.type === 'ready') resolve();
+          else if (message.host !== undefined && message.revision !== undefined) {
+            applied.set(message.host, Math.max(applied.get(message.host) ?? 0, message.revision));
+            check();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`agents process exited ${code}`)));
+      }),
+    );
+  }
+  await Promise.all(ready);
+  const startupMs = performance.now() - started;
+  await new Promise((r) => setTimeout(r, 500));
 
   const converge: number[] = [];
   const ack: number[] = [];
-  for (let i = 0; i < scenario.rounds; i++) {
-    done = 0;
+  const viewsBefore = server.hub.stats().viewsBuilt;
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  let affected = 0;
+  for (let i = 0; i < rounds; i++) {
+    const change = scenario.change(i);
+    affected = change.affected.length;
     let resolve!: () => void;
     const all = new Promise<void>((r) => (resolve = r));
     const sent = performance.now();
-    // The target revision is not known until the ack; views that arrive earlier are counted then.
-    waiting = { revision: Number.POSITIVE_INFINITY, resolve };
-    const { revision } = await scenario.change(url, i);
+    let revision: number;
+    if (scenario.direct === true) {
+      revision = server.store.put(change.kind as 'networkInterfaces', change.item.name, change.item).revision;
+      server.hub.publish();
+    } else {
+      const reply = await controllerRequest(new URL(`/networking/v1/${change.kind}/${change.item.name}`, url), 'PUT', change.item, { token: TOKEN, ca: readFileSync(pki.caCert), timeoutMs: 120_000 });
+      if (reply.status >= 300) throw new Error(`PUT ${change.kind}/${change.item.name}: ${reply.status} ${reply.text.slice(0, 300)}`);
+      revision = (JSON.parse(reply.text) as { revision: number }).revision;
+    }
     const acked = performance.now();
-    waiting = { revision, resolve };
-    done = [...seen.values()].filter((r) => r >= revision).length;
-    if (done < syncs.length) await all;
-    converge.push(performance.now() - acked);
+    waiting = { revision, hosts: change.affected, resolve };
+    check();
+    await all;
+    converge.push(performance.now() - sent);
     ack.push(acked - sent);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
   }
+  const cpu = process.cpuUsage(cpuBefore);
+  const wall = performance.now() - wallBefore;
+  const memory = process.memoryUsage();
+  const viewsBuilt = server.hub.stats().viewsBuilt - viewsBefore;
+  let validateMs: number | undefined;
+  if (scenario.direct === true) {
+    const change = scenario.change(rounds);
+    const t = performance.now();
+    const check = checkPut(server.hub.current(), change.kind as 'networkInterfaces', change.item.name, change.item);
+    validateMs = Math.round(performance.now() - t);
+    if (!check.ok) throw new Error(`validation refused the bench change: ${check.message}`);
+  }
+  for (const child of children) child.send({ type: 'stop' });
+  await Promise.all(children.map((child) => new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)))));
+  await server.close();
   converge.sort((a, b) => a - b);
   ack.sort((a, b) => a - b);
-  console.log(
-    `${scenario.name}: ${syncs.length} sync clients, ${scenario.rounds} PUTs\n` +
-      `  PUT acknowledged -> all clients have the new view: median ${fmt(percentile(converge, 0.5))}, p99 ${fmt(percentile(converge, 0.99))}, max ${fmt(converge[converge.length - 1] as number)}\n` +
-      `  PUT round trip (validate + fsync'd commit):        median ${fmt(percentile(ack, 0.5))}, p99 ${fmt(percentile(ack, 0.99))}`,
-  );
-  await Promise.all(syncs.map((sync) => sync.stop()));
-  await server.close();
+  const round = (ms: number): number => Math.round(ms * 10) / 10;
+  return {
+    name: scenario.name,
+    hosts: scenario.hosts.length,
+    ports: scenario.ports,
+    rounds,
+    affectedPerPut: affected,
+    p50Ms: round(percentile(converge, 0.5)),
+    p99Ms: round(percentile(converge, 0.99)),
+    maxMs: round(converge[converge.length - 1] as number),
+    putAckP50Ms: round(percentile(ack, 0.5)),
+    putAckP99Ms: round(percentile(ack, 0.99)),
+    startupMs: Math.round(startupMs),
+    controllerRssMb: Math.round(memory.rss / 2 ** 20),
+    controllerHeapMb: Math.round(memory.heapUsed / 2 ** 20),
+    controllerCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wall) * 1000) / 10,
+    viewsBuiltPerPut: Math.round((viewsBuilt / rounds) * 10) / 10,
+    writePath: scenario.direct === true ? 'store' : 'rest',
+    ...(validateMs === undefined ? {} : { validateMs }),
+  };
 }
 
 async function main(): Promise<void> {
-  const rounds2 = Number(process.argv[2] ?? 200);
-  const rounds200 = Number(process.argv[3] ?? 40);
+  const rounds = Number(process.argv[2] ?? 30);
+  const only = process.argv[3];
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-bench-'));
+  const cases: CaseResult[] = [];
   try {
-    const figure8 = figure8Policy();
-    await run(
-      {
-        name: 'figure8',
-        hosts: ['host1', 'host2'],
-        rounds: rounds2,
-        seed: async (url) => {
-          for (const kind of ['hosts', 'virtualNetworks', 'networkInterfaces'] as const) for (const item of figure8[kind]) await put(url, kind, item.name, item);
-        },
-        // contoso has a port on each host: every change reaches both.
-        change: (url, i) => put(url, 'networkInterfaces', 'contoso-web', { ...figure8.networkInterfaces[1], ipAddress: `10.1.1.${20 + (i % 200)}` }),
-      },
-      dir,
-    );
-    const hosts = Array.from({ length: 200 }, (_, i) => `host${i + 1}`);
-    const nic = (i: number, ip: number) => ({ name: `fleet-${i + 1}`, host: `host${i + 1}`, virtualNetwork: 'fleet', subnet: 's1', macAddress: `02:00:00:01:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ipAddress: `10.20.${ip >> 8}.${ip & 255}` });
-    await run(
-      {
-        name: 'fleet200',
-        hosts,
-        rounds: rounds200,
-        seed: async (url) => {
-          for (const [i, host] of hosts.entries()) await put(url, 'hosts', host, { providerAddresses: [`172.16.${i >> 8}.${(i & 255) + 1}`] });
-          await put(url, 'virtualNetworks', 'fleet', { addressPrefixes: ['10.20.0.0/16'], subnets: [{ name: 's1', vsid: 9001, addressPrefix: '10.20.0.0/16' }] });
-          for (let i = 0; i < hosts.length; i++) await put(url, 'networkInterfaces', `fleet-${i + 1}`, nic(i, 10 + i));
-        },
-        change: (url, i) => put(url, 'networkInterfaces', `fleet-${(i % 200) + 1}`, nic(i % 200, 1000 + i)),
-      },
-      dir,
-    );
+    const pki = makeTestPki(dir);
+    for (const scenario of [figure8(), fleet200(), fleet1000()]) {
+      if (only !== undefined && scenario.name !== only) continue;
+      const result = await run(scenario, rounds, dir, pki);
+      cases.push(result);
+      console.log(JSON.stringify(result));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'controller-latest.json');
+  const note =
+    'PUT sent (or, writePath store, the store write) -> every affected agent (sync client in a child process) has the view; HTTPS; controller memory/CPU of the bench process (controller + driver); shared machine: noisy';
+  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), note, cases }, null, 2)}\n`);
+  console.log(`wrote ${out}`);
 }
 
-await main();
+if (process.argv[2] === 'agents') await agentsMain();
+else await main();

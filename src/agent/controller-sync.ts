@@ -2,8 +2,13 @@
  * The agent's link to the network controller: one long-lived sync stream for one host (protocol in
  * ./controller-sync-protocol.ts). It holds the host's view of the policy and emits
  * `'policy' (policy, revision)` each time that view changes; a view loaded from the cache file at
- * start is emitted first, so the agent can forward while the controller is away. Each new view is
- * written to the cache file (exclusive temp file, fsync, rename: safe-file.ts) after it is emitted. A dropped stream, or one
+ * start is emitted first, so the agent can forward while the controller is away. The agent answers
+ * each view with `accepted(revision)` or `refused(revision, error)`: both are reported to the
+ * controller (`PUT /networking/v1/hostStates/HOST`, again on every new stream, so a restarted
+ * controller learns them), and only an accepted view is written to the cache file (exclusive temp
+ * file, fsync, rename: safe-file.ts): a refused one is never what the agent restarts from. A
+ * refused view stays the base of later deltas (it is the controller's view), so the next revision
+ * is emitted and tried as usual. A dropped stream, or one
  * silent for longer than three heartbeats, is reconnected with exponential backoff and jitter,
  * asking to resume from the held revision and digest; the controller answers with a delta or a
  * fresh snapshot. A message whose result does not match the controller's digest makes the client
@@ -16,6 +21,7 @@ import https from 'node:https';
 import type { Policy } from '../policy/types.js';
 import { parsePolicy } from '../policy/validate.js';
 import { writeFileSafely } from './safe-file.js';
+import { controllerRequest, describeConnectError, tlsOptions } from './controller-http.js';
 import { SYNC_PATH, applyDelta, sortView, viewDigest } from './controller-sync-protocol.js';
 import type { SyncMessage } from './controller-sync-protocol.js';
 
@@ -26,8 +32,10 @@ export interface ControllerSyncOptions {
   host: string;
   /** Where the last policy is kept (JSON: host, revision, digest, policy). */
   cacheFile: string;
-  /** Bearer token (needed when the controller is not on loopback). */
+  /** Bearer token: this host's token (`switchyard controller token create --host NAME`). */
   token?: string;
+  /** CA certificate(s) (PEM) that sign an https controller's certificate (default: system roots). */
+  ca?: string | Buffer;
   /** First reconnect delay (default 100 ms); doubles per failure up to `maxBackoffMs` (default 5000). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -37,6 +45,12 @@ export interface ControllerSyncOptions {
    * client reconnects: a controller, or something posing as one, cannot make it buffer without end.
    */
   maxLineLength?: number;
+  /**
+   * Check each view against the policy schema before handing it on (default true). Only simulated
+   * agents (bench/controller-convergence.ts, hundreds in one process) turn it off; the digest is
+   * checked either way.
+   */
+  validateViews?: boolean;
   /** Silence after which the stream is taken for dead (default 3 heartbeat periods, at least 1 s). */
   idleTimeoutMs?: number;
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
@@ -48,8 +62,17 @@ export interface ControllerSyncEvents {
   /** A stream's first message was applied: the view is now the controller's. */
   synced: [revision: number, how: 'snapshot' | 'resumed'];
   disconnected: [reason: string];
+  /** The controller took a report of what the agent did with a view. */
+  reported: [outcome: ViewOutcome];
   /** Problems worth a log line (bad answers, digest mismatches, cache write failures); never fatal. */
   error: [error: Error];
+}
+
+/** What the agent did with a view, as reported to the controller. */
+export interface ViewOutcome {
+  provisioningState: 'Succeeded' | 'Failed';
+  revision: number;
+  error?: string;
 }
 
 interface CacheFile {
@@ -76,6 +99,14 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
   private isConnected = false;
   private writing: Promise<void> | undefined;
   private writeAgain = false;
+  /** Views emitted and not yet accepted or refused, by revision. */
+  private readonly emitted = new Map<number, { view: Policy; digest: string }>();
+  /** The view last accepted (what the cache file holds or is about to). */
+  private good: { view: Policy; digest: string; revision: number } | undefined;
+  private outcome: ViewOutcome | undefined;
+  private reportDirty = false;
+  private reporting = false;
+  private reportAbort = new AbortController();
 
   constructor(private readonly options: ControllerSyncOptions) {
     super();
@@ -98,6 +129,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
   /** Load the cache file (emitting its policy), then connect; resolves with the cached view, if any. */
   async start(): Promise<{ policy: Policy; revision: number } | undefined> {
     this.stopped = false;
+    if (this.reportAbort.signal.aborted) this.reportAbort = new AbortController();
     const cached = await this.loadCache();
     if (cached !== undefined) this.emit('policy', cached.policy, cached.revision);
     this.connect();
@@ -111,6 +143,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     clearTimeout(this.idleTimer);
     this.request?.destroy();
     this.request = undefined;
+    this.reportAbort.abort();
     while (this.writing !== undefined) await this.writing;
   }
 
@@ -130,6 +163,8 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     this.digest = viewDigest(this.view);
     // A cache whose digest disagrees is still a valid policy to forward on, but not one to resume from.
     this.rev = this.digest === cache.digest && Number.isInteger(cache.revision) ? cache.revision : 0;
+    this.good = { view: this.view, digest: this.digest, revision: this.rev };
+    this.emitted.set(this.rev, { view: this.view, digest: this.digest });
     return { policy: this.view, revision: this.rev };
   }
 
@@ -144,7 +179,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     const headers: Record<string, string> = { accept: 'application/x-ndjson' };
     if (this.options.token !== undefined) headers.authorization = `Bearer ${this.options.token}`;
     const client = url.protocol === 'https:' ? https : http;
-    const request = client.get(url, { headers });
+    const request = client.get(url, { headers, ...tlsOptions(url, this.options.ca) });
     this.request = request;
     let done = false;
     const finish = (reason: string): void => {
@@ -158,7 +193,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       this.scheduleReconnect(reason);
     };
     this.armIdle(request);
-    request.on('error', (error) => finish(error.message));
+    request.on('error', (error) => finish(describeConnectError(error)));
     request.on('response', (response) => {
       if (response.statusCode !== 200) {
         response.resume();
@@ -265,7 +300,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       return `view digest mismatch at revision ${message.revision}`;
     }
     // the same schema as every other door: a view that does not validate is never handed on
-    const valid = parsePolicy(next);
+    const valid = this.options.validateViews === false ? { ok: true as const, policy: next } : parsePolicy(next);
     if (!valid.ok) {
       this.rev = 0;
       return `controller view at revision ${message.revision} is invalid: ${valid.errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`;
@@ -277,15 +312,72 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     if (first) {
       this.failures = 0;
       this.emit('synced', message.revision, message.type === 'snapshot' ? 'snapshot' : 'resumed');
+      // a new stream (perhaps a restarted controller): tell it again what we last did
+      if (this.outcome !== undefined) {
+        this.reportDirty = true;
+        this.sendReport();
+      }
     }
     if (changed) {
+      this.emitted.set(message.revision, { view: next, digest });
       this.emit('policy', valid.policy, message.revision);
-      this.persist();
     }
     return undefined;
   }
 
-  /** Write the held view to the cache file; writes are serialised and coalesced. */
+  /** The agent applied the view of `revision`: cache it as good and report Succeeded. */
+  accepted(revision: number): void {
+    const entry = this.emitted.get(revision);
+    for (const held of [...this.emitted.keys()]) if (held <= revision) this.emitted.delete(held);
+    if (entry !== undefined && entry.digest !== this.good?.digest) {
+      this.good = { ...entry, revision };
+      this.persist();
+    }
+    this.setOutcome({ provisioningState: 'Succeeded', revision });
+  }
+
+  /** The agent refused the view of `revision` (it keeps forwarding on the last good one): report Failed. */
+  refused(revision: number, error: string): void {
+    this.emitted.delete(revision);
+    this.setOutcome({ provisioningState: 'Failed', revision, error: error.slice(0, 4000) || 'refused' });
+  }
+
+  /** What was last reported (or is being reported). */
+  get lastOutcome(): ViewOutcome | undefined {
+    return this.outcome;
+  }
+
+  private setOutcome(outcome: ViewOutcome): void {
+    // an older view's outcome arriving late does not overwrite a newer one's
+    if (this.outcome !== undefined && outcome.revision < this.outcome.revision) return;
+    this.outcome = outcome;
+    this.reportDirty = true;
+    this.sendReport();
+  }
+
+  /** Send the latest outcome; one request at a time; a failure waits for the next stream. */
+  private sendReport(): void {
+    if (this.reporting || !this.reportDirty || this.outcome === undefined || this.stopped) return;
+    this.reporting = true;
+    this.reportDirty = false;
+    const outcome = this.outcome;
+    const url = new URL(`/networking/v1/hostStates/${encodeURIComponent(this.options.host)}`, this.options.controller);
+    controllerRequest(url, 'PUT', outcome, { ...(this.options.token === undefined ? {} : { token: this.options.token }), ...(this.options.ca === undefined ? {} : { ca: this.options.ca }), timeoutMs: 10_000, signal: this.reportAbort.signal })
+      .then((reply) => {
+        if (reply.status >= 300) throw new Error(`controller answered ${reply.status}: ${reply.text.slice(0, 200)}`);
+        this.emit('reported', outcome);
+      })
+      .catch((error: unknown) => {
+        this.reportDirty = this.outcome === outcome || this.reportDirty;
+        this.report(new Error(`cannot report the view's state to the controller: ${(error as Error).message}`));
+      })
+      .finally(() => {
+        this.reporting = false;
+        if (this.reportDirty && this.isConnected) this.sendReport();
+      });
+  }
+
+  /** Write the last accepted view to the cache file; writes are serialised and coalesced. */
   private persist(): void {
     if (this.writing !== undefined) {
       this.writeAgain = true;
@@ -305,9 +397,9 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
   }
 
   private async writeCache(): Promise<void> {
-    if (this.view === undefined) return;
+    if (this.good === undefined) return;
     const file = this.options.cacheFile;
-    const cache: CacheFile = { host: this.options.host, revision: this.rev, digest: this.digest, policy: this.view };
+    const cache: CacheFile = { host: this.options.host, revision: this.good.revision, digest: this.good.digest, policy: this.good.view };
     // a random, exclusively created temp file in a directory only we can write (safe-file.ts)
     await writeFileSafely(file, JSON.stringify(cache));
   }

@@ -8,6 +8,7 @@ import type { Policy } from '../policy/types.js';
 import { Agent } from '../agent/agent.js';
 import { controlSocketPath } from '../agent/control-protocol.js';
 import { ControllerSync } from '../agent/controller-sync.js';
+import { readCa } from '../agent/controller-http.js';
 import { createLogger, type Logger } from '../agent/logger.js';
 import type http from 'node:http';
 import { parseListen, readToken } from './controller-cmd.js';
@@ -26,6 +27,8 @@ export interface AgentCommandOptions {
   stateDir?: string;
   cache?: string;
   tokenFile?: string;
+  /** --ca-file: the CA that signs the controller's certificate (default $SWITCHYARD_CA, else the system's roots). */
+  caFile?: string;
   workers?: number;
   /** ADDR:PORT to serve Prometheus metrics on. */
   metrics?: string;
@@ -114,11 +117,13 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
       process.on('SIGHUP', () => void reloadFile(a, file, log));
     } else {
       const token = await readToken(o.tokenFile);
+      const ca = readCa(o.caFile);
       sync = new ControllerSync({
         controller: o.controller!,
         host: o.host,
         cacheFile: o.cache ?? `/var/lib/switchyard/${o.host}.policy.json`,
         ...(token ? { token } : {}),
+        ...(ca ? { ca } : {}),
         log,
       });
       sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
@@ -135,12 +140,27 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
       await Promise.race([first, stopped]);
       if (stopping) return;
       const started = latest!;
-      agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
+      const s = sync;
+      try {
+        agent = await Agent.start({ policy: started.policy, host: o.host, controlSocket, log, ...dataplaneOptions(o) });
+      } catch (err) {
+        s.refused(started.revision, (err as Error).message);
+        throw err;
+      }
+      s.accepted(started.revision);
       const a = agent;
+      // every view is answered: applied (cached as good, reported Succeeded) or refused (reported
+      // Failed, not cached; the agent keeps forwarding on the previous one and tries the next)
       const apply = (p: Policy, revision: number) =>
         a.applyPolicy(p).then(
-          () => log.info({ revision }, 'controller policy applied'),
-          (err: Error) => log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one'),
+          () => {
+            s.accepted(revision);
+            log.info({ revision }, 'controller policy applied');
+          },
+          (err: Error) => {
+            s.refused(revision, err.message);
+            log.error({ revision, err: err.message }, 'controller policy refused; keeping the previous one');
+          },
         );
       sync.on('policy', (p, revision) => void apply(p, revision));
       // a policy that arrived while the agent was starting

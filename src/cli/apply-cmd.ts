@@ -1,7 +1,9 @@
 /**
  * `switchyard ctl apply -f FILE | get KIND [NAME] | delete KIND NAME` against the controller's REST
- * API (--controller URL, default $SWITCHYARD_CONTROLLER or http://127.0.0.1:8080; token from
- * --token-file or SWITCHYARD_TOKEN). `apply` validates the file first exactly as `validate` does
+ * API (--controller URL, default $SWITCHYARD_CONTROLLER or https://127.0.0.1:8443; token from
+ * --token-file or SWITCHYARD_TOKEN; the controller's certificate is checked against --ca-file or
+ * SWITCHYARD_CA, else the system's roots). `get hosts` also shows what each host's agent last
+ * reported: the state (Succeeded, Failed, Unknown) and revision of its view, and why it failed. `apply` validates the file first exactly as `validate` does
  * (same messages, file:line:column), then PUTs each resource in dependency order (ACLs, hosts,
  * virtual networks, interfaces), skipping those the controller already holds unchanged, and maps
  * the controller's problems back to file paths. Output is a kubectl-style table, or JSON (--json).
@@ -15,10 +17,13 @@ import { API_PREFIX, resourceOf } from '../controller/envelope.js';
 import { formatErrors, loadPolicyFile } from '../policy/load.js';
 import type { AccessControlList, Host, Nat, NetworkInterface, VirtualNetwork, VirtualSwitch } from '../policy/types.js';
 import { readToken } from './controller-cmd.js';
+import { controllerRequest, readCa } from '../agent/controller-http.js';
+import type { HostState } from '../controller/host-states.js';
 
 export interface ControllerClientOptions {
   controller?: string;
   tokenFile?: string;
+  caFile?: string;
   json?: boolean;
 }
 
@@ -75,34 +80,36 @@ class ControllerClient {
   constructor(
     private readonly base: string,
     private readonly token: string | undefined,
+    private readonly ca: Buffer | undefined,
   ) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const url = `${this.base.replace(/\/$/, '')}${API_PREFIX}${path}`;
-    let response: Response;
+    let url: URL;
     try {
-      response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    } catch (error) {
-      const cause = (error as { cause?: { message?: string } }).cause?.message;
-      throw new Error(`cannot reach the controller at ${this.base}: ${cause ?? String(error)}`, { cause: error });
+      url = new URL(`${this.base.replace(/\/$/, '')}${API_PREFIX}${path}`);
+    } catch {
+      throw new Error(`not a controller URL: ${this.base} (e.g. https://127.0.0.1:8443)`);
     }
-    const text = await response.text();
+    let response: { status: number; text: string };
+    try {
+      response = await controllerRequest(url, method, body, { ...(this.token === undefined ? {} : { token: this.token }), ...(this.ca === undefined ? {} : { ca: this.ca }) });
+    } catch (error) {
+      throw new Error(`cannot reach the controller at ${this.base}: ${(error as Error).message}`, { cause: error });
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = JSON.parse(response.text);
     } catch {
-      parsed = { code: 'BadReply', message: text.slice(0, 200), errors: [] };
+      parsed = { code: 'BadReply', message: response.text.slice(0, 200), errors: [] };
     }
-    return response.ok ? { ok: true, status: response.status, body: parsed as T } : { ok: false, status: response.status, body: parsed as ErrorBody };
+    const ok = response.status >= 200 && response.status < 300;
+    return ok ? { ok: true, status: response.status, body: parsed as T } : { ok: false, status: response.status, body: parsed as ErrorBody };
   }
 }
 
 async function clientOf(o: ControllerClientOptions): Promise<ControllerClient> {
-  const base = o.controller ?? process.env.SWITCHYARD_CONTROLLER ?? 'http://127.0.0.1:8080';
-  return new ControllerClient(base, await readToken(o.tokenFile));
+  const base = o.controller ?? process.env.SWITCHYARD_CONTROLLER ?? 'https://127.0.0.1:8443';
+  return new ControllerClient(base, await readToken(o.tokenFile), readCa(o.caFile));
 }
 
 function describeError(body: ErrorBody, pathPrefix = ''): string {
@@ -121,11 +128,27 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
-function rowsOf(kind: PolicyKind, items: ResourceEnvelope[]): { headers: string[]; rows: string[][] } {
+type HostStateRow = Partial<HostState> & { host: string; provisioningState: string; streams?: number };
+
+function rowsOf(kind: PolicyKind, items: ResourceEnvelope[], states = new Map<string, HostStateRow>()): { headers: string[]; rows: string[][] } {
   const resources = items.map((item) => resourceOf(item));
   switch (kind) {
     case 'hosts':
-      return { headers: ['NAME', 'PROVIDER-ADDRESSES', 'REVISION'], rows: (resources as unknown as Host[]).map((h, i) => [h.name, h.providerAddresses.join(','), String(items[i]?.revision)]) };
+      return {
+        headers: ['NAME', 'PROVIDER-ADDRESSES', 'REVISION', 'STATE', 'APPLIED', 'CONNECTED', 'ERROR'],
+        rows: (resources as unknown as Host[]).map((h, i) => {
+          const state = states.get(h.name);
+          return [
+            h.name,
+            h.providerAddresses.join(','),
+            String(items[i]?.revision),
+            state?.provisioningState ?? 'Unknown',
+            state?.revision === undefined ? '-' : String(state.revision),
+            state?.streams ? 'yes' : 'no',
+            state?.error === undefined ? '' : state.error.replace(/\s+/g, ' ').slice(0, 80),
+          ];
+        }),
+      };
     case 'virtualNetworks':
       return {
         headers: ['NAME', 'ADDRESS-PREFIXES', 'SUBNETS', 'REVISION'],
@@ -179,7 +202,12 @@ export async function ctlGet(o: ControllerClientOptions & { kind: string; name?:
     io.out(`no ${kind} found`);
     return 0;
   }
-  const { headers, rows } = rowsOf(kind, items);
+  const states = new Map<string, HostStateRow>();
+  if (kind === 'hosts') {
+    const reported = await client.request<{ value: HostStateRow[] }>('GET', '/hostStates');
+    if (reported.ok) for (const state of reported.body.value) states.set(state.host, state);
+  }
+  const { headers, rows } = rowsOf(kind, items, states);
   io.out(table(headers, rows));
   return 0;
 }

@@ -1,9 +1,14 @@
 /**
- * `switchyard controller --listen ADDR:PORT --store FILE [--token-file F] [limits]`: open the SQLite store,
- * serve the REST API and the agents' sync streams, stop cleanly on SIGTERM/SIGINT. The API token
- * comes from --token-file or SWITCHYARD_TOKEN; without one the controller does not start.
+ * `switchyard controller --listen ADDR:PORT --store FILE (--tls-cert F --tls-key F | --insecure-http)
+ * [--token-file F] [limits]`: open the SQLite store, serve the REST API and the agents' sync
+ * streams, stop cleanly on SIGTERM/SIGINT. The admin token comes from --token-file or
+ * SWITCHYARD_TOKEN; host tokens from the store (`controller token create`). The rule for
+ * transport: HTTPS always, unless --insecure-http is given, which excludes the certificate
+ * options; without either the controller does not start (nothing is served in cleartext by
+ * default, and a certificate is never silently ignored).
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { SqliteTokenStore } from '../controller/sqlite-token-store.js';
 import path from 'node:path';
 import { createLogger } from '../agent/logger.js';
 import { ControllerServer } from '../controller/server.js';
@@ -12,9 +17,12 @@ import type { SyncLimits } from '../controller/sync-hub.js';
 import { SqliteStore } from '../controller/sqlite-store.js';
 
 export interface ControllerCommandOptions {
-  listen: string;
-  store: string;
+  listen?: string;
+  store?: string;
   tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureHttp?: boolean;
   heartbeatMs?: number;
   maxSyncStreams?: number;
   maxSyncPerHost?: number;
@@ -60,13 +68,42 @@ export async function readToken(tokenFile: string | undefined): Promise<string |
   return env === undefined || env === '' ? undefined : env;
 }
 
+/** The transport rule as an error message, or undefined when the flags are consistent. */
+export function transportProblem(o: Pick<ControllerCommandOptions, 'tlsCert' | 'tlsKey' | 'insecureHttp'>): string | undefined {
+  const certOptions = o.tlsCert !== undefined || o.tlsKey !== undefined;
+  if (certOptions && o.insecureHttp === true) return '--insecure-http and --tls-cert/--tls-key exclude each other';
+  if (certOptions && (o.tlsCert === undefined || o.tlsKey === undefined)) return 'give both --tls-cert FILE and --tls-key FILE';
+  if (!certOptions && o.insecureHttp !== true) {
+    return 'give --tls-cert FILE --tls-key FILE to serve HTTPS, or --insecure-http to serve plain HTTP (tokens then cross the network in cleartext)';
+  }
+  return undefined;
+}
+
 /** Run until SIGTERM/SIGINT; returns the exit code. */
 export async function runControllerCommand(o: ControllerCommandOptions): Promise<number> {
   const log = createLogger('controller');
+  if (o.listen === undefined || o.store === undefined) {
+    console.error(`switchyard controller: ${o.listen === undefined ? '--listen ADDR:PORT' : '--store FILE'} is required`);
+    return 2;
+  }
   const { host, port } = parseListen(o.listen);
+  const transport = transportProblem(o);
+  if (transport !== undefined) {
+    console.error(`switchyard controller: ${transport}`);
+    return 2;
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (o.tlsCert !== undefined && o.tlsKey !== undefined) {
+    try {
+      tls = { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) };
+    } catch (err) {
+      console.error(`switchyard controller: cannot read the certificate or key: ${(err as Error).message}`);
+      return 2;
+    }
+  }
   const token = await readToken(o.tokenFile);
   if (token === undefined) {
-    console.error('switchyard controller: an API token is needed: --token-file FILE or SWITCHYARD_TOKEN');
+    console.error('switchyard controller: an admin token is needed: --token-file FILE or SWITCHYARD_TOKEN (make one with: openssl rand -hex 32 > admin.token)');
     return 2;
   }
   // the store's directory is made if missing (root only: the store holds every tenant's policy)
@@ -77,8 +114,19 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     return 2;
   }
   const store = new SqliteStore(o.store);
-  const server = new ControllerServer({ store, token, logger: log, ...serverLimits(o) });
+  const tokens = new SqliteTokenStore(o.store);
+  let server: ControllerServer;
+  try {
+    server = new ControllerServer({ store, tokens, token, logger: log, ...(tls === undefined ? {} : { tls }), ...serverLimits(o) });
+  } catch (err) {
+    // e.g. a key that does not match the certificate
+    console.error(`switchyard controller: ${(err as Error).message}`);
+    store.close();
+    tokens.close();
+    return 2;
+  }
   const address = await server.listen(host, port);
+  if (tls === undefined) log.warn('serving plain HTTP (--insecure-http): tokens and policy cross the network in cleartext');
   log.info({ url: address.url, store: o.store, revision: store.revision(), syncLimits: server.hub.limits }, 'controller listening');
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

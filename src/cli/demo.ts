@@ -71,11 +71,13 @@ export async function runDemo(o: { policy?: string; iperfSeconds: number; contro
       const applied = await c.ctl(['apply', '-f', file]);
       process.stdout.write(applied.stdout);
       if (applied.code !== 0) throw new Error(`ctl apply failed: ${applied.stderr}`);
-      env = { SWITCHYARD_TOKEN: c.token };
     }
     for (const h of lab.hosts) {
       if (!labPolicy.hosts.some((x) => x.name === h.name)) continue;
-      if (controller) source = { controller: controller.url, cache: path.join(dir, `${h.name}.policy.json`) };
+      if (controller) {
+        source = { controller: controller.url, cache: path.join(dir, `${h.name}.policy.json`) };
+        env = await controller.agentEnv(h.name);
+      }
       agents.push(await startAgent(h.ns, h.name, source, dir, [], env));
       console.log(`agent ${h.name} up in namespace ${h.ns}${controller ? `, policy from ${controller.url}` : ''}`);
     }

@@ -18,6 +18,7 @@ import { runControllerCommand } from './controller-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 import { runVmAttach, type VmAttachOptions } from './vm-attach-cmd.js';
+import { tokenCreate, tokenList, tokenRevoke } from './token-cmd.js';
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -41,6 +42,8 @@ export function buildProgram(): Command {
   const program = new Command('switchyard')
     .description('userspace network-virtualization dataplane: TAP ports, VFP-style flow table, VXLAN and NVGRE')
     .showHelpAfterError()
+    // `controller --store F` and `controller token create --store F`: each command's options after its own name
+    .enablePositionalOptions()
     .configureOutput({ outputError: (s, write) => write(s) });
 
   program
@@ -53,7 +56,8 @@ export function buildProgram(): Command {
     .option('--control-group <group>', 'a group (name or gid) that may use the control socket too (mode 0660)')
     .option('--state-dir <dir>', 'record of the namespaces and TAPs this agent made (default /run/switchyard/<host>)')
     .option('--cache <file>', 'with --controller: last policy kept on disk (default /var/lib/switchyard/<host>.policy.json)')
-    .option('--token-file <file>', 'with --controller: API token file (default: $SWITCHYARD_TOKEN)')
+    .option('--token-file <file>', 'with --controller: this host\'s token file (`controller token create --host NAME`; default: $SWITCHYARD_TOKEN)')
+    .option('--ca-file <file>', 'with --controller: CA certificate that signs the controller\'s (default: $SWITCHYARD_CA, else the system\'s roots)')
     .option('--workers <n>', 'forwarding workers', positiveInt)
     .option('--no-offload', 'tenant ports without checksum/TSO offload (plain frames, as a VM NIC without offloads)')
     .option('--no-underlay-offload', 'VXLAN without the UDP GSO send pool and UDP GRO (one datagram per frame)')
@@ -134,11 +138,12 @@ export function buildProgram(): Command {
       process.exitCode = await ctlMirror(agentTarget(), o);
     });
 
-  type CtlCtrl = { controller?: string; tokenFile?: string; json?: boolean };
+  type CtlCtrl = { controller?: string; tokenFile?: string; caFile?: string; json?: boolean };
   const ctrl = (c: Command) =>
     c
-      .option('--controller <url>', 'controller URL (default $SWITCHYARD_CONTROLLER or http://127.0.0.1:8080)')
+      .option('--controller <url>', 'controller URL (default $SWITCHYARD_CONTROLLER or https://127.0.0.1:8443)')
       .option('--token-file <file>', 'API token file (default: $SWITCHYARD_TOKEN)')
+      .option('--ca-file <file>', 'CA certificate that signs the controller\'s (default: $SWITCHYARD_CA, else the system\'s roots)')
       .option('--json', 'print JSON');
   ctrl(ctl.command('apply').description('create or replace the resources of a policy file on the controller'))
     .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
@@ -158,12 +163,15 @@ export function buildProgram(): Command {
       process.exitCode = await ctlDelete({ ...o, kind, name, json: o.json ?? ctl.opts().json });
     });
 
-  program
+  const controller = program
     .command('controller')
     .description('run the network controller: REST API, SQLite store, agent sync')
-    .requiredOption('--listen <addr:port>', 'address to serve on, e.g. 127.0.0.1:8080')
-    .requiredOption('--store <file>', 'SQLite store file (created if missing)')
-    .option('--token-file <file>', 'API bearer token file (default: $SWITCHYARD_TOKEN)')
+    .option('--listen <addr:port>', 'address to serve on, e.g. 127.0.0.1:8443 (required)')
+    .option('--store <file>', 'SQLite store file, created if missing (required)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain after the leaf)')
+    .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
+    .option('--insecure-http', 'serve plain HTTP instead (no certificate options; tokens cross the network in cleartext)')
+    .option('--token-file <file>', 'admin bearer token file (default: $SWITCHYARD_TOKEN)')
     .option('--heartbeat-ms <n>', 'agent sync heartbeat period', positiveInt)
     .option('--max-sync-streams <n>', 'open agent sync streams in total (default 1024)', positiveInt)
     .option('--max-sync-per-host <n>', 'open agent sync streams per host name (default 4)', positiveInt)
@@ -174,6 +182,32 @@ export function buildProgram(): Command {
     .option('--max-body-depth <n>', 'deepest nesting of a JSON request body (default 64)', positiveInt)
     .action(async (o: ControllerCommandOptions) => {
       process.exitCode = await runControllerCommand(o);
+    });
+  const token = controller.command('token').description('host-scoped API tokens, kept hashed in the store');
+  token
+    .command('create')
+    .description('make a token that may only sync and report for one host; prints it once')
+    .requiredOption('--store <file>', 'the controller\'s store file')
+    .requiredOption('--host <name>', 'the host the token is for')
+    .option('--json', 'print JSON (id, host, token)')
+    .action((o: { store: string; host: string; json?: boolean }) => {
+      process.exitCode = tokenCreate(o);
+    });
+  token
+    .command('list')
+    .description('list host tokens (ids and hosts; never the secrets)')
+    .requiredOption('--store <file>', 'the controller\'s store file')
+    .option('--json', 'print JSON')
+    .action((o: { store: string; json?: boolean }) => {
+      process.exitCode = tokenList(o);
+    });
+  token
+    .command('revoke')
+    .description('remove a host token; its open sync streams end at the next heartbeat')
+    .argument('<id>', 'the token id (see token list)')
+    .requiredOption('--store <file>', 'the controller\'s store file')
+    .action((id: string, o: { store: string }) => {
+      process.exitCode = tokenRevoke({ ...o, id });
     });
 
   program

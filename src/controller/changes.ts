@@ -12,8 +12,13 @@ import { ROOT_PATH } from '../policy/errors.js';
 import type { PolicyError } from '../policy/errors.js';
 import type { Policy } from '../policy/types.js';
 import { parsePolicyChange } from '../policy/validate.js';
-import { storedPolicy } from './host-view.js';
-import type { PolicyStore, StoredResource } from './store.js';
+import type { StoredResource } from './store.js';
+
+/** The policy a change is checked against, and the store revision it is at. */
+export interface PolicyAt {
+  policy: Policy;
+  revision: number;
+}
 
 export interface ChangeProblem {
   ok: false;
@@ -86,9 +91,9 @@ function candidateOf(policy: Policy): Record<string, unknown[]> {
   return { ...policy } as unknown as Record<string, unknown[]>;
 }
 
-/** Validate `PUT /{kind}/{id}` with `body` against the stored policy. */
-export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body: unknown): PutCheck {
-  const baseRevision = store.revision();
+/** Validate `PUT /{kind}/{id}` with `body` against the stored policy (`current`, e.g. the sync hub's). */
+export function checkPut(current: PolicyAt, kind: PolicyKind, id: string, body: unknown): PutCheck {
+  const baseRevision = current.revision;
   const raw = unwrapBody(body);
   if (!isRecord(raw)) {
     const got = raw === null ? 'null' : Array.isArray(raw) ? 'a list' : typeof raw;
@@ -99,7 +104,7 @@ export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body:
   if (resource.name === undefined) resource.name = id;
   else if (resource.name !== id) mismatch.push({ path: 'name', message: `name ${JSON.stringify(resource.name)} does not match the id ${id} in the path` });
 
-  const stored = storedPolicy(store);
+  const stored = current.policy;
   const existed = (stored[kind] ?? []).some((item) => item.name === id);
   const candidate = candidateOf(stored);
   const others = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
@@ -120,9 +125,9 @@ export function checkPut(store: PolicyStore, kind: PolicyKind, id: string, body:
 }
 
 /** Validate `DELETE /{kind}/{id}`: it must exist and nothing may still refer to it. */
-export function checkDelete(store: PolicyStore, kind: PolicyKind, id: string): DeleteCheck {
-  const baseRevision = store.revision();
-  const stored = storedPolicy(store);
+export function checkDelete(current: PolicyAt, kind: PolicyKind, id: string): DeleteCheck {
+  const baseRevision = current.revision;
+  const stored = current.policy;
   if (!(stored[kind] ?? []).some((item) => item.name === id)) {
     return { ok: false, status: 404, code: 'NotFound', message: `${kind}/${id} not found`, errors: [] };
   }

@@ -13,7 +13,10 @@ import type { Logger } from 'pino';
 import { POLICY_KINDS, SYNC_PATH } from '../agent/controller-sync-protocol.js';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import { ROOT_PATH } from '../policy/errors.js';
-import { TokenAuth } from './auth.js';
+import { HOST_STATE_ROUTE, TokenAuth, VIEW_ROUTE } from './auth.js';
+import type { Principal } from './auth.js';
+import { HostStates, parseHostStateReport } from './host-states.js';
+import type { HostTokenStore } from './token-store.js';
 import { checkDelete, checkPut } from './changes.js';
 import type { ChangeProblem } from './changes.js';
 import { API_PREFIX, envelope, errorBody } from './envelope.js';
@@ -26,8 +29,12 @@ import type { SyncLimits } from './sync-hub.js';
 
 export interface ControllerOptions {
   store: PolicyStore;
-  /** Bearer token for writes (and for reads from outside loopback). */
+  /** The admin bearer token: may do everything. */
   token: string;
+  /** Host-scoped tokens (token-store.ts); without it only the admin token is accepted. */
+  tokens?: HostTokenStore;
+  /** Serve HTTPS with this certificate chain and key (PEM); without it, plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Sync heartbeat period (default 5000 ms). */
   heartbeatMs?: number;
   /** Largest accepted request body (default 1 MiB). */
@@ -42,7 +49,7 @@ export interface ControllerOptions {
 export interface ListenAddress {
   host: string;
   port: number;
-  /** Base URL, e.g. http://127.0.0.1:8080 */
+  /** Base URL, e.g. https://127.0.0.1:8080 */
   url: string;
 }
 
@@ -102,14 +109,17 @@ function sendProblem(reply: FastifyReply, problem: ChangeProblem): FastifyReply 
 export class ControllerServer {
   readonly app: FastifyInstance;
   readonly hub: SyncHub;
+  readonly hostStates = new HostStates();
   private readonly auth: TokenAuth;
+  private readonly principals = new WeakMap<FastifyRequest, Principal>();
 
   constructor(private readonly options: ControllerOptions) {
-    this.auth = new TokenAuth(options.token);
+    this.auth = new TokenAuth(options.token, options.tokens);
     this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       clientErrorHandler: malformedRequest,
+      ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     }) as unknown as FastifyInstance;
     this.routes();
@@ -137,8 +147,16 @@ export class ControllerServer {
       parseJson(request, body as string, done);
     });
     app.addHook('onRequest', async (request, reply) => {
-      const decision = this.auth.decide(request.method, header(request, 'authorization'), request.socket.remoteAddress);
-      if (decision.ok) return;
+      const decision = this.auth.decide(header(request, 'authorization'), {
+        method: request.method,
+        route: request.routeOptions.url,
+        params: (request.params ?? {}) as Record<string, unknown>,
+        query: (request.query ?? {}) as Record<string, unknown>,
+      });
+      if (decision.ok) {
+        this.principals.set(request, decision.principal);
+        return;
+      }
       if (decision.status === 401) reply.header('www-authenticate', 'Bearer');
       return reply.code(decision.status).send(errorBody(decision.status === 401 ? 'Unauthorized' : 'Forbidden', decision.message));
     });
@@ -157,6 +175,34 @@ export class ControllerServer {
     app.get(API_PREFIX, async () => ({ revision: this.store.revision(), kinds: POLICY_KINDS }));
     for (const kind of POLICY_KINDS) this.kindRoutes(kind);
     app.get(SYNC_PATH, (request, reply) => this.sync(request, reply));
+    this.hostRoutes();
+  }
+
+  /** A host's view as its agent gets it, and the agents' reports of what they applied. */
+  private hostRoutes(): void {
+    const app = this.app;
+    type HostRequest = FastifyRequest<{ Params: { host: string } }>;
+    app.get(VIEW_ROUTE, async (request: HostRequest) => {
+      const { view, digest, revision } = this.hub.viewOf(request.params.host);
+      return { host: request.params.host, revision, digest, policy: view };
+    });
+    app.get(`${API_PREFIX}/hostStates`, async () => {
+      const names = this.hostStates.hosts(this.store.list('hosts').map((item) => item.name));
+      return { value: names.map((host) => this.hostState(host)), revision: this.store.revision() };
+    });
+    app.get(HOST_STATE_ROUTE, async (request: HostRequest) => this.hostState(request.params.host));
+    app.put(HOST_STATE_ROUTE, async (request: HostRequest, reply) => {
+      const parsed = parseHostStateReport(request.body);
+      if (!parsed.ok) return reply.code(400).send(errorBody('InvalidReport', 'bad host state report', parsed.errors));
+      const state = this.hostStates.set(request.params.host, parsed.report);
+      if (parsed.report.provisioningState === 'Failed') this.options.logger?.warn({ host: request.params.host, ...state }, 'agent refused a view');
+      return { host: request.params.host, ...state, streams: this.hub.streamsOf(request.params.host) };
+    });
+  }
+
+  private hostState(host: string): Record<string, unknown> {
+    const state = this.hostStates.get(host);
+    return { host, ...(state ?? { provisioningState: 'Unknown' }), streams: this.hub.streamsOf(host) };
   }
 
   private kindRoutes(kind: PolicyKind): void {
@@ -173,7 +219,7 @@ export class ControllerServer {
       for (let attempt = 0; ; attempt++) {
         const failed = preconditionFails(request, this.store.get(kind, id)?.etag);
         if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
-        const check = checkPut(this.store, kind, id, request.body);
+        const check = checkPut(this.hub.current(), kind, id, request.body);
         if (!check.ok) return sendProblem(reply, check);
         try {
           const stored = this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
@@ -192,7 +238,7 @@ export class ControllerServer {
         const current = this.store.get(kind, id);
         const failed = current === undefined ? undefined : preconditionFails(request, current.etag);
         if (failed !== undefined) return reply.code(412).send(errorBody('PreconditionFailed', failed));
-        const check = checkDelete(this.store, kind, id);
+        const check = checkDelete(this.hub.current(), kind, id);
         if (!check.ok) return sendProblem(reply, check);
         try {
           const revision = this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
@@ -223,7 +269,9 @@ export class ControllerServer {
     request.socket.setNoDelay(true);
     request.socket.setKeepAlive(true, 10_000);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    const attach = { host: host as string, ...(since === undefined ? {} : { since }), ...(query.digest === undefined ? {} : { digest: query.digest }) };
+    const principal = this.principals.get(request);
+    const valid = principal === undefined || principal.role === 'admin' ? undefined : () => this.auth.stillValid(principal);
+    const attach = { host: host as string, ...(valid === undefined ? {} : { valid }), ...(since === undefined ? {} : { since }), ...(query.digest === undefined ? {} : { digest: query.digest }) };
     this.hub.attach(attach, res);
     return undefined;
   }
@@ -233,7 +281,8 @@ export class ControllerServer {
     const address = this.app.server.address();
     if (address === null || typeof address === 'string') throw new Error('controller: no TCP address');
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return { host: address.address, port: address.port, url: `http://${shown}:${address.port}` };
+    const scheme = this.options.tls === undefined ? 'http' : 'https';
+    return { host: address.address, port: address.port, url: `${scheme}://${shown}:${address.port}` };
   }
 
   /** Stop: end the agents' streams (they reconnect elsewhere or later), close the server and the store. */
@@ -241,6 +290,7 @@ export class ControllerServer {
     this.hub.close(false);
     await this.app.close();
     this.store.close();
+    this.options.tokens?.close();
   }
 
   /** Stop as a crash would: sockets destroyed mid-stream, no goodbye (for tests). */
@@ -249,5 +299,6 @@ export class ControllerServer {
     this.app.server.closeAllConnections();
     await this.app.close();
     this.store.close();
+    this.options.tokens?.close();
   }
 }

@@ -4,10 +4,15 @@
  * view it last sent and the new one: a host whose view did not change hears nothing. The protocol
  * is "deltas of per-host views", computed per change, not a replay of the change log.
  *
+ * The policy is held in a PolicyIndex (policy-index.ts) that applies each write's changes; a write
+ * drops only the cached views of the virtual networks it touched (all of them only when a host
+ * resource changed, since every view lists every host), so the cost of a PUT follows the hosts it
+ * affects, not the size of the fleet.
+ *
  * Nothing a client does can make the hub work or hold memory without bound (issue 16):
- * - Views are computed once per revision per set of virtual networks (a host's view depends on
- *   nothing else, so hosts with the same networks and every unknown host share one) and serialised
- *   once; snapshots and deltas are written as slices of those shared buffers, with only a small
+ * - Views are computed once per set of virtual networks until a write touches one of them (a
+ *   host's view depends on nothing else, so hosts with the same networks and every unknown host
+ *   share one) and serialised once; snapshots and deltas are written as slices of those shared buffers, with only a small
  *   per-session prefix ("host") of the session's own.
  * - A session writes its current message one slice at a time and waits for 'drain' between slices;
  *   while it waits, later changes only mark it dirty and are sent as one coalesced delta when it
@@ -21,10 +26,11 @@
  * Heartbeats go out every `heartbeatMs` so either end notices a dead connection.
  */
 import type { ServerResponse } from 'node:http';
-import { POLICY_KINDS, diffViews, emptyPolicy, viewDigest } from '../agent/controller-sync-protocol.js';
+import { diffViews, viewDigest } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
-import { networksByHost, networksView, policyBefore, vnetsOf } from './host-view.js';
-import type { PolicyStore, StoredResource } from './store.js';
+import { networksView, policyBefore, vnetsOf } from './host-view.js';
+import { PolicyIndex } from './policy-index.js';
+import type { PolicyStore } from './store.js';
 
 /** Bytes of a shared message written per slice. */
 const SLICE_BYTES = 64 * 1024;
@@ -38,6 +44,8 @@ interface View {
 
 interface Session {
   host: string;
+  /** False once the session's credentials are gone (a revoked host token): checked each heartbeat. */
+  valid?: () => boolean;
   res: ServerResponse;
   /** The view the client holds once the queued message is written (undefined until attached). */
   sent?: Policy;
@@ -56,6 +64,8 @@ interface Session {
 
 export interface AttachRequest {
   host: string;
+  /** Checked every heartbeat; the stream ends when it says false (e.g. its token was revoked). */
+  valid?: () => boolean;
   since?: number;
   digest?: string;
 }
@@ -95,6 +105,8 @@ export interface SyncStats {
   resumeSnapshots: number;
   /** Host views built (once per revision per set of virtual networks, however many streams). */
   viewsBuilt: number;
+  /** Streams ended because their token was revoked. */
+  revoked: number;
 }
 
 export class SyncHub {
@@ -105,15 +117,14 @@ export class SyncHub {
   private readonly attachQueue: { session: Session; request: AttachRequest }[] = [];
   private attachScheduled = false;
   private revision: number;
-  private policy: Policy;
-  private vnetsOfHost: Map<string, Set<string>> | undefined;
-  /** Per revision: views by their set of virtual networks, and serialised deltas by digest pair. */
+  private readonly index: PolicyIndex;
+  /** Views by their set of virtual networks (kept until a write touches one), and which keys hold each network. */
   private views = new Map<string, View>();
+  private keysByVnet = new Map<string, Set<string>>();
+  /** Serialised deltas by digest pair, per revision. */
   private deltas = new Map<string, Buffer>();
-  /** Resource objects by kind/name and revision: unchanged resources keep their identity across publishes. */
-  private resources = new Map<string, StoredResource>();
   private privateBytes = 0;
-  private readonly counters = { refusedPerHost: 0, refusedTotal: 0, droppedStalled: 0, resumed: 0, resumeSnapshots: 0, viewsBuilt: 0 };
+  private readonly counters = { refusedPerHost: 0, refusedTotal: 0, droppedStalled: 0, resumed: 0, resumeSnapshots: 0, viewsBuilt: 0, revoked: 0 };
   private readonly timer: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -130,8 +141,8 @@ export class SyncHub {
       maxReplayBytes: options.maxReplayBytes ?? 4 * 1024 * 1024,
       maxPrivateBytes: options.maxPrivateBytes ?? 64 * 1024 * 1024,
     };
-    this.revision = store.revision();
-    this.policy = this.load();
+    this.index = new PolicyIndex(store);
+    this.revision = this.index.revision;
     this.timer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.timer.unref();
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, this.limits.stallMs / 4)));
@@ -167,33 +178,43 @@ export class SyncHub {
     return { ok: true };
   }
 
-  /** The stored policy, reusing the objects of resources that did not change. */
-  private load(): Policy {
-    const policy = emptyPolicy() as unknown as Record<string, unknown[]>;
-    const resources = new Map<string, StoredResource>();
-    for (const kind of POLICY_KINDS) {
-      policy[kind] = this.store.list(kind).map((item) => {
-        const key = `${kind}/${item.name}`;
-        const known = this.resources.get(key);
-        const kept = known !== undefined && known.revision === item.revision ? known : item;
-        resources.set(key, kept);
-        return kept.resource;
-      });
-    }
-    this.resources = resources;
-    return policy as unknown as Policy;
+  /** The whole policy at `revision` (shared: never change it). */
+  private get policy(): Policy {
+    return this.index.policy();
+  }
+
+  /** The policy and revision as of the store's latest write (for validating a change against). */
+  current(): { policy: Policy; revision: number } {
+    if (this.store.revision() !== this.revision) this.publish();
+    return { policy: this.index.policy(), revision: this.revision };
+  }
+
+  /** Open streams of one host. */
+  streamsOf(host: string): number {
+    return this.perHost.get(host) ?? 0;
+  }
+
+  /** The view `host` gets now, at the store's latest revision. */
+  viewOf(host: string): { view: Policy; digest: string; revision: number } {
+    if (this.store.revision() !== this.revision) this.publish();
+    const { view, digest } = this.viewFor(host);
+    return { view, digest, revision: this.revision };
   }
 
   private viewFor(host: string): View {
-    this.vnetsOfHost ??= networksByHost(this.policy);
-    const vnets = this.vnetsOfHost.get(host) ?? new Set<string>();
-    const key = [...vnets].sort().join('\n');
+    const vnets = this.index.vnetsOf(host).sort();
+    const key = vnets.join('\n');
     let entry = this.views.get(key);
     if (entry === undefined) {
-      const view = networksView(this.policy, vnets);
+      const view = this.index.view(vnets);
       entry = { view, digest: viewDigest(view) };
       this.counters.viewsBuilt++;
       this.views.set(key, entry);
+      for (const vnet of vnets) {
+        let keys = this.keysByVnet.get(vnet);
+        if (keys === undefined) this.keysByVnet.set(vnet, (keys = new Set()));
+        keys.add(key);
+      }
     }
     return entry;
   }
@@ -203,7 +224,7 @@ export class SyncHub {
    * a later turn of the event loop, one attach per turn.
    */
   attach(request: AttachRequest, res: ServerResponse): void {
-    const session: Session = { host: request.host, res, pieces: [], next: 0, ownBytes: 0, waitingDrain: false, dirty: false, closed: false };
+    const session: Session = { host: request.host, ...(request.valid === undefined ? {} : { valid: request.valid }), res, pieces: [], next: 0, ownBytes: 0, waitingDrain: false, dirty: false, closed: false };
     this.sessions.add(session);
     this.perHost.set(request.host, (this.perHost.get(request.host) ?? 0) + 1);
     res.on('close', () => {
@@ -282,12 +303,18 @@ export class SyncHub {
 
   /** Tell every stream about the store's latest state (call after each acknowledged write). */
   publish(): void {
-    const revision = this.store.revision();
-    if (revision === this.revision) return;
-    this.revision = revision;
-    this.policy = this.load();
-    this.vnetsOfHost = undefined;
-    this.views = new Map();
+    if (this.store.revision() === this.revision) return;
+    const touched = this.index.refresh();
+    this.revision = this.index.revision;
+    if (touched.all || touched.hosts) {
+      this.views = new Map();
+      this.keysByVnet = new Map();
+    } else {
+      for (const vnet of touched.vnets) {
+        for (const key of this.keysByVnet.get(vnet) ?? []) this.views.delete(key);
+        this.keysByVnet.delete(vnet);
+      }
+    }
     this.deltas = new Map();
     for (const session of this.sessions) this.push(session);
   }
@@ -366,7 +393,13 @@ export class SyncHub {
 
   private heartbeat(): void {
     const line = Buffer.from(`${JSON.stringify({ type: 'heartbeat', revision: this.revision })}\n`);
-    for (const session of this.sessions) {
+    for (const session of [...this.sessions]) {
+      if (session.valid !== undefined && !session.valid()) {
+        this.counters.revoked++;
+        this.forget(session);
+        session.res.end();
+        continue;
+      }
       if (session.sent === undefined || session.next < session.pieces.length || session.blockedSince !== undefined) continue;
       if (session.res.destroyed || session.res.writableEnded) continue;
       if (!session.res.write(line)) this.waitDrain(session);

@@ -1,11 +1,14 @@
 /**
  * Runs `switchyard controller` inside a lab namespace (the router's, so every host reaches it
- * over the underlay), and `switchyard ctl apply|get|delete` against it, as an operator would.
+ * over the underlay), and `switchyard ctl apply|get|delete` against it, as an operator would:
+ * HTTPS with a certificate from a CA made for the run (pki.ts), the admin token for ctl, and a
+ * host token per agent (`switchyard controller token create`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { makeTestPki } from './pki.js';
 import { runIn, spawnIn, waitFor, type RunResult } from './run.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/switchyard.js');
@@ -16,7 +19,11 @@ export interface RunningController {
   token: string;
   tokenFile: string;
   store: string;
+  /** The CA that signed the controller's certificate. */
+  caFile: string;
   child: ChildProcess;
+  /** Environment for an agent of `host`: its own host token (made once per run) and the CA. */
+  agentEnv(host: string): Promise<NodeJS.ProcessEnv>;
   /** SIGTERM and wait. */
   stop(): Promise<void>;
   /** SIGKILL: a crash. */
@@ -30,8 +37,15 @@ export async function startController(ns: string, addr: string, port: number, di
   if (!fs.existsSync(tokenFile)) fs.writeFileSync(tokenFile, `lab-${Math.random().toString(36).slice(2)}\n`, { mode: 0o600 });
   const token = fs.readFileSync(tokenFile, 'utf8').trim();
   const store = path.join(dir, 'controller.db');
-  const url = `http://${addr}:${port}`;
-  const child = spawnIn(ns, process.execPath, [BIN, 'controller', '--listen', `${addr}:${port}`, '--store', store, '--token-file', tokenFile]);
+  const url = `https://${addr}:${port}`;
+  const pkiDir = path.join(dir, 'pki');
+  if (!fs.existsSync(path.join(pkiDir, 'controller.crt'))) {
+    fs.mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
+    makeTestPki(pkiDir, [addr]);
+  }
+  const caFile = path.join(pkiDir, 'ca.crt');
+  const tls = ['--tls-cert', path.join(pkiDir, 'controller.crt'), '--tls-key', path.join(pkiDir, 'controller.key')];
+  const child = spawnIn(ns, process.execPath, [BIN, 'controller', '--listen', `${addr}:${port}`, '--store', store, '--token-file', tokenFile, ...tls]);
   const log = fs.createWriteStream(path.join(dir, 'controller.log'), { flags: 'a' });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
@@ -49,16 +63,24 @@ export async function startController(ns: string, addr: string, port: number, di
     token,
     tokenFile,
     store,
+    caFile,
     child,
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
-    ctl: (args) => runIn(ns, process.execPath, [BIN, 'ctl', ...args, '--controller', url, '--token-file', tokenFile], { allowFail: true }),
+    ctl: (args) => runIn(ns, process.execPath, [BIN, 'ctl', ...args, '--controller', url, '--token-file', tokenFile, '--ca-file', caFile], { allowFail: true }),
+    agentEnv: async (host) => {
+      const hostTokenFile = path.join(dir, `${host}.token`);
+      if (!fs.existsSync(hostTokenFile)) {
+        const made = await runIn(undefined, process.execPath, [BIN, 'controller', 'token', 'create', '--store', store, '--host', host]);
+        fs.writeFileSync(hostTokenFile, made.stdout, { mode: 0o600 });
+      }
+      return { SWITCHYARD_TOKEN: fs.readFileSync(hostTokenFile, 'utf8').trim(), SWITCHYARD_CA: caFile };
+    },
   };
   await waitFor(
     async () => {
       if (exited) throw new Error(`controller exited; see ${path.join(dir, 'controller.log')}`);
-      const r = await runIn(ns, process.execPath, ['-e', `fetch(${JSON.stringify(url + '/networking/v1')},{headers:{authorization:'Bearer ${token}'}}).then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`], { allowFail: true });
-      return r.code === 0;
+      return (await c.ctl(['get', 'hosts'])).code === 0;
     },
     15_000,
     'the controller to answer',

@@ -24,10 +24,9 @@ describe('agents driven by the controller', ROOT_ONLY, () => {
   const agents: RunningAgent[] = [];
   const port = 18000 + Math.floor(Math.random() * 1000);
 
-  const agentFor = (i: number) =>
-    startAgent(lab.hosts[i]!.ns, lab.hosts[i]!.name, { controller: controller.url, cache: path.join(dir, `${lab.hosts[i]!.name}.policy.json`) }, dir, [], {
-      SWITCHYARD_TOKEN: controller.token,
-    });
+  // each agent with its own host token and the run's CA (HTTPS)
+  const agentFor = async (i: number) =>
+    startAgent(lab.hosts[i]!.ns, lab.hosts[i]!.name, { controller: controller.url, cache: path.join(dir, `${lab.hosts[i]!.name}.policy.json`) }, dir, [], await controller.agentEnv(lab.hosts[i]!.name));
   const apply = async (p: Policy) => {
     const f = path.join(dir, `apply-${Date.now()}.yaml`);
     fs.writeFileSync(f, stringify(p));
@@ -107,6 +106,9 @@ describe('agents driven by the controller', ROOT_ONLY, () => {
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     const lost = Number(m?.[1]) - Number(m?.[2]);
     console.log(`live migration: ${lost} of ${m?.[1]} pings lost (20 ms apart)`);
+    // agent 0 came back while the controller was away: it may still be in its reconnect backoff
+    const portsOf = async (i: number) => ((await controlRequest(agents[i]!.socket, { op: 'ports' })) as { name: string }[]).map((p) => p.name);
+    await waitFor(async () => (await portsOf(0)).includes('contoso-web'), 20_000, 'contoso-web on host1');
     const p1 = (await controlRequest(agents[0]!.socket, { op: 'ports' })) as { name: string }[];
     const p2 = (await controlRequest(agents[1]!.socket, { op: 'ports' })) as { name: string }[];
     expect(p1.map((p) => p.name)).toContain('contoso-web');

@@ -89,6 +89,7 @@ describe('policy cache: written safely', () => {
     fs.symlinkSync(victim, `${cacheFile}.tmp`);
     const sync = new ControllerSync({ controller: `http://127.0.0.1:${port}`, host: 'host1', cacheFile, minBackoffMs: 5, maxBackoffMs: 20 });
     sync.on('error', () => undefined);
+    sync.on('policy', (_policy, revision) => sync.accepted(revision));
     await sync.start();
     await until(() => fs.existsSync(cacheFile), 'the cache file');
     await sync.stop();

@@ -42,12 +42,12 @@ describe('ctl apply/get/delete', () => {
     expect(out.every((line) => line.endsWith(' unchanged'))).toBe(true);
 
     out = [];
-    expect(await ctlGet({ controller: running.url, kind: 'nic' }, io)).toBe(0);
+    expect(await ctlGet({ controller: running.url, tokenFile, kind: 'nic' }, io)).toBe(0);
     const lines = (out[0] as string).split('\n');
     expect(lines[0]).toMatch(/^NAME\s+HOST\s+VIRTUAL-NETWORK\s+SUBNET\s+MAC\s+IP\s+ACL\s+REVISION$/);
     expect(lines).toHaveLength(5);
     out = [];
-    expect(await ctlGet({ controller: running.url, kind: 'hosts', name: 'host1', json: true }, io)).toBe(0);
+    expect(await ctlGet({ controller: running.url, tokenFile, kind: 'hosts', name: 'host1', json: true }, io)).toBe(0);
     expect(JSON.parse(out[0] as string)).toMatchObject({ resourceId: 'host1', properties: { providerAddresses: ['192.168.1.10'] } });
   });
 

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { POLICY_KINDS } from '../../src/agent/controller-sync-protocol.js';
 import { ControllerServer } from '../../src/controller/server.js';
+import { readFileSync } from 'node:fs';
 import { SqliteStore } from '../../src/controller/sqlite-store.js';
+import { SqliteTokenStore } from '../../src/controller/sqlite-token-store.js';
+import type { TestPki } from '../../src/lab/pki.js';
 import type { SyncLimits } from '../../src/controller/sync-hub.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 
@@ -31,12 +34,16 @@ export interface StartOptions {
   bodyLimit?: number;
   maxBodyDepth?: number;
   sync?: SyncLimits;
+  /** Serve HTTPS with this certificate. */
+  tls?: TestPki;
 }
 
 export async function startController(storeFile: string, options: StartOptions = {}): Promise<Running> {
   const server = new ControllerServer({
     store: new SqliteStore(storeFile),
+    tokens: new SqliteTokenStore(storeFile),
     token: TOKEN,
+    ...(options.tls === undefined ? {} : { tls: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }),
     heartbeatMs: options.heartbeatMs ?? 200,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.maxBodyDepth === undefined ? {} : { maxBodyDepth: options.maxBodyDepth }),

@@ -98,7 +98,7 @@ function neverReading(query: string, open: net.Socket[]): void {
   const socket = net.connect(running.port, '127.0.0.1');
   socket.on('error', () => undefined);
   socket.once('data', () => socket.pause());
-  socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: fuzz\r\n\r\n`);
+  socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: fuzz\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
   open.push(socket);
 }
 
@@ -132,7 +132,7 @@ describe('REST API fuzz', () => {
           const stats = running.server.hub.stats();
           expect(stats.sessions).toBeLessThanOrEqual(LIMITS.maxStreams);
           expect(stats.maxSessionQueue).toBeLessThanOrEqual(64 * 1024 + 256);
-          const alive = await fetch(`${running.url}/networking/v1`);
+          const alive = await fetch(`${running.url}/networking/v1`, { headers: { authorization: `Bearer ${TOKEN}` } });
           expect(alive.status).toBe(200);
         } finally {
           for (const socket of open) socket.destroy();

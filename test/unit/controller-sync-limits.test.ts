@@ -11,7 +11,7 @@ import { SqliteStore } from '../../src/controller/sqlite-store.js';
 import type { StoredResource } from '../../src/controller/store.js';
 import type { SyncLimits } from '../../src/controller/sync-hub.js';
 import type { Running } from './controller-fixture.js';
-import { api, eventually, startController, tempDir } from './controller-fixture.js';
+import { TOKEN, api, eventually, startController, tempDir } from './controller-fixture.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let running: Running | undefined;
@@ -91,14 +91,14 @@ function neverReading(port: number, query: string): RawStream {
     socket.once('close', () => resolve(0));
   });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: x\r\n\r\n`);
+  socket.write(`GET /networking/v1/sync?${query} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
   return { socket, status, closed, head: () => head };
 }
 
 /** The first message of a sync stream (one connection of its own, closed after the first line). */
 function firstMessage(url: string, query: string): Promise<{ status: number; message: Record<string, unknown> | undefined }> {
   return new Promise((resolve, reject) => {
-    const request = http.get(`${url}/networking/v1/sync?${query}`, { agent: false }, (response) => {
+    const request = http.get(`${url}/networking/v1/sync?${query}`, { agent: false, headers: { authorization: `Bearer ${TOKEN}` } }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -205,7 +205,7 @@ describe('sync streams are capped and slow readers dropped', () => {
     const r = await bigViewController({ hosts: 2, aclKb: 1000, sync: { stallMs: 300, maxPerHost: 10 } });
     const stalled = Array.from({ length: 5 }, () => neverReading(r.port, 'host=h0'));
     expect(await Promise.all(stalled.map((s) => s.status))).toEqual([200, 200, 200, 200, 200]);
-    const agent = new ControllerSync({ controller: r.url, host: 'h0', cacheFile: path.join(tmp.dir, 'h0.json'), minBackoffMs: 20, maxBackoffMs: 200 });
+    const agent = new ControllerSync({ controller: r.url, host: 'h0', token: TOKEN, cacheFile: path.join(tmp.dir, 'h0.json'), minBackoffMs: 20, maxBackoffMs: 200 });
     syncs.push(agent);
     const revisions: number[] = [];
     agent.on('policy', (_policy, revision) => revisions.push(revision));

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ControllerSync } from '../../src/agent/controller-sync.js';
 import type { Policy } from '../../src/policy/types.js';
 import type { Running } from './controller-fixture.js';
-import { api, eventually, seedFigure8, startController, tempDir } from './controller-fixture.js';
+import { TOKEN, api, eventually, seedFigure8, startController, tempDir } from './controller-fixture.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let running: Running;
@@ -23,10 +23,14 @@ interface Watched {
 }
 
 function watch(host: string, cacheName = host, url = running.url): Watched {
-  const sync = new ControllerSync({ controller: url, host, cacheFile: path.join(tmp.dir, `${cacheName}.json`), minBackoffMs: 20, maxBackoffMs: 200 });
+  const sync = new ControllerSync({ controller: url, host, token: TOKEN, cacheFile: path.join(tmp.dir, `${cacheName}.json`), minBackoffMs: 20, maxBackoffMs: 200 });
   syncs.push(sync);
   const watched: Watched = { sync, views: [], synced: [] };
-  sync.on('policy', (policy, revision) => watched.views.push({ policy, revision }));
+  // an agent that applies every view (the cache keeps accepted views only)
+  sync.on('policy', (policy, revision) => {
+    watched.views.push({ policy, revision });
+    sync.accepted(revision);
+  });
   sync.on('synced', (_revision, how) => watched.synced.push(how));
   return watched;
 }
