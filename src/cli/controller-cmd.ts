@@ -1,15 +1,14 @@
 /**
- * `switchyard controller --listen ADDR:PORT --store FILE [--token-file F] [limits]`: open the SQLite store,
+ * `switchyard controller --listen ADDR:PORT --store FILE|etcd://H:P[,H:P] [--token-file F] [limits]`: open the store,
  * serve the REST API and the agents' sync streams, stop cleanly on SIGTERM/SIGINT. The API token
  * comes from --token-file or SWITCHYARD_TOKEN; without one the controller does not start.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { createLogger } from '../agent/logger.js';
 import { ControllerServer } from '../controller/server.js';
 import type { ControllerOptions } from '../controller/server.js';
 import type { SyncLimits } from '../controller/sync-hub.js';
-import { SqliteStore } from '../controller/sqlite-store.js';
+import { openStore } from '../controller/open-store.js';
 
 export interface ControllerCommandOptions {
   listen: string;
@@ -69,14 +68,14 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     console.error('switchyard controller: an API token is needed: --token-file FILE or SWITCHYARD_TOKEN');
     return 2;
   }
-  // the store's directory is made if missing (root only: the store holds every tenant's policy)
+  // SQLite file (its directory made if missing) or etcd://HOST:PORT[,...] (open-store.ts)
+  let store;
   try {
-    await mkdir(path.dirname(path.resolve(o.store)), { recursive: true, mode: 0o700 });
+    store = await openStore(o.store);
   } catch (err) {
-    console.error(`switchyard controller: cannot make the store's directory for ${o.store}: ${(err as Error).message}`);
+    console.error(`switchyard controller: ${(err as Error).message}`);
     return 2;
   }
-  const store = new SqliteStore(o.store);
   const server = new ControllerServer({ store, token, logger: log, ...serverLimits(o) });
   const address = await server.listen(host, port);
   log.info({ url: address.url, store: o.store, revision: store.revision(), syncLimits: server.hub.limits }, 'controller listening');

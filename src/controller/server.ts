@@ -107,6 +107,8 @@ export class ControllerServer {
   constructor(private readonly options: ControllerOptions) {
     this.auth = new TokenAuth(options.token);
     this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
+    // a shared store (etcd) moves under writes of other controllers: their agents hear of them too
+    options.store.onChange?.(() => this.hub.publish());
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       clientErrorHandler: malformedRequest,
@@ -176,7 +178,7 @@ export class ControllerServer {
         const check = checkPut(this.store, kind, id, request.body);
         if (!check.ok) return sendProblem(reply, check);
         try {
-          const stored = this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
+          const stored = await this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
           this.hub.publish();
           return reply.code(check.existed ? 200 : 201).header('etag', stored.etag).send(envelope(kind, stored));
         } catch (error) {
@@ -195,7 +197,7 @@ export class ControllerServer {
         const check = checkDelete(this.store, kind, id);
         if (!check.ok) return sendProblem(reply, check);
         try {
-          const revision = this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
+          const revision = await this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
           this.hub.publish();
           return reply.send({ resourceId: id, resourceRef: `/${kind}/${id}`, revision });
         } catch (error) {
@@ -240,7 +242,7 @@ export class ControllerServer {
   async close(): Promise<void> {
     this.hub.close(false);
     await this.app.close();
-    this.store.close();
+    await this.store.close();
   }
 
   /** Stop as a crash would: sockets destroyed mid-stream, no goodbye (for tests). */
@@ -248,6 +250,6 @@ export class ControllerServer {
     this.hub.close(true);
     this.app.server.closeAllConnections();
     await this.app.close();
-    this.store.close();
+    await this.store.close();
   }
 }
