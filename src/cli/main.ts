@@ -13,6 +13,8 @@ import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
+import { runVtepCommand } from './vtep-cmd.js';
+import type { VtepCommandOptions } from './vtep-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 
@@ -152,6 +154,19 @@ export function buildProgram(): Command {
     .option('--max-body-depth <n>', 'deepest nesting of a JSON request body (default 64)', positiveInt)
     .action(async (o: ControllerCommandOptions) => {
       process.exitCode = await runControllerCommand(o);
+    });
+
+  program
+    .command('vtep')
+    .description('keep a hardware_vtep OVSDB (a hardware switch or the ovs-vtep emulator) in step with the controller')
+    .requiredOption('--ovsdb <unix:path>', 'the ovsdb-server socket holding the hardware_vtep database')
+    .requiredOption('--controller <url>', 'controller URL (several, comma-separated, for failover)')
+    .option('--host <name>', "the VTEP's host name in the policy (default vtep)")
+    .option('--tunnel-ip <addr>', "the VTEP's provider address (default: its Physical_Switch tunnel_ips)")
+    .option('--token-file <file>', 'admin API token file (default: $SWITCHYARD_TOKEN); the VTEP writes its endpoints')
+    .option('--poll-ms <n>', 'policy revision poll period (default 500)', positiveInt)
+    .action(async (o: VtepCommandOptions) => {
+      process.exitCode = await runVtepCommand(o);
     });
 
   program
