@@ -151,7 +151,8 @@ describe('etcd store', ETCD, () => {
     const started = Date.now();
     const put = await api(a.url).put('networkInterfaces', 'extra-3', { host: 'host1', virtualNetwork: 'contoso', subnet: 's1', macAddress: '02:00:00:00:99:03', ipAddress: '10.1.1.97' });
     expect(put.status).toBe(201);
+    const putMs = Date.now() - started;
     await eventually(() => nicNames(onB.sync.policy).includes('extra-3'), 20_000);
-    console.log(`etcd member 0 of 3 killed: PUT on A to applied on B's client in ${Date.now() - started} ms`);
+    console.log(`etcd member 0 of 3 killed: PUT on A answered in ${putMs} ms, applied on B's client ${Date.now() - started} ms after it was sent`);
   }, 40_000);
 });
