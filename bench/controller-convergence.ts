@@ -240,7 +240,7 @@ async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnT
     const sent = performance.now();
     let revision: number;
     if (scenario.direct === true) {
-      revision = server.store.put(change.kind as 'networkInterfaces', change.item.name, change.item).revision;
+      revision = (await server.store.put(change.kind as 'networkInterfaces', change.item.name, change.item)).revision;
       server.hub.publish();
     } else {
       const reply = await controllerRequest(new URL(`/networking/v1/${change.kind}/${change.item.name}`, url), 'PUT', change.item, { token: TOKEN, ca: readFileSync(pki.caCert), timeoutMs: 120_000 });

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch g++ make python3 procps nftables openvswitch-switch-dpdk)
+APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -26,7 +26,10 @@ import { SYNC_PATH, applyDelta, sortView, viewDigest } from './controller-sync-p
 import type { SyncMessage } from './controller-sync-protocol.js';
 
 export interface ControllerSyncOptions {
-  /** Base URL of the controller, e.g. http://127.0.0.1:8080 */
+  /**
+   * Base URL of the controller, e.g. http://127.0.0.1:8080, or several separated by commas
+   * (controllers sharing one store): a lost stream reconnects to the next one in turn.
+   */
   controller: string;
   /** This host's name, as in the policy. */
   host: string;
@@ -107,10 +110,19 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
   private reportDirty = false;
   private reporting = false;
   private reportAbort = new AbortController();
+  private readonly controllers: string[];
+  private controllerIndex = 0;
 
   constructor(private readonly options: ControllerSyncOptions) {
     super();
     this.idleMs = options.idleTimeoutMs ?? 15_000;
+    this.controllers = options.controller.split(',').map((url) => url.trim()).filter((url) => url !== '');
+    if (this.controllers.length === 0) throw new Error('controller sync: no controller URL');
+  }
+
+  /** The controller the current (or next) stream goes to. */
+  get controller(): string {
+    return this.controllers[this.controllerIndex] as string;
   }
 
   /** The view held now (undefined before the cache or the controller gave one). */
@@ -170,7 +182,7 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
 
   private connect(): void {
     if (this.stopped) return;
-    const url = new URL(SYNC_PATH, this.options.controller);
+    const url = new URL(SYNC_PATH, this.controller);
     url.searchParams.set('host', this.options.host);
     if (this.view !== undefined && this.rev > 0) {
       url.searchParams.set('since', String(this.rev));
@@ -190,6 +202,8 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
       if (this.request === request) this.request = undefined;
       if (this.isConnected) this.emit('disconnected', reason);
       this.isConnected = false;
+      // fail over: the next stream goes to the next controller (round robin, so back again too)
+      this.controllerIndex = (this.controllerIndex + 1) % this.controllers.length;
       this.scheduleReconnect(reason);
     };
     this.armIdle(request);
@@ -361,7 +375,8 @@ export class ControllerSync extends EventEmitter<ControllerSyncEvents> {
     this.reporting = true;
     this.reportDirty = false;
     const outcome = this.outcome;
-    const url = new URL(`/networking/v1/hostStates/${encodeURIComponent(this.options.host)}`, this.options.controller);
+    // to whichever controller the stream is on (--controller URL1,URL2)
+    const url = new URL(`/networking/v1/hostStates/${encodeURIComponent(this.options.host)}`, this.controller);
     controllerRequest(url, 'PUT', outcome, { ...(this.options.token === undefined ? {} : { token: this.options.token }), ...(this.options.ca === undefined ? {} : { ca: this.options.ca }), timeoutMs: 10_000, signal: this.reportAbort.signal })
       .then((reply) => {
         if (reply.status >= 300) throw new Error(`controller answered ${reply.status}: ${reply.text.slice(0, 200)}`);

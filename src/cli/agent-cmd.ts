@@ -127,7 +127,7 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
         log,
       });
       sync.on('error', (err) => log.warn({ err: err.message }, 'controller sync'));
-      sync.on('disconnected', (reason) => log.warn({ reason }, 'controller connection lost; forwarding on the last policy'));
+      sync.on('disconnected', (reason) => log.warn({ reason, next: sync!.controller }, 'controller connection lost; forwarding on the last policy'));
       let latest: { policy: Policy; revision: number } | undefined;
       const first = new Promise<void>((resolve) =>
         sync!.on('policy', (policy, revision) => {

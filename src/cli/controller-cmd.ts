@@ -1,25 +1,28 @@
 /**
- * `switchyard controller --listen ADDR:PORT --store FILE (--tls-cert F --tls-key F | --insecure-http)
- * [--token-file F] [limits]`: open the SQLite store, serve the REST API and the agents' sync
- * streams, stop cleanly on SIGTERM/SIGINT. The admin token comes from --token-file or
- * SWITCHYARD_TOKEN; host tokens from the store (`controller token create`). The rule for
- * transport: HTTPS always, unless --insecure-http is given, which excludes the certificate
- * options; without either the controller does not start (nothing is served in cleartext by
- * default, and a certificate is never silently ignored).
+ * `switchyard controller --listen ADDR:PORT --store FILE|etcd://H:P[,H:P] (--tls-cert F --tls-key F |
+ * --insecure-http) [--token-file F] [--token-store FILE] [limits]`: open the store (SQLite, or etcd
+ * shared by several controllers), serve the REST API and the agents' sync streams, stop cleanly on
+ * SIGTERM/SIGINT. The admin token comes from --token-file or SWITCHYARD_TOKEN; host tokens from the
+ * token store (`controller token create`): the SQLite store file itself, or with etcd a SQLite file
+ * named by --token-store. The rule for transport: HTTPS always, unless --insecure-http is given,
+ * which excludes the certificate options; without either the controller does not start (nothing
+ * is served in cleartext by default, and a certificate is never silently ignored).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { SqliteTokenStore } from '../controller/sqlite-token-store.js';
-import path from 'node:path';
+import { isEtcdSpec } from '../controller/etcd-store.js';
 import { createLogger } from '../agent/logger.js';
 import { ControllerServer } from '../controller/server.js';
 import type { ControllerOptions } from '../controller/server.js';
 import type { SyncLimits } from '../controller/sync-hub.js';
-import { SqliteStore } from '../controller/sqlite-store.js';
+import { openStore } from '../controller/open-store.js';
 
 export interface ControllerCommandOptions {
   listen?: string;
   store?: string;
   tokenFile?: string;
+  /** SQLite file of the host tokens (default: the store file; needed for host tokens with etcd). */
+  tokenStore?: string;
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp?: boolean;
@@ -106,23 +109,26 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
     console.error('switchyard controller: an admin token is needed: --token-file FILE or SWITCHYARD_TOKEN (make one with: openssl rand -hex 32 > admin.token)');
     return 2;
   }
-  // the store's directory is made if missing (root only: the store holds every tenant's policy)
+  // SQLite file (its directory made if missing) or etcd://HOST:PORT[,...] (open-store.ts)
+  let store;
   try {
-    await mkdir(path.dirname(path.resolve(o.store)), { recursive: true, mode: 0o700 });
+    store = await openStore(o.store);
   } catch (err) {
-    console.error(`switchyard controller: cannot make the store's directory for ${o.store}: ${(err as Error).message}`);
+    console.error(`switchyard controller: ${(err as Error).message}`);
     return 2;
   }
-  const store = new SqliteStore(o.store);
-  const tokens = new SqliteTokenStore(o.store);
+  // host tokens live in a SQLite file: the store itself, or --token-store beside an etcd store
+  const tokenFile = o.tokenStore ?? (isEtcdSpec(o.store) ? undefined : o.store);
+  if (tokenFile === undefined) log.warn('no --token-store with an etcd store: only the admin token is accepted (no host tokens)');
+  const tokens = tokenFile === undefined ? undefined : new SqliteTokenStore(tokenFile);
   let server: ControllerServer;
   try {
-    server = new ControllerServer({ store, tokens, token, logger: log, ...(tls === undefined ? {} : { tls }), ...serverLimits(o) });
+    server = new ControllerServer({ store, ...(tokens === undefined ? {} : { tokens }), token, logger: log, ...(tls === undefined ? {} : { tls }), ...serverLimits(o) });
   } catch (err) {
     // e.g. a key that does not match the certificate
     console.error(`switchyard controller: ${(err as Error).message}`);
-    store.close();
-    tokens.close();
+    await store.close();
+    tokens?.close();
     return 2;
   }
   const address = await server.listen(host, port);

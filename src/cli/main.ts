@@ -15,6 +15,8 @@ import { runDemoVms } from '../vms/demo.js';
 import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
+import { runVtepCommand } from './vtep-cmd.js';
+import type { VtepCommandOptions } from './vtep-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 import { runVmAttach, type VmAttachOptions } from './vm-attach-cmd.js';
@@ -50,7 +52,7 @@ export function buildProgram(): Command {
     .command('agent')
     .description('run the dataplane for one host of a policy')
     .option('--policy <file>', 'policy file (YAML or JSON)')
-    .option('--controller <url>', 'take policy from a controller instead of a file (e.g. http://127.0.0.1:8080)')
+    .option('--controller <url>', 'take policy from a controller instead of a file (e.g. http://127.0.0.1:8080; several, comma-separated, for failover)')
     .requiredOption('--host <name>', 'this host, as named in the policy')
     .option('--control <path>', 'control socket (default /run/switchyard/<host>.sock; mode 0600: root only)')
     .option('--control-group <group>', 'a group (name or gid) that may use the control socket too (mode 0660)')
@@ -167,11 +169,12 @@ export function buildProgram(): Command {
     .command('controller')
     .description('run the network controller: REST API, SQLite store, agent sync')
     .option('--listen <addr:port>', 'address to serve on, e.g. 127.0.0.1:8443 (required)')
-    .option('--store <file>', 'SQLite store file, created if missing (required)')
+    .option('--store <file>', 'SQLite store file (created if missing), or etcd://HOST:PORT[,HOST:PORT...] shared by several controllers (required)')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain after the leaf)')
     .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
     .option('--insecure-http', 'serve plain HTTP instead (no certificate options; tokens cross the network in cleartext)')
     .option('--token-file <file>', 'admin bearer token file (default: $SWITCHYARD_TOKEN)')
+    .option('--token-store <file>', 'SQLite file of the host tokens (default: the --store file; with etcd, give one to use host tokens)')
     .option('--heartbeat-ms <n>', 'agent sync heartbeat period', positiveInt)
     .option('--max-sync-streams <n>', 'open agent sync streams in total (default 1024)', positiveInt)
     .option('--max-sync-per-host <n>', 'open agent sync streams per host name (default 4)', positiveInt)
@@ -208,6 +211,19 @@ export function buildProgram(): Command {
     .requiredOption('--store <file>', 'the controller\'s store file')
     .action((id: string, o: { store: string }) => {
       process.exitCode = tokenRevoke({ ...o, id });
+    });
+
+  program
+    .command('vtep')
+    .description('keep a hardware_vtep OVSDB (a hardware switch or the ovs-vtep emulator) in step with the controller')
+    .requiredOption('--ovsdb <unix:path>', 'the ovsdb-server socket holding the hardware_vtep database')
+    .requiredOption('--controller <url>', 'controller URL (several, comma-separated, for failover)')
+    .option('--host <name>', "the VTEP's host name in the policy (default vtep)")
+    .option('--tunnel-ip <addr>', "the VTEP's provider address (default: its Physical_Switch tunnel_ips)")
+    .option('--token-file <file>', 'admin API token file (default: $SWITCHYARD_TOKEN); the VTEP writes its endpoints')
+    .option('--poll-ms <n>', 'policy revision poll period (default 500)', positiveInt)
+    .action(async (o: VtepCommandOptions) => {
+      process.exitCode = await runVtepCommand(o);
     });
 
   program

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { SqliteTokenStore } from '../controller/sqlite-token-store.js';
+import { isEtcdSpec } from '../controller/etcd-store.js';
 import { table } from './ctl.js';
 
 export interface TokenCommandOptions {
@@ -21,6 +22,10 @@ export interface TokenOutput {
 const consoleOutput: TokenOutput = { out: (text) => console.log(text), err: (text) => console.error(text) };
 
 function open(o: TokenCommandOptions, create: boolean, io: TokenOutput): SqliteTokenStore | undefined {
+  if (isEtcdSpec(o.store)) {
+    io.err(`switchyard controller token: host tokens are kept in a SQLite file, not in etcd: give the controller's --token-store FILE as --store`);
+    return undefined;
+  }
   if (!create && !existsSync(o.store)) {
     io.err(`switchyard controller token: no store at ${o.store}`);
     return undefined;

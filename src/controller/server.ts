@@ -116,6 +116,8 @@ export class ControllerServer {
   constructor(private readonly options: ControllerOptions) {
     this.auth = new TokenAuth(options.token, options.tokens);
     this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
+    // a shared store (etcd) moves under writes of other controllers: their agents hear of them too
+    options.store.onChange?.(() => this.hub.publish());
     this.app = Fastify({
       bodyLimit: options.bodyLimit ?? 1024 * 1024,
       clientErrorHandler: malformedRequest,
@@ -222,7 +224,7 @@ export class ControllerServer {
         const check = checkPut(this.hub.current(), kind, id, request.body);
         if (!check.ok) return sendProblem(reply, check);
         try {
-          const stored = this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
+          const stored = await this.store.put(kind, id, check.resource, conditionsOf(request, check.baseRevision));
           this.hub.publish();
           return reply.code(check.existed ? 200 : 201).header('etag', stored.etag).send(envelope(kind, stored));
         } catch (error) {
@@ -241,7 +243,7 @@ export class ControllerServer {
         const check = checkDelete(this.hub.current(), kind, id);
         if (!check.ok) return sendProblem(reply, check);
         try {
-          const revision = this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
+          const revision = await this.store.delete(kind, id, conditionsOf(request, check.baseRevision));
           this.hub.publish();
           return reply.send({ resourceId: id, resourceRef: `/${kind}/${id}`, revision });
         } catch (error) {
@@ -289,7 +291,7 @@ export class ControllerServer {
   async close(): Promise<void> {
     this.hub.close(false);
     await this.app.close();
-    this.store.close();
+    await this.store.close();
     this.options.tokens?.close();
   }
 
@@ -298,7 +300,7 @@ export class ControllerServer {
     this.hub.close(true);
     this.app.server.closeAllConnections();
     await this.app.close();
-    this.store.close();
+    await this.store.close();
     this.options.tokens?.close();
   }
 }

@@ -54,16 +54,24 @@ export interface PolicyStore {
   list(kind: PolicyKind): StoredResource[];
   /** The revision of the last acknowledged write (0 for an empty store). */
   revision(): number;
-  /** Create or replace; returns the stored resource with its new etag and revision. */
-  put(kind: PolicyKind, name: string, resource: StoredResource['resource'], conditions?: WriteConditions): StoredResource;
+  /**
+   * Create or replace; returns the stored resource with its new etag and revision. A networked
+   * store (etcd-store.ts) answers with a promise: callers await it.
+   */
+  put(kind: PolicyKind, name: string, resource: StoredResource['resource'], conditions?: WriteConditions): StoredResource | Promise<StoredResource>;
   /** Remove; returns the new store revision. Throws `NotFoundError` if absent. */
-  delete(kind: PolicyKind, name: string, conditions?: WriteConditions): number;
+  delete(kind: PolicyKind, name: string, conditions?: WriteConditions): number | Promise<number>;
   /**
    * Changes after `revision`, oldest first; undefined when the log no longer reaches back that far,
    * or when they exceed `limits` (the store stops reading at the limit, so the cost is bounded).
    */
   changesSince(revision: number, limits?: ChangeLimits): StoreChange[] | undefined;
-  close(): void;
+  /**
+   * Register a callback for writes made elsewhere (another controller on a shared store); the
+   * sync hub publishes on it. Absent on stores only this process writes.
+   */
+  onChange?(listener: () => void): void;
+  close(): void | Promise<void>;
 }
 
 export class StoreConflictError extends Error {

@@ -1,0 +1,96 @@
+/**
+ * A throwaway etcd (Debian's etcd-server) for tests: one or three members on loopback, free ports,
+ * a temp data dir per member; `stop()` kills the members this helper started (by pid) and removes
+ * the data. `kill(i)` takes one member down as a crash would.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const haveEtcd = spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface EtcdCluster {
+  /** Client URLs, one per member (http://127.0.0.1:PORT). */
+  urls: string[];
+  /** `etcd://127.0.0.1:P1,127.0.0.1:P2,...` for `--store`. */
+  spec: string;
+  /** Kill member `index` with SIGKILL and wait for it to exit. */
+  kill(index: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+    return response.ok && ((await response.json()) as { health?: string }).health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+export async function startEtcd(members = 1): Promise<EtcdCluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-etcd-'));
+  const ports: { client: number; peer: number }[] = [];
+  for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
+  const token = `sy-${process.pid}-${Date.now()}`;
+  const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+  const children: (ChildProcess | undefined)[] = ports.map((p, i) =>
+    spawn(
+      'etcd',
+      [
+        '--name', `m${i}`,
+        '--data-dir', path.join(dir, `m${i}`),
+        '--listen-client-urls', `http://127.0.0.1:${p.client}`,
+        '--advertise-client-urls', `http://127.0.0.1:${p.client}`,
+        '--listen-peer-urls', `http://127.0.0.1:${p.peer}`,
+        '--initial-advertise-peer-urls', `http://127.0.0.1:${p.peer}`,
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-token', token,
+        '--initial-cluster-state', 'new',
+        // small timings: a lone test machine, elections in well under a second
+        '--heartbeat-interval', '50',
+        '--election-timeout', '500',
+        '--log-level', 'error',
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const urls = ports.map((p) => `http://127.0.0.1:${p.client}`);
+  const killOne = async (index: number): Promise<void> => {
+    const child = children[index];
+    children[index] = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const stop = async (): Promise<void> => {
+    for (let i = 0; i < children.length; i++) await killOne(i);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const states = await Promise.all(urls.map(healthy));
+    if (states.every(Boolean)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`etcd did not become healthy on ${urls.join(', ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { urls, spec: `etcd://${urls.map((url) => url.slice('http://'.length)).join(',')}`, kill: killOne, stop };
+}
