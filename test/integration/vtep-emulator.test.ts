@@ -68,7 +68,7 @@ describe('hardware_vtep: the ovs-vtep emulator and a switchyard agent on one VSI
     fs.writeFileSync(file, stringify(policy));
     const applied = await controller.ctl(['apply', '-f', file]);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
-    agent = await startAgent(lab.hosts[0].ns, 'host1', { controller: controller.url, cache: path.join(dir, 'host1.policy.json') }, dir, [], { SWITCHYARD_TOKEN: controller.token });
+    agent = await startAgent(lab.hosts[0].ns, 'host1', { controller: controller.url, cache: path.join(dir, 'host1.policy.json') }, dir, [], { SWITCHYARD_TOKEN: controller.token, SWITCHYARD_CA: controller.caFile });
 
     // host2: OVS (userspace datapath, PA on br-phy), then the hardware_vtep database beside Open_vSwitch
     // (one idle tunnel port, VNI 4095 unused: OVS snoops the gateway's ARP only with native tunnels on)
@@ -96,7 +96,7 @@ describe('hardware_vtep: the ovs-vtep emulator and a switchyard agent on one VSI
       OVS_SYSCONFDIR: ovs.dir,
     });
     // switchyard's side of the VTEP: next to the controller (the database socket is a file)
-    vtepSync = spawnIn(lab.router, process.execPath, [BIN, 'vtep', '--ovsdb', `unix:${path.join(ovs.dir, 'db.sock')}`, '--controller', controller.url, '--host', 'vtep2', '--token-file', controller.tokenFile, '--poll-ms', '200']);
+    vtepSync = spawnIn(lab.router, process.execPath, [BIN, 'vtep', '--ovsdb', `unix:${path.join(ovs.dir, 'db.sock')}`, '--controller', controller.url, '--host', 'vtep2', '--token-file', controller.tokenFile, '--poll-ms', '200'], { ...process.env, NODE_EXTRA_CA_CERTS: controller.caFile });
     const syncLog = fs.createWriteStream(path.join(dir, 'vtep-sync.log'));
     vtepSync.stdout!.pipe(syncLog);
     vtepSync.stderr!.pipe(syncLog);

@@ -31,7 +31,7 @@ async function controller(cluster: EtcdCluster, prefix: string): Promise<{ serve
 }
 
 function syncClient(host: string, controllers: string): { sync: ControllerSync; views: { policy: Policy; revision: number }[] } {
-  const sync = new ControllerSync({ controller: controllers, host, cacheFile: path.join(tmp.dir, `${host}.json`), minBackoffMs: 20, maxBackoffMs: 200 });
+  const sync = new ControllerSync({ controller: controllers, host, token: TOKEN, cacheFile: path.join(tmp.dir, `${host}.json`), minBackoffMs: 20, maxBackoffMs: 200 });
   syncs.push(sync);
   const views: { policy: Policy; revision: number }[] = [];
   sync.on('policy', (policy, revision) => views.push({ policy, revision }));

@@ -131,7 +131,7 @@ describe('vtep sync against ovsdb-server', VTEP, () => {
     await eventuallyAsync(async () => (await remoteTable()).join('\n') === after.join('\n') && (await select('Ucast_Macs_Remote'))[0]?._uuid[1] !== victim._uuid[1], 'the deleted row back');
 
     // the VTEP learns a MAC with an IP in contoso's switch (and one without an IP)
-    const host1 = new ControllerSync({ controller: running.url, host: 'host1', cacheFile: path.join(tmp.dir, 'host1.json'), minBackoffMs: 20, maxBackoffMs: 200 });
+    const host1 = new ControllerSync({ controller: running.url, host: 'host1', token: TOKEN, cacheFile: path.join(tmp.dir, 'host1.json'), minBackoffMs: 20, maxBackoffMs: 200 });
     syncs.push(host1);
     await host1.start();
     const ls5001 = (await select('Logical_Switch')).find((row) => row.name === 'switchyard-5001')?._uuid as ['uuid', string];
