@@ -14,6 +14,7 @@ import { runBench } from './bench.js';
 import { runCapture } from './capture-cmd.js';
 import { runControllerCommand } from './controller-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
+import { runLabDown, runLabStatus, runLabUp } from './lab-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 
 function nonNegativeInt(v: string): number {
@@ -169,6 +170,36 @@ export function buildProgram(): Command {
         return;
       }
       process.exitCode = await runDemo(o);
+    });
+
+  const lab = program
+    .command('lab')
+    .description('a Figure 8 lab that stays up: host and tenant namespaces, agents in the background (state in /run/switchyard/lab/NAME)');
+  lab
+    .command('up')
+    .description('build the lab and start its agents (and a controller) in the background; then print how to use it')
+    .option('--policy <file>', 'policy file (YAML or JSON) instead of the embedded Figure 8; its hosts must be host1 and host2')
+    .option('--controller', 'run a network controller in the router namespace; the agents take the policy from it')
+    .option('--name <name>', 'lab name, also the prefix of its namespaces (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print the status as JSON')
+    .action(async (o: { policy?: string; controller?: boolean; name?: string; json?: boolean }) => {
+      process.exitCode = await runLabUp(o);
+    });
+  lab
+    .command('status')
+    .description('the lab\'s agents, how to reach them with ctl, and how to enter each tenant')
+    .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print JSON')
+    .action(async (o: { name?: string; json?: boolean }) => {
+      process.exitCode = await runLabStatus(o);
+    });
+  lab
+    .command('down')
+    .description('stop the lab\'s processes and remove exactly the namespaces and files lab up made (also after a crash)')
+    .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print what was removed as JSON')
+    .action(async (o: { name?: string; json?: boolean }) => {
+      process.exitCode = await runLabDown(o);
     });
 
   program
