@@ -104,7 +104,7 @@ export async function startAgent(
           return false;
         }
       },
-      20_000,
+      60_000,
       `agent ${host} to come up`,
     );
   } catch (err) {
