@@ -148,7 +148,7 @@ export async function labUp(o: LabUpOptions): Promise<LabState> {
       const socket = labSocket(o.name, h.name, root);
       const log = path.join(dir, `${h.name}.log`);
       const from = state.controller ? ['--controller', state.controller.url, '--cache', path.join(dir, `${h.name}.policy.json`)] : ['--policy', state.policyFile];
-      const d = spawnDetached(h.ns, process.execPath, [BIN, 'agent', ...from, '--host', h.name, '--control', socket, '--state-dir', path.join(dir, `${h.name}.state`)], log, env);
+      const d = spawnDetached(h.ns, process.execPath, [BIN, 'agent', ...from, '--host', h.name, '--socket', socket, '--state-dir', path.join(dir, `${h.name}.state`)], log, env);
       const rec: LabAgentRecord = { host: h.name, pa: h.pa, ns: h.ns, pid: d.pid, socket, log };
       state.agents.push(rec);
       writeLabState(state, root);
