@@ -35,6 +35,7 @@ const demo = (policy: string) => withSlot(() => demoNow(policy));
 /** Runs the demo and sends SIGINT once its output matches `at`; what it printed and how it ended. */
 function interruptedDemo(at: RegExp): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
   return new Promise((resolve) => {
+    // the old spelling --iperf-seconds on purpose: it must keep working
     const child = spawn(process.execPath, [BIN, 'demo', '--iperf-seconds', '1'], { env: { ...process.env, SWITCHYARD_WORKERS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -55,7 +56,7 @@ function demoNow(policy: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [BIN, 'demo', '--policy', policy, '--iperf-seconds', '1'],
+      [BIN, 'demo', '--policy', policy, '--seconds', '1'],
       { env: { ...process.env, SWITCHYARD_WORKERS: '1' }, timeout: 240_000 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }),
     );
