@@ -273,5 +273,6 @@ async function main(): Promise<void> {
   }
 }
 
-// imported by a unit test (vitest sets VITEST) for buildProgram only: no command runs then
-if (!process.env.VITEST) void main();
+// a unit test that imports this module for buildProgram sets this global first (not an
+// environment variable: the commands it would hide must still run in the test's child processes)
+if (!(globalThis as { switchyardNoMain?: boolean }).switchyardNoMain) void main();

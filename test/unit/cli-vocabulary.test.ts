@@ -7,7 +7,10 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from 'commander';
-import { buildProgram } from '../../src/cli/main.js';
+
+// main.ts runs the command line when loaded unless this is set (it has no command line here)
+(globalThis as { switchyardNoMain?: boolean }).switchyardNoMain = true;
+const { buildProgram } = await import('../../src/cli/main.js');
 
 /** Runs the command line in-process; what it printed, and whether commander stopped it. */
 async function cli(args: string[]): Promise<{ out: string; err: string; exit?: number }> {
