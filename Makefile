@@ -27,12 +27,15 @@ demo-vms: setup
 	@bash scripts/demo-vms.sh
 
 lint: setup
+	@echo "== eslint"
 	npx eslint src test bench scripts --max-warnings 0
 
 layers: setup
+	@echo "== dependency-cruiser (layering rules)"
 	npx depcruise src bench --config .dependency-cruiser.cjs
 
 typecheck: setup
+	@echo "== tsc (type check of sources and tests)"
 	npx tsc -p tsconfig.check.json
 
 test-unit: setup

@@ -18,6 +18,7 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-tests.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 summaries=()
 
+echo "== vitest ${*:-(the whole suite: unit, integration$([ "${SWITCHYARD_VM_TESTS:-0}" = 1 ] && echo ', two-VM'))} under node $(node --version)"
 SWITCHYARD_TEST_SUMMARY="$out/main.json" npx vitest run --reporter=default --reporter="$REPORTER" "$@"
 summaries+=("$out/main.json" "$?" "node $(node --version | tr -d v)")
 

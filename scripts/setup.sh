@@ -3,6 +3,8 @@
 # each step is skipped when its output is newer than its inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/progress.sh
+source scripts/lib/progress.sh
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk)
@@ -16,29 +18,26 @@ if ((${#missing[@]})); then
     exit 1
   fi
   echo "setup: installing ${missing[*]}"
-  apt-get update -qq >/dev/null
+  step "setup: apt-get update" apt-get update -qq >/dev/null
   # tshark asks whether non-root users may capture: answer no, never prompt
   echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  step "setup: apt-get install (${#missing[@]} packages)" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian openvswitch-switch package starts a system ovs-vswitchd; tests run their own per
 # namespace, so the system one is left alone (it does not touch our namespaces).
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund
+  step "setup: npm ci ($(node -e 'console.log(Object.keys(require("./package-lock.json").packages).length - 1)') packages; a few minutes on a fresh machine)" npm ci --no-audit --no-fund
 fi
 
 addon=native-bindings/build/Release/switchyard_native.node
 if [ ! -f "$addon" ] || [ -n "$(find native-bindings/src native-bindings/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
-  echo "setup: building native-bindings"
-  npx node-gyp rebuild --directory native-bindings >/tmp/switchyard-node-gyp.log 2>&1 || { cat /tmp/switchyard-node-gyp.log >&2; exit 1; }
+  STEP_LOG=/tmp/switchyard-node-gyp.log step "setup: building native-bindings (node-gyp)" npx node-gyp rebuild --directory native-bindings
 fi
 
 stamp=dist/.stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
-  echo "setup: compiling TypeScript"
   # no rm -rf: agents of a concurrent run may be loading dist/
-  npx tsc -p tsconfig.json
+  step "setup: compiling TypeScript (tsc)" npx tsc -p tsconfig.json
   touch "$stamp"
 fi

@@ -19,6 +19,7 @@
  * disappears with its last fd), delete the tenant namespaces the agent made, close the uplinks,
  * remove the control socket and the ownership record.
  */
+import { unknownNameMessage } from '../policy/suggest.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { NetnsMode, Policy } from '../policy/types.js';
@@ -405,7 +406,7 @@ export class Agent {
       case 'layers': {
         const show = (ls: readonly { name: string; rules: readonly string[] }[]) => ls.map((l) => ({ layer: l.name, rules: l.rules }));
         const ports = req.port === undefined ? snap.ports : snap.ports.filter((p) => p.name === req.port);
-        if (req.port !== undefined && ports.length === 0) throw new Error(`layers: no port "${req.port}" on host ${this.opts.host} (ports: ${snap.ports.map((p) => p.name).join(', ')})`);
+        if (req.port !== undefined && ports.length === 0) throw new Error(`layers: ${unknownNameMessage('port', req.port, `host ${this.opts.host}`, snap.ports.map((p) => p.name))}`);
         return {
           generation: snap.generation,
           ports: ports.map((p) => ({ port: p.name, out: show(p.layersOut), in: show(p.layersIn) })),
@@ -421,13 +422,15 @@ export class Agent {
           ...(this.blocked.has(p.name) ? { error: this.blocked.get(p.name) } : {}),
         }));
       case 'dump-flows': {
+        // an unknown port is an error here as in trace, not an empty table
+        if (req.port !== undefined && !snap.ports.some((p) => p.name === req.port)) throw new Error(`dump-flows: ${unknownNameMessage('port', req.port, `host ${this.opts.host}`, snap.ports.map((p) => p.name))}`);
         // each worker has its own flow table: the union, tagged with the worker
         const parts = await Promise.all(Array.from({ length: pool.size }, (_, id) => pool.call(id, req.port ? { op: 'dump-flows', port: req.port } : { op: 'dump-flows' })));
         return parts.flatMap((entries, id) => ((entries as FlowDumpEntry[] | undefined) ?? []).map((e) => ({ worker: id, ...e })));
       }
       case 'trace': {
         const port = snap.ports.find((p) => p.name === req.port);
-        if (!port) throw new Error(`trace: no port "${req.port}" on host ${this.opts.host} (ports: ${snap.ports.map((p) => p.name).join(', ')})`);
+        if (!port) throw new Error(`trace: ${unknownNameMessage('port', req.port, `host ${this.opts.host}`, snap.ports.map((p) => p.name))}`);
         if (typeof req.spec !== 'object' || req.spec === null) throw new Error('trace: spec missing');
         const dir = req.direction === 'in' ? 'in' : 'out';
         const frame = buildTraceFrame(req.spec, snap, port, dir);

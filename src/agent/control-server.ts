@@ -61,7 +61,7 @@ export async function startControlServer(socketPath: string, handler: ControlHan
   const dir = path.dirname(socketPath);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   if (fs.existsSync(socketPath)) {
-    if (await socketIsLive(socketPath)) throw new Error(`another agent already serves ${socketPath} (stop it, or give --control another path)`);
+    if (await socketIsLive(socketPath)) throw new Error(`another agent already serves ${socketPath} (stop it, or give --socket another path)`);
     fs.unlinkSync(socketPath); // a stale socket from a killed agent
   }
   const conns = new Set<net.Socket>();

@@ -2,6 +2,8 @@
  * `switchyard ctl`: talks to a running agent over its control socket and prints what it says,
  * as a table for people or as JSON (--json) for programs.
  */
+import fs from 'node:fs';
+import { DEFAULT_LAB, labName, labSocket } from '../lab/lab-state.js';
 import { controlRequest } from '../agent/control-client.js';
 import { controlSocketPath, type FrameSpec } from '../agent/control-protocol.js';
 import type { TraceResult } from '../vfp/trace-types.js';
@@ -13,8 +15,17 @@ export interface CtlTarget {
   json?: boolean;
 }
 
+/**
+ * --socket, else the agent of `--host` in the lab $SWITCHYARD_LAB names, else the host's default
+ * socket, else (no agent of that name outside a lab) the default lab's (`switchyard lab up`).
+ */
 export function socketFor(t: CtlTarget): string {
-  return t.socket ?? controlSocketPath(t.host);
+  if (t.socket) return t.socket;
+  if (process.env.SWITCHYARD_LAB) return labSocket(labName(), t.host);
+  const plain = controlSocketPath(t.host);
+  if (fs.existsSync(plain)) return plain;
+  const lab = labSocket(DEFAULT_LAB, t.host);
+  return fs.existsSync(lab) ? lab : plain;
 }
 
 interface StatsReply {

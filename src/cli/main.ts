@@ -3,7 +3,11 @@
  * Argument errors and policy errors print a clear message and exit 2; nothing prints a stack
  * trace at a user unless SWITCHYARD_DEBUG is set.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { completionScript } from './completion.js';
 import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
 import { ctlDumpFlows, ctlLayers, ctlPorts, ctlStats, ctlTrace } from './ctl.js';
 import { ctlMirror } from './mirror-cmd.js';
@@ -18,6 +22,7 @@ import { runControllerCommand } from './controller-cmd.js';
 import { runVtepCommand } from './vtep-cmd.js';
 import type { VtepCommandOptions } from './vtep-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
+import { runLabDown, runLabStatus, runLabUp } from './lab-cmd.js';
 import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
 import { runVmAttach, type VmAttachOptions } from './vm-attach-cmd.js';
 import { tokenCreate, tokenList, tokenRevoke } from './token-cmd.js';
@@ -40,9 +45,25 @@ function positiveInt(v: string): number {
   return n;
 }
 
+/** The package's version (package.json beside dist/ and src/). */
+function version(): string {
+  try {
+    const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+    return (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** An old spelling kept working but left out of --help (one name per concept: issue 17). */
+function alias(flags: string, description: string): Option {
+  return new Option(flags, description).hideHelp();
+}
+
 export function buildProgram(): Command {
   const program = new Command('switchyard')
     .description('userspace network-virtualization dataplane: TAP ports, VFP-style flow table, VXLAN and NVGRE')
+    .version(version(), '-V, --version', 'print the version')
     .showHelpAfterError()
     // `controller --store F` and `controller token create --store F`: each command's options after its own name
     .enablePositionalOptions()
@@ -51,10 +72,11 @@ export function buildProgram(): Command {
   program
     .command('agent')
     .description('run the dataplane for one host of a policy')
-    .option('--policy <file>', 'policy file (YAML or JSON)')
-    .option('--controller <url>', 'take policy from a controller instead of a file (e.g. http://127.0.0.1:8080; several, comma-separated, for failover)')
+    .option('-f, --policy <file>', 'policy file (YAML or JSON)')
+    .option('--controller <url>', 'take policy from a controller instead of a file (e.g. https://127.0.0.1:8443; several, comma-separated, for failover)')
     .requiredOption('--host <name>', 'this host, as named in the policy')
-    .option('--control <path>', 'control socket (default /run/switchyard/<host>.sock; mode 0600: root only)')
+    .option('--socket <path>', 'control socket (default /run/switchyard/<host>.sock; mode 0600: root only)')
+    .addOption(alias('--control <path>', 'old name of --socket'))
     .option('--control-group <group>', 'a group (name or gid) that may use the control socket too (mode 0660)')
     .option('--state-dir <dir>', 'record of the namespaces and TAPs this agent made (default /run/switchyard/<host>)')
     .option('--cache <file>', 'with --controller: last policy kept on disk (default /var/lib/switchyard/<host>.policy.json)')
@@ -68,7 +90,8 @@ export function buildProgram(): Command {
     .option('--ct-per-port <n>', 'connections one port may own per worker; over it its new connections drop (default 50000)', positiveInt)
     .option('--new-flows-per-second <n>', 'new flows per second per port, also the burst; 0: no limit (default 20000)', nonNegativeInt)
     .option('--busy-poll <us>', 'after a burst, keep polling this long for more before sleeping (lower latency, costs CPU); 0: off (default 200)', busyPollUs)
-    .action(async (o: AgentCommandOptions) => {
+    .action(async (o: AgentCommandOptions & { socket?: string }) => {
+      if (o.socket !== undefined) o.control = o.socket;
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
       await runAgentCommand(o);
     });
@@ -76,9 +99,13 @@ export function buildProgram(): Command {
   program
     .command('validate')
     .description('check a policy file and list every problem')
-    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
-    .action(async (o: { file: string }) => {
-      process.exitCode = await runValidate(o.file);
+    .option('-f, --policy <file>', 'policy file (YAML or JSON)')
+    .addOption(alias('--file <file>', 'old name of --policy'))
+    .option('--json', 'print JSON: {ok, file, errors[]} or {ok, file, counts}')
+    .action(async (o: { policy?: string; file?: string; json?: boolean }) => {
+      const file = o.policy ?? o.file;
+      if (file === undefined) throw new InvalidArgumentError('validate: give the policy file: -f FILE (or --policy FILE)');
+      process.exitCode = await runValidate(file, o.json === true);
     });
 
   const ctl = program
@@ -87,46 +114,43 @@ export function buildProgram(): Command {
     .option('--host <name>', 'the agent\'s host name (stats, dump-flows, trace)')
     .option('--socket <path>', 'control socket path')
     .option('--json', 'print JSON');
-  const agentTarget = () => {
-    const o = ctl.opts<{ host?: string; socket?: string; json?: boolean }>();
+  // --host, --socket and --json are taken before or after the subcommand (`ctl --json stats`, `ctl stats --json`)
+  const agentTarget = (sub: { host?: string; socket?: string; json?: boolean } = {}) => {
+    const o = { ...ctl.opts<{ host?: string; socket?: string; json?: boolean }>(), ...sub };
     if (!o.host && !o.socket) throw new InvalidArgumentError('ctl: give --host NAME (or --socket PATH) of the agent');
     return { host: o.host ?? '', ...(o.socket ? { socket: o.socket } : {}), ...(o.json ? { json: true } : {}) };
   };
-  ctl
-    .command('stats')
+  const target = (c: Command) => c.option('--host <name>', "the agent's host name").option('--socket <path>', 'control socket path').option('--json', 'print JSON');
+  target(ctl.command('stats'))
     .description('per-port and per-reason counters')
-    .action(async () => {
-      console.log(await ctlStats(agentTarget()));
+    .action(async (o: { host?: string; socket?: string; json?: boolean }) => {
+      console.log(await ctlStats(agentTarget(o)));
     });
-  ctl
-    .command('ports')
+  target(ctl.command('ports'))
     .description('the host\'s ports: TAP, namespace (and netnsMode), address; a port that could not be made, with why')
-    .action(async () => {
-      console.log(await ctlPorts(agentTarget()));
+    .action(async (o: { host?: string; socket?: string; json?: boolean }) => {
+      console.log(await ctlPorts(agentTarget(o)));
     });
-  ctl
-    .command('dump-flows')
+  target(ctl.command('dump-flows'))
     .description('unified flow table entries')
-    .option('--port <name>', 'only flows of this port')
-    .action(async (o: { port?: string }) => {
-      console.log(await ctlDumpFlows(agentTarget(), o.port));
+    .option('--port <name>', 'only flows of this port (an unknown port is an error)')
+    .action(async (o: { port?: string; host?: string; socket?: string; json?: boolean }) => {
+      console.log(await ctlDumpFlows(agentTarget(o), o.port));
     });
-  ctl
-    .command('layers')
+  target(ctl.command('layers'))
     .description("each port's layers in the order a frame takes them, with their rules")
     .option('--port <name>', 'only this port')
-    .action(async (o: { port?: string }) => {
-      console.log(await ctlLayers(agentTarget(), o.port));
+    .action(async (o: { port?: string; host?: string; socket?: string; json?: boolean }) => {
+      console.log(await ctlLayers(agentTarget(o), o.port));
     });
-  ctl
-    .command('trace')
+  target(ctl.command('trace'))
     .description('run a frame through the layers and show each decision, e.g. trace --port contoso-web icmp,dst=10.1.1.11')
     .requiredOption('--port <name>', 'port the frame enters')
     .option('--in', 'the frame arrives from the wire for this port (default: sent by the port)')
     .option('--from-host <name>', 'with --in: the host the frame comes from (default: the host policy places its source on)')
     .argument('<frame-spec>', 'proto[,field=value...]: proto is arp|icmp|tcp|udp|ip; fields src dst sport dport flags ttl dl_src dl_dst')
-    .action(async (spec: string, o: { port: string; in?: boolean; fromHost?: string }) => {
-      console.log(await ctlTrace(agentTarget(), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec), o.fromHost));
+    .action(async (spec: string, o: { port: string; in?: boolean; fromHost?: string; host?: string; socket?: string; json?: boolean }) => {
+      console.log(await ctlTrace(agentTarget(o), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec), o.fromHost));
     });
 
   ctl
@@ -136,8 +160,8 @@ export function buildProgram(): Command {
     .requiredOption('-w, --write <file>', "pcap file to write, or '-'")
     .option('--count <n>', 'stop after N frames', positiveInt)
     .option('--seconds <n>', 'stop after N seconds', positiveInt)
-    .action(async (o: { port: string; write: string; count?: number; seconds?: number }) => {
-      process.exitCode = await ctlMirror(agentTarget(), o);
+    .action(async (o: { port: string; write: string; count?: number; seconds?: number; host?: string; socket?: string; json?: boolean }) => {
+      process.exitCode = await ctlMirror(agentTarget(o), o);
     });
 
   type CtlCtrl = { controller?: string; tokenFile?: string; caFile?: string; json?: boolean };
@@ -148,9 +172,12 @@ export function buildProgram(): Command {
       .option('--ca-file <file>', 'CA certificate that signs the controller\'s (default: $SWITCHYARD_CA, else the system\'s roots)')
       .option('--json', 'print JSON');
   ctrl(ctl.command('apply').description('create or replace the resources of a policy file on the controller'))
-    .requiredOption('-f, --file <file>', 'policy file (YAML or JSON)')
-    .action(async (o: CtlCtrl & { file: string }) => {
-      process.exitCode = await ctlApply({ ...o, json: o.json ?? ctl.opts().json });
+    .option('-f, --policy <file>', 'policy file (YAML or JSON)')
+    .addOption(alias('--file <file>', 'old name of --policy'))
+    .action(async (o: CtlCtrl & { policy?: string; file?: string }) => {
+      const file = o.policy ?? o.file;
+      if (file === undefined) throw new InvalidArgumentError('ctl apply: give the policy file: -f FILE (or --policy FILE)');
+      process.exitCode = await ctlApply({ ...o, file, json: o.json ?? ctl.opts().json });
     });
   ctrl(ctl.command('get').description('list resources of a kind or show one (hosts|vnets|nics|acls)'))
     .argument('<kind>')
@@ -229,23 +256,55 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('the Figure 8 scenario (Contoso and Fabrikam, same addresses, two hosts) in network namespaces')
-    .option('--policy <file>', 'use this policy instead of the embedded Figure 8')
-    .option('--iperf-seconds <n>', 'iperf3 run length', positiveInt, 3)
+    .option('-f, --policy <file>', 'use this policy instead of the embedded Figure 8')
+    .option('--seconds <n>', 'iperf3 run length', positiveInt, 3)
+    .addOption(alias('--iperf-seconds <n>', 'old name of --seconds').argParser(positiveInt))
     .option('--controller', 'run a network controller too and let the agents take the policy from it')
     .option('--switches', "the seed's Hyper-V virtual switch on one host: Private, Internal with NAT, External")
     .option('--vms', 'across two qemu VMs instead of namespaces (builds the image once per machine, /var/cache/switchyard/vms)')
     .option('--no-nvgre', 'with --vms: skip the NVGRE interop with the guest kernel\'s gretap')
     .option('--mem <mb>', 'with --vms: memory per VM', positiveInt)
-    .action(async (o: { policy?: string; iperfSeconds: number; controller?: boolean; switches?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
+    .action(async (o: { policy?: string; seconds: number; iperfSeconds?: number; controller?: boolean; switches?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
       if (o.switches) {
         process.exitCode = await runSwitchDemo();
         return;
       }
+      const iperfSeconds = o.iperfSeconds ?? o.seconds;
       if (o.vms) {
-        process.exitCode = await runDemoVms({ iperfSeconds: o.iperfSeconds, ...(o.nvgre ? {} : { noNvgre: true }), ...(o.mem ? { memMb: o.mem } : {}) });
+        process.exitCode = await runDemoVms({ iperfSeconds, ...(o.nvgre ? {} : { noNvgre: true }), ...(o.mem ? { memMb: o.mem } : {}) });
         return;
       }
-      process.exitCode = await runDemo(o);
+      process.exitCode = await runDemo({ ...o, iperfSeconds });
+    });
+
+  const lab = program
+    .command('lab')
+    .description('a Figure 8 lab that stays up: host and tenant namespaces, agents in the background (state in /run/switchyard/lab/NAME)');
+  lab
+    .command('up')
+    .description('build the lab and start its agents (and a controller) in the background; then print how to use it')
+    .option('-f, --policy <file>', 'policy file (YAML or JSON) instead of the embedded Figure 8; its hosts must be host1 and host2')
+    .option('--controller', 'run a network controller in the router namespace; the agents take the policy from it')
+    .option('--name <name>', 'lab name, also the prefix of its namespaces (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print the status as JSON')
+    .action(async (o: { policy?: string; controller?: boolean; name?: string; json?: boolean }) => {
+      process.exitCode = await runLabUp(o);
+    });
+  lab
+    .command('status')
+    .description('the lab\'s agents, how to reach them with ctl, and how to enter each tenant')
+    .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print JSON')
+    .action(async (o: { name?: string; json?: boolean }) => {
+      process.exitCode = await runLabStatus(o);
+    });
+  lab
+    .command('down')
+    .description('stop the lab\'s processes and remove exactly the namespaces and files lab up made (also after a crash)')
+    .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
+    .option('--json', 'print what was removed as JSON')
+    .action(async (o: { name?: string; json?: boolean }) => {
+      process.exitCode = await runLabDown(o);
     });
 
   program
@@ -280,6 +339,15 @@ export function buildProgram(): Command {
       process.exitCode = await runBench(o);
     });
 
+  program
+    .command('completion')
+    .description('print a shell completion script: `source <(switchyard completion bash)`')
+    .argument('<shell>', 'bash')
+    .action((shell: string) => {
+      if (shell !== 'bash') throw new InvalidArgumentError(`completion: only bash is supported, not "${shell}"`);
+      process.stdout.write(completionScript(program));
+    });
+
   return program;
 }
 
@@ -293,4 +361,6 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+// a unit test that imports this module for buildProgram sets this global first (not an
+// environment variable: the commands it would hide must still run in the test's child processes)
+if (!(globalThis as { switchyardNoMain?: boolean }).switchyardNoMain) void main();

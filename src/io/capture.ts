@@ -52,7 +52,10 @@ export class Capture {
       linkType = this.cap.open(o.device, o.filter ?? '', 10 * 1024 * 1024, this.buf);
     } catch (err) {
       undo();
-      throw new Error(`capture: cannot open ${o.device}: ${(err as Error).message}`, { cause: err });
+      const msg = (err as Error).message;
+      // libpcap says only "can't parse filter expression": name the filter the user gave
+      const what = /filter/i.test(msg) && o.filter ? `filter ${JSON.stringify(o.filter)} on ${o.device}: ${msg} (BPF syntax, as tcpdump takes it)` : `cannot open ${o.device}: ${msg}`;
+      throw new Error(`capture: ${what}`, { cause: err });
     }
     if (linkType !== 'ETHERNET') {
       this.cap.close();

@@ -68,7 +68,7 @@ export async function startAgent(
   // the record of what the agent made stays in this run's directory (not /run/switchyard/<host>,
   // which agents of other labs of the same host name would share)
   const state = ['--state-dir', path.join(dir, `${host}.state`)];
-  const child = spawnIn(ns, process.execPath, [...nodeArgs, BIN, 'agent', ...from, '--host', host, '--control', socket, ...state, ...extraArgs], env ? { ...process.env, ...env } : undefined);
+  const child = spawnIn(ns, process.execPath, [...nodeArgs, BIN, 'agent', ...from, '--host', host, '--socket', socket, ...state, ...extraArgs], env ? { ...process.env, ...env } : undefined);
   const log: string[] = [];
   const logFile = fs.createWriteStream(path.join(dir, `${host}.log`), { flags: 'a' });
   child.stdout!.on('data', (d: Buffer) => logFile.write(d));
@@ -104,7 +104,7 @@ export async function startAgent(
           return false;
         }
       },
-      20_000,
+      60_000,
       `agent ${host} to come up`,
     );
   } catch (err) {

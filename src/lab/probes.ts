@@ -28,11 +28,13 @@ const got = [];
 s.on('message', (m) => got.push(m.toString()));
 s.on('error', (e) => { console.error(e.message); process.exit(1); });
 s.bind(PORT, () => console.log('ready'));
-setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, MS);
+const end = () => { console.log(JSON.stringify(got)); process.exit(0); };
+process.on('SIGTERM', end);
+setTimeout(end, MS);
 `;
 
 /** Listens on UDP `port` in `ns` for `ms`; resolves with the payloads received. */
-export async function udpListen(ns: string, port: number, ms: number): Promise<{ ready: Promise<void>; done: Promise<string[]> }> {
+export async function udpListen(ns: string, port: number, ms: number): Promise<{ ready: Promise<void>; done: Promise<string[]>; stop(): void }> {
   const child = spawnIn(ns, process.execPath, ['-e', LISTENER.replace('PORT', String(port)).replace('MS', String(ms))]);
   let out = '';
   let err = '';
@@ -60,7 +62,8 @@ export async function udpListen(ns: string, port: number, ms: number): Promise<{
     });
   });
   done.catch(() => undefined); // the caller may still be awaiting `ready`; it sees the error there
-  return { ready, done };
+  // stop(): report what arrived now, before `ms` ran out (SIGTERM: the listener prints and exits)
+  return { ready, done, stop: () => child.kill('SIGTERM') };
 }
 
 /** Sends `count` datagrams with `payload` from `ns` to addr:port. */
@@ -74,9 +77,13 @@ export async function isolationCheck(
   pairs: { from: string; to: string; addr: string; marker: string }[],
   port = 7777,
 ): Promise<{ ns: string; got: string[] }[]> {
-  const listeners = await Promise.all(pairs.map(async (p) => ({ ns: p.to, l: await udpListen(p.to, port, 2500) })));
+  // the listeners stay until every sender is done (each sender is a node process: on a loaded
+  // machine that start-up alone takes a second), then get a moment for the last datagrams
+  const listeners = await Promise.all(pairs.map(async (p) => ({ ns: p.to, l: await udpListen(p.to, port, 30_000) })));
   await Promise.all(listeners.map((x) => x.l.ready));
-  for (const p of pairs) await udpSend(p.from, p.addr, port, p.marker, 3);
+  await Promise.all(pairs.map((p) => udpSend(p.from, p.addr, port, p.marker, 3)));
+  await sleep(300);
+  for (const x of listeners) x.l.stop();
   return Promise.all(listeners.map(async (x) => ({ ns: x.ns, got: [...new Set(await x.l.done)] })));
 }
 
@@ -85,9 +92,15 @@ export interface IperfResult {
   retransmits?: number;
 }
 
-/** iperf3 client in `clientNs` against a one-shot server in `serverNs` at `addr`. */
-export async function iperf3(serverNs: string, clientNs: string, addr: string, seconds: number, extra: string[] = []): Promise<IperfResult> {
-  const port = 5201 + Math.floor(Math.random() * 500);
+/** The TCP ports iperf3() picks from (a policy that runs the demo allows these: see examples/figure8-acl.yaml). */
+export const IPERF3_PORTS = { first: 5301, last: 5399 };
+
+export function randomIperf3Port(): number {
+  return IPERF3_PORTS.first + Math.floor(Math.random() * (IPERF3_PORTS.last - IPERF3_PORTS.first + 1));
+}
+
+/** iperf3 client in `clientNs` against a one-shot server in `serverNs` at `addr` (on `port`, default a random one of IPERF3_PORTS). */
+export async function iperf3(serverNs: string, clientNs: string, addr: string, seconds: number, extra: string[] = [], port = randomIperf3Port()): Promise<IperfResult> {
   const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port)]);
   try {
     await sleep(300);

@@ -6,7 +6,7 @@
 import type { PolicyError } from './errors.js';
 
 /** Levenshtein distance, small strings only. */
-function distance(a: string, b: string): number {
+export function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
@@ -37,4 +37,23 @@ export function suggestMisspelt(errors: PolicyError[]): PolicyError[] {
       .sort((a, b) => a.d - b.d)[0];
     return best ? { ...e, message: `unknown field (did you mean ${best.k}?)` } : e;
   });
+}
+
+/** The known name closest to `name` when it is a plausible typo (at most a third of it differs). */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  let best: { k: string; d: number } | undefined;
+  for (const k of known) {
+    const d = distance(name, k);
+    if (!best || d < best.d) best = { k, d };
+  }
+  // a prefix of a name is a plausible start too (e.g. "contoso" for "contoso-sql")
+  const prefixed = known.filter((k) => k.startsWith(name));
+  if (prefixed.length === 1 && name.length >= 3) return prefixed[0];
+  return best && best.d <= Math.max(1, Math.floor(Math.max(name.length, best.k.length) / 3)) ? best.k : undefined;
+}
+
+/** `no port "nope" on host host1 (did you mean contoso-sql?) (ports: a, b)`: one wording for every unknown name. */
+export function unknownNameMessage(what: string, name: string, where: string, known: readonly string[]): string {
+  const hint = closestName(name, known);
+  return `no ${what} "${name}"${where ? ` on ${where}` : ''}${hint ? ` (did you mean ${hint}?)` : ''} (${what}s: ${known.join(', ') || 'none'})`;
 }

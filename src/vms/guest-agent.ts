@@ -77,7 +77,7 @@ export async function startGuestAgent(
   const r = await vm.exec(
     stopAgentsOf(host) +
       `mkdir -p /run/switchyard && rm -f ${sock} && cd / && setsid nohup ${SWITCHYARD} agent ` +
-      `--policy ${guestPolicyFile} --host ${host} --control ${sock}${(o.args ?? []).map((a) => ` ${a}`).join('')} >/vm/${logName} 2>&1 </dev/null & echo $!`,
+      `--policy ${guestPolicyFile} --host ${host} --socket ${sock}${(o.args ?? []).map((a) => ` ${a}`).join('')} >/vm/${logName} 2>&1 </dev/null & echo $!`,
   );
   const ports = policy.networkInterfaces.filter((n) => n.host === host && n.netns);
   const agent: GuestAgent = { vm, host, pid: Number(r.stdout.trim()), log: path.join(vm.shareDir, logName), namespaces: ports.map((n) => n.netns!) };
