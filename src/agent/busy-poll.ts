@@ -13,8 +13,11 @@
  */
 import { C } from '../dataplane/counters.js';
 
-/** Default idle time before sleeping (us): measured in `make bench` (README, "Latency"). */
-export const BUSY_POLL_DEFAULT_US = 200;
+/** Default: off. Measured on the 2-core bench machine (both hosts and their tenants share the
+ * cores): 200 us made ping RTT worse (median 462-531 us against 312-378 off) and tcp-1 slower
+ * (4.4-4.5 against 4.9 Gbit/s), since a spinning worker takes the core the other side needs. It
+ * pays where a worker has a core of its own. */
+export const BUSY_POLL_DEFAULT_US = 0;
 /** The longest one spin may keep the worker's event loop from its other work (us). */
 export const BUSY_POLL_MAX_US = 2000;
 

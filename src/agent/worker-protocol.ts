@@ -36,7 +36,7 @@ export interface DataplaneLimits {
   /** New flows per second per port, also the burst (default 20,000; 0: no limit). */
   newFlowsPerSecond?: number;
   /** Adaptive busy polling: keep polling this long (us) after the last frame before sleeping
-   * (agent/busy-poll.ts; default BUSY_POLL_DEFAULT_US, 0: off). */
+   * (agent/busy-poll.ts; default BUSY_POLL_DEFAULT_US: off). */
   busyPollUs?: number;
 }
 
