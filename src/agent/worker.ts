@@ -14,6 +14,7 @@ import { uplinkFromFds } from '../io/uplink.js';
 import type { FramePort, Uplink } from '../io/types.js';
 import { reviveSnapshot } from '../vfp/snapshot-transfer.js';
 import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
+import { C } from '../dataplane/counters.js';
 import { BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, BusyPoller } from './busy-poll.js';
 import type { WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks } from './worker-protocol.js';
 
@@ -48,6 +49,16 @@ function pollAll(): number {
 }
 const busy = new BusyPoller(init.limits.busyPollUs ?? BUSY_POLL_DEFAULT_US, BUSY_POLL_MAX_US, pollAll, fwd.counters.global);
 
+/** Accounts one wake-up that read `got` frames since `t0` (C.Wakeups..WakeupUs), then lets the
+ * busy poller spin on if it is on. Two clock reads per wake-up, none per frame. */
+function woke(t0: number, got: number): void {
+  const g = fwd.counters.global;
+  g[C.Wakeups]++;
+  g[C.WakeupFrames] += got;
+  g[C.WakeupUs] += Math.round((performance.now() - t0) * 1000);
+  busy.after(got);
+}
+
 /** Live queues by key (the TAP fd, or the vhost-user device and lane); `index` follows the
  * snapshot (the poll callback reads it). */
 const queues = new Map<string, { q: FramePort; index: number }>();
@@ -71,7 +82,10 @@ function setPorts(list: WorkerPort[]): void {
     let e = queues.get(keyOf(p));
     if (!e) {
       const entry = { q: queueOf(p), index: p.index };
-      entry.q.onReadable(() => busy.after(fwd.pollPort(entry.index)));
+      entry.q.onReadable(() => {
+        const t0 = performance.now();
+        woke(t0, fwd.pollPort(entry.index));
+      });
       queues.set(keyOf(p), entry);
       e = entry;
     }
@@ -89,8 +103,14 @@ function setUplinks(d: WorkerUplinks): void {
   const old = uplinks;
   uplinks = next;
   fwd.setUplinks(next);
-  next.vxlan?.onReadable(() => busy.after(fwd.pollUplink('vxlan')));
-  next.nvgre?.onReadable(() => busy.after(fwd.pollUplink('nvgre')));
+  next.vxlan?.onReadable(() => {
+    const t0 = performance.now();
+    woke(t0, fwd.pollUplink('vxlan'));
+  });
+  next.nvgre?.onReadable(() => {
+    const t0 = performance.now();
+    woke(t0, fwd.pollUplink('nvgre'));
+  });
   old.vxlan?.close();
   old.nvgre?.close();
 }

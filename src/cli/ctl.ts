@@ -53,7 +53,14 @@ export async function ctlStats(t: CtlTarget): Promise<string> {
   if (r.workers?.length) {
     const wcols = ['port-rx-frames', 'port-tx-frames', 'uplink-rx-frames', 'uplink-tx-frames', 'uft-misses'];
     lines.push('');
-    lines.push(table(['worker', 'restarts', ...wcols], r.workers.map((w) => [String(w.worker), String(w.restarts), ...wcols.map((k) => String(w[k] ?? 0))])));
+    // per wake-up: frames read and microseconds spent (OVS's pmd-stats-show, for each worker)
+    const per = (w: Record<string, number>, k: string) => (w.wakeups > 0 ? (w[k] / w.wakeups).toFixed(1) : '-');
+    lines.push(
+      table(
+        ['worker', 'restarts', ...wcols, 'wakeups', 'frames/wakeup', 'us/wakeup'],
+        r.workers.map((w) => [String(w.worker), String(w.restarts), ...wcols.map((k) => String(w[k] ?? 0)), String(w.wakeups ?? 0), per(w, 'wakeup-frames'), per(w, 'wakeup-us')]),
+      ),
+    );
   }
   return lines.join('\n');
 }

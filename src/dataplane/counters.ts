@@ -59,6 +59,12 @@ export const enum C {
   /** IPv6: neighbour and router advertisements the dataplane answered with. */
   NdAdverts,
   RouterAdverts,
+  /** Wake-ups of a worker (a readiness callback of a queue or uplink), the frames they read and
+   * the microseconds spent in them: OVS's pmd-stats-show for one worker. Per wake-up cost and
+   * frames per wake-up are what a ping's latency and a stream's batching come down to. */
+  Wakeups,
+  WakeupFrames,
+  WakeupUs,
   DropBase,
 }
 
@@ -109,6 +115,9 @@ const BASE_NAMES = [
   'mirrored',
   'nd-adverts',
   'router-adverts',
+  'wakeups',
+  'wakeup-frames',
+  'wakeup-us',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -65,6 +65,10 @@ describe('forwarding workers (--workers 2)', ROOT_ONLY, () => {
       expect(w['port-rx-frames'], `worker ${w.worker}`).toBeGreaterThan(0);
       expect(w['uplink-rx-frames'], `worker ${w.worker}`).toBeGreaterThan(0);
       expect(w['port-rx-bytes']! + w['uplink-rx-bytes']!, `worker ${w.worker} bytes`).toBeGreaterThan(1e6);
+      // every wake-up is accounted: frames read in wake-ups (busy polling is off here) and their time
+      expect(w['wakeups'], `worker ${w.worker} wakeups`).toBeGreaterThan(0);
+      expect(w['wakeup-frames'], `worker ${w.worker} wakeup-frames`).toBeGreaterThanOrEqual(w['port-rx-frames']!);
+      expect(w['wakeup-us'], `worker ${w.worker} wakeup-us`).toBeGreaterThan(0);
     }
     await sleep(200);
     s = await stats();
