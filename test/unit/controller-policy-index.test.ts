@@ -60,7 +60,8 @@ describe('incremental host views', () => {
       fc.record({ type: fc.constant('nic' as const), n: fc.nat(11), host: fc.nat(HOSTS - 1), vnet: fc.nat(VNETS - 1), acl: fc.boolean() }),
       fc.record({ type: fc.constant('delnic' as const), n: fc.nat(11) }),
       fc.record({ type: fc.constant('acl' as const), priority: fc.integer({ min: 100, max: 200 }) }),
-      fc.record({ type: fc.constant('vnet' as const), vnet: fc.nat(VNETS - 1), prefix: fc.nat(1) }),
+      // a network may name an HNV gateway host (its view goes there too, with or without ports)
+      fc.record({ type: fc.constant('vnet' as const), vnet: fc.nat(VNETS - 1), prefix: fc.nat(1), gw: fc.integer({ min: -1, max: HOSTS }) }),
       fc.record({ type: fc.constant('host' as const), host: fc.nat(HOSTS - 1), octet: fc.integer({ min: 1, max: 250 }) }),
     );
     fc.assert(
@@ -76,7 +77,7 @@ describe('incremental host views', () => {
             store.put('accessControlLists', 'acl', { name: 'acl', aclRules: [{ name: 'r', priority: o.priority, action: 'Allow', type: 'Inbound', protocol: 'TCP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '80' }] });
           } else if (o.type === 'vnet') {
             const v = o.vnet;
-            store.put('virtualNetworks', `v${v}`, { name: `v${v}`, addressPrefixes: [`10.${v}.0.0/16`], subnets: [{ name: 's', vsid: 100 + v, addressPrefix: `10.${v}.0.0/24`, encapsulation: 'VXLAN', ...(o.prefix === 1 ? { accessControlList: 'acl' } : {}) }] });
+            store.put('virtualNetworks', `v${v}`, { name: `v${v}`, addressPrefixes: [`10.${v}.0.0/16`], subnets: [{ name: 's', vsid: 100 + v, addressPrefix: `10.${v}.0.0/24`, encapsulation: 'VXLAN', ...(o.prefix === 1 ? { accessControlList: 'acl' } : {}) }], ...(o.gw >= 0 ? { gateway: { host: `h${o.gw}`, nat: true } } : {}) });
           } else {
             store.put('hosts', `h${o.host}`, { name: `h${o.host}`, providerAddresses: [`192.168.1.${o.octet}`] });
           }
