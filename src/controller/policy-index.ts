@@ -85,6 +85,8 @@ export class PolicyIndex {
       this.touch(change.kind, change.after, touched, acls);
     }
     if (acls.size > 0) for (const vnet of this.vnetsUsing(acls)) touched.vnets.add(vnet);
+    // a switch interface's ACL is in every view, as the interface is
+    if (acls.size > 0 && [...this.switchNics.values()].some((nic) => nic.accessControlList !== undefined && acls.has(nic.accessControlList))) touched.hosts = true;
     this.rev = changes.length > 0 ? (changes[changes.length - 1]?.revision ?? revision) : revision;
     this.cachedPolicy = undefined;
     return touched;
@@ -220,6 +222,7 @@ export class PolicyIndex {
         if (nic.accessControlList !== undefined) aclNames.add(nic.accessControlList);
       }
     }
+    for (const nic of this.switchNics.values()) if (nic.accessControlList !== undefined) aclNames.add(nic.accessControlList);
     const acls = this.map('accessControlLists');
     const accessControlLists = [...aclNames].map((name) => acls.get(name)).filter((acl) => acl !== undefined) as unknown as AccessControlList[];
     networkInterfaces.push(...this.switchNics.values());

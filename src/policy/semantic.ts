@@ -295,7 +295,6 @@ export function semanticErrors(input: unknown): SemanticError[] {
     }
     checkAclRef(at('accessControlList'), accessControlList);
     if (sw !== undefined && !switchNames.has(sw)) report(at('switch'), `unknown switch ${sw}`);
-    if (sw !== undefined && accessControlList !== undefined) report(at('accessControlList'), `a switch port has no access control list (switch ${sw})`);
 
     if (macAddress !== undefined) {
       const inSubnet = sub !== undefined ? macInSubnet.check(`${virtualNetwork} ${subnet} ${macAddress}`, nic.path) : sw !== undefined ? macInSubnet.check(`switch ${sw} ${macAddress}`, nic.path) : undefined;

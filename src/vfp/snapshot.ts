@@ -499,10 +499,15 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const sw = compileSwitches(policy, hostName, ids, macToNumber, (s): PortInfo => Object.freeze({
     index: s.index, name: s.name, ifname: s.ifname, ...(s.netns !== undefined ? { netns: s.netns } : {}),
     mac: s.mac, macText: s.macText, ip: 0, ipText: '-', prefixLen: 0, gateway: 0, gatewayText: '-', vsid: 0, encapsulation: 'vxlan' as const,
-    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: -1, endpoint: -1, aclOut: null, aclIn: null,
+    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: s.zone, endpoint: -1, aclOut: s.aclOut, aclIn: s.aclIn,
     dhcp: false, mtu: tenantMtu(underlayMtu, 'vxlan'), dnsServers: [], qosMbps: 0, mirrorTo: [], v6: null,
-    switchIndex: s.switchIndex, switchRole: s.switchRole, gatewayOf: -1, layersOut: s.layersOut, layersIn: [],
-  }));
+    switchIndex: s.switchIndex, switchRole: s.switchRole, gatewayOf: -1, layersOut: s.layersOut, layersIn: s.layersIn,
+  }), (acl) => {
+    if (acl === undefined) return null;
+    const aclOut = aclFor(undefined, acl, 'Outbound');
+    const aclIn = aclFor(undefined, acl, 'Inbound');
+    return { aclOut, aclIn, out: aclLayer(aclOut, LayerKind.AclOut), in: aclLayer(aclIn, LayerKind.AclIn) };
+  });
   for (const p of sw.ports) {
     ports.push(p);
     portById[p.index] = p;
