@@ -102,6 +102,19 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
     expect((await ping(lab.ns('vm-d'), OUT_PEER, 2)).received).toBe(2);
   });
 
+  it('an ACL on a switch port: what its inbound rules allow, and replies of its own connections', async () => {
+    const before = (await stats()).generation;
+    const p = policy();
+    const rule = { name: 'http', protocol: 'TCP' as const, sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '80', action: 'Allow' as const, type: 'Inbound' as const, priority: 100 };
+    const withAcl = { ...p, accessControlLists: [{ name: 'web-only', aclRules: [rule] }], networkInterfaces: p.networkInterfaces.map((n) => (n.name === 'vm-c' ? { ...n, accessControlList: 'web-only' } : n)) };
+    await lab.reload(withAcl, before + 1);
+    expect((await ping(lab.ns('vm-d'), '172.30.0.10', 2)).received).toBe(0);
+    expect((await ping(lab.ns('vm-c'), '172.30.0.11', 2)).received).toBe(2);
+    expect((await stats()).drops['acl-deny']).toBeGreaterThanOrEqual(2);
+    await lab.reload(p, before + 2);
+    expect((await ping(lab.ns('vm-d'), '172.30.0.10', 2)).received).toBe(2);
+  });
+
   it('moves a port between switches with a policy update', async () => {
     const before = (await stats()).generation;
     await lab.reload(policy('int'), before + 1);
