@@ -41,8 +41,10 @@ import { PaLiveness, type LivenessPeers } from './liveness.js';
 import type { ControlRequest } from './control-protocol.js';
 import type { Logger } from './logger.js';
 import { HostNat, natTableName } from './nat.js';
-import { checkHostDevices, configureHostVnic, natPlans, openNicPort } from './vswitch.js';
+import { checkHostDevices, checkStaticMappings, configureHostVnic, natPlans, openNicPort } from './vswitch.js';
 import { SW_HOST, SW_NIC, hostPortName } from '../vfp/switch-compile.js';
+import { configureGatewayVnic, gatewayNatPlans, gatewayPrefixes } from './hnv-gateway.js';
+import type { NatPlan } from './nat.js';
 
 export interface AgentOptions {
   policy: Policy;
@@ -129,6 +131,7 @@ export class Agent {
     const { policy, host, log } = this.opts;
     let snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids });
     checkHostDevices(policy, snapshot);
+    checkStaticMappings(policy, snapshot, undefined);
     await this.openUnderlay(policy, snapshot);
     // the ports' MTU (DHCP option 26, the PMTU check) follows the underlay found just now
     if (this.underlayMtu !== 1500) snapshot = compileSnapshot(policy, host, 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
@@ -146,7 +149,7 @@ export class Agent {
       }
     }
     // after the host vNICs exist; replaces a table a crashed agent of this host left
-    await this.nat.apply(natPlans(policy, snapshot));
+    await this.nat.apply(hostNatPlans(policy, snapshot));
     this.pool = await WorkerPool.start(
       {
         host,
@@ -181,7 +184,11 @@ export class Agent {
   private async openUnderlay(policy: Policy, snapshot: Snapshot): Promise<void> {
     const kinds = new Set<'vxlan' | 'nvgre'>();
     // a host receives whichever encapsulation its ports' subnets use
-    for (const p of snapshot.ports) kinds.add(p.encapsulation);
+    for (const p of snapshot.ports) {
+      // a gateway port takes frames of every subnet of its virtual network
+      if (p.gatewayOf >= 0) for (const si of snapshot.subnetsByRdid[p.gatewayOf]) kinds.add(snapshot.subnets[si].encapsulation);
+      else kinds.add(p.encapsulation);
+    }
     if (!kinds.size) for (const s of policy.virtualNetworks.flatMap((v) => v.subnets)) kinds.add(s.encapsulation);
     const pas = [...snapshot.localPasText];
     const key = `${[...kinds].sort().join(',')}|${pas.join(',')}`;
@@ -259,9 +266,10 @@ export class Agent {
       ? await createVhostPort(p, this.opts.log, { offload: this.offload, workers: this.nWorkers })
       : await createTenantPort(p, this.underlayMtu, this.opts.log, mode, this.offloadStats, place);
     const port = Object.assign(made, { index: p.index });
-    if (p.switchRole === SW_HOST) {
+    if (p.switchRole === SW_HOST || p.gatewayOf >= 0) {
       try {
-        await configureHostVnic(p, switchDevice(policy, p).hostAddress);
+        if (p.gatewayOf >= 0) await configureGatewayVnic(p, gatewayPrefixes(policy, p));
+        else await configureHostVnic(p, switchDevice(policy, p).hostAddress);
       } catch (err) {
         await port.remove().catch(() => undefined);
         throw err;
@@ -297,6 +305,7 @@ export class Agent {
     // a policy this host cannot compile is refused before anything changes
     const snap = compileSnapshot(policy, this.opts.host, old.generation + 1, { downPas: this.downPas, ids: this.ids, underlayMtu: this.underlayMtu });
     checkHostDevices(policy, snap);
+    checkStaticMappings(policy, snap, this.policy);
     await this.openUnderlay(policy, snap);
     // a port moved between switches keeps its TAP (the snapshot moves it); only what the device
     // itself holds makes a port change: an External switch's plain frames, a host vNIC's address
@@ -305,6 +314,7 @@ export class Agent {
       a.gateway === b.gateway && a.encapsulation === b.encapsulation && a.dhcp === b.dhcp && a.v6?.text === b.v6?.text && a.v6?.prefixLen === b.v6?.prefixLen && netnsModeOf(policy, a.name) === netnsModeOf(this.policy, b.name) &&
       a.switchRole === b.switchRole && (a.switchIndex < 0) === (b.switchIndex < 0) &&
       JSON.stringify(switchDevice(policy, a)) === JSON.stringify(switchDevice(this.policy, b)) &&
+      (a.gatewayOf < 0) === (b.gatewayOf < 0) && gatewayPrefixes(policy, a).join() === gatewayPrefixes(this.policy, b).join() &&
       JSON.stringify(a.vhostUser) === JSON.stringify(b.vhostUser);
     const fresh = snap.ports.filter((p) => !this.ports.has(p.name));
     const changed = snap.ports.filter((p) => this.ports.has(p.name) && !same(p, this.ports.get(p.name)!.info));
@@ -364,7 +374,7 @@ export class Agent {
     }
     this.snapshot = snap;
     await this.pool.apply(snap, this.workerPorts());
-    await this.nat.apply(natPlans(policy, snap));
+    await this.nat.apply(hostNatPlans(policy, snap));
     // only a policy that took effect is the one liveness changes re-apply
     this.policy = policy;
     await this.liveness?.setPeers(this.livenessPeers(policy));
@@ -486,6 +496,11 @@ export class Agent {
     await this.owned?.close().catch((err: Error) => log.warn({ err: err.message }, 'ownership record not removed'));
     log.info('agent stopped');
   }
+}
+
+/** The NAT plans of this host: its Internal switches' NATs and its HNV gateways (one nft table). */
+function hostNatPlans(policy: Policy, snap: Snapshot): NatPlan[] {
+  return [...natPlans(policy, snap), ...gatewayNatPlans(snap)];
 }
 
 /** What a switch port's device depends on: its switch's type and (host vNIC) address. */

@@ -29,10 +29,13 @@ export function natTableName(host: string): string {
   return `switchyard_${host.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }
 
-/** What a NAT needs from the switch it serves: the host vNIC's device name. */
+/** What a NAT needs from the switch (or HNV gateway, hnv-gateway.ts) it serves: the host vNIC's
+ * device name; `masquerade: false` (a routed gateway) writes no masquerade rule but keeps IPv4
+ * forwarding on like any plan. */
 export interface NatPlan {
   nat: Nat;
   hostIfname: string;
+  masquerade?: boolean;
 }
 
 /** The whole table as an nft script (also what `ctl` and tests print). */
@@ -40,9 +43,9 @@ export function natScript(table: string, plans: readonly NatPlan[]): string {
   const pre: string[] = [];
   const out: string[] = [];
   const post: string[] = [];
-  for (const { nat, hostIfname } of plans) {
+  for (const { nat, hostIfname, masquerade } of plans) {
     const prefix = nat.internalIPInterfaceAddressPrefix;
-    post.push(`    ip saddr ${prefix} ip daddr != ${prefix} oifname != "${hostIfname}" masquerade comment "${nat.name}"`);
+    if (masquerade !== false) post.push(`    ip saddr ${prefix} ip daddr != ${prefix} oifname != "${hostIfname}" masquerade comment "${nat.name}"`);
     for (const m of nat.staticMappings) {
       const proto = m.protocol.toLowerCase();
       const daddr = m.externalIPAddress === '0.0.0.0' ? '' : `ip daddr ${m.externalIPAddress} `;

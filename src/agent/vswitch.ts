@@ -7,8 +7,9 @@
  *     and routes (Hyper-V's "allow management OS"): the sockets take copies of what arrives and
  *     add frames to what leaves; the switch never forwards frames to or from the NIC's own MAC.
  *   - NAT (nat.ts) on the host vNIC of the Internal switch whose prefix it names.
- * `checkHostDevices` runs before a policy changes anything: a netAdapterName that is no device
- * here refuses the whole policy (the one running stays).
+ * `checkHostDevices` and `checkStaticMappings` run before a policy changes anything: a
+ * netAdapterName that is no device here, or a new static mapping on a port a socket of this host
+ * listens on, refuses the whole policy (the one running stays).
  */
 import fs from 'node:fs';
 import { loadNative } from '../io/native.js';
@@ -20,6 +21,7 @@ import type { PortInfo, Snapshot } from '../vfp/snapshot.js';
 import type { TenantPort } from './ports.js';
 import type { NatPlan } from './nat.js';
 import type { Logger } from './logger.js';
+import { hostListeners, takenPortProblems } from './host-ports.js';
 
 /** Throws when an External switch of this host names a NIC that does not exist here. */
 export function checkHostDevices(policy: Policy, snap: Snapshot): void {
@@ -31,6 +33,15 @@ export function checkHostDevices(policy: Policy, snap: Snapshot): void {
       problems.push(`switches[${i}].netAdapterName: no network device ${sw.netAdapterName} on host ${snap.hostName}`);
     }
   }
+  if (problems.length) throw new Error(`policy refused, nothing changed: ${problems.join('; ')}`);
+}
+
+/** Throws when a static mapping new to this host's NATs would take a port a socket here listens
+ * on (host-ports.ts); `running` is the policy in force (undefined at start). */
+export function checkStaticMappings(policy: Policy, snap: Snapshot, running: Policy | undefined): void {
+  const nats = natPlans(policy, snap).map((p) => p.nat);
+  if (!nats.some((n) => n.staticMappings.length > 0)) return;
+  const problems = takenPortProblems(policy, nats, running, hostListeners(), snap.hostName);
   if (problems.length) throw new Error(`policy refused, nothing changed: ${problems.join('; ')}`);
 }
 

@@ -1,6 +1,6 @@
 /**
  * What one host needs to know (the filter of the sync protocol): every host (remote PAs), the
- * virtual networks with at least one port on this host, every interface of those networks (CA->PA
+ * virtual networks with at least one port on this host (or whose HNV gateway it is), every interface of those networks (CA->PA
  * mappings of remote ports), and the ACLs named by those networks' subnets and interfaces. A host
  * hears nothing of a virtual network without a port on it. Also: the whole policy as the store holds
  * it now, and as it was at an older revision (rebuilt from the change log's before-images).
@@ -43,7 +43,15 @@ export function policyBefore(current: Policy, changes: StoreChange[]): Policy {
 
 /** The part of `policy` that `host` needs, each kind sorted by name. */
 export function hostView(policy: Policy, host: string): Policy {
-  return networksView(policy, vnetsOf(policy.networkInterfaces.filter((nic) => nic.host === host)));
+  return networksView(policy, hostVnets(policy, host));
+}
+
+/** The virtual networks `host` needs: those it has a port in, and those whose HNV gateway it is
+ * (it routes their traffic out and back in without a port of its own there). */
+export function hostVnets(policy: Policy, host: string): Set<string> {
+  const out = vnetsOf(policy.networkInterfaces.filter((nic) => nic.host === host));
+  for (const vnet of policy.virtualNetworks) if (vnet.gateway?.host === host) out.add(vnet.name);
+  return out;
 }
 
 /** The virtual networks these interfaces are bound to (switch interfaces name none). */
@@ -53,14 +61,19 @@ export function vnetsOf(nics: readonly { virtualNetwork?: string }[]): Set<strin
   return out;
 }
 
-/** The virtual networks each host has a port in (hosts with none are absent). */
+/** The virtual networks each host has a port in or is the gateway of (hosts with none are absent). */
 export function networksByHost(policy: Policy): Map<string, Set<string>> {
   const byHost = new Map<string, Set<string>>();
+  const of = (host: string): Set<string> => {
+    let vnets = byHost.get(host);
+    if (vnets === undefined) byHost.set(host, (vnets = new Set()));
+    return vnets;
+  };
   for (const nic of policy.networkInterfaces) {
-    let vnets = byHost.get(nic.host);
-    if (vnets === undefined) byHost.set(nic.host, (vnets = new Set()));
+    const vnets = of(nic.host);
     if (nic.virtualNetwork !== undefined) vnets.add(nic.virtualNetwork);
   }
+  for (const vnet of policy.virtualNetworks) if (vnet.gateway !== undefined) of(vnet.gateway.host).add(vnet.name);
   return byHost;
 }
 

@@ -40,6 +40,8 @@ export class PolicyIndex {
   /** Interfaces on a Hyper-V style switch (no virtual network): every view holds them all. */
   private switchNics = new Map<string, NetworkInterface>();
   private vnetsByHost = new Map<string, Map<string, number>>();
+  /** Per host: the virtual networks whose HNV gateway it is (it needs their view too). */
+  private gatewaysByHost = new Map<string, Set<string>>();
   private cachedPolicy: Policy | undefined;
   private sortedHosts: Host[] | undefined;
 
@@ -58,6 +60,7 @@ export class PolicyIndex {
     this.nicsByVnet = new Map();
     this.switchNics = new Map();
     this.vnetsByHost = new Map();
+    this.gatewaysByHost = new Map();
     for (const kind of POLICY_KINDS) for (const item of this.store.list(kind)) this.set(kind, item.name, item.resource);
     this.cachedPolicy = undefined;
     this.sortedHosts = undefined;
@@ -82,6 +85,8 @@ export class PolicyIndex {
       this.touch(change.kind, change.after, touched, acls);
     }
     if (acls.size > 0) for (const vnet of this.vnetsUsing(acls)) touched.vnets.add(vnet);
+    // a switch interface's ACL is in every view, as the interface is
+    if (acls.size > 0 && [...this.switchNics.values()].some((nic) => nic.accessControlList !== undefined && acls.has(nic.accessControlList))) touched.hosts = true;
     this.rev = changes.length > 0 ? (changes[changes.length - 1]?.revision ?? revision) : revision;
     this.cachedPolicy = undefined;
     return touched;
@@ -124,7 +129,14 @@ export class PolicyIndex {
   private set(kind: PolicyKind, name: string, item: Resource): void {
     deepFreeze(item);
     if (kind === 'networkInterfaces') this.unindexNic(name);
+    if (kind === 'virtualNetworks') this.unindexGateway(name);
     this.map(kind).set(name, item);
+    const gw = kind === 'virtualNetworks' ? (item as unknown as VirtualNetwork).gateway : undefined;
+    if (gw !== undefined) {
+      let vnets = this.gatewaysByHost.get(gw.host);
+      if (vnets === undefined) this.gatewaysByHost.set(gw.host, (vnets = new Set()));
+      vnets.add(name);
+    }
     if (kind === 'hosts') this.sortedHosts = undefined;
     if (kind === 'networkInterfaces') {
       const nic = item as unknown as NetworkInterface;
@@ -144,8 +156,17 @@ export class PolicyIndex {
 
   private remove(kind: PolicyKind, name: string): void {
     if (kind === 'networkInterfaces') this.unindexNic(name);
+    if (kind === 'virtualNetworks') this.unindexGateway(name);
     if (kind === 'hosts') this.sortedHosts = undefined;
     this.map(kind).delete(name);
+  }
+
+  private unindexGateway(name: string): void {
+    const host = (this.map('virtualNetworks').get(name) as unknown as VirtualNetwork | undefined)?.gateway?.host;
+    if (host === undefined) return;
+    const vnets = this.gatewaysByHost.get(host);
+    vnets?.delete(name);
+    if (vnets?.size === 0) this.gatewaysByHost.delete(host);
   }
 
   private unindexNic(name: string): void {
@@ -176,9 +197,12 @@ export class PolicyIndex {
     return this.cachedPolicy;
   }
 
-  /** The virtual networks `host` has a port in. */
+  /** The virtual networks `host` has a port in or is the HNV gateway of. */
   vnetsOf(host: string): string[] {
-    return [...(this.vnetsByHost.get(host)?.keys() ?? [])];
+    const ports = this.vnetsByHost.get(host)?.keys() ?? [];
+    const gateways = this.gatewaysByHost.get(host);
+    if (gateways === undefined) return [...ports];
+    return [...new Set([...ports, ...gateways])];
   }
 
   /** The view of a host with ports in exactly `vnets` (as host-view.ts's networksView, from the indexes). */
@@ -198,6 +222,7 @@ export class PolicyIndex {
         if (nic.accessControlList !== undefined) aclNames.add(nic.accessControlList);
       }
     }
+    for (const nic of this.switchNics.values()) if (nic.accessControlList !== undefined) aclNames.add(nic.accessControlList);
     const acls = this.map('accessControlLists');
     const accessControlLists = [...aclNames].map((name) => acls.get(name)).filter((acl) => acl !== undefined) as unknown as AccessControlList[];
     networkInterfaces.push(...this.switchNics.values());

@@ -28,7 +28,7 @@
 import type { ServerResponse } from 'node:http';
 import { diffViews, viewDigest } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
-import { networksView, policyBefore, vnetsOf } from './host-view.js';
+import { hostVnets, networksView, policyBefore } from './host-view.js';
 import { PolicyIndex } from './policy-index.js';
 import type { PolicyStore } from './store.js';
 
@@ -292,7 +292,7 @@ export class SyncHub {
     const changes = this.store.changesSince(since, { maxChanges: this.limits.maxReplayChanges, maxBytes: this.limits.maxReplayBytes });
     if (changes === undefined) return undefined;
     const old = policyBefore(this.policy, changes);
-    const vnets = vnetsOf(old.networkInterfaces.filter((nic) => nic.host === request.host));
+    const vnets = hostVnets(old, request.host);
     const oldView = networksView(old, vnets);
     if (request.digest !== undefined && request.digest !== viewDigest(oldView)) return undefined;
     const { upsert, remove } = diffViews(oldView, current.view);

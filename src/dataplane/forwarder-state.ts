@@ -56,7 +56,8 @@ export class ForwarderState {
   flushNow: () => void = () => undefined;
   /** Forwards the split batch now (it is full and more datagrams are coming). */
   splitFull: () => void = () => undefined;
-  /** Replicated frames (one copy per extra local port). */
+  /** Replicated frames (one copy per extra local port); slots as large as the read slots, so a
+   * flooded or mirrored TSO super-frame is copied whole, with its virtio-net header. */
   readonly copies: FrameBatch;
   copyN = 0;
   outs: PortOutputs;

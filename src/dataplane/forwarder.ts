@@ -188,7 +188,8 @@ export class Forwarder extends ForwarderState {
       chunks,
       segmenter(opts.sum, chunks),
       batchSize,
-      slotSize,
+      // copies (flooding, replication, mirroring) hold what a read slot holds: a TSO super-frame too
+      Math.max(slotSize, big),
       rx,
     );
     this.clock = opts.now ?? Date.now;
@@ -560,7 +561,8 @@ export class Forwarder extends ForwarderState {
     const si = snap.vsidSubnet.get(vni);
     if (si < 0) return this.counters.drop(Drop.UnknownVni, -1);
     const subnet = snap.subnets[si];
-    if (subnet.localPorts.length === 0) return this.counters.drop(Drop.UnknownVni, -1);
+    // no port of the VSID here, and this host is not its virtual network's gateway
+    if (subnet.localPorts.length === 0 && (snap.gateways[subnet.rdid]?.port ?? -1) < 0) return this.counters.drop(Drop.UnknownVni, -1);
     if ((subnet.encapsulation === 'nvgre' ? ENCAP_NVGRE : ENCAP_VXLAN) !== enc) return this.counters.drop(Drop.EncapMismatch, -1);
     b.start[slot] = off;
     b.len[slot] = len;

@@ -2,11 +2,10 @@
  * Port mirroring (Hyper-V's portMirroring): a copy of every frame a Source port sends (as read,
  * before any layer: what the tenant put on its wire) and of every frame written to it (as
  * delivered: decapsulated, routed) goes to each Destination port of the same host and subnet
- * (PortInfo.mirrorTo). Copies go into the copy batch like replicated frames (replicate.ts), with
- * no offload state; they are not metered, mirrored again, or subject to any layer. A frame larger
- * than a copy slot (a TSO super-frame or GRO buffer when offloads are on) is not copied and counts
- * as `no-buffer` against the Destination port. Only when the snapshot has a Source port does the
- * forwarding loop look here (ForwarderState.mirrorOn).
+ * (PortInfo.mirrorTo). Copies go into the copy batch like replicated frames (copy.ts), with the
+ * frame's virtio-net header; they are not metered, mirrored again, or subject to any layer. Copy
+ * slots are as large as read slots, so a TSO super-frame is copied whole. Only when the snapshot
+ * has a Source port does the forwarding loop look here (ForwarderState.mirrorOn).
  */
 import type { PortInfo } from '../vfp/snapshot.js';
 import type { ForwarderState } from './forwarder-state.js';

@@ -63,6 +63,8 @@ export function traceFrame(ctx: TraceContext, portName: string, frame: Uint8Arra
   const pi = snap.portByName.get(portName);
   if (pi === undefined) throw new Error(`trace: no port "${portName}" on host ${snap.hostName}`);
   const X: PortInfo = snap.portById[pi]!;
+  // a switch port or a gateway port has no VSID a frame from the wire could carry to it
+  if (direction === 'in' && X.subnetIndex < 0) throw new Error(`trace: port "${portName}" is in no virtual subnet: frames from the wire never reach it directly (trace what its peers send)`);
   const buf = new Uint8Array(frame.length + 64);
   buf.set(frame, 0);
   const f = engine.d.f;

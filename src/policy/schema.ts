@@ -26,6 +26,7 @@ import type {
   SwitchType,
   VhostUserPort,
   VirtualNetwork,
+  VirtualNetworkGateway,
   VirtualSwitch,
 } from './types.js';
 
@@ -236,11 +237,20 @@ export const SubnetSchema = object(
   'a subnet',
 );
 
+export const GatewaySchema = object(
+  {
+    host: name,
+    nat: z.boolean({ error: typeError('true or false') }),
+  },
+  'a gateway ({host, nat})',
+);
+
 export const VirtualNetworkSchema = object(
   {
     name,
     addressPrefixes: list(vnetPrefix, 'CIDR prefixes').min(1, { error: 'at least one address prefix' }),
     subnets: list(SubnetSchema, 'subnets'),
+    gateway: GatewaySchema.optional(),
   },
   'a virtual network',
 );
@@ -404,6 +414,7 @@ export const PolicySchema = object(
 HostSchema satisfies z.ZodType<Host, unknown>;
 SubnetSchema satisfies z.ZodType<Subnet, unknown>;
 VirtualNetworkSchema satisfies z.ZodType<VirtualNetwork, unknown>;
+GatewaySchema satisfies z.ZodType<VirtualNetworkGateway, unknown>;
 NetworkInterfaceSchema satisfies z.ZodType<NetworkInterface, unknown>;
 VhostUserSchema satisfies z.ZodType<VhostUserPort, unknown>;
 AclRuleSchema satisfies z.ZodType<AclRule, unknown>;

@@ -20,6 +20,7 @@ import {
   VirtualNetworkSchema,
 } from './schema.js';
 import { switchErrors } from './switch-semantic.js';
+import { gatewayErrors } from './gateway-semantic.js';
 
 export interface SemanticError {
   path: PathSegment[];
@@ -267,6 +268,8 @@ export function semanticErrors(input: unknown): SemanticError[] {
 
   // Virtual switches and NATs (switch-semantic.ts); interfaces refer to the switches.
   const switchNames = switchErrors(doc, report);
+  // HNV gateways (gateway-semantic.ts): their hosts and the prefixes each host routes.
+  gatewayErrors(doc, hostNames, report);
 
   // Network interfaces.
   const nicSeen = new FirstSeen<string>();
@@ -292,7 +295,6 @@ export function semanticErrors(input: unknown): SemanticError[] {
     }
     checkAclRef(at('accessControlList'), accessControlList);
     if (sw !== undefined && !switchNames.has(sw)) report(at('switch'), `unknown switch ${sw}`);
-    if (sw !== undefined && accessControlList !== undefined) report(at('accessControlList'), `a switch port has no access control list (switch ${sw})`);
 
     if (macAddress !== undefined) {
       const inSubnet = sub !== undefined ? macInSubnet.check(`${virtualNetwork} ${subnet} ${macAddress}`, nic.path) : sw !== undefined ? macInSubnet.check(`switch ${sw} ${macAddress}`, nic.path) : undefined;

@@ -39,6 +39,18 @@ export interface VirtualNetwork {
   /** IPv4 and (for dual stack) IPv6 prefixes. */
   addressPrefixes: string[];
   subnets: Subnet[];
+  /** The HNV gateway: IPv4 destinations outside every subnet go to this host and leave there
+   * (NAT'd with the host's address when `nat`). Absent: they are unroutable (no-route). */
+  gateway?: VirtualNetworkGateway;
+}
+
+/** Where a virtual network leaves for the outside (the seed's forwarding / NAT gateway). */
+export interface VirtualNetworkGateway {
+  /** The host (hosts[].name) whose stack the traffic leaves through. */
+  host: string;
+  /** true: masquerade the subnets' prefixes with the host's address (nftables, agent/nat.ts);
+   * false: routed only (the outside must route the prefixes to the host). */
+  nat: boolean;
 }
 
 /** A VM's NIC as a vhost-user port instead of a TAP (io/vhost.ts). */

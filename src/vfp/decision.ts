@@ -57,6 +57,9 @@ export class Decision {
   dstEp = -1;
   dstPort: PortInfo | null = null;
   routed = false;
+  /** Routed to the virtual network's HNV gateway (layers/hnv-gateway.ts): no endpoint, the
+   * gateway vNIC's MAC on the gateway host. */
+  toGateway = false;
   /** Broadcast/multicast destination: replicate. */
   group = false;
   /** Connection tracking: the frame's connection slot (-1: none), reply of a tracked connection,
@@ -113,6 +116,7 @@ export class Decision {
     this.dstEp = -1;
     this.dstPort = null;
     this.routed = false;
+    this.toGateway = false;
     this.group = false;
     this.ct = -1;
     this.ctReply = false;

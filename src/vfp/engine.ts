@@ -31,6 +31,7 @@ import { dhcp, dhcpIn } from './layers/dhcp.js';
 import { qos } from './layers/qos.js';
 import { dropWith, ipText, type LayerCtx, type LayerFn } from './layers/ctx.js';
 import { gateway } from './layers/gateway.js';
+import { gatewayGuard } from './layers/hnv-gateway.js';
 import { nd } from './layers/nd.js';
 import { ingressGuard } from './layers/ingress-guard.js';
 import { portSecurity } from './layers/port-security.js';
@@ -59,6 +60,7 @@ LAYER_FNS[LayerKind.Qos] = qos;
 LAYER_FNS[LayerKind.Nd] = nd;
 LAYER_FNS[LayerKind.SwitchGuard] = switchGuard;
 LAYER_FNS[LayerKind.L2Switch] = l2switch;
+LAYER_FNS[LayerKind.GatewayGuard] = gatewayGuard;
 
 /** Flow-key input-port numbers of frames from the wire: UPLINK_BASE + the sending host's index. */
 export const UPLINK_BASE = 0x8000;
@@ -112,7 +114,7 @@ export class Engine implements LayerCtx {
     const d = this.d;
     for (let i = 0; i < layers.length; i++) {
       const L = layers[i];
-      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard && L.kind !== LayerKind.SwitchGuard) break;
+      if (L.kind !== LayerKind.PortSecurity && L.kind !== LayerKind.IngressGuard && L.kind !== LayerKind.SwitchGuard && L.kind !== LayerKind.GatewayGuard) break;
       if (LAYER_FNS[L.kind](this, d, L) === DONE) return DONE;
     }
     return CONTINUE;
@@ -247,18 +249,20 @@ export class Engine implements LayerCtx {
     }
     const a = this.actions;
     a.begin();
+    // to the HNV gateway (layers/router.ts): its vNIC's MAC, on its host
+    const gw = d.toGateway ? snap.gateways[d.src!.rdid]! : null;
     if (d.routed) {
       a.nextRoute = f.kind === K_IPV6 ? ROUTE_V6 : ROUTE_V4;
-      a.nextDstMac = snap.endpoints[d.dstEp].mac;
+      a.nextDstMac = gw !== null ? gw.mac : snap.endpoints[d.dstEp].mac;
       a.nextSrcMac = snap.routerMac;
     }
     if (d.dstPort !== null) {
       a.nextKind = A_PORT;
       a.nextPort = d.dstPort.index;
     } else {
-      const e = snap.endpoints[d.dstEp];
+      const e = gw !== null ? null : snap.endpoints[d.dstEp];
       const s = snap.subnets[d.dstSubnet];
-      const h = snap.hosts[e.hostIndex];
+      const h = snap.hosts[gw !== null ? gw.hostIndex : e!.hostIndex];
       const entropy = d.entropy;
       a.nextKind = A_ENCAP;
       a.nextEncap = s.encapsulation === 'nvgre' ? ENCAP_NVGRE : ENCAP_VXLAN;
@@ -267,7 +271,7 @@ export class Engine implements LayerCtx {
       a.nextDstPa = h.pas.length ? h.pas[entropy % h.pas.length] : 0;
       const lp = snap.localPas;
       a.nextSrcPa = lp.length ? lp[(entropy >>> 8) % lp.length] : 0;
-      if (d.rec) d.step('encap', `${e.name} on host ${h.name}`, `${s.encapsulation} ${s.encapsulation === 'nvgre' ? 'key' : 'vni'} ${s.vsid}, PA ${ipText(a.nextSrcPa)} -> ${ipText(a.nextDstPa)}`);
+      if (d.rec) d.step('encap', `${e !== null ? e.name : `the gateway of ${s.virtualNetwork}`} on host ${h.name}`, `${s.encapsulation} ${s.encapsulation === 'nvgre' ? 'key' : 'vni'} ${s.vsid}, PA ${ipText(a.nextSrcPa)} -> ${ipText(a.nextDstPa)}`);
     }
     d.action = a.intern();
     d.verdict = V_FORWARD;

@@ -27,7 +27,10 @@
  *                  that owns the outer source PA (or the router MAC with a source CA of that host)
  *   dhcp-in        DHCP client or server messages from another host: drop
  *   vnet-in        VSID + destination MAC -> the local port (or every local port of the subnet)
- * A port of a Hyper-V style switch (issue 14) runs switch-guard, switch (layers/switch.ts) instead.
+ * A port of a Hyper-V style switch (issue 14) runs switch-guard, switch (layers/switch.ts) instead
+ * (with an ACL: switch-guard, acl-out, switch; inbound acl-in).
+ * The gateway port of a virtual network's HNV gateway (its host's stack: routing and NAT) runs
+ * gateway-guard, router, vnet (layers/hnv-gateway.ts).
  * A new policy (NAT, QoS, mirror, DHCP/ND responders) is a new kind and a new entry
  * in these lists, not a new branch in the forwarding loop.
  */
@@ -54,6 +57,9 @@ export const enum LayerKind {
   /** Hyper-V style switch ports (layers/switch.ts). */
   SwitchGuard,
   L2Switch,
+  /** The HNV gateway port: what the gateway host's stack may send into a virtual network
+   * (layers/hnv-gateway.ts). */
+  GatewayGuard,
 }
 
 export interface Layer {

@@ -27,6 +27,7 @@ import { U32Map } from './u32map.js';
 import { V6Builder, type EndpointV6, type SnapshotV6, type SubnetV6 } from './ip6.js';
 import { ndLayer, portSecurityRules6 } from './layers/nd-rules.js';
 import { compileSwitches, type SwitchInfo } from './switch-compile.js';
+import { gatewayMac, gatewayPortName } from './gateway-names.js';
 
 export type { SwitchInfo } from './switch-compile.js';
 
@@ -81,6 +82,9 @@ export interface PortInfo {
    * port) and its role (SW_PORT, SW_HOST, SW_NIC). The HNV fields above are neutral then. */
   readonly switchIndex: number;
   readonly switchRole: number;
+  /** The gateway port of virtual network `gatewayOf` (an RDID) on its HNV gateway host: a TAP in
+   * the host's stack (layers/hnv-gateway.ts); -1 for every other port. */
+  readonly gatewayOf: number;
   /** The layers a frame the port sends runs through, in order. */
   readonly layersOut: readonly Layer[];
   /** The layers a frame about to be written to the port runs through. */
@@ -141,6 +145,22 @@ export interface HostInfo {
   readonly allPasText: readonly string[];
 }
 
+/** A virtual network's HNV gateway (policy `gateway: {host, nat}`; layers/hnv-gateway.ts). */
+export interface GatewayInfo {
+  readonly rdid: number;
+  readonly virtualNetwork: string;
+  readonly hostIndex: number;
+  readonly hostName: string;
+  readonly nat: boolean;
+  /** The gateway vNIC's MAC (the same on every host). */
+  readonly mac: number;
+  readonly macText: string;
+  /** The gateway port's id when this host is the gateway, else -1. */
+  readonly port: number;
+  /** The subnets' IPv4 prefixes: the gateway host routes them to its gateway vNIC. */
+  readonly prefixes: readonly string[];
+}
+
 /** What the agent knows beyond policy when it compiles. */
 export interface CompileOptions {
   /** Provider addresses (local or remote) whose link is down or whose host stopped answering
@@ -194,6 +214,8 @@ export interface Snapshot {
   readonly v6: SnapshotV6;
   /** The Hyper-V style switches with ports on this host (switch-compile.ts). */
   readonly switches: readonly SwitchInfo[];
+  /** Per RDID: its HNV gateway, or null (outside destinations are no-route). */
+  readonly gateways: readonly (GatewayInfo | null)[];
 }
 
 export function macToNumber(text: string): number {
@@ -218,6 +240,13 @@ function ipOf(text: string): number {
  * dataplane/mirror.ts, sent and received alike). */
 function mirrorLayer(): Layer {
   return layer('mirror', LayerKind.Qos, ['portMirroring Source: a copy of every frame the port sends or receives to each Destination port of this host and subnet']);
+}
+
+/** The router's rule for IPv4 destinations outside every subnet of the virtual network. */
+function gatewayRule(gw: { host: string; nat: boolean } | undefined): string {
+  return gw === undefined
+    ? 'IPv4 outside every subnet: drop (no route: the virtual network has no gateway)'
+    : `IPv4 outside every subnet: to the gateway on host ${gw.host}${gw.nat ? ' (NAT with its address)' : ' (routed)'}, encapsulated with the sender's VSID`;
 }
 
 function qosLayer(mbps: number, dir: 'in' | 'out'): Layer {
@@ -348,7 +377,10 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
           'ARP replies to broadcast (gratuitous) and requests for the own address: drop',
           `IPv4 to ${s.gatewayText} at ${ROUTER_MAC_TEXT}: ICMP echo answered, anything else dropped`,
         ]),
-        layer('router', LayerKind.Router, [`to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${s.virtualNetwork} (never another virtual network); TTL - 1`]),
+        layer('router', LayerKind.Router, [
+          `to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${s.virtualNetwork} (never another virtual network); TTL - 1`,
+          gatewayRule(policy.virtualNetworks[s.rdid]?.gateway),
+        ]),
         layer('vnet', LayerKind.Vnet, [
           `broadcast/multicast: every other port of VSID ${s.vsid}, local or remote`,
           `unicast: the endpoint with that MAC in VSID ${s.vsid}, its CA as destination IP (or broadcast/multicast)`,
@@ -437,6 +469,7 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         v6: e6,
         switchIndex: -1,
         switchRole: 0,
+        gatewayOf: -1,
         layersOut: [
           ...(nic.qos ? [qosLayer(nic.qos.maximumBandwidthMbps, 'out')] : []),
           ...(nic.portMirroring === 'Source' ? [mirrorLayer()] : []),
@@ -466,15 +499,59 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
   const sw = compileSwitches(policy, hostName, ids, macToNumber, (s): PortInfo => Object.freeze({
     index: s.index, name: s.name, ifname: s.ifname, ...(s.netns !== undefined ? { netns: s.netns } : {}),
     mac: s.mac, macText: s.macText, ip: 0, ipText: '-', prefixLen: 0, gateway: 0, gatewayText: '-', vsid: 0, encapsulation: 'vxlan' as const,
-    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: -1, endpoint: -1, aclOut: null, aclIn: null,
+    virtualNetwork: '', subnet: '', subnetIndex: -1, rdid: -1, zone: s.zone, endpoint: -1, aclOut: s.aclOut, aclIn: s.aclIn,
     dhcp: false, mtu: tenantMtu(underlayMtu, 'vxlan'), dnsServers: [], qosMbps: 0, mirrorTo: [], v6: null,
-    switchIndex: s.switchIndex, switchRole: s.switchRole, layersOut: s.layersOut, layersIn: [],
-  }));
+    switchIndex: s.switchIndex, switchRole: s.switchRole, gatewayOf: -1, layersOut: s.layersOut, layersIn: s.layersIn,
+  }), (acl) => {
+    if (acl === undefined) return null;
+    const aclOut = aclFor(undefined, acl, 'Outbound');
+    const aclIn = aclFor(undefined, acl, 'Inbound');
+    return { aclOut, aclIn, out: aclLayer(aclOut, LayerKind.AclOut), in: aclLayer(aclIn, LayerKind.AclIn) };
+  });
   for (const p of sw.ports) {
     ports.push(p);
     portById[p.index] = p;
     portByName.set(p.name, p.index);
   }
+
+  // HNV gateways: one per virtual network that names one; its port where this host is the gateway
+  const gateways: (GatewayInfo | null)[] = policy.virtualNetworks.map((vn, rdid): GatewayInfo | null => {
+    const gw = vn.gateway;
+    const h = gw === undefined ? undefined : hostByName.get(gw.host);
+    if (gw === undefined || h === undefined) return null;
+    const mac = gatewayMac(vn.name);
+    const subs = subnetsByRdid[rdid];
+    const name = gatewayPortName(vn.name);
+    const port = h === hostIndex ? ids.port(name) : -1;
+    const info: GatewayInfo = Object.freeze({
+      rdid, virtualNetwork: vn.name, hostIndex: h, hostName: gw.host, nat: gw.nat, mac, macText: macToText(mac), port,
+      prefixes: Object.freeze(subs.map((si) => subnets[si].prefixText)),
+    });
+    if (port >= 0) {
+      // the vNIC's MTU: the smallest of the encapsulations its frames may take (VXLAN's)
+      const encapsulation: Encapsulation = subs.length > 0 && subs.every((si) => subnets[si].encapsulation === 'nvgre') ? 'nvgre' : 'vxlan';
+      const p: PortInfo = Object.freeze({
+        index: port, name, ifname: deriveIfname({ name: `gw-${vn.name}` }), mac, macText: info.macText,
+        ip: 0, ipText: '-', prefixLen: 0, gateway: 0, gatewayText: '-', vsid: 0, encapsulation,
+        virtualNetwork: vn.name, subnet: '', subnetIndex: -1, rdid, zone: ids.network(vn.name), endpoint: -1, aclOut: null, aclIn: null,
+        dhcp: false, mtu: tenantMtu(underlayMtu, encapsulation), dnsServers: [], qosMbps: 0, mirrorTo: [], v6: null,
+        switchIndex: -1, switchRole: 0, gatewayOf: rdid,
+        layersOut: [
+          layer('gateway-guard', LayerKind.GatewayGuard, [
+            `from the host's stack: source MAC ${info.macText}, IPv4 only (no ARP: the router MAC is a permanent neighbour), to ${ROUTER_MAC_TEXT}`,
+            `IPv4 source outside every subnet of ${vn.name} (the host never speaks for a CA)`,
+          ]),
+          layer('router', LayerKind.Router, [`to ${ROUTER_MAC_TEXT}: route by destination IP to a CA of ${vn.name}, else drop (no route; never back out); TTL - 1`]),
+          layer('vnet', LayerKind.Vnet, ["the CA's port on this host, or its host's PA with the VSID of the CA's subnet"]),
+        ],
+        layersIn: [],
+      });
+      ports.push(p);
+      portById[port] = p;
+      portByName.set(name, port);
+    }
+    return info;
+  });
 
   return Object.freeze({
     generation,
@@ -493,11 +570,13 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
         'inner source MAC: an endpoint of the VSID placed on the host that owns the outer source PA',
         'inner IPv4 source / ARP sender: that endpoint\'s CA (0.0.0.0 only for DHCP); IPv6 source: its IPv6 CA or link-local address',
         `or the router MAC ${ROUTER_MAC_TEXT} with a source CA of the same virtual network on that host`,
+        "or, from the virtual network's gateway host, the router MAC with a source outside every subnet (a reply from outside)",
       ]),
       layer('dhcp-in', LayerKind.DhcpIn, ['DHCPv4 client or server messages from another host: drop (never forwarded)']),
       layer('vnet-in', LayerKind.IngressVnet, [
         'broadcast/multicast: every local port of the VSID',
         'unicast: the local port with that MAC in the VSID, its CA as destination IP (or broadcast/multicast)',
+        "the gateway vNIC's MAC on the virtual network's gateway host: its gateway port (IPv4 to outside the network only)",
       ]),
     ],
     subnets,
@@ -514,5 +593,6 @@ export function compileSnapshot(policy: Policy, hostName: string, generation: nu
     roomNvgre: tenantMtu(underlayMtu, 'nvgre'),
     v6: v6.build(),
     switches: sw.switches,
+    gateways,
   });
 }

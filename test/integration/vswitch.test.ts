@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../src/agent/control-client.js';
 import { iperf3, ping } from '../../src/lab/probes.js';
-import { run, runIn } from '../../src/lab/run.js';
+import { run, runIn, spawnIn, waitFor } from '../../src/lab/run.js';
 import { INT_HOST, LAN_HOST, LAN_PEER, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy, type SwitchLab } from '../../src/lab/vswitch.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
@@ -78,6 +78,41 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
     expect((await stats()).generation).toBe(before);
     expect(lab.agent!.log.join('')).toMatch(/switches\[2\]\.netAdapterName: no network device nosuchnic0/);
     expect((await ping(lab.ns('vm-e'), LAN_PEER, 2)).received).toBe(2);
+  });
+
+  it('refuses a static mapping on a port a host socket listens on, or a NAT prefix that overlaps, and changes nothing', async () => {
+    const before = (await stats()).generation;
+    const listener = spawnIn(lab.host, 'python3', ['-c', "import socket,time;s=socket.socket();s.bind(('0.0.0.0',9090));s.listen();time.sleep(20)"]);
+    try {
+      await waitFor(async () => (await runIn(lab.host, 'ss', ['-Htln', 'sport = :9090'])).stdout.includes('9090'), 5_000, 'listener on 9090');
+      const p = policy();
+      const taken = { ...p, nats: p.nats!.map((n) => ({ ...n, staticMappings: [...n.staticMappings, { protocol: 'TCP' as const, externalIPAddress: '0.0.0.0', externalPort: 9090, internalIPAddress: '172.30.0.11', internalPort: 80 }] })) };
+      await lab.reload(taken);
+      await waitFor(() => Promise.resolve(/staticMappings\[1\]\.externalPort: TCP 9090 is taken on host h1 by a listening socket/.test(lab.agent!.log.join(''))), 10_000, 'refusal logged');
+      const overlap = { ...p, nats: [...p.nats!, { name: 'n2', internalIPInterfaceAddressPrefix: '172.30.0.0/25', staticMappings: [] }] };
+      await lab.reload(overlap);
+      await waitFor(() => Promise.resolve(/nats\[1\]\.internalIPInterfaceAddressPrefix: NAT prefix 172\.30\.0\.0\/25 overlaps NAT labnat/.test(lab.agent!.log.join(''))), 10_000, 'overlap logged');
+    } finally {
+      listener.kill();
+    }
+    expect((await stats()).generation).toBe(before);
+    const rules = (await runIn(lab.host, 'nft', ['list', 'table', 'ip', 'switchyard_h1'])).stdout;
+    expect(rules).toMatch(/dnat to 172\.30\.0\.10:80/);
+    expect(rules).not.toMatch(/9090/);
+    expect((await ping(lab.ns('vm-d'), OUT_PEER, 2)).received).toBe(2);
+  });
+
+  it('an ACL on a switch port: what its inbound rules allow, and replies of its own connections', async () => {
+    const before = (await stats()).generation;
+    const p = policy();
+    const rule = { name: 'http', protocol: 'TCP' as const, sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '80', action: 'Allow' as const, type: 'Inbound' as const, priority: 100 };
+    const withAcl = { ...p, accessControlLists: [{ name: 'web-only', aclRules: [rule] }], networkInterfaces: p.networkInterfaces.map((n) => (n.name === 'vm-c' ? { ...n, accessControlList: 'web-only' } : n)) };
+    await lab.reload(withAcl, before + 1);
+    expect((await ping(lab.ns('vm-d'), '172.30.0.10', 2)).received).toBe(0);
+    expect((await ping(lab.ns('vm-c'), '172.30.0.11', 2)).received).toBe(2);
+    expect((await stats()).drops['acl-deny']).toBeGreaterThanOrEqual(2);
+    await lab.reload(p, before + 2);
+    expect((await ping(lab.ns('vm-d'), '172.30.0.10', 2)).received).toBe(2);
   });
 
   it('moves a port between switches with a policy update', async () => {

@@ -60,8 +60,11 @@ describe('incremental host views', () => {
       fc.record({ type: fc.constant('nic' as const), n: fc.nat(11), host: fc.nat(HOSTS - 1), vnet: fc.nat(VNETS - 1), acl: fc.boolean() }),
       fc.record({ type: fc.constant('delnic' as const), n: fc.nat(11) }),
       fc.record({ type: fc.constant('acl' as const), priority: fc.integer({ min: 100, max: 200 }) }),
-      fc.record({ type: fc.constant('vnet' as const), vnet: fc.nat(VNETS - 1), prefix: fc.nat(1) }),
+      // a network may name an HNV gateway host (its view goes there too, with or without ports)
+      fc.record({ type: fc.constant('vnet' as const), vnet: fc.nat(VNETS - 1), prefix: fc.nat(1), gw: fc.integer({ min: -1, max: HOSTS }) }),
       fc.record({ type: fc.constant('host' as const), host: fc.nat(HOSTS - 1), octet: fc.integer({ min: 1, max: 250 }) }),
+      // a switch port, with or without an ACL (switch ports and their ACLs are in every view)
+      fc.record({ type: fc.constant('swnic' as const), n: fc.nat(2), host: fc.nat(HOSTS - 1), acl: fc.boolean() }),
     );
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 30 }), (ops) => {
@@ -76,7 +79,9 @@ describe('incremental host views', () => {
             store.put('accessControlLists', 'acl', { name: 'acl', aclRules: [{ name: 'r', priority: o.priority, action: 'Allow', type: 'Inbound', protocol: 'TCP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '80' }] });
           } else if (o.type === 'vnet') {
             const v = o.vnet;
-            store.put('virtualNetworks', `v${v}`, { name: `v${v}`, addressPrefixes: [`10.${v}.0.0/16`], subnets: [{ name: 's', vsid: 100 + v, addressPrefix: `10.${v}.0.0/24`, encapsulation: 'VXLAN', ...(o.prefix === 1 ? { accessControlList: 'acl' } : {}) }] });
+            store.put('virtualNetworks', `v${v}`, { name: `v${v}`, addressPrefixes: [`10.${v}.0.0/16`], subnets: [{ name: 's', vsid: 100 + v, addressPrefix: `10.${v}.0.0/24`, encapsulation: 'VXLAN', ...(o.prefix === 1 ? { accessControlList: 'acl' } : {}) }], ...(o.gw >= 0 ? { gateway: { host: `h${o.gw}`, nat: true } } : {}) });
+          } else if (o.type === 'swnic') {
+            store.put('networkInterfaces', `sw${o.n}`, { name: `sw${o.n}`, host: `h${o.host}`, switch: 'sw', macAddress: `02:00:00:00:01:${(o.n + 16).toString(16)}`, ...(o.acl ? { accessControlList: 'acl' } : {}) });
           } else {
             store.put('hosts', `h${o.host}`, { name: `h${o.host}`, providerAddresses: [`192.168.1.${o.octet}`] });
           }

@@ -42,3 +42,23 @@ describe('REST kinds switches and nats', () => {
     expect(dumpStore(running.server)).toBe(before);
   });
 });
+
+describe('REST: a virtual network with an HNV gateway', () => {
+  it('stores a gateway; refuses an unknown gateway host and a non-boolean nat, by path', async () => {
+    running = await startController(path.join(tmp.dir, 'store.db'));
+    const client = api(running.url);
+    expect((await client.put('hosts', 'h1', { providerAddresses: ['192.168.50.1'] })).status).toBe(201);
+    const vn = (gateway: unknown, vsid = 6001) => ({ addressPrefixes: ['10.1.0.0/16'], subnets: [{ name: 's1', vsid, addressPrefix: '10.1.1.0/24' }], gateway });
+    expect((await client.put('virtualNetworks', 'contoso', vn({ host: 'h1', nat: true }, 5001))).status).toBe(201);
+    const before = dumpStore(running.server);
+    const unknown = await client.put('virtualNetworks', 'fabrikam', vn({ host: 'h9', nat: true }));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors).toEqual([{ path: 'gateway.host', message: 'unknown host h9' }]);
+    const bad = await client.put('virtualNetworks', 'fabrikam', vn({ host: 'h1', nat: 'yes' }));
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toContainEqual({ path: 'gateway.nat', message: 'expected true or false, got string "yes"' });
+    // and the same prefix as contoso's behind the same gateway host
+    expect((bad.body.errors as { path: string; message: string }[]).some((e) => e.path === 'gateway.host' && /overlaps subnet s1 \(10\.1\.1\.0\/24\) of virtual network contoso/.test(e.message))).toBe(true);
+    expect(dumpStore(running.server)).toBe(before);
+  });
+});

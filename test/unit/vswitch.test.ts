@@ -2,7 +2,7 @@
 // within a switch only, source MAC enforcement, isolation from other switches and from HNV
 // subnets, a port moved between switches by a policy update, trace; and the policy's errors.
 import { describe, expect, it } from 'vitest';
-import { buildArpRequest, buildIpv4Udp, buildIpv6Udp } from '../../src/wire/build/frames.js';
+import { buildArpRequest, buildIpv4Udp, buildIpv6Udp, buildTcp } from '../../src/wire/build/frames.js';
 import { figure8, rig, MAC } from '../helpers/vfp-fixtures.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
@@ -11,7 +11,7 @@ import type { Policy } from '../../src/policy/types.js';
 import { hostPortName } from '../../src/vfp/switch-compile.js';
 import { MemoryPort } from '../../src/io/memory.js';
 import type { FrameBatch } from '../../src/io/types.js';
-import { Forwarder } from '../../src/dataplane/forwarder.js';
+import { Forwarder, TSO_SLOT } from '../../src/dataplane/forwarder.js';
 
 const M = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', x: '02:00:00:00:04:99' };
 
@@ -209,5 +209,36 @@ describe('flooding with offloads', () => {
     expect(h.pullAll()).toHaveLength(1);
     expect([...d.hdrsOut[0]]).toEqual([...hdr]);
     expect([...h.hdrsOut[0]]).toEqual([...hdr]);
+  });
+});
+
+describe('flooding a TSO super-frame', () => {
+  it('copies it whole, with its virtio-net header, to every port of the switch (not only the first)', () => {
+    const snap = compileSnapshot(switchPolicy(), 'host1', 1);
+    const fwd = new Forwarder({ ports: [] }, snap, { now: () => 1_000_000, bigSlotSize: TSO_SLOT });
+    const ports = new Map<string, VnetPort>();
+    for (const p of snap.ports) {
+      const mp = new VnetPort(p.name);
+      ports.set(p.name, mp);
+      fwd.setPort(p.index, mp);
+    }
+    // NEEDS_CSUM, GSO TCPV4, hdr_len 54, gso_size 1448, csum_start 34, csum_offset 16, num_buffers 1
+    const hdr = Uint8Array.from([1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 1, 0]);
+    const payload = new Uint8Array(20_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const frame = buildTcp({ srcMac: M.c, dstMac: M.d, srcIp: '172.30.0.10', dstIp: '172.30.0.11', srcPort: 40000, dstPort: 5201, flags: 0x18, payload });
+    const c = ports.get('vm-c')!;
+    c.hdrIn = hdr;
+    c.push(frame);
+    fwd.pollPort(snap.portByName.get('vm-c')!);
+    // vm-d is not learned yet: flooded to vm-d and the host vNIC, both get the whole super-frame
+    for (const name of ['vm-d', hostPortName('int')]) {
+      const p = ports.get(name)!;
+      const got = p.pullAll();
+      expect(got, name).toHaveLength(1);
+      expect(Buffer.from(got[0]).equals(Buffer.from(frame)), name).toBe(true);
+      expect([...p.hdrsOut[0]], name).toEqual([...hdr]);
+    }
+    expect(countersToJson(fwd.counters, snap).drops['no-buffer']).toBe(0);
   });
 });

@@ -68,6 +68,11 @@ function hasRules(p: PortInfo | null): boolean {
 
 function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
   const f = d.f;
+  // a switch port's VM speaks ARP (and whatever else it likes) itself: ACLs are for IP
+  if (!f.isIp && f.kind !== K_IPV6 && (L.name === 'acl-out' ? d.src : d.dstPort)!.switchIndex >= 0) {
+    if (d.rec) d.step(L.name, null, 'not IP on a switch port: ACLs apply to IP only, pass');
+    return CONTINUE;
+  }
   if (!d.group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
   if (d.ctReply || d.ctRelated) return CONTINUE;
   const t = L.acl;

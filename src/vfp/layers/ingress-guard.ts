@@ -3,7 +3,9 @@
  * must be IPv4 or ARP (IPv6: guards6.ts), untagged, and its source must be what policy places on the host that sent
  * it: an endpoint of this VSID on the host owning the outer source PA, with that endpoint's CA
  * as IPv4 source or ARP sender (0.0.0.0 only for a DHCP client's broadcast), or the router MAC
- * with a source CA of the same virtual network on that host (a frame that host routed). A host
+ * with a source CA of the same virtual network on that host (a frame that host routed), or, from
+ * the virtual network's HNV gateway host, the router MAC with a source outside every subnet of
+ * the network (a reply from outside: layers/hnv-gateway.ts). A host
  * cannot speak for another host's CAs, for CAs of this host, or in a VSID it has no port in.
  */
 import { CONTINUE, type Decision } from '../decision.js';
@@ -12,6 +14,7 @@ import { K_ARP, K_IPV4, K_IPV6, K_OTHER, K_VLAN } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { dropWith, ipText, isDhcpClient, isGroupMac, macText, type LayerCtx } from './ctx.js';
 import { ingressGuard6 } from './guards6.js';
+import { outsideVn } from './hnv-gateway.js';
 
 export function ingressGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -26,6 +29,14 @@ export function ingressGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const host = d.srcHost >= 0 ? snap.hosts[d.srcHost].name : 'an unknown host';
   if (f.srcMac === snap.routerMac) {
     const ep = f.kind === K_IPV4 ? (snap.endpointByIp[s.rdid].get(f.src) ?? -1) : -1;
+    if (ep < 0 && f.kind === K_IPV4) {
+      // a reply from outside that the virtual network's gateway host routed in
+      const g = snap.gateways[s.rdid];
+      if (g !== null && g.hostIndex === d.srcHost && outsideVn(snap, s.rdid, f.src)) {
+        if (rec) d.step(L.name, `routed by ${host}, the gateway of ${s.virtualNetwork}`, `source ${ipText(f.src)} is outside the virtual network: pass`);
+        return CONTINUE;
+      }
+    }
     if (ep < 0 || snap.endpoints[ep].hostIndex !== d.srcHost) {
       if (rec) d.step(L.name, `routed frame from ${host}`, `source ${f.kind === K_IPV4 ? ipText(f.src) : 'non-IPv4'} is no CA of ${s.virtualNetwork} on ${host}: drop`);
       return dropWith(c, d, Drop.SrcNotOwned);

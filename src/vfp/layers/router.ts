@@ -10,6 +10,7 @@ import { Drop } from '../drops.js';
 import { K_IPV4, K_IPV6 } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { dropWith, ipText, type LayerCtx } from './ctx.js';
+import { outsideVn } from './hnv-gateway.js';
 
 export function router(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -21,6 +22,17 @@ export function router(c: LayerCtx, d: Decision, L: Layer): number {
     return CONTINUE;
   }
   const ep = f.kind === K_IPV4 ? (snap.endpointByIp[X.rdid].get(f.dst) ?? -1) : f.kind === K_IPV6 && f.dst !== 0 ? (snap.v6.endpointById[X.rdid].get(f.dst) ?? -1) : -1;
+  if (ep < 0 && f.kind === K_IPV4 && X.gatewayOf < 0) {
+    // outside every subnet of the virtual network: its HNV gateway, if it has one
+    const g = snap.gateways[X.rdid];
+    if (g !== null && outsideVn(snap, X.rdid, f.dst)) {
+      d.routed = true;
+      d.toGateway = true;
+      d.dstSubnet = X.subnetIndex;
+      if (rec) d.step(L.name, `${ipText(f.dst)} is outside every subnet of ${X.virtualNetwork}`, `route to the gateway on host ${g.hostName}${g.nat ? ' (NAT)' : ''}: dst MAC ${g.macText}, src MAC ${snap.routerMacText}, TTL - 1, VSID ${X.vsid}`);
+      return CONTINUE;
+    }
+  }
   if (ep < 0 || ep === X.endpoint) {
     if (rec) d.step(L.name, null, f.kind === K_IPV4 ? `no port with address ${ipText(f.dst)} in virtual network ${X.virtualNetwork}: drop (no route)` : f.kind === K_IPV6 ? `no port with that IPv6 address in virtual network ${X.virtualNetwork}: drop (no route)` : 'not IP: drop (no route)');
     return dropWith(c, d, Drop.NoRoute);

@@ -21,6 +21,7 @@ import { K_ARP, K_VLAN } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { SW_NIC } from '../switch-compile.js';
 import { dropWith, isGroupMac, macText, type LayerCtx } from './ctx.js';
+import { aclIn } from './acl.js';
 
 export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -48,17 +49,31 @@ export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
   return CONTINUE;
 }
 
-/** Copies to every other port of switch `X.switchIndex` (unknown unicast, broadcast, multicast). */
+/** Copies to every other port of switch `X.switchIndex` (unknown unicast, broadcast, multicast);
+ * a port with an ACL gets its copy when its acl-in allows it (a denied copy is counted). An allowed
+ * unknown unicast IP frame that tracking was asked for starts its connection here (no commit
+ * follows a flood), so the reply finds it. */
 function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
   const X = d.src!;
   const snap = c.snap;
   const sw = snap.switches[X.switchIndex];
   d.cacheable = false;
+  d.group = isGroupMac(d.f.dstMac);
   const ports = sw.ports;
   for (let k = 0; k < ports.length; k++) {
     const p = ports[k];
-    if (p !== X.index && snap.portById[p] !== undefined) d.repPorts[d.repN++] = p;
+    const Y = p !== X.index ? snap.portById[p] : undefined;
+    if (Y === undefined) continue;
+    if (Y.layersIn.length === 0) {
+      d.repPorts[d.repN++] = p;
+      continue;
+    }
+    d.dstPort = Y;
+    if (aclIn(c, d, Y.layersIn[0]) === DONE) d.repDenied[d.repDeniedN++] = p;
+    else d.repPorts[d.repN++] = p;
   }
+  d.dstPort = null;
+  if (d.track && !d.ctReply && !d.ctRelated && d.ct < 0 && d.rec === null && d.repN > 0) c.ct.create(X.zone, d.f, d.now, X.index);
   if (d.rec) {
     const names: string[] = [];
     for (let k = 0; k < d.repN; k++) names.push(snap.portById[d.repPorts[k]]!.name);

@@ -12,6 +12,7 @@ import { K_IPV4, K_IPV6 } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import type { EndpointInfo, SubnetInfo } from '../snapshot.js';
 import { dropWith, ipText, isGroupIp, isGroupMac, macText, type LayerCtx } from './ctx.js';
+import { outsideVn } from './hnv-gateway.js';
 
 /** The destination IP check of unicast to endpoint `e`; CONTINUE when it holds. */
 function forEndpoint(c: LayerCtx, d: Decision, L: Layer, e: EndpointInfo, s: SubnetInfo): number {
@@ -48,6 +49,12 @@ export function vnet(c: LayerCtx, d: Decision, L: Layer): number {
     d.dstEp = ep;
     d.dstSubnet = X.subnetIndex;
   }
+  if (d.toGateway) {
+    const g = snap.gateways[X.rdid]!;
+    d.dstPort = g.port >= 0 ? (snap.portById[g.port] ?? null) : null;
+    if (rec) d.step(L.name, `the gateway of ${X.virtualNetwork} is on host ${g.hostName}`, d.dstPort !== null ? `deliver to ${d.dstPort.name} (the host's stack${g.nat ? ', NAT' : ''})` : `encapsulate ${X.encapsulation} VSID ${X.vsid} to host ${g.hostName}`);
+    return CONTINUE;
+  }
   const e = snap.endpoints[d.dstEp];
   const s = snap.subnets[d.dstSubnet];
   d.dstPort = e.port >= 0 ? (snap.portById[e.port] ?? null) : null;
@@ -66,6 +73,19 @@ export function vnetIn(c: LayerCtx, d: Decision, L: Layer): number {
   if (isGroupMac(f.dstMac)) {
     d.group = true;
     if (rec) d.step(L.name, `${f.dstMac === 0xffffffffffff ? 'broadcast' : 'multicast'} in VSID ${s.vsid}`, 'a copy to every local port of the VSID');
+    return CONTINUE;
+  }
+  const g = snap.gateways[s.rdid];
+  if (g !== null && g.port >= 0 && f.dstMac === g.mac) {
+    // this host is the virtual network's gateway: a frame another host routed out
+    if (f.kind !== K_IPV4 || !outsideVn(snap, s.rdid, f.dst)) {
+      if (rec) d.step(L.name, `MAC ${g.macText} is the gateway of ${s.virtualNetwork}`, 'not IPv4 to an address outside the virtual network: drop');
+      return dropWith(c, d, Drop.NotForPort);
+    }
+    d.dstSubnet = d.subnet;
+    d.dstPort = snap.portById[g.port] ?? null;
+    if (d.dstPort === null) return dropWith(c, d, Drop.NoPort);
+    if (rec) d.step(L.name, `MAC ${g.macText} is the gateway of ${s.virtualNetwork}`, `decapsulated; deliver to ${d.dstPort.name} (the host's stack${g.nat ? ', NAT' : ''})`);
     return CONTINUE;
   }
   const ep = snap.endpointByMac[d.subnet].get(f.dstMac) ?? -1;
