@@ -26,6 +26,7 @@ import { createTenantNamespaces, makeRunDir, startAgent, writePolicy } from '../
 import { run, runIn, spawnIn, waitFor } from '../src/lab/run.js';
 import { TinyGuest, tinyGuestFiles, type TinyGuestFiles } from '../src/vms/tiny-guest.js';
 import { killGroup } from '../src/vms/children.js';
+import { controlRequest } from '../src/agent/control-client.js';
 
 const OVS_DPDK = '/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk';
 const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
@@ -37,7 +38,48 @@ export interface VmPathFigure {
   switchCpu: number;
   /** switchCpu per Gbit/s. */
   cpuPerGbps: number;
+  /** CPU seconds of qemu (the TCG guest: the bottleneck) per second of the run. */
+  qemuCpu?: number;
+  /** The guest's virtio interrupts per second during the run (/proc/interrupts in the guest). */
+  guestIrqPerSec?: number;
+  /** Feature bits the guest's virtio-net driver acked (its sysfs `features`), as hex. */
+  guestFeatures?: string;
   note?: string;
+}
+
+/** virtio feature bit names, for the interop notes (virtio 1.x 5.1.3, 6). */
+const FEATURE_NAMES: Record<number, string> = {
+  0: 'CSUM', 1: 'GUEST_CSUM', 2: 'CTRL_GUEST_OFFLOADS', 3: 'MTU', 5: 'MAC', 7: 'GUEST_TSO4', 8: 'GUEST_TSO6', 9: 'GUEST_ECN',
+  10: 'GUEST_UFO', 11: 'HOST_TSO4', 12: 'HOST_TSO6', 13: 'HOST_ECN', 14: 'HOST_UFO', 15: 'MRG_RXBUF', 16: 'STATUS', 17: 'CTRL_VQ',
+  18: 'CTRL_RX', 19: 'CTRL_VLAN', 21: 'GUEST_ANNOUNCE', 22: 'MQ', 23: 'CTRL_MAC_ADDR', 27: 'ANY_LAYOUT', 28: 'RING_INDIRECT_DESC',
+  29: 'RING_EVENT_IDX', 32: 'VERSION_1', 33: 'ACCESS_PLATFORM', 34: 'RING_PACKED', 35: 'IN_ORDER', 36: 'ORDER_PLATFORM',
+  37: 'SR_IOV', 38: 'NOTIFICATION_DATA', 63: 'RSC_EXT',
+};
+
+/** Names of the bits set in `hex`. */
+export function featureNames(hex: string): string[] {
+  const v = BigInt(hex);
+  const out: string[] = [];
+  for (let b = 0; b < 64; b++) if ((v >> BigInt(b)) & 1n) out.push(FEATURE_NAMES[b] ?? `bit${b}`);
+  return out;
+}
+
+/** The guest's acked features: sysfs prints them bit 0 first as a string of 0/1. */
+async function guestFeatures(guest: TinyGuest): Promise<string> {
+  const r = await guest.exec('cat /sys/class/net/eth0/device/features', 10_000);
+  const bits = /[01]{32,}/.exec(r.out)?.[0] ?? '';
+  let v = 0n;
+  for (let i = 0; i < bits.length; i++) if (bits[i] === '1') v |= 1n << BigInt(i);
+  return `0x${v.toString(16)}`;
+}
+
+async function guestIrqs(guest: TinyGuest): Promise<number> {
+  const r = await guest.exec("awk '/virtio/ {s += $2} END {print s + 0}' /proc/interrupts", 10_000);
+  return Number(/\d+/.exec(r.out)?.[0] ?? NaN);
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 function say(m: string): void {
@@ -51,26 +93,59 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100; // fields 14 and 15, USER_HZ = 100
 }
 
-/** iperf3 server in `ns`, client in the guest; receiver Gbit/s and the switch's CPU over the run. */
-async function measure(guest: TinyGuest, ns: string, addr: string, seconds: number, switchPid: number | undefined): Promise<{ gbps: number; cpu: number }> {
+interface Measured {
+  gbps: number;
+  cpu: number;
+  qemuCpu: number;
+  irqPerSec: number;
+  features: string;
+}
+
+/** iperf3 server in `ns`, client in the guest; receiver Gbit/s, the switch's and qemu's CPU and the
+ * guest's virtio interrupts over the run. */
+async function measure(guest: TinyGuest, ns: string, addr: string, seconds: number, switchPid: number | undefined): Promise<Measured> {
   const server = runIn(ns, 'iperf3', ['-s', '-1', '-p', '5301'], { allowFail: true, timeoutMs: (seconds + 60) * 1000 });
   await waitFor(async () => (await runIn(ns, 'ss', ['-ltn'], { allowFail: true })).stdout.includes(':5301'), 5000, 'iperf3 server');
+  const features = await guestFeatures(guest);
+  const irq0 = await guestIrqs(guest);
   const c0 = switchPid ? cpuSeconds(switchPid) : 0;
+  const q0 = guest.pid ? cpuSeconds(guest.pid) : NaN;
   const t0 = Date.now();
   const r = await guest.exec(`iperf3 -c ${addr} -p 5301 -t ${seconds} -f m`, (seconds + 60) * 1000);
   const wall = (Date.now() - t0) / 1000;
   const cpu = switchPid ? (cpuSeconds(switchPid) - c0) / wall : NaN;
+  const qemuCpu = guest.pid ? (cpuSeconds(guest.pid) - q0) / wall : NaN;
+  const irqPerSec = ((await guestIrqs(guest)) - irq0) / wall;
   await server;
   const m = /([\d.]+) Mbits\/sec\s+receiver/.exec(r.out);
   if (!m) throw new Error(`iperf3 in the guest: ${r.out.slice(-500)}`);
-  return { gbps: Number(m[1]) / 1000, cpu };
+  return { gbps: Number(m[1]) / 1000, cpu, qemuCpu, irqPerSec, features };
 }
 
-function figure(pathName: string, x: { gbps: number; cpu: number }, note?: string): VmPathFigure {
-  return { path: pathName, gbps: x.gbps, switchCpu: x.cpu, cpuPerGbps: x.cpu / x.gbps, ...(note ? { note } : {}) };
+function figure(pathName: string, x: Measured, note?: string): VmPathFigure {
+  return {
+    path: pathName, gbps: x.gbps, switchCpu: x.cpu, cpuPerGbps: x.cpu / x.gbps, qemuCpu: x.qemuCpu, guestIrqPerSec: x.irqPerSec,
+    guestFeatures: x.features, ...(note ? { note } : {}),
+  };
 }
 
-async function viaSwitchyard(files: TinyGuestFiles, seconds: number): Promise<VmPathFigure> {
+interface VhostCounters {
+  rxFrames: number;
+  txFrames: number;
+  kicks: number;
+  calls: number;
+  callsSkipped: number;
+  rxBatches: number;
+  txBatches: number;
+}
+
+async function vhostCounters(agentSocket: string): Promise<VhostCounters> {
+  const s = (await controlRequest(agentSocket, { op: 'stats' }, 5000)) as { vhostUser: { counters: VhostCounters }[] };
+  return s.vhostUser[0].counters;
+}
+
+/** `env`: for the agent (SWITCHYARD_VHOST_EVENT_IDX=0: the back end offers no EVENT_IDX). */
+async function viaSwitchyard(files: TinyGuestFiles, seconds: number, pathName = 'switchyard vhost-user', env?: NodeJS.ProcessEnv): Promise<VmPathFigure> {
   const lab = await createFigure8Lab();
   let guest: TinyGuest | undefined;
   const dir = makeRunDir(lab.tag);
@@ -83,11 +158,18 @@ async function viaSwitchyard(files: TinyGuestFiles, seconds: number): Promise<Vm
     const file = writePolicy(dir, policy);
     await createTenantNamespaces(policy, ['host1']);
     const h = lab.hosts[0];
-    const agent = await startAgent(h.ns, h.name, file, dir, ['--workers', '1']);
+    const agent = await startAgent(h.ns, h.name, file, dir, ['--workers', '1'], env);
     agentStops.push(() => agent.stop());
     guest = await TinyGuest.boot({ files, port: { socket, mode: 'server', queues: 1 }, mac: '02:00:00:00:50:21', ip: '10.1.1.21/24', gateway: '10.1.1.1', mtu: 1450 });
     await guest.exec('ping -c 1 -W 5 10.1.1.11', 15_000);
-    return figure('switchyard vhost-user', await measure(guest, lab.tenantNs('contoso-sql'), '10.1.1.11', seconds, agent.child.pid));
+    const c0 = await vhostCounters(agent.socket);
+    const x = await measure(guest, lab.tenantNs('contoso-sql'), '10.1.1.11', seconds, agent.child.pid);
+    const c1 = await vhostCounters(agent.socket);
+    const d = (k: keyof VhostCounters) => c1[k] - c0[k];
+    // how well notifications are batched: guest frames per kick and per read, interrupts per frame
+    const note = `guest->switch ${d('rxFrames')} frames, ${round(d('rxFrames') / d('kicks'))}/kick, ${round(d('rxFrames') / d('rxBatches'))}/batch; ` +
+      `switch->guest ${d('txFrames')} frames, ${round(d('txFrames') / d('txBatches'))}/batch; calls ${d('calls')} (skipped ${d('callsSkipped')})`;
+    return figure(pathName, x, note);
   } finally {
     guest?.stop();
     for (const s of agentStops) await s().catch(() => undefined);
@@ -95,7 +177,28 @@ async function viaSwitchyard(files: TinyGuestFiles, seconds: number): Promise<Vm
   }
 }
 
-async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPathFigure> {
+/** A running OVS-DPDK for a VM: a netdev bridge with a dpdkvhostuserclient port (`vhuSocket`: qemu
+ * is its server) and an internal port `tns` (10.77.0.2/24) in namespace `ns`. */
+export interface OvsDpdk {
+  ns: string;
+  vhuSocket: string;
+  /** ovs-vswitchd's pid (CPU accounting). */
+  pid: number | undefined;
+  dir: string;
+  vsctl(...a: string[]): Promise<{ stdout: string }>;
+  stop(): Promise<void>;
+}
+
+export interface OvsDpdkOptions {
+  /** DPDK memory in MB (-m; FACTS.md: 512 works here). */
+  memMb?: number;
+  /** other_config:userspace-tso-enable: checksum/TSO offload on the vhost-user port, as ours has. */
+  tso?: boolean;
+}
+
+/** Starts ovsdb-server and ovs-vswitchd-dpdk (DPDK without hugepages, FACTS.md) in a fresh
+ * namespace, with the bridge and its two ports. */
+export async function startOvsDpdk(o: OvsDpdkOptions = {}): Promise<OvsDpdk> {
   if (!fs.existsSync(OVS_DPDK)) throw new Error(`${OVS_DPDK} missing (apt-get install openvswitch-switch-dpdk)`);
   const tag = newTag('syo');
   const ns = `${tag}-t`;
@@ -104,8 +207,17 @@ async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPat
   const sock = path.join(dir, 'db.sock');
   const vsctl = (...a: string[]) => run('ovs-vsctl', [`--db=unix:${sock}`, '--timeout=30', ...a]);
   const kids: ChildProcess[] = [];
-  let guest: TinyGuest | undefined;
   const env = { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir };
+  const stop = async (): Promise<void> => {
+    for (const k of [...kids].reverse()) killGroup(k, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    for (const k of kids) killGroup(k, 'SIGKILL');
+    await run('ip', ['netns', 'del', ns], { allowFail: true });
+    // DPDK's runtime files of this --file-prefix
+    fs.rmSync(`/var/run/dpdk/${tag}`, { recursive: true, force: true });
+    if (process.env.SWITCHYARD_KEEP_LOGS === '1') say(`OVS files kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
+  };
   try {
     await run('ip', ['netns', 'add', ns]);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -113,7 +225,8 @@ async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPat
     kids.push(spawnIn(undefined, 'ovsdb-server', [db, `--remote=punix:${sock}`, `--unixctl=${path.join(dir, 'ovsdb.ctl')}`, `--pidfile=${path.join(dir, 'ovsdb.pid')}`, `--log-file=${path.join(dir, 'ovsdb.log')}`], env));
     await waitFor(() => fs.existsSync(sock), 10_000, 'ovsdb-server');
     await vsctl('--no-wait', 'init');
-    await vsctl('--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:dpdk-init=true', `other_config:dpdk-extra=--no-huge --legacy-mem -m 1024 --file-prefix=${tag}`, 'other_config:per-port-memory=true');
+    await vsctl('--no-wait', 'set', 'Open_vSwitch', '.', 'other_config:dpdk-init=true', `other_config:dpdk-extra=--no-huge --legacy-mem -m ${o.memMb ?? 512} --file-prefix=${tag}`,
+      'other_config:per-port-memory=true', `other_config:userspace-tso-enable=${o.tso ?? true}`);
     // in the tenant namespace: its internal port (a TAP) is made right there
     const vswitchd = spawnIn(ns, OVS_DPDK, [`unix:${sock}`, `--unixctl=${path.join(dir, 'vswitchd.ctl')}`, `--pidfile=${path.join(dir, 'vswitchd.pid')}`, `--log-file=${path.join(dir, 'vswitchd.log')}`], env);
     kids.push(vswitchd);
@@ -125,21 +238,29 @@ async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPat
     await waitFor(async () => (await runIn(ns, 'ip', ['link', 'show', 'tns'], { allowFail: true })).code === 0, 20_000, 'internal port');
     await runIn(ns, 'ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'tns']);
     await runIn(ns, 'ip', ['link', 'set', 'tns', 'mtu', '1500', 'up']);
-    await run('ip', ['link', 'set', 'br0', 'up'], { allowFail: true });
+    await runIn(ns, 'ip', ['link', 'set', 'br0', 'up'], { allowFail: true });
+    const err = (await vsctl('get', 'Interface', 'vhu0', 'error').catch(() => ({ stdout: '' }))).stdout.trim();
+    if (err && err !== '[]') throw new Error(`OVS-DPDK vhost-user port: ${err}; log: ${fs.readFileSync(path.join(dir, 'vswitchd.log'), 'utf8').split('\n').filter((l) => /ERR|WARN/.test(l)).slice(-5).join(' | ')}`);
+    return { ns, vhuSocket: vhu, pid: vswitchd.pid, dir, vsctl, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+async function viaOvsDpdk(files: TinyGuestFiles, seconds: number): Promise<VmPathFigure> {
+  const ovs = await startOvsDpdk({ tso: process.env.SWITCHYARD_BENCH_OVS_TSO !== '0' });
+  let guest: TinyGuest | undefined;
+  try {
     guest = await TinyGuest.boot({
-      files, port: { socket: vhu, mode: 'client', queues: 1 }, mac: '02:00:00:00:77:03', ip: '10.77.0.3/24', gateway: '10.77.0.1', mtu: 1500,
+      files, port: { socket: ovs.vhuSocket, mode: 'client', queues: 1 }, mac: '02:00:00:00:77:03', ip: '10.77.0.3/24', gateway: '10.77.0.1', mtu: 1500,
     });
     await waitFor(async () => (await guest!.exec('ping -c 1 -W 2 10.77.0.2', 10_000)).out.includes('1 packets received'), 30_000, 'OVS-DPDK path to pass a ping');
-    const feat = (await run('ovs-vsctl', [`--db=unix:${sock}`, 'get', 'Interface', 'vhu0', 'status'], { allowFail: true })).stdout.trim();
-    return figure('OVS-DPDK vhost-user', await measure(guest, ns, '10.77.0.2', seconds, vswitchd.pid), `OVS status ${feat.slice(0, 200)}`);
+    const status = (await ovs.vsctl('get', 'Interface', 'vhu0', 'status').catch(() => ({ stdout: '' }))).stdout.trim();
+    return figure('OVS-DPDK vhost-user', await measure(guest, ovs.ns, '10.77.0.2', seconds, ovs.pid), `OVS status ${status.slice(0, 300)}`);
   } finally {
     guest?.stop();
-    for (const k of kids.reverse()) killGroup(k, 'SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    for (const k of kids) killGroup(k, 'SIGKILL');
-    await run('ip', ['netns', 'del', ns], { allowFail: true });
-    if (process.env.SWITCHYARD_KEEP_LOGS === '1') say(`OVS files kept in ${dir}`);
-    else fs.rmSync(dir, { recursive: true, force: true });
+    await ovs.stop();
   }
 }
 
@@ -176,10 +297,14 @@ export async function runVmBench(seconds: number, only?: string): Promise<VmPath
   const files = tinyGuestFiles();
   const out: VmPathFigure[] = [];
   const steps: [string, (f: TinyGuestFiles, s: number) => Promise<VmPathFigure>][] = [
-    ['switchyard vhost-user', viaSwitchyard],
+    ['switchyard vhost-user', (f, s) => viaSwitchyard(f, s)],
     ['OVS-DPDK vhost-user', viaOvsDpdk],
     ['qemu TAP + kernel bridge', viaTapBridge],
   ];
+  // SWITCHYARD_BENCH_VM_AB=1: the switchyard path again without EVENT_IDX (what it changes)
+  if (process.env.SWITCHYARD_BENCH_VM_AB === '1') {
+    steps.push(['switchyard vhost-user, no EVENT_IDX', (f, s) => viaSwitchyard(f, s, 'switchyard vhost-user, no EVENT_IDX', { SWITCHYARD_VHOST_EVENT_IDX: '0' })]);
+  }
   for (const [name, fn] of steps) {
     if (only && !name.startsWith(only)) continue;
     say(name);
@@ -197,6 +322,12 @@ if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1])))
   const seconds = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5);
   const figs = await runVmBench(seconds, process.env.SWITCHYARD_BENCH_VM_ONLY);
   if (process.argv.includes('--json')) console.log(JSON.stringify(figs));
-  else for (const f of figs) console.log(`${f.path.padEnd(28)} ${f.gbps.toFixed(3)} Gbit/s  switch CPU ${f.switchCpu.toFixed(2)}  CPU/Gbit/s ${f.cpuPerGbps.toFixed(2)}  ${f.note ?? ''}`);
+  else {
+    for (const f of figs) {
+      console.log(`${f.path.padEnd(36)} ${f.gbps.toFixed(3)} Gbit/s  switch CPU ${f.switchCpu.toFixed(2)}  CPU/Gbit/s ${f.cpuPerGbps.toFixed(2)}  qemu CPU ${f.qemuCpu?.toFixed(2) ?? '-'}  guest irq/s ${f.guestIrqPerSec?.toFixed(0) ?? '-'}`);
+      if (f.guestFeatures) console.log(`  features ${f.guestFeatures}: ${featureNames(f.guestFeatures).join(' ')}`);
+      if (f.note) console.log(`  ${f.note}`);
+    }
+  }
   process.exit(0);
 }

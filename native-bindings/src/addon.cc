@@ -42,6 +42,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unixSendMsg", Napi::Function::New(env, UnixSendMsg, "unixSendMsg"));
   exports.Set("unixRecv", Napi::Function::New(env, UnixRecv, "unixRecv"));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
+  exports.Set("memfdSeals", Napi::Function::New(env, MemfdSeals, "memfdSeals"));
   exports.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   exports.Set("eventfdCreate", Napi::Function::New(env, EventfdCreate, "eventfdCreate"));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite, "eventfdWrite"));

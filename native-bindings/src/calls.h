@@ -60,6 +60,7 @@ Napi::Value UnixConnect(const Napi::CallbackInfo& info);
 Napi::Value UnixSendMsg(const Napi::CallbackInfo& info);
 Napi::Value UnixRecv(const Napi::CallbackInfo& info);
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info);
+Napi::Value MemfdSeals(const Napi::CallbackInfo& info);
 Napi::Value MapShared(const Napi::CallbackInfo& info);
 Napi::Value EventfdCreate(const Napi::CallbackInfo& info);
 Napi::Value EventfdWrite(const Napi::CallbackInfo& info);

@@ -118,19 +118,28 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
 }
 
-// memfdCreate(name, size) -> fd of a memfd of that size (guest memory for a test front end).
+// memfdCreate(name, size, seals?) -> fd of a memfd of that size (guest memory for a test front
+// end). Without `seals` the memfd cannot be sealed (as qemu's memory-backend-memfd,seal=off); with
+// it, it can, and gets those F_SEAL_* bits (0: none yet; qemu's seal=on adds GROW|SHRINK|SEAL).
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgPath(info, "memfdCreate");
   int64_t size = ArgInt(info, 1, "size", 1, int64_t{1} << 34);
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  int64_t seals = ArgIntOpt(info, 2, "seals", -1, 0xffff, -1);
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | (seals >= 0 ? MFD_ALLOW_SEALING : 0));
   if (fd < 0) ThrowErrno(env, errno, "memfdCreate", "memfd_create");
-  if (ftruncate(fd, size) < 0) {
+  if (ftruncate(fd, size) < 0 || (seals > 0 && fcntl(fd, F_ADD_SEALS, static_cast<int>(seals)) < 0)) {
     int err = errno;
     close(fd);
-    ThrowErrno(env, err, "memfdCreate: ftruncate", "ftruncate");
+    ThrowErrno(env, err, "memfdCreate: ftruncate/F_ADD_SEALS", "ftruncate");
   }
   return Napi::Number::New(env, fd);
+}
+
+// memfdSeals(fd) -> its F_SEAL_* bits, or -errno (EINVAL: not a memfd).
+Napi::Value MemfdSeals(const Napi::CallbackInfo& info) {
+  int r = fcntl(ArgFd(info, 0), F_GET_SEALS);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : r);
 }
 
 // mapShared(fd, size) -> ArrayBuffer over a shared mapping of the fd (unmapped when collected).

@@ -23,6 +23,8 @@ constexpr int kMaxLanes = 64;          // forwarding workers
 constexpr size_t kBacklogFrames = 512; // frames waiting for another lane
 constexpr int kMaxRings = 2 * kMaxPairs;
 constexpr uint32_t kMaxRingSize = 32768;  // virtio's limit for a split ring
+constexpr uint32_t kMaxPayload = 4096;    // a protocol message's payload (8 regions need 264)
+constexpr int kMaxFds = 8;                // fds with one message (SET_MEM_TABLE: one per region)
 
 // virtio-net feature bits (virtio 1.x, 5.1.3) and transport bits.
 constexpr uint64_t F_CSUM = 1ull << 0;
@@ -37,6 +39,8 @@ constexpr uint64_t F_MRG_RXBUF = 1ull << 15;
 constexpr uint64_t F_STATUS = 1ull << 16;
 constexpr uint64_t F_MQ = 1ull << 22;
 constexpr uint64_t F_ANY_LAYOUT = 1ull << 27;
+constexpr uint64_t F_INDIRECT_DESC = 1ull << 28;  // VIRTIO_RING_F_INDIRECT_DESC (not offered)
+constexpr uint64_t F_EVENT_IDX = 1ull << 29;      // VIRTIO_RING_F_EVENT_IDX: used_event / avail_event
 constexpr uint64_t F_PROTOCOL_FEATURES = 1ull << 30;  // VHOST_USER_F_PROTOCOL_FEATURES
 constexpr uint64_t F_VERSION_1 = 1ull << 32;
 
@@ -59,6 +63,14 @@ struct Desc {
 };
 constexpr uint16_t DESC_F_NEXT = 1, DESC_F_WRITE = 2, DESC_F_INDIRECT = 4;
 constexpr uint16_t AVAIL_F_NO_INTERRUPT = 1;
+constexpr uint16_t USED_F_NO_NOTIFY = 1;
+
+// vring_need_event (virtio 1.x, 2.7.7.2 / 2.7.10): with EVENT_IDX the other side asks to be told
+// when the index it watches moves past `event`; `from` -> `to` is how far it moved since the last
+// time we checked (16-bit arithmetic: the indexes wrap).
+inline bool NeedEvent(uint16_t event, uint16_t to, uint16_t from) {
+  return static_cast<uint16_t>(to - event - 1) < static_cast<uint16_t>(to - from);
+}
 
 struct Ring {
   uint32_t num = 0;
@@ -70,6 +82,10 @@ struct Ring {
   uint8_t* used = nullptr;    // flags u16, idx u16, {id u32, len u32}[num]
   uint16_t lastAvail = 0;     // next avail entry to take
   uint16_t usedIdx = 0;       // next used entry to fill
+  // EVENT_IDX: the used index at the last notification decision (vring_need_event's old value);
+  // not valid until the first one after a ring (re)start, which always notifies.
+  uint16_t signalledUsed = 0;
+  bool signalledValid = false;
   int kick = -1, call = -1, err = -1;
   bool started = false;  // a kick fd (or polling) was given and GET_VRING_BASE has not stopped it
   bool enabled = false;
@@ -94,6 +110,13 @@ enum Stat {
   S_CALLS,           // interrupts sent to the guest
   S_HANDOFF,         // guest frames passed to the lane (worker) their flow belongs to
   S_HANDOFF_DROP,    // ... dropped: that lane's backlog was full
+  S_KICKS,           // guest notifications (kicks) read from the transmit rings' eventfds
+  S_RX_BATCHES,      // vhostRecv calls that took chains from a transmit ring (frames per batch)
+  S_TX_BATCHES,      // vhostSend calls that put frames into a receive ring
+  S_CALLS_SKIPPED,   // interrupts the guest did not want (NO_INTERRUPT, or EVENT_IDX used_event)
+  S_MEM_REFUSED,     // SET_MEM_TABLE regions refused: past the end of their fd, or not mappable
+  S_MEM_UNSEALED,    // regions mapped from an fd that may still shrink (no F_SEAL_SHRINK): see README
+  S_MEM_SEALED,      // regions whose fd the back end sealed against shrinking itself
   S_COUNT,
 };
 
@@ -101,6 +124,7 @@ struct Device {
   std::mutex mu;
   int id = 0;
   bool offload = true;     // offer checksum / TSO features
+  bool eventIdx = true;    // offer VIRTIO_RING_F_EVENT_IDX
   uint32_t pairs = 1;      // queue pairs offered (MQ when > 1)
   uint32_t lanes = 1;      // forwarding workers; ring pair p belongs to lane p % lanes
   uint64_t features = 0;   // acked by the front end
@@ -116,6 +140,16 @@ struct Device {
   std::deque<std::vector<uint8_t>> backlog[kMaxLanes];
   int wake[kMaxLanes];
   double stats[S_COUNT] = {};
+  // The message being read from the socket (vhost_proto.cc): a front end may send it in pieces,
+  // so what came so far waits here and the main thread never blocks on the rest.
+  struct Incoming {
+    uint8_t buf[12 + kMaxPayload];  // header + payload
+    uint32_t got = 0;
+    int fds[kMaxFds];
+    int nfds = 0;
+    bool tooManyFds = false;
+  } in;
+  bool replyFailed = false;  // a reply could not be sent whole without blocking: the stream ends
 
   // vnet header bytes the front end uses in each buffer (10 or 12).
   uint32_t hdrLen() const {
@@ -128,11 +162,12 @@ struct Device {
   void resetRing(int i, bool closeFds);
   void resetAll();
   void notify(Ring& r);
+  void dropIncoming();  // closes the fds of a message read in part
 };
 
 std::shared_ptr<Device> Find(int id);
 // A new device in the table (its lane epoll fds made); nullptr with *epollErr set on failure.
-std::shared_ptr<Device> Register(uint32_t pairs, uint32_t lanes, bool offload, int* epollErr);
+std::shared_ptr<Device> Register(uint32_t pairs, uint32_t lanes, bool offload, bool eventIdx, int* epollErr);
 // Takes the device out of the table, closes its fds and unmaps its memory.
 void Unregister(int id);
 

@@ -7,6 +7,14 @@
 // (an access outside a mapped region is impossible by construction); a chain is followed for at
 // most `num` descriptors; an avail index that runs ahead by more than the ring size, or a head
 // index outside the ring, stops the ring (counted) until the front end sets it up again.
+//
+// Notifications (VIRTIO_RING_F_EVENT_IDX when the guest acks it): each direction tells the other
+// side only when it asked. Calls (interrupts) go to the guest when the used index passes the
+// guest's used_event; kicks come from the guest when its avail index passes the avail_event we
+// write after each batch (so kicks arrive about once per batch, not once per frame). The guest's
+// receive ring never needs a kick: we do not wait for its buffers (no buffers = a counted drop),
+// so its avail_event is kept out of reach (NO_NOTIFY without EVENT_IDX). All indexes wrap at
+// 16 bits; vhost.h NeedEvent is the spec's vring_need_event.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -51,11 +59,12 @@ std::shared_ptr<Device> Find(int id) {
   return it == devices.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Device> Register(uint32_t pairs, uint32_t lanes, bool offload, int* epollErr) {
+std::shared_ptr<Device> Register(uint32_t pairs, uint32_t lanes, bool offload, bool eventIdx, int* epollErr) {
   auto d = std::make_shared<Device>();
   d->pairs = pairs;
   d->lanes = lanes;
   d->offload = offload;
+  d->eventIdx = eventIdx;
   for (int i = 0; i < kMaxLanes; i++) d->epoll[i] = d->wake[i] = -1;
   for (uint32_t l = 0; l < lanes; l++) {
     d->epoll[l] = epoll_create1(EPOLL_CLOEXEC);
@@ -90,6 +99,7 @@ void Unregister(int id) {
   std::lock_guard<std::mutex> g(d->mu);
   d->resetAll();
   d->unmapAll();
+  d->dropIncoming();
   for (uint32_t l = 0; l < d->lanes; l++) {
     if (d->epoll[l] >= 0) close(d->epoll[l]);
     if (d->wake[l] >= 0) close(d->wake[l]);
@@ -165,10 +175,35 @@ void Device::resetAll() {
   featuresSet = false;
 }
 
+void Device::dropIncoming() {
+  for (int i = 0; i < in.nfds; i++)
+    if (in.fds[i] >= 0) close(in.fds[i]);
+  in.nfds = 0;
+  in.got = 0;
+  in.tooManyFds = false;
+}
+
+// After the used index was published: an interrupt unless the guest said it does not want one.
 void Device::notify(Ring& r) {
+  // the used index is visible to the guest before we read what it wants (it re-checks the used
+  // index after writing used_event: one of the two sides sees the other)
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (r.call < 0) return;
-  if (__atomic_load_n(&r.avail[0], __ATOMIC_RELAXED) & AVAIL_F_NO_INTERRUPT) return;
+  bool want;
+  if (features & F_EVENT_IDX) {
+    const uint16_t event = __atomic_load_n(&r.avail[2 + r.num], __ATOMIC_RELAXED);  // used_event
+    const uint16_t from = r.signalledUsed;
+    const bool valid = r.signalledValid;
+    r.signalledUsed = r.usedIdx;
+    r.signalledValid = true;
+    want = !valid || NeedEvent(event, r.usedIdx, from);
+  } else {
+    want = !(__atomic_load_n(&r.avail[0], __ATOMIC_RELAXED) & AVAIL_F_NO_INTERRUPT);
+  }
+  if (!want) {
+    stats[S_CALLS_SKIPPED]++;
+    return;
+  }
   uint64_t one = 1;
   ssize_t w = write(r.call, &one, sizeof one);
   (void)w;
@@ -181,6 +216,30 @@ inline void PutUsed(Ring& r, uint16_t slot, uint32_t id, uint32_t len) {
   uint8_t* e = r.used + 4 + 8 * static_cast<size_t>(slot % r.num);
   std::memcpy(e, &id, 4);
   std::memcpy(e + 4, &len, 4);
+}
+
+// With EVENT_IDX: the avail_event field after the used ring.
+inline uint16_t* AvailEvent(Ring& r) { return reinterpret_cast<uint16_t*>(r.used + 4 + 8 * static_cast<size_t>(r.num)); }
+
+// A transmit ring after a batch: with EVENT_IDX, ask for a kick when the guest makes the next chain
+// available; true when it did so already before it could see that (no kick will come for it, so
+// the caller looks again).
+inline bool ArmKick(Device& d, Ring& r) {
+  if (!(d.features & F_EVENT_IDX)) return false;
+  __atomic_store_n(AvailEvent(r), r.lastAvail, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  return LoadAcquire16(&r.avail[1]) != r.lastAvail;
+}
+
+// The guest's receive ring: no kicks wanted, ever (see the top of this file).
+inline void QuietRx(Device& d, Ring& r) {
+  if (d.features & F_EVENT_IDX) {
+    // the guest cannot make more than num buffers available past lastAvail, so it never crosses
+    __atomic_store_n(AvailEvent(r), static_cast<uint16_t>(r.lastAvail + r.num), __ATOMIC_RELAXED);
+  } else {
+    uint16_t* flags = reinterpret_cast<uint16_t*>(r.used);
+    if (__atomic_load_n(flags, __ATOMIC_RELAXED) != USED_F_NO_NOTIFY) __atomic_store_n(flags, USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+  }
 }
 
 inline void PublishUsed(Device& d, Ring& r, uint16_t before) {
@@ -253,7 +312,11 @@ int32_t RecvRing(Device& d, Ring& r, uint32_t lane, uint8_t* slab, int32_t* star
                  int32_t n, int32_t max, bool* more) {
   uint16_t availIdx;
   const int pend = Pending(d, r, &availIdx);
-  if (pend <= 0) return n;
+  if (pend < 0) return n;
+  if (pend == 0) {
+    if (ArmKick(d, r)) *more = true;
+    return n;
+  }
   const size_t hdr = d.hdrLen();
   const bool indirectOk = false;  // VIRTIO_RING_F_INDIRECT_DESC is not offered
   const uint16_t usedBefore = r.usedIdx;
@@ -317,8 +380,9 @@ int32_t RecvRing(Device& d, Ring& r, uint32_t lane, uint8_t* slab, int32_t* star
     len[n] = static_cast<int32_t>(total - hdr);
     n++;
   }
+  if (r.usedIdx != usedBefore) d.stats[S_RX_BATCHES]++;
   PublishUsed(d, r, usedBefore);
-  if (!r.broken && r.lastAvail != availIdx) *more = true;
+  if (!r.broken && (r.lastAvail != availIdx || ArmKick(d, r))) *more = true;
   return n;
 }
 
@@ -457,7 +521,8 @@ static std::shared_ptr<Device> ArgDevice(const Napi::CallbackInfo& info, size_t 
 // vhostRecv(device, lane, slab, start, len, slotSize, headroom, max) -> n
 // Frames the guest sent on the transmit rings of `lane`: frame i at i*slotSize + headroom, its
 // 12-byte virtio-net header before it. Drains the lane's kick eventfds first; if frames remain
-// (max reached), the kick is raised again so the level-triggered poll comes back.
+// (max reached, or made available after the last look), the lane's wake eventfd is raised so the
+// level-triggered poll comes back.
 Napi::Value VhostRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto d = vhost::Find(static_cast<int>(ArgInt(info, 0, "device", 1, INT32_MAX)));
@@ -500,22 +565,21 @@ Napi::Value VhostRecv(const Napi::CallbackInfo& info) {
       (void)w;
     }
   }
+  bool more = false;
   for (uint32_t p = lane; p < d->pairs; p += d->lanes) {
     vhost::Ring& r = d->rings[2 * p + 1];
     if (r.kick >= 0) {
-      uint64_t v;
-      ssize_t rd = read(r.kick, &v, sizeof v);
-      (void)rd;
+      uint64_t v = 0;
+      if (read(r.kick, &v, sizeof v) == sizeof v) d->stats[vhost::S_KICKS] += static_cast<double>(v);
     }
     if (!r.ready()) continue;
-    bool more = false;
     n = vhost::RecvRing(*d, r, lane, slab.data, start.data, len.data, static_cast<size_t>(slot), static_cast<size_t>(headroom), n,
                         static_cast<int32_t>(max), &more);
-    if (more && r.kick >= 0) {
-      uint64_t one = 1;
-      ssize_t w = write(r.kick, &one, sizeof one);
-      (void)w;
-    }
+  }
+  if (more) {
+    uint64_t one = 1;
+    ssize_t w = write(d->wake[lane], &one, sizeof one);
+    (void)w;
   }
   return Napi::Number::New(env, n);
 }
@@ -599,7 +663,9 @@ Napi::Value VhostSend(const Napi::CallbackInfo& info) {
     if (vhost::SendFrame(*d, *r, availIdx, s, &full)) sent++;
     if (r->broken) break;
   }
+  if (!r->broken) vhost::QuietRx(*d, *r);
   vhost::PublishUsed(*d, *r, usedBefore);
+  if (sent > 0) d->stats[vhost::S_TX_BATCHES]++;
   return Napi::Number::New(env, sent);
 }
 

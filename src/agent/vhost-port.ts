@@ -32,7 +32,11 @@ export async function createVhostPort(info: PortInfo, log: Logger, mode: VhostPo
       queues: v.queues,
       lanes: mode.workers,
       offload: mode.offload,
+      // SWITCHYARD_VHOST_EVENT_IDX=0: without notification suppression (bench/vm-vhost.ts compares)
+      eventIdx: process.env.SWITCHYARD_VHOST_EVENT_IDX !== '0',
       onState: (state, detail) => log.info({ port: info.name, socket: v.socket, state, detail }, 'vhost-user front end'),
+      onUnsealedMemory: (regions) =>
+        log.warn({ port: info.name, socket: v.socket, regions }, 'vhost-user guest memory is not sealed against shrinking (qemu memory-backend-memfd seal=off, or a file backend): a front end that shrinks it would crash the agent'),
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

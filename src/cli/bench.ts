@@ -377,9 +377,10 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     // the "kernel" column of this case is switchyard itself with one worker
     add(`fastpath-workers-${fast[1].workers}`, 'Mframes/s', best(1), best(0), 'switchyard-1-worker');
   }
-  if (vm.length === 3) {
+  const vmPath = (name: string) => vm.find((f) => f.path === name);
+  const [syVm, ovsVm, tapVm] = [vmPath('switchyard vhost-user'), vmPath('OVS-DPDK vhost-user'), vmPath('qemu TAP + kernel bridge')];
+  if (syVm && ovsVm && tapVm) {
     // TCP from a TCG guest: the guest is the bottleneck, the ratios and the switch's CPU are the figures
-    const [syVm, ovsVm, tapVm] = vm;
     add('vm-tcp-vs-ovs-dpdk', 'Gbit/s', syVm.gbps, ovsVm.gbps, 'ovs-dpdk-vhost-user');
     add('vm-tcp-vs-tap-bridge', 'Gbit/s', syVm.gbps, tapVm.gbps, 'qemu-tap-kernel-bridge');
     add('vm-cpu-per-gbps', 'CPU s/s per Gbit/s', syVm.cpuPerGbps, ovsVm.cpuPerGbps, 'ovs-dpdk-vhost-user', true);

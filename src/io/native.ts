@@ -92,7 +92,7 @@ export interface NativeAddon {
   segmentFrame?(buf: Uint8Array, F: number, len: number, gsoType: number, mss: number, pre: number, lenField: number, limit: number, out: Int32Array): number;
   /** A vhost-user device in the process-wide table (reachable from every thread by its id);
    * `lanes` forwarding workers, ring pair p belongs to lane p % lanes. */
-  vhostCreate(opts: { pairs?: number; lanes?: number; offload?: boolean }): number;
+  vhostCreate(opts: { pairs?: number; lanes?: number; offload?: boolean; eventIdx?: boolean }): number;
   /** Closes the device's fds and unmaps guest memory; idempotent. */
   vhostDestroy(device: number): void;
   /** The front end went away: rings, fds, features and memory go. */
@@ -117,8 +117,10 @@ export interface NativeAddon {
   unixSendMsg(fd: number, bytes: Uint8Array, fds?: Int32Array): number;
   /** recv: bytes read, 0 at end of stream, or -errno; `wait` blocks up to the socket timeout. */
   unixRecv(fd: number, bytes: Uint8Array, wait: boolean): number;
-  /** A memfd of `size` bytes. */
-  memfdCreate(name: string, size: number): number;
+  /** A memfd of `size` bytes; with `seals` (F_SEAL_* bits, 0 for none yet) one that can be sealed. */
+  memfdCreate(name: string, size: number, seals?: number): number;
+  /** A memfd's F_SEAL_* bits, or -errno. */
+  memfdSeals(fd: number): number;
   /** A shared mapping of `fd` as an ArrayBuffer. */
   mapShared(fd: number, size: number): ArrayBuffer;
   eventfdCreate(): number;

@@ -30,6 +30,7 @@ import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
 export const VHOST_STATS = [
   'rxFrames', 'txFrames', 'badAddress', 'badChain', 'oversize', 'ringBroken', 'noBuffers',
   'offloadDrops', 'csumFinished', 'short', 'messages', 'badMessages', 'calls', 'handoff', 'handoffDrops',
+  'kicks', 'rxBatches', 'txBatches', 'callsSkipped', 'memRefused', 'memUnsealed', 'memSealed',
 ] as const;
 export type VhostStatName = (typeof VHOST_STATS)[number];
 
@@ -46,10 +47,15 @@ export interface VhostUserOptions {
   lanes?: number;
   /** Offer checksum and TSO offloads (the agent's offload setting). */
   offload?: boolean;
+  /** Offer VIRTIO_RING_F_EVENT_IDX (notification suppression; default true). */
+  eventIdx?: boolean;
   /** Client mode: milliseconds between connection attempts (default 500). */
   reconnectMs?: number;
   /** Called on connect and disconnect (for logs). */
   onState?: (state: 'connected' | 'disconnected', detail: string) => void;
+  /** Called when the front end gave guest memory that can still shrink under the mapping (not
+   * sealed, and not sealable): a front end that shrinks it would crash the agent (README). */
+  onUnsealedMemory?: (regions: number) => void;
 }
 
 export interface VhostStatus {
@@ -73,12 +79,13 @@ export class VhostUserDevice {
   private connPoll: PollHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private unsealedSeen = 0;
 
   private constructor(
     private readonly n: NativeAddon,
     readonly opts: VhostUserOptions,
   ) {
-    this.id = n.vhostCreate({ pairs: opts.queues ?? 1, lanes: Math.min(64, opts.lanes ?? 1), offload: opts.offload ?? true });
+    this.id = n.vhostCreate({ pairs: opts.queues ?? 1, lanes: Math.min(64, opts.lanes ?? 1), offload: opts.offload ?? true, eventIdx: opts.eventIdx ?? true });
   }
 
   /** Creates the device and starts listening (server) or connecting (client). Throws (with
@@ -156,7 +163,15 @@ export class VhostUserDevice {
   private service(): void {
     if (this.conn < 0) return;
     const r = this.n.vhostService(this.id, this.conn);
-    if (r < 0) this.detach(errnoError(r, `vhost-user ${this.opts.socket}`, 'recvmsg').message);
+    if (r < 0) {
+      this.detach(errnoError(r, `vhost-user ${this.opts.socket}`, 'recvmsg').message);
+      return;
+    }
+    if (r > 0 && this.opts.onUnsealedMemory) {
+      const unsealed = this.n.vhostStats(this.id)[VHOST_STATS.indexOf('memUnsealed')];
+      if (unsealed > this.unsealedSeen) this.opts.onUnsealedMemory(unsealed - this.unsealedSeen);
+      this.unsealedSeen = unsealed;
+    }
   }
 
   /** The front end went away: the device forgets it and waits for the next one. */

@@ -19,8 +19,11 @@ export const REQ = {
 
 export const F = {
   CSUM: 1n << 0n, GUEST_CSUM: 1n << 1n, GUEST_TSO4: 1n << 7n, GUEST_TSO6: 1n << 8n, HOST_TSO4: 1n << 11n, HOST_TSO6: 1n << 12n,
-  MRG_RXBUF: 1n << 15n, MQ: 1n << 22n, PROTOCOL_FEATURES: 1n << 30n, VERSION_1: 1n << 32n,
+  MRG_RXBUF: 1n << 15n, MQ: 1n << 22n, EVENT_IDX: 1n << 29n, PROTOCOL_FEATURES: 1n << 30n, VERSION_1: 1n << 32n,
 } as const;
+
+/** fcntl F_SEAL_* bits. */
+export const SEAL = { SEAL: 1, SHRINK: 2, GROW: 4, WRITE: 8 } as const;
 const PF_REPLY_ACK = 1n << 3n;
 
 export const UVA_BASE = 0x7f0000000000n;
@@ -36,6 +39,9 @@ export interface FrontendOptions {
   pairs?: number;
   /** Feature bits to ack out of those offered (default: all offered). */
   want?: bigint;
+  /** F_SEAL_* bits on guest memory (qemu's seal=on: GROW|SHRINK|SEAL); 0: sealable, none yet;
+   * default: a memfd that cannot be sealed (seal=off). */
+  seals?: number;
 }
 
 /** Yields to the event loop until `pred` holds (the back end runs on the same loop); throws after `turns`. */
@@ -69,7 +75,7 @@ export class VhostFrontend {
   private constructor(readonly conn: number, opts: FrontendOptions) {
     this.n = loadNative();
     const size = opts.memSize ?? 8 << 20;
-    this.memFd = this.n.memfdCreate('vhost-test-guest', size);
+    this.memFd = this.n.memfdCreate('vhost-test-guest', size, opts.seals);
     this.mem = new Uint8Array(this.n.mapShared(this.memFd, size));
     this.view = new DataView(this.mem.buffer);
     this.ringSize = opts.ringSize ?? 256;
@@ -192,14 +198,18 @@ export class VhostFrontend {
     return this.features;
   }
 
-  async startRing(i: number): Promise<void> {
+  /** Sets ring i up (again), its indexes starting at `base` (qemu passes the last avail index on a
+   * reconnect; tests use it to reach the 16-bit wrap quickly). */
+  async startRing(i: number, base = 0): Promise<void> {
     this.mem.fill(0, RING_BASE + i * RING_AREA, RING_BASE + (i + 1) * RING_AREA);
     this.nextDesc[i] = 0;
-    this.availIdx[i] = 0;
-    this.usedSeen[i] = 0;
+    this.availIdx[i] = base & 0xffff;
+    this.usedSeen[i] = base & 0xffff;
+    this.view.setUint16(RING_BASE + i * RING_AREA + 0x4000 + 2, base & 0xffff, true);
+    this.view.setUint16(RING_BASE + i * RING_AREA + 0x8000 + 2, base & 0xffff, true);
     const ok = (await this.call1(REQ.SET_VRING_NUM, VhostFrontend.state(i, this.ringSize))) &&
       (await this.call1(REQ.SET_VRING_ADDR, this.ringAddr(i))) &&
-      (await this.call1(REQ.SET_VRING_BASE, VhostFrontend.state(i, 0)));
+      (await this.call1(REQ.SET_VRING_BASE, VhostFrontend.state(i, base & 0xffff)));
     if (!ok) throw new Error(`ring ${i} setup refused`);
     this.kick[i] ??= this.n.eventfdCreate();
     this.call[i] ??= this.n.eventfdCreate();
@@ -235,6 +245,23 @@ export class VhostFrontend {
   setAvailIdx(ring: number, v: number): void {
     this.availIdx[ring] = v & 0xffff;
     this.view.setUint16(RING_BASE + ring * RING_AREA + 0x4000 + 2, v & 0xffff, true);
+  }
+  /** EVENT_IDX, the driver's side: used_event (after the avail ring): "interrupt me when the used
+   * index moves past this". */
+  setUsedEvent(ring: number, v: number): void {
+    this.view.setUint16(RING_BASE + ring * RING_AREA + 0x4000 + 4 + 2 * this.ringSize, v & 0xffff, true);
+  }
+  /** EVENT_IDX, the device's side: avail_event (after the used ring): "kick me when the avail index
+   * moves past this". */
+  availEvent(ring: number): number {
+    return this.view.getUint16(RING_BASE + ring * RING_AREA + 0x8000 + 4 + 8 * this.ringSize, true);
+  }
+  usedFlags(ring: number): number {
+    return this.view.getUint16(RING_BASE + ring * RING_AREA + 0x8000, true);
+  }
+  /** The avail index the driver last published on `ring`. */
+  availIndex(ring: number): number {
+    return this.availIdx[ring];
   }
   usedIdx(ring: number): number {
     return this.view.getUint16(RING_BASE + ring * RING_AREA + 0x8000 + 2, true);
