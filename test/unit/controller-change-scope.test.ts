@@ -219,7 +219,9 @@ describe('change-scoped validation', () => {
     }
     const body = { name: 'v7-p3', host: 'h0', virtualNetwork: 'v7', subnet: 's', macAddress: '02:00:00:00:07:03', ipAddress: '10.7.0.99' };
     const { doc, target } = model.scope.candidate('networkInterfaces', 'v7-p3', body);
-    expect(target).toEqual({ kind: 'networkInterfaces', index: 1999 });
+    expect(target).toEqual({ kind: 'networkInterfaces', index: 0 });
+    // a body without a well-formed name sits where it would in the whole policy (messages may name it by index)
+    expect(model.scope.candidate('networkInterfaces', 'v7-p3', { ...body, name: 7 }).target).toEqual({ kind: 'networkInterfaces', index: 1999 });
     // the host, the network, and nothing of the 1999 other ports (the MAC and ifname are its own)
     expect(Object.fromEntries(POLICY_KINDS.map((kind) => [kind, doc[kind].filter(() => true).length]))).toEqual({ hosts: 1, virtualNetworks: 1, networkInterfaces: 1, accessControlLists: 0, switches: 0, nats: 0 });
     const dup = model.scope.candidate('networkInterfaces', 'new', { ...body, name: 'new', ipAddress: '10.7.0.20' });
