@@ -8,25 +8,34 @@
  *   fleet1000 1000 hosts, 100,000 ports (100 per host): 1000 virtual networks of 100 ports spread
  *             over 10 hosts each (10 per host), so each host is in 10 networks and a PUT of a port
  *             reaches the 10 hosts of its network; the policy is loaded straight into the store
+ *             before the controller starts, the measured changes are REST PUTs like the others
+ *             (checked by change-scoped validation, change-scope.ts)
  * Writes bench/results/controller-latest.json ({cases: [{name, hosts, ports, p50Ms, p99Ms, ...}]})
- * with the controller process's memory and CPU beside each case. The machine may be shared: the
- * figures are what this run saw.
- * Run: node --import tsx bench/controller-convergence.ts [rounds=30] [only-case]
+ * with the controller process's memory, CPU and event-loop delay beside each case, and for the
+ * big case the time one full (whole-policy) validation of the same change takes, for comparison.
+ * The machine may be shared: the figures are what this run saw.
+ * Run: node --import tsx bench/controller-convergence.ts [rounds=30] [only-case] (one case replaces
+ * its entry in the results file and keeps the others)
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { controllerRequest } from '../src/agent/controller-http.js';
 import { ControllerSync } from '../src/agent/controller-sync.js';
+import { viewDigest } from '../src/agent/controller-sync-protocol.js';
 import { checkPut } from '../src/controller/changes.js';
+import { PolicyIndex } from '../src/controller/policy-index.js';
+import type { PolicyAt } from '../src/controller/changes.js';
 import { ControllerServer } from '../src/controller/server.js';
 import { SqliteStore } from '../src/controller/sqlite-store.js';
 import { makeTestPki } from '../src/lab/pki.js';
 import { figure8Policy } from '../src/policy/figure8.js';
+import { parsePolicy } from '../src/policy/validate.js';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const AGENT_PROCESSES = 4;
@@ -41,12 +50,8 @@ interface Scenario {
   seed: () => { kind: 'hosts' | 'virtualNetworks' | 'networkInterfaces'; item: Resource }[];
   /** The i-th change: a PUT, and the hosts whose view it changes. */
   change: (i: number) => { kind: string; item: Resource; affected: string[] };
-  /**
-   * Write the changes straight into the store and publish (the REST handler's path after
-   * validation), and time the validation of one such PUT on its own: at 100,000 ports the
-   * whole-policy validation, not the fan-out, is what a PUT costs (see validateMs).
-   */
-  direct?: boolean;
+  /** Also time one full (whole-policy) validation of such a change, to set beside the scoped one. */
+  timeFullValidation?: boolean;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -55,7 +60,7 @@ function percentile(sorted: number[], p: number): number {
 
 const hex = (n: number): string => n.toString(16).padStart(2, '0');
 const mac = (n: number): string => `02:00:00:${hex((n >> 16) & 255)}:${hex((n >> 8) & 255)}:${hex(n & 255)}`;
-const pa = (i: number): string => `172.16.${i >> 8}.${(i & 255) + 1}`;
+const pa = (i: number): string => `172.${16 + (i >> 8)}.${i & 255}.1`;
 
 function figure8(): Scenario {
   const policy = figure8Policy();
@@ -101,7 +106,7 @@ function fleet1000(): Scenario {
   });
   return {
     name: 'fleet1000',
-    direct: true,
+    timeFullValidation: true,
     hosts,
     ports: VNETS * PORTS,
     seed: () => [
@@ -173,21 +178,143 @@ interface CaseResult {
   controllerHeapMb: number;
   controllerCpuPercent: number;
   viewsBuiltPerPut: number;
-  /** How the change went in: 'rest' (HTTPS PUT) or 'store' (direct write + publish). */
+  /** How the change went in: 'rest' (an HTTPS PUT with the admin token). */
   writePath: string;
-  /** With direct writes: one REST-equivalent validation of the change against the whole policy. */
-  validateMs?: number;
+  /** Event-loop delay of the controller process during the rounds (perf_hooks.monitorEventLoopDelay). */
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** One validation of such a change against the whole policy (what a PUT cost before change-scoped validation). */
+  fullValidateMs?: number;
+  /** The same change checked by change-scoped validation. */
+  scopedValidateMs?: number;
+  /** Whole-policy PUTs (PUT /networking/v1/policy, one port changed): validated in the piscina pool, then inline. */
+  wholePolicyPuts?: WholePut[];
+  /** What starting the controller costs its event loop, and what moving it to a worker would copy. */
+  startWork?: StartWork;
+}
+
+interface StartWork {
+  /** Loading the policy index from the store (every resource parsed from JSON). */
+  indexLoadMs: number;
+  /** Distinct host views (hosts with the same networks share one). */
+  views: number;
+  /** Building each distinct view and its digest once, all together and the largest single one. */
+  viewsTotalMs: number;
+  viewMaxMs: number;
+  /** structuredClone of the whole policy: the least a worker building views would need copied to it. */
+  policyCloneMs: number;
+}
+
+/** Time the controller's start-up work on this event loop, from the same store (the hub's is done already). */
+function startWork(store: SqliteStore, hosts: string[]): StartWork {
+  let t = performance.now();
+  const index = new PolicyIndex(store);
+  const indexLoadMs = performance.now() - t;
+  const sets = new Map<string, string[]>();
+  for (const host of hosts) {
+    const vnets = index.vnetsOf(host).sort();
+    sets.set(vnets.join('\n'), vnets);
+  }
+  let viewsTotalMs = 0;
+  let viewMaxMs = 0;
+  for (const vnets of sets.values()) {
+    t = performance.now();
+    viewDigest(index.view(vnets));
+    const ms = performance.now() - t;
+    viewsTotalMs += ms;
+    viewMaxMs = Math.max(viewMaxMs, ms);
+  }
+  const policy = index.policy();
+  t = performance.now();
+  structuredClone(policy);
+  const policyCloneMs = performance.now() - t;
+  const round = (ms: number): number => Math.round(ms * 10) / 10;
+  return { indexLoadMs: round(indexLoadMs), views: sets.size, viewsTotalMs: round(viewsTotalMs), viewMaxMs: round(viewMaxMs), policyCloneMs: round(policyCloneMs) };
+}
+
+interface WholePut {
+  validation: 'inline' | 'pool (first: thread start)' | 'pool';
+  bodyMb: number;
+  putMs: number;
+  changed: number;
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+}
+
+/** PUT a prepared JSON text (made before timing: the driver shares this event loop). */
+function putText(url: URL, text: Buffer, ca: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'PUT', ca, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': String(text.length) }, timeout: 300_000 });
+    request.on('error', reject);
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    request.end(text);
+  });
+}
+
+/**
+ * The whole policy as it is stored now with one port changed, PUT to /networking/v1/policy with
+ * the controller's validation inline and then in its piscina pool: round trip and event-loop
+ * delay while it runs (the controller's loop, which here is also the driver's).
+ */
+async function wholePolicyPuts(server: ControllerServer, url: string, ca: Buffer, scenario: Scenario, from: number): Promise<WholePut[]> {
+  const out: WholePut[] = [];
+  // inline last: a loop held for seconds may make agents reconnect, which must not land in the pool's figures
+  const modes: WholePut['validation'][] = ['pool (first: thread start)', 'pool', 'inline'];
+  for (const [i, validation] of modes.entries()) {
+    const change = scenario.change(from + i);
+    const policy = server.hub.current().policy;
+    const doc = { ...policy, networkInterfaces: policy.networkInterfaces.map((nic) => (nic.name === change.item.name ? change.item : nic)) };
+    const text = Buffer.from(JSON.stringify(doc));
+    server.validator.pooled = validation !== 'inline';
+    await new Promise((r) => setTimeout(r, 200));
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const t = performance.now();
+    const reply = await putText(new URL('/networking/v1/policy', url), text, ca);
+    const putMs = performance.now() - t;
+    loop.disable();
+    if (reply.status !== 200) throw new Error(`whole-policy PUT: ${reply.status} ${reply.text.slice(0, 300)}`);
+    const round = (ms: number): number => Math.round(ms * 10) / 10;
+    out.push({
+      validation,
+      bodyMb: Math.round((text.length / 2 ** 20) * 10) / 10,
+      putMs: Math.round(putMs),
+      changed: (JSON.parse(reply.text) as { changed: number }).changed,
+      loopDelayP50Ms: round(loop.percentile(50) / 1e6),
+      loopDelayP99Ms: round(loop.percentile(99) / 1e6),
+      loopDelayMaxMs: round(loop.max / 1e6),
+    });
+  }
+  server.validator.pooled = true;
+  return out;
 }
 
 async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnType<typeof makeTestPki>): Promise<CaseResult> {
   const storeFile = path.join(dir, `${scenario.name}.db`);
   const store = new SqliteStore(storeFile);
+  // stored as a PUT would store them: normalised by the schema (so a whole-policy PUT of the same
+  // resources finds them unchanged)
   const seed = scenario.seed();
+  const normalised = parsePolicy({
+    hosts: seed.filter((s) => s.kind === 'hosts').map((s) => s.item),
+    virtualNetworks: seed.filter((s) => s.kind === 'virtualNetworks').map((s) => s.item),
+    networkInterfaces: seed.filter((s) => s.kind === 'networkInterfaces').map((s) => s.item),
+  });
+  if (!normalised.ok) throw new Error(`bench policy invalid: ${normalised.errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ')}`);
   store.batch(() => {
-    for (const { kind, item } of seed) store.put(kind, item.name, item);
+    for (const kind of ['hosts', 'virtualNetworks', 'networkInterfaces'] as const) {
+      for (const item of normalised.policy[kind] as unknown as Resource[]) store.put(kind, item.name, item);
+    }
   });
   const server = new ControllerServer({ store, token: TOKEN, heartbeatMs: 5000, tls: { cert: readFileSync(pki.cert), key: readFileSync(pki.key) }, sync: { maxStreams: 4096 } });
   const { url } = await server.listen('127.0.0.1', 0);
+  const ca = readFileSync(pki.caCert);
   const started = performance.now();
 
   // host -> the newest revision it applied
@@ -229,6 +356,8 @@ async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnT
   const converge: number[] = [];
   const ack: number[] = [];
   const viewsBefore = server.hub.stats().viewsBuilt;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   let affected = 0;
@@ -238,15 +367,9 @@ async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnT
     let resolve!: () => void;
     const all = new Promise<void>((r) => (resolve = r));
     const sent = performance.now();
-    let revision: number;
-    if (scenario.direct === true) {
-      revision = (await server.store.put(change.kind as 'networkInterfaces', change.item.name, change.item)).revision;
-      server.hub.publish();
-    } else {
-      const reply = await controllerRequest(new URL(`/networking/v1/${change.kind}/${change.item.name}`, url), 'PUT', change.item, { token: TOKEN, ca: readFileSync(pki.caCert), timeoutMs: 120_000 });
-      if (reply.status >= 300) throw new Error(`PUT ${change.kind}/${change.item.name}: ${reply.status} ${reply.text.slice(0, 300)}`);
-      revision = (JSON.parse(reply.text) as { revision: number }).revision;
-    }
+    const reply = await controllerRequest(new URL(`/networking/v1/${change.kind}/${change.item.name}`, url), 'PUT', change.item, { token: TOKEN, ca, timeoutMs: 120_000 });
+    if (reply.status >= 300) throw new Error(`PUT ${change.kind}/${change.item.name}: ${reply.status} ${reply.text.slice(0, 300)}`);
+    const revision = (JSON.parse(reply.text) as { revision: number }).revision;
     const acked = performance.now();
     waiting = { revision, hosts: change.affected, resolve };
     check();
@@ -257,16 +380,25 @@ async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnT
   }
   const cpu = process.cpuUsage(cpuBefore);
   const wall = performance.now() - wallBefore;
+  loop.disable();
   const memory = process.memoryUsage();
   const viewsBuilt = server.hub.stats().viewsBuilt - viewsBefore;
-  let validateMs: number | undefined;
-  if (scenario.direct === true) {
+  // before anything that holds the loop for seconds (agents reconnect after 15 s without a message)
+  const wholePuts = scenario.timeFullValidation === true ? await wholePolicyPuts(server, url, ca, scenario, rounds + 1) : undefined;
+  let validation: { fullValidateMs: number; scopedValidateMs: number } | undefined;
+  if (scenario.timeFullValidation === true) {
     const change = scenario.change(rounds);
-    const t = performance.now();
-    const check = checkPut(server.hub.current(), change.kind as 'networkInterfaces', change.item.name, change.item);
-    validateMs = Math.round(performance.now() - t);
-    if (!check.ok) throw new Error(`validation refused the bench change: ${check.message}`);
+    const current = server.hub.current();
+    const timed = (at: PolicyAt): number => {
+      const t = performance.now();
+      const check = checkPut(at, change.kind as 'networkInterfaces', change.item.name, change.item);
+      if (!check.ok) throw new Error(`validation refused the bench change: ${check.message}`);
+      return Math.round((performance.now() - t) * 100) / 100;
+    };
+    const whole = { policy: current.policy, revision: current.revision };
+    validation = { fullValidateMs: timed(whole), scopedValidateMs: timed(current) };
   }
+  const start = scenario.timeFullValidation === true ? startWork(store, scenario.hosts) : undefined;
   for (const child of children) child.send({ type: 'stop' });
   await Promise.all(children.map((child) => new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)))));
   await server.close();
@@ -289,8 +421,13 @@ async function run(scenario: Scenario, rounds: number, dir: string, pki: ReturnT
     controllerHeapMb: Math.round(memory.heapUsed / 2 ** 20),
     controllerCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wall) * 1000) / 10,
     viewsBuiltPerPut: Math.round((viewsBuilt / rounds) * 10) / 10,
-    writePath: scenario.direct === true ? 'store' : 'rest',
-    ...(validateMs === undefined ? {} : { validateMs }),
+    writePath: 'rest',
+    loopDelayP50Ms: round(loop.percentile(50) / 1e6),
+    loopDelayP99Ms: round(loop.percentile(99) / 1e6),
+    loopDelayMaxMs: round(loop.max / 1e6),
+    ...validation,
+    ...(wholePuts === undefined ? {} : { wholePolicyPuts: wholePuts }),
+    ...(start === undefined ? {} : { startWork: start }),
   };
 }
 
@@ -312,8 +449,13 @@ async function main(): Promise<void> {
   }
   const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'controller-latest.json');
   const note =
-    'PUT sent (or, writePath store, the store write) -> every affected agent (sync client in a child process) has the view; HTTPS; controller memory/CPU of the bench process (controller + driver); shared machine: noisy';
-  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), note, cases }, null, 2)}\n`);
+    'HTTPS PUT sent (admin token) -> every affected agent (sync client in a child process) has the view; controller memory/CPU/event-loop delay of the bench process (controller + driver); shared machine: noisy';
+  // one case run on its own replaces that case in the file and keeps the others (each has its date)
+  let kept: (CaseResult & { date?: string })[] = [];
+  if (only !== undefined && existsSync(out)) kept = (JSON.parse(readFileSync(out, 'utf8')) as { cases: CaseResult[] }).cases.filter((c) => c.name !== only);
+  const date = new Date().toISOString();
+  const all = [...kept, ...cases.map((c) => ({ ...c, date }))].sort((a, b) => a.hosts - b.hosts);
+  writeFileSync(out, `${JSON.stringify({ date, note, cases: all }, null, 2)}\n`);
   console.log(`wrote ${out}`);
 }
 

@@ -34,6 +34,11 @@ export interface ControllerCommandOptions {
   maxReplayBytes?: number;
   bodyLimit?: number;
   maxBodyDepth?: number;
+  /** etcd over TLS and with authentication (open-store.ts). */
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUserFile?: string;
 }
 
 /** The server options the command's flags give (absent flags: the server's defaults). */
@@ -112,7 +117,7 @@ export async function runControllerCommand(o: ControllerCommandOptions): Promise
   // SQLite file (its directory made if missing) or etcd://HOST:PORT[,...] (open-store.ts)
   let store;
   try {
-    store = await openStore(o.store);
+    store = await openStore(o.store, { ca: o.etcdCa, cert: o.etcdCert, key: o.etcdKey, userFile: o.etcdUserFile });
   } catch (err) {
     console.error(`switchyard controller: ${(err as Error).message}`);
     return 2;

@@ -1,23 +1,30 @@
 /**
- * Checking one REST change against the whole policy: the candidate document is the stored policy
- * with this change applied (a PUT's resource placed last in its collection, so duplicate checks
- * blame it rather than the stored one), and it must pass `parsePolicyChange`: the same validation
- * and messages as a policy file, but only the changed resource goes through the schema (the stored
- * ones passed it when they were written); the cross-object checks run over the whole document. Problem paths are then rewritten for REST: problems inside the request
- * body get body-relative paths ("subnets[0].vsid"); problems in other stored resources get
- * "kind/name.field" paths, and make the change a conflict (409) rather than a bad request (400).
+ * Checking one REST change against the policy: the candidate document is the stored policy with
+ * this change applied (a PUT's resource placed last in its collection, so duplicate checks blame it
+ * rather than the stored one), and it must pass `parsePolicyChange`: the same validation and
+ * messages as a policy file, but only the changed resource goes through the schema (the stored
+ * ones passed it when they were written). With a `ChangeScope` (the controller's, change-scope.ts)
+ * the candidate holds only the stored resources the change can conflict with, so a PUT into a
+ * 100,000-port policy checks a handful of resources; without one, the whole policy (the reference
+ * the scoped check is tested against). Problem paths are then rewritten for REST: problems inside
+ * the request body get body-relative paths ("subnets[0].vsid"); problems in other stored resources
+ * get "kind/name.field" paths, and make the change a conflict (409) rather than a bad request (400).
  */
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import { ROOT_PATH } from '../policy/errors.js';
 import type { PolicyError } from '../policy/errors.js';
 import type { Policy } from '../policy/types.js';
 import { parsePolicyChange } from '../policy/validate.js';
+import type { Candidate, ChangeScope } from './change-scope.js';
 import type { StoredResource } from './store.js';
 
 /** The policy a change is checked against, and the store revision it is at. */
 export interface PolicyAt {
+  /** The whole policy (only read without a scope). */
   policy: Policy;
   revision: number;
+  /** Indexes of the same policy that find what a change touches (change-scope.ts). */
+  scope?: ChangeScope;
 }
 
 export interface ChangeProblem {
@@ -87,8 +94,22 @@ class PathRewriter {
   }
 }
 
-function candidateOf(policy: Policy): Record<string, unknown[]> {
-  return { ...policy } as unknown as Record<string, unknown[]>;
+/** The whole policy with the change applied (`resource` undefined: kind/id deleted). */
+function wholeCandidate(policy: Policy, kind: PolicyKind, id: string, resource?: Record<string, unknown>): Candidate {
+  const doc = { ...policy } as unknown as Record<PolicyKind, unknown[]>;
+  const stored = (doc[kind] ?? []) as { name: string }[];
+  const others = stored.filter((item) => item.name !== id);
+  const existed = others.length !== stored.length;
+  if (resource === undefined) {
+    doc[kind] = others;
+    return { doc, existed };
+  }
+  doc[kind] = [...others, resource];
+  return { doc, target: { kind, index: others.length }, existed };
+}
+
+function candidateOf(current: PolicyAt, kind: PolicyKind, id: string, resource?: Record<string, unknown>): Candidate {
+  return current.scope !== undefined ? current.scope.candidate(kind, id, resource) : wholeCandidate(current.policy, kind, id, resource);
 }
 
 /** Validate `PUT /{kind}/{id}` with `body` against the stored policy (`current`, e.g. the sync hub's). */
@@ -104,13 +125,8 @@ export function checkPut(current: PolicyAt, kind: PolicyKind, id: string, body: 
   if (resource.name === undefined) resource.name = id;
   else if (resource.name !== id) mismatch.push({ path: 'name', message: `name ${JSON.stringify(resource.name)} does not match the id ${id} in the path` });
 
-  const stored = current.policy;
-  const existed = (stored[kind] ?? []).some((item) => item.name === id);
-  const candidate = candidateOf(stored);
-  const others = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
-  candidate[kind] = [...others, resource];
-  const target = { kind, index: others.length };
-  const result = parsePolicyChange(candidate as Record<PolicyKind, unknown[]>, target);
+  const { doc: candidate, target, existed } = candidateOf(current, kind, id, resource);
+  const result = parsePolicyChange(candidate, target);
   if (result.ok && mismatch.length === 0) {
     return { ok: true, resource: result.policy as StoredResource['resource'], baseRevision, existed };
   }
@@ -127,13 +143,9 @@ export function checkPut(current: PolicyAt, kind: PolicyKind, id: string, body: 
 /** Validate `DELETE /{kind}/{id}`: it must exist and nothing may still refer to it. */
 export function checkDelete(current: PolicyAt, kind: PolicyKind, id: string): DeleteCheck {
   const baseRevision = current.revision;
-  const stored = current.policy;
-  if (!(stored[kind] ?? []).some((item) => item.name === id)) {
-    return { ok: false, status: 404, code: 'NotFound', message: `${kind}/${id} not found`, errors: [] };
-  }
-  const candidate = candidateOf(stored);
-  candidate[kind] = (candidate[kind] as { name: string }[]).filter((item) => item.name !== id);
-  const result = parsePolicyChange(candidate as Record<PolicyKind, unknown[]>);
+  const { doc: candidate, existed } = candidateOf(current, kind, id);
+  if (!existed) return { ok: false, status: 404, code: 'NotFound', message: `${kind}/${id} not found`, errors: [] };
+  const result = parsePolicyChange(candidate);
   if (result.ok) return { ok: true, baseRevision };
   const rewriter = new PathRewriter(candidate);
   return {

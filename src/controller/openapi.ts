@@ -104,6 +104,20 @@ export function openApiDocument(): Record<string, unknown> {
     };
     paths = { ...paths, ...kindPaths(kind) };
   }
+  paths[`${API_PREFIX}/policy`] = {
+    put: {
+      summary: 'replace the whole policy (a policy document: hosts, virtualNetworks, networkInterfaces, ...); fully validated, then the resources that differ are written in one transaction (SQLite store)',
+      security: [{ bearer: [] }],
+      requestBody: { required: true, ...json({ type: 'object', properties: Object.fromEntries(POLICY_KINDS.map((kind) => [kind, { type: 'array', items: ref(TITLES[kind]) }])) }) },
+      responses: {
+        200: { description: 'stored', ...json({ type: 'object', properties: { revision: { type: 'integer' }, changed: { type: 'integer' } } }) },
+        400: problem('invalid policy; every problem by path'),
+        403: problem('not the admin token'),
+        413: problem('body too large'),
+        501: problem('the store cannot write many resources at once (etcd)'),
+      },
+    },
+  };
   paths[SYNC_PATH] = {
     get: {
       summary: 'agent sync stream: NDJSON snapshot, then deltas and heartbeats (see src/agent/controller-sync-protocol.ts)',

@@ -6,10 +6,13 @@
  * views of the networks involved instead of every host's view (issue 20: no full rehash per PUT),
  * and validation of a REST change reads the policy from here instead of re-reading the whole store.
  * Unchanged resources keep their object identity, so cached canonical forms (digests) stay valid.
+ * Beside it, the indexes that let a REST change be validated against only what it touches
+ * (change-scope.ts).
  */
 import { POLICY_KINDS, emptyPolicy, sortView } from '../agent/controller-sync-protocol.js';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import type { AccessControlList, Host, Nat, NetworkInterface, Policy, VirtualNetwork, VirtualSwitch } from '../policy/types.js';
+import { ChangeScopeIndex } from './change-scope.js';
 import type { PolicyStore, StoredResource } from './store.js';
 
 type Resource = StoredResource['resource'];
@@ -44,6 +47,8 @@ export class PolicyIndex {
   private gatewaysByHost = new Map<string, Set<string>>();
   private cachedPolicy: Policy | undefined;
   private sortedHosts: Host[] | undefined;
+  /** The same resources, indexed for change-scoped validation. */
+  readonly scope = new ChangeScopeIndex();
 
   constructor(private readonly store: PolicyStore) {
     this.reload();
@@ -61,6 +66,7 @@ export class PolicyIndex {
     this.switchNics = new Map();
     this.vnetsByHost = new Map();
     this.gatewaysByHost = new Map();
+    this.scope.clear();
     for (const kind of POLICY_KINDS) for (const item of this.store.list(kind)) this.set(kind, item.name, item.resource);
     this.cachedPolicy = undefined;
     this.sortedHosts = undefined;
@@ -137,6 +143,7 @@ export class PolicyIndex {
       if (vnets === undefined) this.gatewaysByHost.set(gw.host, (vnets = new Set()));
       vnets.add(name);
     }
+    this.scope.set(kind, name, item);
     if (kind === 'hosts') this.sortedHosts = undefined;
     if (kind === 'networkInterfaces') {
       const nic = item as unknown as NetworkInterface;
@@ -159,6 +166,7 @@ export class PolicyIndex {
     if (kind === 'virtualNetworks') this.unindexGateway(name);
     if (kind === 'hosts') this.sortedHosts = undefined;
     this.map(kind).delete(name);
+    this.scope.remove(kind, name);
   }
 
   private unindexGateway(name: string): void {

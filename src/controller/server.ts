@@ -3,7 +3,10 @@
  * envelope.ts for the resource shape), /openapi.json, and the agents' sync stream (sync-hub.ts).
  * A write is: authenticate, validate the whole resulting policy (changes.ts), write it as one store
  * transaction conditioned on the revision it was validated against (retried if the store moved),
- * then publish to the agents. Nothing of a rejected request reaches the store.
+ * then publish to the agents. Nothing of a rejected request reaches the store. A write of one
+ * resource is validated against what it touches (change-scope.ts); a whole-policy PUT
+ * (`PUT /networking/v1/policy`, replace everything) gets full validation, on a worker thread when
+ * the document is large (validation-pool.ts), and is written as the resources that differ.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -26,6 +29,17 @@ import type { PolicyStore, WriteConditions } from './store.js';
 import { DEFAULT_MAX_DEPTH, jsonDepthProblem } from './body-depth.js';
 import { SyncHub } from './sync-hub.js';
 import type { SyncLimits } from './sync-hub.js';
+import { policyWrites } from './policy-writes.js';
+import { PolicyValidator } from './validation-pool.js';
+import type { PolicyValidatorOptions } from './validation-pool.js';
+
+/** The whole policy: PUT replaces it (admin only). */
+export const POLICY_ROUTE = `${API_PREFIX}/policy`;
+
+/** A whole-policy PUT's body, kept as text for the validation worker (one string to copy). */
+class JsonText {
+  constructor(readonly text: string) {}
+}
 
 export interface ControllerOptions {
   store: PolicyStore;
@@ -43,6 +57,10 @@ export interface ControllerOptions {
   maxBodyDepth?: number;
   /** Caps on the agents' sync streams (see sync-hub.ts for the defaults). */
   sync?: SyncLimits;
+  /** Largest accepted whole-policy PUT body (default 64 MiB: 100,000 ports are about 20 MB). */
+  policyBodyLimit?: number;
+  /** Where whole-policy PUTs are validated (default: a piscina worker for large documents). */
+  validation?: PolicyValidatorOptions;
   logger?: Logger;
 }
 
@@ -112,8 +130,10 @@ export class ControllerServer {
   readonly hostStates = new HostStates();
   private readonly auth: TokenAuth;
   private readonly principals = new WeakMap<FastifyRequest, Principal>();
+  readonly validator: PolicyValidator;
 
   constructor(private readonly options: ControllerOptions) {
+    this.validator = new PolicyValidator(options.validation);
     this.auth = new TokenAuth(options.token, options.tokens);
     this.hub = new SyncHub(options.store, { ...options.sync, ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) });
     // a shared store (etcd) moves under writes of other controllers: their agents hear of them too
@@ -146,6 +166,10 @@ export class ControllerServer {
         done(Object.assign(new Error(problem), { statusCode: 400, code: 'BodyTooDeep' }), undefined);
         return;
       }
+      if (request.routeOptions.url === POLICY_ROUTE) {
+        done(null, new JsonText(body as string));
+        return;
+      }
       parseJson(request, body as string, done);
     });
     app.addHook('onRequest', async (request, reply) => {
@@ -176,6 +200,7 @@ export class ControllerServer {
     app.get('/openapi.json', async () => openApiDocument());
     app.get(API_PREFIX, async () => ({ revision: this.store.revision(), kinds: POLICY_KINDS }));
     for (const kind of POLICY_KINDS) this.kindRoutes(kind);
+    this.policyRoute();
     app.get(SYNC_PATH, (request, reply) => this.sync(request, reply));
     this.hostRoutes();
   }
@@ -205,6 +230,35 @@ export class ControllerServer {
   private hostState(host: string): Record<string, unknown> {
     const state = this.hostStates.get(host);
     return { host, ...(state ?? { provisioningState: 'Unknown' }), streams: this.hub.streamsOf(host) };
+  }
+
+  /** `PUT /networking/v1/policy`: the whole policy, replacing what is stored (full validation). */
+  private policyRoute(): void {
+    this.app.put(POLICY_ROUTE, { bodyLimit: this.options.policyBodyLimit ?? 64 * 1024 * 1024 }, async (request, reply) => {
+      const store = this.store;
+      if (store.writeMany === undefined) {
+        return reply.code(501).send(errorBody('NotImplemented', 'a whole-policy PUT needs a store that writes many resources at once (SQLite); on this store write resources one by one'));
+      }
+      if (!(request.body instanceof JsonText)) return reply.code(400).send(errorBody('BadRequest', 'the body is not a JSON policy document'));
+      const verdict = await this.validator.validate(request.body.text);
+      if (!verdict.ok) {
+        return reply.code(400).send(errorBody('InvalidPolicy', `${verdict.errors.length} problem${verdict.errors.length === 1 ? '' : 's'} in the policy`, verdict.errors));
+      }
+      // the document alone decides (it replaces everything): a store that moved only changes the diff
+      for (let attempt = 0; ; attempt++) {
+        const current = this.hub.current();
+        const writes = policyWrites(current.policy, verdict.resources);
+        if (writes.length === 0) return { revision: current.revision, changed: 0 };
+        try {
+          const revision = await store.writeMany(writes, { baseRevision: current.revision });
+          this.hub.publish();
+          return { revision, changed: writes.length };
+        } catch (error) {
+          if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue;
+          throw error;
+        }
+      }
+    });
   }
 
   private kindRoutes(kind: PolicyKind): void {
@@ -291,6 +345,7 @@ export class ControllerServer {
   async close(): Promise<void> {
     this.hub.close(false);
     await this.app.close();
+    await this.validator.close();
     await this.store.close();
     this.options.tokens?.close();
   }
@@ -300,6 +355,7 @@ export class ControllerServer {
     this.hub.close(true);
     this.app.server.closeAllConnections();
     await this.app.close();
+    await this.validator.close();
     await this.store.close();
     this.options.tokens?.close();
   }

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
-import type { ChangeLimits, PolicyStore, StoreChange, StoredResource, WriteConditions } from './store.js';
+import type { ChangeLimits, PolicyStore, StoreChange, StoredResource, StoreWrite, WriteConditions } from './store.js';
 
 export interface SqliteStoreOptions {
   /** Change-log entries kept for resuming agents (default 10000). */
@@ -156,6 +156,16 @@ export class SqliteStore implements PolicyStore {
   /** Run `fn` (e.g. many puts) as one transaction: one fsync instead of one per write (bulk loads, benches). */
   batch<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /** Puts and deletes in one transaction (each its own revision in the log); returns the last revision. */
+  writeMany(writes: StoreWrite[], conditions: Pick<WriteConditions, 'baseRevision'> = {}): number {
+    return this.batch(() => {
+      let revision = this.revision();
+      if (conditions.baseRevision !== undefined && conditions.baseRevision !== revision) throw new StoreConflictError(conditions.baseRevision, revision);
+      for (const write of writes) revision = write.resource === undefined ? this.delete(write.kind, write.name) : this.put(write.kind, write.name, write.resource).revision;
+      return revision;
+    });
   }
 
   changesSince(revision: number, limits: ChangeLimits = {}): StoreChange[] | undefined {

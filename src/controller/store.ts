@@ -40,6 +40,13 @@ export interface WriteConditions {
   ifNoneMatch?: string;
 }
 
+/** One resource of a many-resource write: put when `resource` is given, else delete. */
+export interface StoreWrite {
+  kind: PolicyKind;
+  name: string;
+  resource?: StoredResource['resource'];
+}
+
 /** How much of the change log one caller may read at once (a resume that needs more gets a snapshot). */
 export interface ChangeLimits {
   /** At most this many changes. */
@@ -61,6 +68,11 @@ export interface PolicyStore {
   put(kind: PolicyKind, name: string, resource: StoredResource['resource'], conditions?: WriteConditions): StoredResource | Promise<StoredResource>;
   /** Remove; returns the new store revision. Throws `NotFoundError` if absent. */
   delete(kind: PolicyKind, name: string, conditions?: WriteConditions): number | Promise<number>;
+  /**
+   * Several puts and deletes as one atomic step (a whole-policy PUT), if the store can; returns the
+   * new revision. Fails with `StoreConflictError` unless the store is still at `baseRevision`.
+   */
+  writeMany?(writes: StoreWrite[], conditions?: Pick<WriteConditions, 'baseRevision'>): number | Promise<number>;
   /**
    * Changes after `revision`, oldest first; undefined when the log no longer reaches back that far,
    * or when they exceed `limits` (the store stops reading at the limit, so the cost is bounded).

@@ -28,6 +28,7 @@
 import type { ServerResponse } from 'node:http';
 import { diffViews, viewDigest } from '../agent/controller-sync-protocol.js';
 import type { Policy } from '../policy/types.js';
+import type { PolicyAt } from './changes.js';
 import { hostVnets, networksView, policyBefore } from './host-view.js';
 import { PolicyIndex } from './policy-index.js';
 import type { PolicyStore } from './store.js';
@@ -183,10 +184,20 @@ export class SyncHub {
     return this.index.policy();
   }
 
-  /** The policy and revision as of the store's latest write (for validating a change against). */
-  current(): { policy: Policy; revision: number } {
+  /**
+   * The policy and revision as of the store's latest write, for validating a change against: the
+   * scope finds what a change touches; the whole policy is only made if read.
+   */
+  current(): PolicyAt {
     if (this.store.revision() !== this.revision) this.publish();
-    return { policy: this.index.policy(), revision: this.revision };
+    const index = this.index;
+    return {
+      get policy(): Policy {
+        return index.policy();
+      },
+      revision: this.revision,
+      scope: index.scope,
+    };
   }
 
   /** Open streams of one host. */

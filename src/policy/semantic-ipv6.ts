@@ -8,6 +8,7 @@
  * prefix (no frame could match it).
  */
 import { cidr6Contains, cidr6Overlap, formatIpv6, parseCidr6, parseIpv6, type Cidr6 } from '../wire/addr6.js';
+import { formatPath } from './errors.js';
 import type { PathSegment } from './errors.js';
 import { ipv6Gateway } from './ipv6.js';
 
@@ -75,7 +76,7 @@ export function ipv6Errors(doc: Record<string, unknown>, report: Report): void {
     }
     const key = `${vnName ?? ''} ${formatIpv6(a)}`;
     const earlier = seen.get(key);
-    if (earlier !== undefined) report(path, `duplicate address ${formatIpv6(a)} in virtual network ${vnName ?? '?'} (also networkInterfaces.${earlier})`);
+    if (earlier !== undefined) report(path, `duplicate address ${formatIpv6(a)} in virtual network ${vnName ?? '?'} (also ${formatPath(['networkInterfaces', earlier])})`);
     else seen.set(key, ni);
   }
   for (const [ai, acl] of records(doc.accessControlLists)) {

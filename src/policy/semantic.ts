@@ -66,7 +66,7 @@ function looseOf(schema: z.ZodObject, skip: string[]): z.ZodType {
  */
 const frozenParses = new WeakMap<z.ZodType, WeakMap<object, unknown>>();
 
-function wellFormed<S extends z.ZodObject>(schema: S, raw: Record<string, unknown>, skip: string[] = []) {
+export function wellFormed<S extends z.ZodObject>(schema: S, raw: Record<string, unknown>, skip: string[] = []) {
   const loose = looseOf(schema, skip);
   const frozen = Object.isFrozen(raw);
   let cache: WeakMap<object, unknown> | undefined;

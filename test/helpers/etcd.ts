@@ -5,7 +5,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,16 +25,45 @@ async function freePort(): Promise<number> {
 }
 
 export interface EtcdCluster {
-  /** Client URLs, one per member (http://127.0.0.1:PORT). */
+  /** Client URLs, one per member (http://127.0.0.1:PORT, or https:// with TLS). */
   urls: string[];
-  /** `etcd://127.0.0.1:P1,127.0.0.1:P2,...` for `--store`. */
+  /** `etcd://127.0.0.1:P1,127.0.0.1:P2,...` (etcds:// with TLS) for `--store`. */
   spec: string;
   /** Kill member `index` with SIGKILL and wait for it to exit. */
   kill(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function healthy(url: string): Promise<boolean> {
+/** Serve clients over TLS with this certificate; with `clientCa`, require client certificates signed by it. */
+export interface EtcdTls {
+  cert: string;
+  key: string;
+  /** CA of the member certificates (for the health check). */
+  ca: string;
+  clientCa?: string;
+  /** The client certificate the health check shows when client certificates are required. */
+  client?: { cert: string; key: string };
+}
+
+async function healthy(url: string, tls?: EtcdTls): Promise<boolean> {
+  if (tls !== undefined) {
+    return new Promise((resolve) => {
+      const client = tls.client === undefined ? {} : { cert: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) };
+      const request = https.get(`${url}/health`, { ca: readFileSync(tls.ca), ...client, timeout: 1000 }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          try {
+            resolve(response.statusCode === 200 && (JSON.parse(Buffer.concat(chunks).toString()) as { health?: string }).health === 'true');
+          } catch {
+            resolve(false);
+          }
+        });
+      });
+      request.on('timeout', () => request.destroy());
+      request.on('error', () => resolve(false));
+    });
+  }
   try {
     const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
     return response.ok && ((await response.json()) as { health?: string }).health === 'true';
@@ -42,7 +72,9 @@ async function healthy(url: string): Promise<boolean> {
   }
 }
 
-export async function startEtcd(members = 1): Promise<EtcdCluster> {
+export async function startEtcd(members = 1, tls?: EtcdTls): Promise<EtcdCluster> {
+  const scheme = tls === undefined ? 'http' : 'https';
+  const tlsArgs = tls === undefined ? [] : ['--cert-file', tls.cert, '--key-file', tls.key, ...(tls.clientCa === undefined ? [] : ['--client-cert-auth', '--trusted-ca-file', tls.clientCa])];
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-etcd-'));
   const ports: { client: number; peer: number }[] = [];
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
@@ -54,8 +86,9 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
       [
         '--name', `m${i}`,
         '--data-dir', path.join(dir, `m${i}`),
-        '--listen-client-urls', `http://127.0.0.1:${p.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${p.client}`,
+        '--listen-client-urls', `${scheme}://127.0.0.1:${p.client}`,
+        '--advertise-client-urls', `${scheme}://127.0.0.1:${p.client}`,
+        ...tlsArgs,
         '--listen-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-cluster', initialCluster,
@@ -69,7 +102,7 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
       { stdio: 'ignore' },
     ),
   );
-  const urls = ports.map((p) => `http://127.0.0.1:${p.client}`);
+  const urls = ports.map((p) => `${scheme}://127.0.0.1:${p.client}`);
   const killOne = async (index: number): Promise<void> => {
     const child = children[index];
     children[index] = undefined;
@@ -84,7 +117,7 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const states = await Promise.all(urls.map(healthy));
+    const states = await Promise.all(urls.map((url) => healthy(url, tls)));
     if (states.every(Boolean)) break;
     if (Date.now() > deadline) {
       await stop();
@@ -92,5 +125,5 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { urls, spec: `etcd://${urls.map((url) => url.slice('http://'.length)).join(',')}`, kill: killOne, stop };
+  return { urls, spec: `etcd${tls === undefined ? '' : 's'}://${urls.map((url) => url.slice(`${scheme}://`.length)).join(',')}`, kill: killOne, stop };
 }

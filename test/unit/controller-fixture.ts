@@ -13,6 +13,7 @@ import { SqliteStore } from '../../src/controller/sqlite-store.js';
 import { SqliteTokenStore } from '../../src/controller/sqlite-token-store.js';
 import type { TestPki } from '../../src/lab/pki.js';
 import type { SyncLimits } from '../../src/controller/sync-hub.js';
+import type { PolicyValidatorOptions } from '../../src/controller/validation-pool.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 
 export const TOKEN = 'test-token-0123456789';
@@ -36,6 +37,7 @@ export interface StartOptions {
   sync?: SyncLimits;
   /** Serve HTTPS with this certificate. */
   tls?: TestPki;
+  validation?: PolicyValidatorOptions;
 }
 
 export async function startController(storeFile: string, options: StartOptions = {}): Promise<Running> {
@@ -48,6 +50,7 @@ export async function startController(storeFile: string, options: StartOptions =
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.maxBodyDepth === undefined ? {} : { maxBodyDepth: options.maxBodyDepth }),
     ...(options.sync === undefined ? {} : { sync: options.sync }),
+    ...(options.validation === undefined ? {} : { validation: options.validation }),
   });
   const address = await server.listen('127.0.0.1', options.port ?? 0);
   return { server, url: address.url, port: address.port };
