@@ -10,7 +10,9 @@
  * - its references (host, virtual network, ACLs, switch): the referenced resources;
  * - resources that use it: when it goes (a DELETE, or a body whose name is not the id), everything
  *   that names it; a virtual network whose subnet prefixes change, the ports in those subnets; a
- *   switch or NAT, all switches and NATs (NATs name Internal switches by prefix; both are few).
+ *   switch or NAT, all switches and NATs (NATs name Internal switches by prefix; both are few);
+ *   an HNV gateway (gateway-semantic.ts), the networks behind the same host and the switches and
+ *   switch ports that place host vNIC prefixes there; a host that goes, the networks it is gateway of.
  * Every stored resource taken in brings what it refers to (its closure), so the small document is a
  * reference-closed part of a valid policy plus the change: the same checks (validate.ts's
  * parsePolicyChange, the code that full validation runs) report exactly the problems they report
@@ -89,6 +91,11 @@ function nicKeys(nic: Record<string, unknown>, ipv6: string | undefined): string
   return keys;
 }
 
+/** The host a virtual network's HNV gateway names (gateway-semantic.ts), if any. */
+function gatewayHost(vn: Record<string, unknown>): string | undefined {
+  return isRecord(vn.gateway) ? str(vn.gateway.host) : undefined;
+}
+
 /** Index keys of a stored resource (normalised as parsePolicy made it, or as a store seed wrote it). */
 function storedKeys(kind: PolicyKind, item: Resource): string[] {
   const keys = new Set<string>();
@@ -97,6 +104,11 @@ function storedKeys(kind: PolicyKind, item: Resource): string[] {
     for (const subnet of records(item.subnets)) {
       if (typeof subnet.vsid === 'number') keys.add(`vsid ${subnet.vsid}`);
       if (str(subnet.accessControlList) !== undefined) keys.add(`acl ${subnet.accessControlList as string}`);
+    }
+    const gw = gatewayHost(item);
+    if (gw !== undefined) {
+      keys.add(`gw ${gw}`);
+      keys.add('gw');
     }
   } else if (kind === 'networkInterfaces') for (const key of nicKeys(item, ipv6Key(item))) keys.add(key);
   return [...keys];
@@ -215,12 +227,16 @@ export class ChangeScopeIndex implements ChangeScope {
       include('switches', item.switch);
     } else if (kind === 'virtualNetworks') {
       for (const subnet of records(item.subnets)) include('accessControlLists', subnet.accessControlList);
+      include('hosts', gatewayHost(item));
     } else if (kind === 'nats') includeAll('switches');
   }
 
   /** Stored resources that name kind/id (it is being removed). */
   private users(kind: PolicyKind, id: string, includeAll: (k: PolicyKind) => void, includeKeyed: (k: PolicyKind, key: string) => void): void {
-    if (kind === 'hosts') includeKeyed('networkInterfaces', `host ${id}`);
+    if (kind === 'hosts') {
+      includeKeyed('networkInterfaces', `host ${id}`);
+      includeKeyed('virtualNetworks', `gw ${id}`);
+    }
     else if (kind === 'virtualNetworks') includeKeyed('networkInterfaces', `vnet ${id}`);
     else if (kind === 'accessControlLists') {
       includeKeyed('networkInterfaces', `acl ${id}`);
@@ -249,6 +265,13 @@ export class ChangeScopeIndex implements ChangeScope {
         const vsid = wellFormed(SubnetSchema, subnet).vsid;
         if (vsid !== undefined) includeKeyed('virtualNetworks', `vsid ${vsid}`);
       }
+      // a gateway: the other networks behind the same host, and the Internal switches' host vNIC
+      // prefixes there (the switches and their ports; both are few)
+      const gw = gatewayHost(resource);
+      if (gw !== undefined) {
+        includeKeyed('virtualNetworks', `gw ${gw}`);
+        this.switchPorts(includeAll, includeKeyed);
+      }
       if (existed && resource.name === id) this.portsOfChangedSubnets(id, resource, include);
       // a body named like another stored network: the IPv6 check maps subnets by network name, the
       // last one wins, so that network's ports see this body's subnets
@@ -259,10 +282,24 @@ export class ChangeScopeIndex implements ChangeScope {
         // its own references are taken in whole by references(); these are what must be unique
         if (!/^(host|vnet|acl|switch) /.test(key)) includeKeyed('networkInterfaces', key);
       }
+      // a switch port brings its switch's host vNIC prefix to its host: the gateways there
+      if (str(nic.switch) !== undefined && str(nic.host) !== undefined) includeKeyed('virtualNetworks', `gw ${nic.host as string}`);
     } else if (kind === 'switches' || kind === 'nats') {
       includeAll('switches');
       includeAll('nats');
+      if (kind === 'switches') {
+        // its host vNIC prefix against every gateway on the hosts of its ports
+        includeKeyed('networkInterfaces', `switch ${id}`);
+        if (typeof resource.name === 'string') includeKeyed('networkInterfaces', `switch ${resource.name}`);
+        includeKeyed('virtualNetworks', 'gw');
+      }
     }
+  }
+
+  /** Every switch and every switch port (gateway-semantic.ts places host vNIC prefixes by them). */
+  private switchPorts(includeAll: (k: PolicyKind) => void, includeKeyed: (k: PolicyKind, key: string) => void): void {
+    includeAll('switches');
+    for (const sw of this.entries('switches').keys()) includeKeyed('networkInterfaces', `switch ${sw}`);
   }
 
   /**

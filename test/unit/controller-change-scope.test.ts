@@ -52,15 +52,20 @@ const subnet = fc
   .record({
     name: pick('s0', 's1'),
     vsid: pick(5000, 5001, 5002),
-    addressPrefix: pick('10.0.1.0/24', '10.0.2.0/24', '10.1.1.0/24', '10.0.1.0/25'),
+    addressPrefix: pick('10.0.1.0/24', '10.0.2.0/24', '10.1.1.0/24', '10.0.1.0/25', '172.30.0.0/24'),
     ipv6AddressPrefix: maybe(pick('fd00:0:0:1::/64', 'fd00:0:0:2::/64')),
     accessControlList: maybe(pick('a0', 'a1', 'a9')),
   })
   .map(clean);
-const vnet = fc.record({
-  addressPrefixes: pick(['10.0.0.0/16'], ['10.0.0.0/16', 'fd00::/48'], ['10.1.0.0/16']),
-  subnets: fc.array(subnet, { minLength: 1, maxLength: 2 }),
-});
+const vnet = fc
+  .record({
+    addressPrefixes: pick(['10.0.0.0/16'], ['10.0.0.0/16', 'fd00::/48'], ['10.1.0.0/16'], ['172.30.0.0/16']),
+    subnets: fc.array(subnet, { minLength: 1, maxLength: 2 }),
+    // HNV gateways (gateway-semantic.ts): overlaps between networks behind one host and with an
+    // Internal switch's host vNIC prefix (172.30.0.0/24) there, unknown hosts
+    gateway: maybe(fc.record({ host: pick('h0', 'h1', 'h9'), nat: fc.boolean() })),
+  })
+  .map(clean);
 
 const nic = fc
   .record({
