@@ -202,7 +202,7 @@ describe('sync streams are capped and slow readers dropped', () => {
   });
 
   it('a stream that stops reading is dropped after the stall time; a reading agent of the same host is not', async () => {
-    const r = await bigViewController({ hosts: 2, aclKb: 1000, sync: { stallMs: 300, maxPerHost: 10 } });
+    const r = await bigViewController({ hosts: 2, aclKb: 1000, sync: { stallMs: 1000, maxPerHost: 10 } }); // 1 s: the reading agent shares this process's event loop, which a loaded machine can hold up for a few hundred ms
     const stalled = Array.from({ length: 5 }, () => neverReading(r.port, 'host=h0'));
     expect(await Promise.all(stalled.map((s) => s.status))).toEqual([200, 200, 200, 200, 200]);
     const agent = new ControllerSync({ controller: r.url, host: 'h0', token: TOKEN, cacheFile: path.join(tmp.dir, 'h0.json'), minBackoffMs: 20, maxBackoffMs: 200 });
@@ -215,7 +215,7 @@ describe('sync streams are capped and slow readers dropped', () => {
     // Loopback takes megabytes into kernel buffers: change the big ACL (straight in the store, past
     // the REST body limit) until the non-readers' sockets push back and they stall.
     // (A paused client socket does not see the close until it reads, so the server side is watched.)
-    for (let i = 1; i <= 40 && r.server.hub.stats().droppedStalled < 5; i++) {
+    for (let i = 1; i <= 80 && r.server.hub.stats().droppedStalled < 5; i++) {
       r.server.store.put('accessControlLists', 'big', acl('big', 1000, i));
       r.server.hub.publish();
       await new Promise((resolve) => setTimeout(resolve, 100));
