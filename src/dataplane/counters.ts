@@ -59,6 +59,8 @@ export const enum C {
   /** IPv6: neighbour and router advertisements the dataplane answered with. */
   NdAdverts,
   RouterAdverts,
+  /** Connections a restarted worker adopted from its predecessor's shared table (vfp/conntrack.ts). */
+  CtRestored,
   DropBase,
 }
 
@@ -109,6 +111,7 @@ const BASE_NAMES = [
   'mirrored',
   'nd-adverts',
   'router-adverts',
+  'ct-restored',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */
