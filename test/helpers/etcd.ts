@@ -1,7 +1,9 @@
 /**
  * A throwaway etcd (Debian's etcd-server) for tests: one or three members on loopback, free ports,
  * a temp data dir per member; `stop()` kills the members this helper started (by pid) and removes
- * the data. `kill(i)` takes one member down as a crash would.
+ * the data. `kill(i)` takes one member down as a crash would. With `ns`, the members run inside
+ * that network namespace (its loopback: e.g. a lab's router, where its controller runs) and their
+ * health is asked from inside it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -33,7 +35,11 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-async function healthy(url: string): Promise<boolean> {
+async function healthy(url: string, ns?: string): Promise<boolean> {
+  if (ns !== undefined) {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-sf', '--max-time', '1', `${url}/health`], { encoding: 'utf8' });
+    return r.status === 0 && /"health":"true"/.test(r.stdout);
+  }
   try {
     const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
     return response.ok && ((await response.json()) as { health?: string }).health === 'true';
@@ -42,16 +48,19 @@ async function healthy(url: string): Promise<boolean> {
   }
 }
 
-export async function startEtcd(members = 1): Promise<EtcdCluster> {
+export async function startEtcd(members = 1, opts: { ns?: string } = {}): Promise<EtcdCluster> {
+  const ns = opts.ns;
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-etcd-'));
   const ports: { client: number; peer: number }[] = [];
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
   const token = `sy-${process.pid}-${Date.now()}`;
   const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+  // `ip netns exec` execs etcd itself: the child's pid is the member's
   const children: (ChildProcess | undefined)[] = ports.map((p, i) =>
     spawn(
-      'etcd',
+      ns === undefined ? 'etcd' : 'ip',
       [
+        ...(ns === undefined ? [] : ['netns', 'exec', ns, 'etcd']),
         '--name', `m${i}`,
         '--data-dir', path.join(dir, `m${i}`),
         '--listen-client-urls', `http://127.0.0.1:${p.client}`,
@@ -84,7 +93,7 @@ export async function startEtcd(members = 1): Promise<EtcdCluster> {
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const states = await Promise.all(urls.map(healthy));
+    const states = await Promise.all(urls.map((u) => healthy(u, ns)));
     if (states.every(Boolean)) break;
     if (Date.now() > deadline) {
       await stop();
