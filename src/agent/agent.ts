@@ -455,7 +455,8 @@ export class Agent {
         if (!TEST_HOOKS) throw new Error('debug-crash-worker needs SWITCHYARD_TEST_HOOKS=1');
         const id = req.worker ?? 0;
         if (!(id >= 0 && id < pool.size)) throw new Error(`debug-crash-worker: no worker ${id} (0..${pool.size - 1})`);
-        await pool.call(id, { op: 'crash' });
+        if (req.terminate === true) await pool.terminate(id);
+        else await pool.call(id, { op: 'crash' });
         return { worker: id, threadId: pool.threadId(id) };
       }
       default:

@@ -12,8 +12,9 @@ export type ControlRequest =
   /** A port's layers per direction with their rules, and the uplink side's (the compiled policy as data). */
   | { op: 'layers'; port?: string }
   | { op: 'ping' }
-  /** Test hook (agent started with SWITCHYARD_TEST_HOOKS=1): worker `worker` throws. */
-  | { op: 'debug-crash-worker'; worker?: number };
+  /** Test hook (agent started with SWITCHYARD_TEST_HOOKS=1): worker `worker` throws between
+   * batches, or with `terminate` its thread is stopped from outside wherever it is. */
+  | { op: 'debug-crash-worker'; worker?: number; terminate?: boolean };
 
 /** A frame to trace, described by fields; the agent fills the rest from the port and policy. */
 export interface FrameSpec {

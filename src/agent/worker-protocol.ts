@@ -38,6 +38,9 @@ export interface DataplaneLimits {
   /** Adaptive busy polling: keep polling this long (us) after the last frame before sleeping
    * (agent/busy-poll.ts; default BUSY_POLL_DEFAULT_US: off). */
   busyPollUs?: number;
+  /** A restarted worker adopts the connections its predecessor tracked (default true); false
+   * (`--no-keep-conntrack`): it starts with an empty table, as before. */
+  keepConntrack?: boolean;
 }
 
 export interface CounterArrays {
@@ -56,6 +59,9 @@ export interface WorkerInit {
   ports: WorkerPort[];
   uplinks: WorkerUplinks;
   counters?: CounterArrays;
+  /** The worker's connection-tracking table, owned by the agent's main thread so that it outlives
+   * the thread (vfp/conntrack.ts); absent with keepConntrack false. */
+  ctState?: SharedArrayBuffer;
   testHooks: boolean;
 }
 
@@ -67,7 +73,7 @@ export type WorkerRequest =
   | { op: 'uplinks'; uplinks: WorkerUplinks }
   | { op: 'dump-flows'; port?: string }
   | { op: 'trace'; port: string; frame: Uint8Array; direction: 'out' | 'in'; fromHost?: string }
-  /** Test hook (SWITCHYARD_TEST_HOOKS=1): throw from the event loop. */
+  /** Test hook (SWITCHYARD_TEST_HOOKS=1): throw from the event loop (between batches). */
   | { op: 'crash' };
 
 export type WorkerMessage =

@@ -34,6 +34,7 @@ const fwd = new Forwarder(
     ...(init.limits.ctCapacity !== undefined ? { ctCapacity: init.limits.ctCapacity } : {}),
     ...(init.limits.ctPerPort !== undefined ? { ctPerPort: init.limits.ctPerPort } : {}),
     ...(init.limits.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: init.limits.newFlowsPerSecond } : {}),
+    ...(init.ctState ? { ctShared: init.ctState } : {}),
   },
 );
 let reportedPort = fwd.counters.port;

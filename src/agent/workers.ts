@@ -5,6 +5,11 @@
  * its thread exits) is started again from the current state: same fds, same policy, and its
  * counters (shared memory) carry on. Restarts are counted; the other workers keep forwarding.
  *
+ * Connection state survives too: each worker's conntrack table lives on a SharedArrayBuffer made
+ * here (one per worker, kept in its slot), which the worker writes as its own arrays; a restarted
+ * worker adopts the connections found there (vfp/conntrack.ts), so established connections
+ * through stateful ACLs go on. Its flow table starts empty and fills again from the policy.
+ *
  * Plain worker_threads rather than a task pool (piscina): a worker here is not a task but an
  * endless loop that owns fds and uv_poll handles, must be addressed by id (its TAP queue and
  * socket are its own, and the kernel steers flows to it), and must come back with the same fds
@@ -12,6 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Counters } from '../dataplane/counters.js';
+import { conntrackBytes, DEFAULT_CT_CAPACITY } from '../vfp/conntrack.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { Logger } from './logger.js';
 import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
@@ -19,6 +25,8 @@ import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerReques
 interface Slot {
   worker: Worker | undefined;
   counters: CounterArrays | undefined;
+  /** The worker's conntrack table (made at its first start; handed to every restart). */
+  ct: SharedArrayBuffer | undefined;
   restarts: number;
   startedAt: number;
   /** Calls waiting for this worker's reply; resolved with undefined if it dies first. */
@@ -56,7 +64,7 @@ export class WorkerPool {
     private state: WorkerState,
     private readonly log: Logger,
   ) {
-    this.slots = state.ports.map(() => ({ worker: undefined, counters: undefined, restarts: 0, startedAt: 0, pending: new Map() }));
+    this.slots = state.ports.map(() => ({ worker: undefined, counters: undefined, ct: undefined, restarts: 0, startedAt: 0, pending: new Map() }));
   }
 
   /** Starts n = state.ports.length workers and waits until each is forwarding. */
@@ -95,6 +103,7 @@ export class WorkerPool {
   private spawn(id: number): Promise<void> {
     const slot = this.slots[id]!;
     const s = this.state;
+    if (s.limits.keepConntrack !== false) slot.ct ??= new SharedArrayBuffer(conntrackBytes(s.limits.ctCapacity ?? DEFAULT_CT_CAPACITY));
     const data: WorkerInit = {
       id,
       workers: this.slots.length,
@@ -106,6 +115,7 @@ export class WorkerPool {
       ports: s.ports[id]!,
       uplinks: s.uplinks[id]!,
       ...(slot.counters ? { counters: slot.counters } : {}),
+      ...(slot.ct ? { ctState: slot.ct } : {}),
     };
     const w = spawnWorker(data);
     slot.worker = w;
@@ -158,6 +168,12 @@ export class WorkerPool {
         }, delay);
       });
     });
+  }
+
+  /** Test hook: ends worker `id`'s thread from outside, wherever it is (mid-batch included), as
+   * a crash would; it is restarted like any worker that exits. */
+  async terminate(id: number): Promise<void> {
+    await this.slots[id]!.worker?.terminate();
   }
 
   /** Sends a request to worker `id`; undefined if the worker is not running or dies first. */

@@ -41,6 +41,8 @@ export interface AgentCommandOptions {
   newFlowsPerSecond?: number;
   /** --busy-poll <us>; SWITCHYARD_BUSY_POLL in the environment does the same. */
   busyPoll?: number;
+  /** false with --no-keep-conntrack. */
+  keepConntrack?: boolean;
 }
 
 /** Dataplane settings from the flags, else the environment (SWITCHYARD_WORKERS, SWITCHYARD_OFFLOAD: the lab and bench use these). */
@@ -55,6 +57,7 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
     ...(o.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: o.newFlowsPerSecond } : {}),
     ...busyPoll(o.busyPoll),
+    ...(o.keepConntrack === false ? { keepConntrack: false } : {}),
   };
   return {
     offload,

@@ -89,6 +89,7 @@ export function buildProgram(): Command {
     .option('--ct-capacity <n>', 'connection-tracking slots per worker (default 262144)', positiveInt)
     .option('--ct-per-port <n>', 'connections one port may own per worker; over it its new connections drop (default 50000)', positiveInt)
     .option('--new-flows-per-second <n>', 'new flows per second per port, also the burst; 0: no limit (default 20000)', nonNegativeInt)
+    .option('--no-keep-conntrack', 'a restarted worker starts with an empty connection table (default: it adopts its predecessor\'s, so established connections survive)')
     .option('--busy-poll <us>', 'after a burst, keep polling this long for more before sleeping (lower latency where a worker has a core to itself, costs CPU); default 0: off', busyPollUs)
     .action(async (o: AgentCommandOptions & { socket?: string }) => {
       if (o.socket !== undefined) o.control = o.socket;

@@ -65,6 +65,8 @@ export const enum C {
   Wakeups,
   WakeupFrames,
   WakeupUs,
+  /** Connections a restarted worker adopted from its predecessor's shared table (vfp/conntrack.ts). */
+  CtRestored,
   DropBase,
 }
 
@@ -118,6 +120,7 @@ const BASE_NAMES = [
   'wakeups',
   'wakeup-frames',
   'wakeup-us',
+  'ct-restored',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -32,7 +32,7 @@ import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
 import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN, ROUTE_V6 } from '../vfp/actions.js';
-import { CT_REPLY, ConnTrack, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
+import { CT_REPLY, ConnTrack, DEFAULT_CT_CAPACITY, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
 import { V_DROP, V_FORWARD, V_HAIRPIN, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
 import { Engine, UPLINK_BASE } from '../vfp/engine.js';
@@ -95,6 +95,9 @@ export interface ForwarderOptions {
   softGro?: boolean;
   /** Counter arrays to continue on (a restarted worker's); default: new ones. */
   counters?: { global: Float64Array; port: Float64Array };
+  /** Connection tracking on this shared buffer (vfp/conntrack.ts conntrackBytes(ctCapacity)): a
+   * restarted worker adopts the connections its predecessor left there. Default: private arrays. */
+  ctShared?: SharedArrayBuffer;
 }
 
 /** Slot size with TSO/GRO: a 64 KB super-frame + headroom + the headers of up to ~120 segments
@@ -168,7 +171,8 @@ export class Forwarder extends ForwarderState {
   constructor(io: DataplaneIo, snapshot: Snapshot, opts: ForwarderOptions = {}) {
     const batchSize = opts.batchSize ?? 64;
     const slotSize = opts.slotSize ?? 2048;
-    const ct = new ConnTrack(opts.ctCapacity ?? 262144, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts }, opts.ctPerPort ?? 50_000);
+    const clock = opts.now ?? Date.now;
+    const ct = new ConnTrack(opts.ctCapacity ?? DEFAULT_CT_CAPACITY, { ...DEFAULT_CT_TIMEOUTS, ...opts.ctTimeouts }, opts.ctPerPort ?? 50_000, opts.ctShared, clock());
     const actions = new ActionTable();
     const rate = new FlowRate(opts.newFlowsPerSecond ?? 20_000, opts.newFlowsBurst ?? opts.newFlowsPerSecond ?? 20_000);
     const engine = new Engine(snapshot, actions, ct, new FragTable(), rate, new FlowFields());
@@ -192,7 +196,9 @@ export class Forwarder extends ForwarderState {
       Math.max(slotSize, big),
       rx,
     );
-    this.clock = opts.now ?? Date.now;
+    this.clock = clock;
+    // cumulative over restarts, as the counters themselves (shared memory a restarted worker continues)
+    this.counters.global[C.CtRestored] += ct.restored;
     this.maxBatches = opts.maxBatchesPerPoll ?? 8;
     this.portsTakeGso = opts.portsTakeGso ?? true;
     this.rx = rx;

@@ -32,11 +32,16 @@ export interface RunningController {
   ctl(args: string[]): Promise<RunResult>;
 }
 
-export async function startController(ns: string, addr: string, port: number, dir: string): Promise<RunningController> {
+/** `store`: the controller's --store (default a SQLite file in `dir`); with an etcd store the host
+ * tokens go to a SQLite --token-store file in `dir`. */
+export async function startController(ns: string, addr: string, port: number, dir: string, opts: { store?: string } = {}): Promise<RunningController> {
   const tokenFile = path.join(dir, 'token');
   if (!fs.existsSync(tokenFile)) fs.writeFileSync(tokenFile, `lab-${Math.random().toString(36).slice(2)}\n`, { mode: 0o600 });
   const token = fs.readFileSync(tokenFile, 'utf8').trim();
-  const store = path.join(dir, 'controller.db');
+  const etcd = opts.store?.startsWith('etcd://') === true;
+  const store = opts.store ?? path.join(dir, 'controller.db');
+  // the SQLite file that holds the host tokens: the store itself, or one beside an etcd store
+  const tokenStore = etcd ? path.join(dir, 'tokens.db') : store;
   const url = `https://${addr}:${port}`;
   const pkiDir = path.join(dir, 'pki');
   if (!fs.existsSync(path.join(pkiDir, 'controller.crt'))) {
@@ -45,7 +50,7 @@ export async function startController(ns: string, addr: string, port: number, di
   }
   const caFile = path.join(pkiDir, 'ca.crt');
   const tls = ['--tls-cert', path.join(pkiDir, 'controller.crt'), '--tls-key', path.join(pkiDir, 'controller.key')];
-  const child = spawnIn(ns, process.execPath, [BIN, 'controller', '--listen', `${addr}:${port}`, '--store', store, '--token-file', tokenFile, ...tls]);
+  const child = spawnIn(ns, process.execPath, [BIN, 'controller', '--listen', `${addr}:${port}`, '--store', store, ...(etcd ? ['--token-store', tokenStore] : []), '--token-file', tokenFile, ...tls]);
   const log = fs.createWriteStream(path.join(dir, 'controller.log'), { flags: 'a' });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
@@ -71,7 +76,7 @@ export async function startController(ns: string, addr: string, port: number, di
     agentEnv: async (host) => {
       const hostTokenFile = path.join(dir, `${host}.token`);
       if (!fs.existsSync(hostTokenFile)) {
-        const made = await runIn(undefined, process.execPath, [BIN, 'controller', 'token', 'create', '--store', store, '--host', host]);
+        const made = await runIn(undefined, process.execPath, [BIN, 'controller', 'token', 'create', '--store', tokenStore, '--host', host]);
         fs.writeFileSync(hostTokenFile, made.stdout, { mode: 0o600 });
       }
       return { SWITCHYARD_TOKEN: fs.readFileSync(hostTokenFile, 'utf8').trim(), SWITCHYARD_CA: caFile };

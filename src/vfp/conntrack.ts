@@ -22,6 +22,15 @@
  * half-open or closing one (oldest first); a live established (or UDP/ICMP open) connection is
  * never evicted, so a flood of new flows from one port cannot break another port's connections:
  * the new connection is refused instead (create returns -1, counted).
+ *
+ * Across a worker restart (agent/workers.ts): the columns may live on one SharedArrayBuffer that
+ * the agent's main thread owns (conntrackBytes), one per worker. The worker writes them as it
+ * would its own arrays - no copy, no message, nothing extra per packet - and a restarted worker
+ * builds its ConnTrack over the same buffer: it adopts every entry that checks out (the hash and
+ * window match its key, a known state, not timed out; lastSeen is wall-clock ms, the same on every
+ * thread) and frees the rest (a worker killed in the middle of create() can leave half an entry).
+ * Its flow table starts empty and is refilled from the policy by the slow path, which finds the
+ * connections here: the reply direction of an established connection is still allowed.
  */
 import { K_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type FlowFields } from './flowkey.js';
 
@@ -74,6 +83,25 @@ export const DEFAULT_CT_TIMEOUTS: CtTimeouts = {
   otherMs: 60_000,
 };
 
+/** Connection-tracking slots per worker unless the agent is told otherwise (`--ct-capacity`). */
+export const DEFAULT_CT_CAPACITY = 262144;
+
+/** Slots of a table asked for `capacity` (a power of two, at least one window). */
+function slotsFor(capacity: number): number {
+  let cap = WINDOW;
+  while (cap < capacity) cap <<= 1;
+  return cap;
+}
+
+/** Bytes per slot on a shared buffer: lastSeen (f64), the key words, hash, origSrc, origSport, id,
+ * owner (32 bit each), used, state, proto (8 bit each). */
+const SLOT_BYTES = 8 + 4 * (KW + 5) + 3;
+
+/** Size of the SharedArrayBuffer that holds a table of `capacity` slots (as the constructor rounds it). */
+export function conntrackBytes(capacity: number): number {
+  return slotsFor(capacity) * SLOT_BYTES;
+}
+
 export class ConnTrack {
   readonly capacity: number;
   private readonly mask: number;
@@ -98,6 +126,10 @@ export class ConnTrack {
   evictions = 0;
   /** Connections refused: the owner at its quota, or a window of established connections. */
   refused = 0;
+  /** Connections adopted from the shared buffer when this table was built over one. */
+  restored = 0;
+  /** Entries found there that did not check out (freed). */
+  discarded = 0;
   /** Per-state timeouts by Ct value. */
   private readonly timeout: Float64Array;
 
@@ -106,23 +138,94 @@ export class ConnTrack {
     readonly timeouts: CtTimeouts = DEFAULT_CT_TIMEOUTS,
     /** Connections one port may own (default: no limit beyond the table). */
     public perOwner = Number.MAX_SAFE_INTEGER,
+    /** The columns on this buffer (conntrackBytes(capacity) long), adopting what it holds; default:
+     * private arrays. */
+    shared?: SharedArrayBuffer,
+    /** Wall-clock ms for the adoption check (the Forwarder's clock). */
+    now = Date.now(),
   ) {
-    let cap = WINDOW;
-    while (cap < capacity) cap <<= 1;
+    const cap = slotsFor(capacity);
     this.capacity = cap;
     this.mask = cap - 1;
-    this.keys = new Uint32Array(cap * KW);
-    this.used = new Uint8Array(cap);
-    this.hash = new Uint32Array(cap);
-    this.state = new Uint8Array(cap);
-    this.proto = new Uint8Array(cap);
-    this.origSrc = new Uint32Array(cap);
-    this.origSport = new Int32Array(cap);
-    this.id = new Uint32Array(cap);
-    this.lastSeen = new Float64Array(cap);
-    this.owner = new Int32Array(cap).fill(-1);
     const t = timeouts;
     this.timeout = Float64Array.from([0, t.synMs, t.synMs, t.establishedMs, t.finMs, t.finMs, t.timeWaitMs, t.closedMs, 0]);
+    if (shared === undefined) {
+      this.keys = new Uint32Array(cap * KW);
+      this.used = new Uint8Array(cap);
+      this.hash = new Uint32Array(cap);
+      this.state = new Uint8Array(cap);
+      this.proto = new Uint8Array(cap);
+      this.origSrc = new Uint32Array(cap);
+      this.origSport = new Int32Array(cap);
+      this.id = new Uint32Array(cap);
+      this.lastSeen = new Float64Array(cap);
+      this.owner = new Int32Array(cap).fill(-1);
+      return;
+    }
+    if (shared.byteLength !== cap * SLOT_BYTES) throw new Error(`conntrack: shared buffer of ${shared.byteLength} bytes for ${cap} slots (want ${cap * SLOT_BYTES})`);
+    // widest first, so every column is aligned (cap is a power of two >= WINDOW)
+    let off = 0;
+    const take = <T>(make: (b: SharedArrayBuffer, o: number, n: number) => T, n: number, width: number): T => {
+      const v = make(shared, off, n);
+      off += n * width;
+      return v;
+    };
+    this.lastSeen = take((b, o, n) => new Float64Array(b, o, n), cap, 8);
+    this.keys = take((b, o, n) => new Uint32Array(b, o, n), cap * KW, 4);
+    this.hash = take((b, o, n) => new Uint32Array(b, o, n), cap, 4);
+    this.origSrc = take((b, o, n) => new Uint32Array(b, o, n), cap, 4);
+    this.origSport = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
+    this.id = take((b, o, n) => new Uint32Array(b, o, n), cap, 4);
+    this.owner = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
+    this.used = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
+    this.state = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
+    this.proto = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
+    this.adopt(now);
+  }
+
+  /**
+   * Takes over what a previous owner of the shared buffer left: every used slot whose key hashes
+   * to its stored hash, sits in that hash's window, has a known state and protocol and has not
+   * timed out is kept (and counted toward its owner's quota); anything else is freed. Runs once,
+   * at construction (a worker's start), never on the forwarding path.
+   */
+  private adopt(now: number): void {
+    let maxId = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.used[s] === 0) continue;
+      const base = s * KW;
+      for (let i = 0; i < KW; i++) this.key[i] = this.keys[base + i];
+      const h = this.hashKey();
+      const st = this.state[s];
+      const ok =
+        this.hash[s] === h &&
+        ((s - (h & this.mask)) & this.mask) < WINDOW &&
+        st >= Ct.SynSent &&
+        st <= Ct.Open &&
+        (this.key[4] & 0xff) === this.proto[s] &&
+        this.lastSeen[s] <= now + 1000 &&
+        now - this.lastSeen[s] <= this.timeoutOf(s);
+      if (!ok) {
+        this.used[s] = 0;
+        this.owner[s] = -1;
+        this.discarded++;
+        continue;
+      }
+      let o = this.owner[s];
+      if (o < -1 || o >= 1 << 20) o = this.owner[s] = -1;
+      if (o >= 0) {
+        if (o >= this.perOwnerCount.length) {
+          const g = new Int32Array(Math.max(o + 1, this.perOwnerCount.length * 2));
+          g.set(this.perOwnerCount);
+          this.perOwnerCount = g;
+        }
+        this.perOwnerCount[o]++;
+      }
+      if (this.id[s] > maxId) maxId = this.id[s];
+      this.count++;
+      this.restored++;
+    }
+    this.nextId = (maxId + 1) >>> 0 || 1;
   }
 
   /** Ports of the frame as conntrack sees them: TCP/UDP ports; ICMP: the identifier both ways. */
@@ -153,6 +256,12 @@ export class ConnTrack {
       k[2] = src;
       k[3] = (dp << 16) | sp;
     }
+    return this.hashKey();
+  }
+
+  /** The hash of the key in `this.key`. */
+  private hashKey(): number {
+    const k = this.key;
     let h = 0x811c9dc5;
     for (let i = 0; i < KW; i++) {
       h = Math.imul(h ^ k[i], 0x01000193);

@@ -1,7 +1,9 @@
 /**
  * A throwaway etcd (Debian's etcd-server) for tests: one or three members on loopback, free ports,
  * a temp data dir per member; `stop()` kills the members this helper started (by pid) and removes
- * the data. `kill(i)` takes one member down as a crash would.
+ * the data. `kill(i)` takes one member down as a crash would. With `ns`, the members run inside
+ * that network namespace (its loopback: e.g. a lab's router, where its controller runs) and their
+ * health is asked from inside it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -45,7 +47,12 @@ export interface EtcdTls {
   client?: { cert: string; key: string };
 }
 
-async function healthy(url: string, tls?: EtcdTls): Promise<boolean> {
+async function healthy(url: string, tls?: EtcdTls, ns?: string): Promise<boolean> {
+  if (ns !== undefined) {
+    // from inside the namespace (a plain health check over http)
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'curl', '-sf', '--max-time', '1', `${url}/health`], { encoding: 'utf8' });
+    return r.status === 0 && /"health":"true"/.test(r.stdout);
+  }
   if (tls !== undefined) {
     return new Promise((resolve) => {
       const client = tls.client === undefined ? {} : { cert: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) };
@@ -72,7 +79,10 @@ async function healthy(url: string, tls?: EtcdTls): Promise<boolean> {
   }
 }
 
-export async function startEtcd(members = 1, tls?: EtcdTls): Promise<EtcdCluster> {
+/** `tls`: serve clients over TLS; `ns`: run the members inside that namespace (plain http only). */
+export async function startEtcd(members = 1, tls?: EtcdTls, opts: { ns?: string } = {}): Promise<EtcdCluster> {
+  const ns = opts.ns;
+  if (ns !== undefined && tls !== undefined) throw new Error('startEtcd: a namespace and TLS together are not supported');
   const scheme = tls === undefined ? 'http' : 'https';
   const tlsArgs = tls === undefined ? [] : ['--cert-file', tls.cert, '--key-file', tls.key, ...(tls.clientCa === undefined ? [] : ['--client-cert-auth', '--trusted-ca-file', tls.clientCa])];
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-etcd-'));
@@ -80,10 +90,12 @@ export async function startEtcd(members = 1, tls?: EtcdTls): Promise<EtcdCluster
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
   const token = `sy-${process.pid}-${Date.now()}`;
   const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+  // `ip netns exec` execs etcd itself: the child's pid is the member's
   const children: (ChildProcess | undefined)[] = ports.map((p, i) =>
     spawn(
-      'etcd',
+      ns === undefined ? 'etcd' : 'ip',
       [
+        ...(ns === undefined ? [] : ['netns', 'exec', ns, 'etcd']),
         '--name', `m${i}`,
         '--data-dir', path.join(dir, `m${i}`),
         '--listen-client-urls', `${scheme}://127.0.0.1:${p.client}`,
@@ -117,7 +129,7 @@ export async function startEtcd(members = 1, tls?: EtcdTls): Promise<EtcdCluster
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const states = await Promise.all(urls.map((url) => healthy(url, tls)));
+    const states = await Promise.all(urls.map((url) => healthy(url, tls, ns)));
     if (states.every(Boolean)) break;
     if (Date.now() > deadline) {
       await stop();
