@@ -56,12 +56,14 @@ export interface WorkerInit {
   ports: WorkerPort[];
   uplinks: WorkerUplinks;
   counters?: CounterArrays;
+  /** The QoS buckets every worker shares (dataplane/qos.ts), sized for the snapshot. */
+  qos: Int32Array;
   testHooks: boolean;
 }
 
 export type WorkerRequest =
   /** Switch to this snapshot and to this port mapping together, between batches. */
-  | { op: 'apply'; snapshot: Snapshot; ports: WorkerPort[] }
+  | { op: 'apply'; snapshot: Snapshot; ports: WorkerPort[]; qos: Int32Array }
   /** Forward on exactly these queues (the others stop being polled; their fds stay open). */
   | { op: 'ports'; ports: WorkerPort[] }
   | { op: 'uplinks'; uplinks: WorkerUplinks }

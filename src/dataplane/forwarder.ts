@@ -95,6 +95,9 @@ export interface ForwarderOptions {
   softGro?: boolean;
   /** Counter arrays to continue on (a restarted worker's); default: new ones. */
   counters?: { global: Float64Array; port: Float64Array };
+  /** The QoS buckets shared by every worker of the agent (qos.ts allocQosShared; sized for the
+   * snapshot's port ids); default: buckets of this forwarder's own. */
+  qosShared?: Int32Array;
 }
 
 /** Slot size with TSO/GRO: a 64 KB super-frame + headroom + the headers of up to ~120 segments
@@ -202,7 +205,8 @@ export class Forwarder extends ForwarderState {
     this.softGro = opts.softGro ?? (big >= TSO_SLOT && this.portsTakeGso);
     this.splitFull = () => this.forwardSplit();
     this.flushNow = () => flushAll(this);
-    this.meters.configure(snapshot);
+    if (opts.qosShared !== undefined) this.meters.attach(opts.qosShared);
+    this.meters.configure(snapshot, this.clock());
     this.mirrorOn = snapshot.ports.some((p) => p.mirrorTo.length > 0);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
@@ -221,7 +225,7 @@ export class Forwarder extends ForwarderState {
     this.pending = null;
     this.snap = s;
     this.engine.snap = s;
-    this.meters.configure(s);
+    this.meters.configure(s, this.clock());
     this.mirrorOn = s.ports.some((p) => p.mirrorTo.length > 0);
     this.counters.ensurePorts(s.portById.length);
     if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
@@ -230,6 +234,13 @@ export class Forwarder extends ForwarderState {
       this.uft.clear();
     }
     this.counters.global[C.SnapshotSwaps]++;
+  }
+
+  /** The agent's QoS buckets, grown for more ports: call before setSnapshot with the snapshot
+   * that needs them (the worker's message handler runs between batches). */
+  setQosShared(shared: Int32Array): void {
+    this.meters.attach(shared);
+    this.meters.configure(this.snap, this.clock());
   }
 
   setPort(index: number, port: FramePort | undefined): void {
