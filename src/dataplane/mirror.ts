@@ -3,9 +3,10 @@
  * before any layer: what the tenant put on its wire) and of every frame written to it (as
  * delivered: decapsulated, routed) goes to each Destination port of the same host and subnet
  * (PortInfo.mirrorTo). Copies go into the copy batch like replicated frames (replicate.ts), with
- * no offload state; they are not metered, mirrored again, or subject to any layer. A frame larger
- * than a copy slot (a TSO super-frame or GRO buffer when offloads are on) is not copied and counts
- * as `no-buffer` against the Destination port. Only when the snapshot has a Source port does the
+ * the sender's offload state; they are not metered, mirrored again, or subject to any layer. A
+ * TSO super-frame or a GRO-merged frame (offloads on) is copied whole with its virtio-net header
+ * into a large copy slot (copy.ts): the Destination's kernel gets the same super-frame, as a
+ * capture on the Source's device shows it. Only when the snapshot has a Source port does the
  * forwarding loop look here (ForwarderState.mirrorOn).
  */
 import type { PortInfo } from '../vfp/snapshot.js';
