@@ -59,6 +59,8 @@ export const enum C {
   /** IPv6: neighbour and router advertisements the dataplane answered with. */
   NdAdverts,
   RouterAdverts,
+  /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
+  Icmp6TooBig,
   DropBase,
 }
 
@@ -109,6 +111,7 @@ const BASE_NAMES = [
   'mirrored',
   'nd-adverts',
   'router-adverts',
+  'icmpv6-packet-too-big',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */
