@@ -62,12 +62,14 @@ export interface WorkerInit {
   /** The worker's connection-tracking table, owned by the agent's main thread so that it outlives
    * the thread (vfp/conntrack.ts); absent with keepConntrack false. */
   ctState?: SharedArrayBuffer;
+  /** The QoS buckets every worker shares (dataplane/qos.ts), sized for the snapshot. */
+  qos: Int32Array;
   testHooks: boolean;
 }
 
 export type WorkerRequest =
   /** Switch to this snapshot and to this port mapping together, between batches. */
-  | { op: 'apply'; snapshot: Snapshot; ports: WorkerPort[] }
+  | { op: 'apply'; snapshot: Snapshot; ports: WorkerPort[]; qos: Int32Array }
   /** Forward on exactly these queues (the others stop being polled; their fds stay open). */
   | { op: 'ports'; ports: WorkerPort[] }
   | { op: 'uplinks'; uplinks: WorkerUplinks }

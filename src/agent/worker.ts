@@ -31,6 +31,7 @@ const fwd = new Forwarder(
     bigSlotSize: TSO_SLOT,
     portsTakeGso: init.offload,
     ...(init.counters ? { counters: init.counters } : {}),
+    qosShared: init.qos,
     ...(init.limits.ctCapacity !== undefined ? { ctCapacity: init.limits.ctCapacity } : {}),
     ...(init.limits.ctPerPort !== undefined ? { ctPerPort: init.limits.ctPerPort } : {}),
     ...(init.limits.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: init.limits.newFlowsPerSecond } : {}),
@@ -127,6 +128,8 @@ function handle(req: WorkerRequest): unknown {
     case 'apply':
       // the snapshot and the ports it names switch together: a new port is reachable only with
       // the snapshot that has it (port ids are stable, so no id ever meant another port)
+      // the buckets first: the new snapshot may have port ids only the grown array holds
+      fwd.setQosShared(req.qos);
       fwd.setSnapshot(reviveSnapshot(req.snapshot));
       setPorts(req.ports);
       reportCounters();

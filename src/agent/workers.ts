@@ -18,6 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import { Counters } from '../dataplane/counters.js';
 import { conntrackBytes, DEFAULT_CT_CAPACITY } from '../vfp/conntrack.js';
+import { allocQosShared, qosMetersFor, QOS_WORDS } from '../dataplane/qos.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { Logger } from './logger.js';
 import type { CounterArrays, WorkerInit, WorkerMessage, WorkerPort, WorkerRequest, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
@@ -59,12 +60,26 @@ export class WorkerPool {
   private readonly slots: Slot[];
   private seq = 0;
   private stopping = false;
+  /** The QoS buckets all workers share (one per port and direction for the agent, not per worker). */
+  private qos: Int32Array;
 
   private constructor(
     private state: WorkerState,
     private readonly log: Logger,
   ) {
     this.slots = state.ports.map(() => ({ worker: undefined, counters: undefined, ct: undefined, restarts: 0, startedAt: 0, pending: new Map() }));
+    this.qos = allocQosShared(Math.max(qosMetersFor(state.snapshot) * 2, 256));
+  }
+
+  /** The bucket array, grown (doubled; its buckets copied) when `s` has more port ids. */
+  private qosFor(s: Snapshot): Int32Array {
+    const need = qosMetersFor(s);
+    if (this.qos.length < need * QOS_WORDS) {
+      const next = allocQosShared(need * 2);
+      next.set(this.qos);
+      this.qos = next;
+    }
+    return this.qos;
   }
 
   /** Starts n = state.ports.length workers and waits until each is forwarding. */
@@ -116,6 +131,7 @@ export class WorkerPool {
       uplinks: s.uplinks[id]!,
       ...(slot.counters ? { counters: slot.counters } : {}),
       ...(slot.ct ? { ctState: slot.ct } : {}),
+      qos: this.qosFor(s.snapshot),
     };
     const w = spawnWorker(data);
     slot.worker = w;
@@ -195,7 +211,8 @@ export class WorkerPool {
   /** A new snapshot and the port mapping that goes with it, on every worker in one step. */
   async apply(snapshot: Snapshot, ports: WorkerPort[][]): Promise<void> {
     this.state = { ...this.state, snapshot, ports };
-    await this.all((id) => ({ op: 'apply', snapshot, ports: ports[id]! }));
+    const qos = this.qosFor(snapshot);
+    await this.all((id) => ({ op: 'apply', snapshot, ports: ports[id]!, qos }));
   }
 
   /** Every worker forwards on exactly these queues (e.g. before the removed ports close). */

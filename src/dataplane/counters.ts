@@ -67,6 +67,8 @@ export const enum C {
   WakeupUs,
   /** Connections a restarted worker adopted from its predecessor's shared table (vfp/conntrack.ts). */
   CtRestored,
+  /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
+  Icmp6TooBig,
   DropBase,
 }
 
@@ -121,6 +123,7 @@ const BASE_NAMES = [
   'wakeup-frames',
   'wakeup-us',
   'ct-restored',
+  'icmpv6-packet-too-big',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

@@ -36,6 +36,7 @@ export function flushAll(st: ForwarderState): void {
   }
   outs.reset();
   st.copyN = 0;
+  st.bigCopyN = 0;
   if (st.upVx.n > 0) writeUplink(st, st.io.vxlan, st.upVx, b);
   if (st.upNv.n > 0) writeUplink(st, st.io.nvgre, st.upNv, b);
 }

@@ -9,6 +9,7 @@
  */
 import { writeU32 } from '../wire/bytes.js';
 import { PortMeters } from './qos.js';
+import { allocCopyBatch } from './copy-batch.js';
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
@@ -60,6 +61,8 @@ export class ForwarderState {
    * flooded or mirrored TSO super-frame is copied whole, with its virtio-net header. */
   readonly copies: FrameBatch;
   copyN = 0;
+  /** Large copy slots in use (copy.ts: super-frame copies). */
+  bigCopyN = 0;
   outs: PortOutputs;
   /** Bandwidth caps per port and direction (qos.ts). */
   readonly meters = new PortMeters();
@@ -94,7 +97,7 @@ export class ForwarderState {
     this.cur = first;
     this.split = allocBatch(64, SPLIT_SLOT);
     this.splitSrc = new Uint32Array(64);
-    this.copies = allocBatch(batchSize, slotSize);
+    this.copies = allocCopyBatch(batchSize, slotSize);
     this.outs = new PortOutputs(Math.max(snapshot.ports.length, 16), batchSize);
     // one TSO frame may become ~50 segments (one message each without UDP GSO)
     this.upVx = new UplinkOutput(batchSize * 64);

@@ -98,6 +98,9 @@ export interface ForwarderOptions {
   /** Connection tracking on this shared buffer (vfp/conntrack.ts conntrackBytes(ctCapacity)): a
    * restarted worker adopts the connections its predecessor left there. Default: private arrays. */
   ctShared?: SharedArrayBuffer;
+  /** The QoS buckets shared by every worker of the agent (qos.ts allocQosShared; sized for the
+   * snapshot's port ids); default: buckets of this forwarder's own. */
+  qosShared?: Int32Array;
 }
 
 /** Slot size with TSO/GRO: a 64 KB super-frame + headroom + the headers of up to ~120 segments
@@ -192,8 +195,9 @@ export class Forwarder extends ForwarderState {
       chunks,
       segmenter(opts.sum, chunks),
       batchSize,
-      // copies (flooding, replication, mirroring) hold what a read slot holds: a TSO super-frame too
-      Math.max(slotSize, big),
+      // copies (flooding, replication, mirroring): small slots, and a few large ones at the end of
+      // the copy batch for super-frames (copy-batch.ts)
+      slotSize,
       rx,
     );
     this.clock = clock;
@@ -209,7 +213,8 @@ export class Forwarder extends ForwarderState {
     this.softGro = opts.softGro ?? (big >= TSO_SLOT && this.portsTakeGso);
     this.splitFull = () => this.forwardSplit();
     this.flushNow = () => flushAll(this);
-    this.meters.configure(snapshot);
+    if (opts.qosShared !== undefined) this.meters.attach(opts.qosShared);
+    this.meters.configure(snapshot, this.clock());
     this.mirrorOn = snapshot.ports.some((p) => p.mirrorTo.length > 0);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
   }
@@ -228,7 +233,7 @@ export class Forwarder extends ForwarderState {
     this.pending = null;
     this.snap = s;
     this.engine.snap = s;
-    this.meters.configure(s);
+    this.meters.configure(s, this.clock());
     this.mirrorOn = s.ports.some((p) => p.mirrorTo.length > 0);
     this.counters.ensurePorts(s.portById.length);
     if (this.outs.ports < s.portById.length) this.outs = new PortOutputs(s.portById.length, this.batchSize);
@@ -237,6 +242,13 @@ export class Forwarder extends ForwarderState {
       this.uft.clear();
     }
     this.counters.global[C.SnapshotSwaps]++;
+  }
+
+  /** The agent's QoS buckets, grown for more ports: call before setSnapshot with the snapshot
+   * that needs them (the worker's message handler runs between batches). */
+  setQosShared(shared: Int32Array): void {
+    this.meters.attach(shared);
+    this.meters.configure(this.snap, this.clock());
   }
 
   setPort(index: number, port: FramePort | undefined): void {

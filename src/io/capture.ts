@@ -1,11 +1,15 @@
 /**
  * Packet capture through libpcap (the `cap` package): frames of one device, filtered by a BPF
  * expression, written to a classic pcap file (wire/pcap.ts) that tshark can read. Used by
- * `switchyard capture`, which the lab runs inside a namespace to watch the underlay.
+ * `switchyard capture`, which the lab runs inside a namespace to watch the underlay, and by
+ * `switchyard ctl mirror` on a port's device. A TSO/GRO super-frame on the device is written as
+ * one record, not cut into segments (Wireshark reads records of any length): it is what the
+ * tenant's kernel sent or received, and segmenting it here would invent IP identifications and
+ * checksums no one put on a wire.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { pcapFileHeader, pcapRecordHeader } from '../wire/pcap.js';
+import { frameWireLength, pcapFileHeader, pcapRecordHeader } from '../wire/pcap.js';
 
 interface CapHandle {
   open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
@@ -71,7 +75,10 @@ export class Capture {
   private onPacket(nbytes: number): void {
     if (this.stopped) return;
     const n = Math.min(nbytes, this.buf.length);
-    fs.writeSync(this.fd, pcapRecordHeader(Date.now(), n, nbytes));
+    // a super-frame (TSO/GRO) is one record, as the device holds it; its real length comes from
+    // its IP header when the 65535-byte snap length cut it (wire/pcap.ts frameWireLength); a
+    // frame shorter than that was captured whole, whatever its headers claim
+    fs.writeSync(this.fd, pcapRecordHeader(Date.now(), n, n === this.buf.length ? frameWireLength(this.buf, n) : n));
     fs.writeSync(this.fd, this.buf, 0, n);
     this.frames++;
     if (this.o.count !== undefined && this.frames >= this.o.count) this.stop();

@@ -57,8 +57,8 @@ export const enum Drop {
   /** DHCP not answered and never forwarded: a Static port's client, a port's server messages,
    * DHCP from the wire, a Dynamic port's message that is malformed or needs no answer. */
   Dhcp,
-  /** A tenant IPv4 packet larger than the underlay takes once encapsulated (answered with ICMP
-   * fragmentation needed when DF is set; vfp/pmtu.ts). */
+  /** A tenant IP packet larger than the underlay takes once encapsulated (answered with ICMP
+   * fragmentation needed when DF is set, ICMPv6 packet too big for IPv6; dataplane/pmtu.ts). */
   TooBig,
   /** Over the port's bandwidth cap (qos), either direction. */
   Qos,
@@ -67,7 +67,8 @@ export const enum Drop {
   /** Neighbour discovery a port may not send or that gets no answer: advertisements, router
    * advertisements, redirects, MLD, duplicate address detection, a hop limit other than 255. */
   NdIgnored,
-  /** An IPv6 fragment (fragment header): not supported; the tenant's PMTU discovery avoids them. */
+  /** A fragmented neighbour discovery or MLD message (RFC 6980). Other IPv6 fragments follow
+   * their first fragment, as IPv4's (frag.ts). */
   Ipv6Fragment,
 }
 

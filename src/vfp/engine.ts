@@ -127,8 +127,8 @@ export class Engine implements LayerCtx {
     d.src = X;
     d.entropy = entropy;
     d.dropPort = X.index;
-    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) {
-      // a later fragment still meets the port's guards; then its first fragment decides the rest
+    if (d.f.fragOff !== 0) {
+      // a later fragment (IPv4 or IPv6) still meets the port's guards; then its first fragment decides the rest
       if (this.walkGuards(X.layersOut) === DONE) return d;
       return this.laterFragment(X.index);
     }
@@ -145,7 +145,7 @@ export class Engine implements LayerCtx {
     d.subnet = subnet;
     d.srcHost = srcHost;
     d.entropy = entropy;
-    if (d.f.kind === K_IPV4 && d.f.fragOff !== 0) {
+    if (d.f.fragOff !== 0) {
       if (this.walkGuards(this.snap.uplinkLayers) === DONE) return d;
       return this.laterFragment(UPLINK_BASE + srcHost);
     }
@@ -160,13 +160,14 @@ export class Engine implements LayerCtx {
     const d = this.d;
     const f = d.f;
     d.cacheable = false;
-    const s = this.frags.find(inPort, f.src, f.dst, f.proto, f.ipId, this.snap.generation, d.now);
+    const s = this.frags.find(inPort, f.src, f.dst, fragProto(f), f.ipId, this.snap.generation, d.now);
+    const what = f.kind === K_IPV6 ? `IPv6 fragment id ${f.ipId} offset ${f.fragOff * 8}` : `${ipText(f.src)} -> ${ipText(f.dst)} id ${f.ipId} offset ${f.fragOff * 8}`;
     if (s < 0) {
-      if (d.rec) d.step('fragment', `${ipText(f.src)} -> ${ipText(f.dst)} id ${f.ipId} offset ${f.fragOff * 8}`, 'no first fragment seen under this policy: drop');
+      if (d.rec) d.step('fragment', what, 'no first fragment seen under this policy: drop');
       return this.dropped(Drop.FragmentOrphan);
     }
     const a = this.frags.actionOf(s);
-    if (d.rec) d.step('fragment', `${ipText(f.src)} -> ${ipText(f.dst)} id ${f.ipId} offset ${f.fragOff * 8}`, "the first fragment's verdict applies");
+    if (d.rec) d.step('fragment', what, "the first fragment's verdict applies");
     d.action = a;
     d.entropy = this.frags.flowHashOf(s);
     d.verdict = V_FORWARD;
@@ -288,7 +289,13 @@ export class Engine implements LayerCtx {
       if (r === Drop.Spoofed || r === Drop.SrcNotOwned || r === Drop.Malformed) return;
     }
     const f = this.d.f;
-    if (f.kind !== K_IPV4) return; // IPv6 fragments are dropped, never followed
-    this.frags.record(inPort, f.src, f.dst, f.proto, f.ipId, action, flowHash, this.snap.generation, now);
+    if (f.kind !== K_IPV4 && f.kind !== K_IPV6) return;
+    this.frags.record(inPort, f.src, f.dst, fragProto(f), f.ipId, action, flowHash, this.snap.generation, now);
   }
+}
+
+/** The protocol under which a datagram's fragments are remembered: IPv6 ones apart from IPv4's
+ * (their addresses are ids, ip6.ts, which could equal an IPv4 address as numbers). */
+function fragProto(f: FlowFields): number {
+  return f.kind === K_IPV6 ? f.proto | 0x100 : f.proto;
 }

@@ -69,7 +69,8 @@ export class FlowFields implements AclInput {
   tcpFlags = 0;
   /** K_IPV4 | K_ARP | K_IPV6 | K_VLAN | K_OTHER. */
   kind = K_OTHER;
-  /** IPv4 identification and fragment offset (in 8-byte units; > 0: a later fragment). */
+  /** IPv4 identification (IPv6: the fragment header's 32-bit identification) and fragment offset
+   * (in 8-byte units; > 0: a later fragment). */
   ipId = 0;
   fragOff = 0;
   /** ARP (kind K_ARP): operation, sender and target hardware/protocol addresses. */
@@ -79,7 +80,8 @@ export class FlowFields implements AclInput {
   arpTha = 0;
   arpTpa = 0;
   /** ICMP error (type 3, 11, 12) quoting at least an IPv4 header + 8 bytes: the quoted packet's
-   * addresses, protocol and ports (ICMP: identifier in both). */
+   * addresses, protocol and ports (ICMP: identifier in both). IPv6: ICMPv6 types 1-4 quoting an
+   * IPv6 header + 8 bytes, addresses as ids and qProto | 0x100 (parseQuoted6). */
   icmpErr = false;
   qSrc = 0;
   qDst = 0;
@@ -187,7 +189,8 @@ function bad6(f: FlowFields): number {
 }
 
 /** The IPv6 packet at `l3` (`len` bytes available): fixed header, hop-by-hop / destination
- * options / routing headers skipped, a fragment header noted, TCP/UDP ports, ICMPv6 type/code
+ * options / routing headers skipped, a fragment header read (identification and offset, as
+ * IPv4's: a first fragment is parsed on to its upper-layer header), TCP/UDP ports, ICMPv6 type/code
  * and identifier (echo) or the ND target. A malformed packet is not refused here but marked
  * (bad6): the guards drop it as malformed after deciding whether IPv6 is allowed at all, so a
  * port without an IPv6 CA keeps counting every IPv6 frame as ipv6-disabled. */
@@ -209,10 +212,21 @@ function parseIpv6(b: Uint8Array, l3: number, len: number, f: FlowFields): numbe
   for (let i = 0; nh === 0 || nh === 60 || nh === 43 || nh === 44; i++) {
     if (i === MAX_EXT6 || p + 8 > end) return bad6(f);
     if (nh === 44) {
+      // a fragment: a later one carries no upper-layer header (its first fragment's verdict
+      // applies, frag.ts); a first one carries the whole header chain (RFC 7112) and is parsed on.
+      // A second fragment header is malformed.
+      if (f.frag) return bad6(f);
       f.frag = true;
-      f.proto = b[p];
-      f.bad6 = false;
-      return Drop.None;
+      f.fragOff = readU16(b, p + 2) >>> 3;
+      f.ipId = readU32(b, p + 4);
+      if (f.fragOff !== 0) {
+        f.proto = b[p];
+        f.bad6 = false;
+        return Drop.None;
+      }
+      nh = b[p];
+      p += 8;
+      continue;
     }
     f.ext6 = true;
     nh = b[p];
@@ -240,9 +254,42 @@ function parseIpv6(b: Uint8Array, l3: number, len: number, f: FlowFields): numbe
     if (type === 135 || type === 136) {
       if (l4len < 24) return bad6(f);
       f.ndTarget = t === null ? 0 : addrId6(t, readU32(b, p + 8), readU32(b, p + 12), readU32(b, p + 16), readU32(b, p + 20));
-    }
+    } else if (type <= 4 && type >= 1 && t !== null && !f.frag) parseQuoted6(b, p + 8, Math.min(end, l3 + len) - p - 8, t, f);
   }
   return Drop.None;
+}
+
+/** The packet an ICMPv6 error (destination unreachable, packet too big, time exceeded, parameter
+ * problem) quotes (`len` bytes at `q`), as parseQuoted for IPv4: its addresses as ids (ip6.ts),
+ * its upper-layer protocol (after hop-by-hop, routing and destination options headers; a quoted
+ * fragment names no connection) and ports (ICMPv6 echo: the identifier in both). qProto carries
+ * 0x100 as the connection table's IPv6 protocols do (conntrack.ts fill). */
+function parseQuoted6(b: Uint8Array, q: number, len: number, t: AddrTable6, f: FlowFields): void {
+  if (len < 48 || b[q] >>> 4 !== 6) return;
+  let nh = b[q + 6];
+  let p = q + 40;
+  const end = q + len;
+  for (let i = 0; nh === 0 || nh === 60 || nh === 43; i++) {
+    if (i === MAX_EXT6 || p + 8 > end) return;
+    nh = b[p];
+    p += (b[p + 1] + 1) * 8;
+  }
+  if (nh === 44 || p + 8 > end) return;
+  f.qSrc = addrId6(t, readU32(b, q + 8), readU32(b, q + 12), readU32(b, q + 16), readU32(b, q + 20));
+  f.qDst = addrId6(t, readU32(b, q + 24), readU32(b, q + 28), readU32(b, q + 32), readU32(b, q + 36));
+  f.qProto = nh | 0x100;
+  if (nh === PROTO_ICMPV6) {
+    f.qSport = readU16(b, p + 4);
+    f.qDport = f.qSport;
+  } else if (nh === PROTO_TCP || nh === PROTO_UDP) {
+    f.qSport = readU16(b, p);
+    f.qDport = readU16(b, p + 2);
+  } else {
+    f.qSport = 0; // as conntrack keys a protocol without ports
+    f.qDport = 0;
+  }
+  // an unknown quoted source (id 0) names no connection this table could hold
+  f.icmpErr = f.qSrc !== 0;
 }
 
 /** The packet an ICMP error quotes (`len` bytes at `q`): sets f.icmpErr when its IPv4 header and

@@ -1,16 +1,17 @@
 /**
- * Fragments follow their first fragment. A later IPv4 fragment carries no L4 header, so no ACL,
- * port check or flow key can judge it; instead the verdict of the datagram's first fragment (the
- * interned action record: forward somewhere, or drop for a reason) is remembered under (input
- * port or sending host, source, destination, protocol, IP identification) and applied to the
- * fragments that follow. A later fragment with no remembered first fragment, or one remembered
+ * Fragments follow their first fragment. A later IPv4 or IPv6 fragment carries no L4 header, so
+ * no ACL, port check or flow key can judge it; instead the verdict of the datagram's first
+ * fragment (the interned action record: forward somewhere, or drop for a reason) is remembered
+ * under (input port or sending host, source, destination, protocol, IP identification: 16 bits
+ * for IPv4, the fragment header's 32 for IPv6, whose addresses are ids and protocol | 0x100) and
+ * applied to the fragments that follow. A later fragment with no remembered first fragment, or one remembered
  * under an older snapshot, is dropped (`fragment-orphan`): fragments that arrive before their
  * first fragment are lost, as with any stateless filter that does not reassemble.
  *
  * A small typed-array table (WINDOW slots per key, oldest replaced), entries live `ttlMs`.
  */
 const WINDOW = 4;
-const KW = 4;
+const KW = 5;
 
 export class FragTable {
   private readonly mask: number;
@@ -42,17 +43,19 @@ export class FragTable {
     k[0] = inPort;
     k[1] = src;
     k[2] = dst;
-    k[3] = ((proto & 0xff) << 16) | (ipId & 0xffff);
+    k[3] = proto;
+    k[4] = ipId >>> 0;
     let h = Math.imul(inPort ^ 0x9e3779b9, 0x85ebca6b) ^ src;
     h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) ^ dst;
-    h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f) ^ k[3];
+    h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f) ^ k[4];
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d) ^ proto;
     return (h ^ (h >>> 16)) >>> 0;
   }
 
   private equals(s: number): boolean {
     const b = s * KW;
     const k = this.key;
-    return this.keys[b] === k[0] && this.keys[b + 1] === k[1] && this.keys[b + 2] === k[2] && this.keys[b + 3] === k[3];
+    return this.keys[b] === k[0] && this.keys[b + 1] === k[1] && this.keys[b + 2] === k[2] && this.keys[b + 3] === k[3] && this.keys[b + 4] === k[4];
   }
 
   /** Remembers the verdict of a first fragment. */

@@ -8,6 +8,8 @@
  * (`too-big`): fragmenting it here would need a slot per fragment on the fast path and hide a
  * misconfigured tenant; its stack can only learn by a DF probe (Linux sets DF on TCP and on
  * `ping -M do`). TSO/USO super-frames are cut to the tenant's own segment size, not checked here.
+ * IPv6 has no DF bit (routers never fragment it): every IPv6 packet too large is answered with
+ * ICMPv6 packet too big (dataplane/hairpin6.ts packetTooBig).
  */
 import { readU16, writeU16 } from '../wire/bytes.js';
 import { checksum } from '../wire/checksum.js';

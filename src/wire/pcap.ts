@@ -34,3 +34,25 @@ export function pcapRecordHeader(timeMs: number, capturedLen: number, wireLen: n
   v.setUint32(12, wireLen, true);
   return b;
 }
+
+/**
+ * The length on the wire of a captured Ethernet frame whose first `caplen` bytes are in `b`: the
+ * IPv4 total length or IPv6 payload length (after one VLAN tag, if any) + the headers before it,
+ * when that is more than was captured, else `caplen`. A capture on a device with TSO/GRO sees
+ * super-frames of up to 64 KB + 14 bytes as one packet, and a capture library whose snap length is
+ * 65535 (the `cap` package's) keeps at most that much of it and does not say how long it was: the
+ * record then says both (Wireshark shows "packet size limited during capture").
+ */
+export function frameWireLength(b: Uint8Array, caplen: number): number {
+  if (caplen < 14) return caplen;
+  let l3 = 14;
+  let et = (b[12] << 8) | b[13];
+  if (et === 0x8100 && caplen >= 18) {
+    et = (b[16] << 8) | b[17];
+    l3 = 18;
+  }
+  let len = caplen;
+  if (et === 0x0800 && caplen >= l3 + 4 && b[l3] >>> 4 === 4) len = l3 + ((b[l3 + 2] << 8) | b[l3 + 3]);
+  else if (et === 0x86dd && caplen >= l3 + 6 && b[l3] >>> 4 === 6) len = l3 + 40 + ((b[l3 + 4] << 8) | b[l3 + 5]);
+  return Math.max(len, caplen);
+}

@@ -74,6 +74,29 @@ export function figure8(extra: Partial<Policy> = {}): Policy {
   };
 }
 
+/** The IPv6 CAs figure8Dual gives the Contoso ports. */
+export const V6 = { sql: 'fd00:1:1::11', app: 'fd00:1:1::13', web: 'fd00:1:1::12', db2: 'fd00:1:2::21', api: 'fd00:1:2::22', gre: 'fd00:1:3::31', grl: 'fd00:1:3::32' };
+
+/** Figure 8 with Contoso dual stack (every Contoso port has an IPv6 CA, V6); Fabrikam stays IPv4 only. */
+export function figure8Dual(extra: (p: Policy) => void = () => undefined): Policy {
+  const p = figure8();
+  const vn = p.virtualNetworks[0]!;
+  vn.addressPrefixes.push('fd00:1::/32');
+  vn.subnets[0]!.ipv6AddressPrefix = 'fd00:1:1::/64';
+  vn.subnets[1]!.ipv6AddressPrefix = 'fd00:1:2::/64';
+  vn.subnets[2]!.ipv6AddressPrefix = 'fd00:1:3::/64';
+  const set = (n: string, a: string): void => void (p.networkInterfaces.find((x) => x.name === n)!.ipv6Address = a);
+  set('contoso-sql', V6.sql);
+  set('contoso-app', V6.app);
+  set('contoso-web', V6.web);
+  set('contoso-db2', V6.db2);
+  set('contoso-api', V6.api);
+  set('contoso-gre', V6.gre);
+  set('contoso-grl', V6.grl);
+  extra(p);
+  return p;
+}
+
 export interface Rig {
   fwd: Forwarder;
   snap: Snapshot;

@@ -2,7 +2,8 @@
 // each port's IPv6 CA and default route; the tenants' kernels resolve their neighbours and the
 // gateway by neighbour discovery that the dataplane answers from policy. IPv6 ping across hosts
 // and across subnets (hop limit - 1), to the gateway; an IPv6 ACL on one port; a tenant's forged
-// neighbour and router advertisements go nowhere and are counted.
+// neighbour and router advertisements go nowhere and are counted. PMTU: a tenant that raised its
+// MTU gets ICMPv6 packet too big and caches the path MTU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import fs from 'node:fs';
@@ -110,4 +111,25 @@ describe('IPv6 CAs in namespaces', ROOT_ONLY, () => {
     const neigh = await runIn(r.ns('contoso-web'), 'ip', ['-6', 'neigh', 'show', 'fd00:1:1::1']);
     expect(neigh.stdout).not.toContain('02:00:00:00:51:13');
   });
+
+  it('PMTU: ping -6 -M do past the MTU gets packet too big with 1450 from the gateway; the route cache holds it', async () => {
+    const ns = r.ns('contoso-app');
+    const dev = deriveIfname({ name: 'contoso-app' });
+    // the agent set 1450 (what fits); a tenant that raises it is the case this answers
+    await runIn(ns, 'ip', ['link', 'set', 'dev', dev, 'mtu', '1600']);
+    try {
+      const before = await stats(0);
+      const p = await runIn(ns, 'ping', ['-6', '-n', '-M', 'do', '-s', '1500', '-c', '3', '-i', '0.2', '-W', '1', WEB], { allowFail: true });
+      expect(p.stdout + p.stderr).toMatch(/mtu ?[=:]? ?1450/i);
+      const route = await runIn(ns, 'ip', ['-6', 'route', 'get', WEB]);
+      expect(route.stdout).toMatch(/mtu 1450/);
+      const after = await stats(0);
+      expect((after.counters['icmpv6-packet-too-big'] ?? 0) - (before.counters['icmpv6-packet-too-big'] ?? 0)).toBeGreaterThanOrEqual(1);
+      // what fits (1402 + 8 + 40 = 1450) still goes through
+      const fits = await runIn(ns, 'ping', ['-6', '-n', '-M', 'do', '-s', '1402', '-c', '2', '-i', '0.2', '-W', '1', WEB], { allowFail: true });
+      expect(fits.stdout).toMatch(/2 received/);
+    } finally {
+      await runIn(ns, 'ip', ['link', 'set', 'dev', dev, 'mtu', '1450']);
+    }
+  }, 30_000);
 });

@@ -10,34 +10,13 @@ import { buildIcmpv6, buildIpv6, buildIpv6Tcp, buildIpv6Udp, buildNvgre, buildVx
 import { icmpv6ChecksumValid } from '../../src/wire/icmp.js';
 import { eui64LinkLocal, formatIpv6, solicitedNode, multicastMac } from '../../src/wire/addr6.js';
 import { parseMac } from '../../src/wire/addr.js';
-import { MAC, PA2, PA3, ROUTER, figure8, rig, type Rig } from '../helpers/vfp-fixtures.js';
+import { MAC, PA2, PA3, ROUTER, V6, figure8Dual, rig, type Rig } from '../helpers/vfp-fixtures.js';
 import { parsePolicy } from '../../src/policy/validate.js';
 
-const V6 = { sql: 'fd00:1:1::11', app: 'fd00:1:1::13', web: 'fd00:1:1::12', db2: 'fd00:1:2::21', api: 'fd00:1:2::22', gre: 'fd00:1:3::31', grl: 'fd00:1:3::32' };
 const LL = (mac: string): string => formatIpv6(eui64LinkLocal(parseMac(mac)));
 const ROUTER_LL = 'fe80::73:79ff:fe00:1';
 const GW1 = 'fd00:1:1::1';
-
-/** Figure 8 with Contoso dual stack (every Contoso port has an IPv6 CA except contoso-grl's
- * neighbour... all of them; Fabrikam stays IPv4 only). */
-function dual(extra: (p: Policy) => void = () => undefined): Policy {
-  const p = figure8();
-  const vn = p.virtualNetworks[0]!;
-  vn.addressPrefixes.push('fd00:1::/32');
-  vn.subnets[0]!.ipv6AddressPrefix = 'fd00:1:1::/64';
-  vn.subnets[1]!.ipv6AddressPrefix = 'fd00:1:2::/64';
-  vn.subnets[2]!.ipv6AddressPrefix = 'fd00:1:3::/64';
-  const set = (n: string, a: string): void => void (p.networkInterfaces.find((x) => x.name === n)!.ipv6Address = a);
-  set('contoso-sql', V6.sql);
-  set('contoso-app', V6.app);
-  set('contoso-web', V6.web);
-  set('contoso-db2', V6.db2);
-  set('contoso-api', V6.api);
-  set('contoso-gre', V6.gre);
-  set('contoso-grl', V6.grl);
-  extra(p);
-  return p;
-}
+const dual = figure8Dual;
 
 function drops(r: Rig): Record<string, number> {
   return Object.fromEntries(Object.entries(countersToJson(r.fwd.counters, r.snap).drops).filter(([, v]) => v > 0));
@@ -153,6 +132,61 @@ describe('neighbour discovery from policy', () => {
   });
 });
 
+/** An IPv6 fragment from contoso-sql (to contoso-app unless `o` says otherwise): fragment header
+ * (next header `nh`, `offset` in 8-byte units, more fragments, identification `id`) + `body`. */
+function frag6(id: number, offset: number, more: boolean, body: Uint8Array, nh = 17, o: Parameters<typeof buildIpv6>[0] = {}): Uint8Array {
+  const fh = new Uint8Array(8 + body.length);
+  fh[0] = nh;
+  const v = (offset << 3) | (more ? 1 : 0);
+  fh[2] = v >> 8;
+  fh[3] = v & 0xff;
+  new DataView(fh.buffer).setUint32(4, id);
+  fh.set(body, 8);
+  return buildIpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp6: V6.sql, dstIp6: V6.app, nextHeader: 44, payload: fh, ...o });
+}
+
+/** A UDP header (from port 5000 to `dport`, length `len`, no checksum) and 8 bytes of data. */
+const udpHead = (dport: number, len = 24): Uint8Array => Uint8Array.from([0x13, 0x88, dport >> 8, dport & 0xff, len >> 8, len & 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+
+describe('IPv6 fragments follow their first fragment (as IPv4)', () => {
+  it('delivered locally and across hosts; an ACL judges the first and the rest follow; orphans are dropped', () => {
+    const p = dual((q) => {
+      q.accessControlLists = [
+        {
+          name: 'app-in',
+          aclRules: [
+            { name: 'udp7000', protocol: 'UDP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '7000', action: 'Allow', type: 'Inbound', priority: 100 },
+            { name: 'deny', protocol: 'All', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '*', action: 'Deny', type: 'Inbound', priority: 4000 },
+          ],
+        },
+      ];
+      q.networkInterfaces.find((n) => n.name === 'contoso-app')!.accessControlList = 'app-in';
+    });
+    const r = rig(p);
+    // a 24-byte UDP datagram to app port 7000 in two fragments (16 + 8 bytes): both delivered
+    r.send('contoso-sql', frag6(0x10001, 0, true, udpHead(7000)));
+    r.send('contoso-sql', frag6(0x10001, 2, false, new Uint8Array(8)));
+    expect(r.pull('contoso-app')).toHaveLength(2);
+    // to port 22: the first fragment is denied, the second follows it
+    r.send('contoso-sql', frag6(0x10002, 0, true, udpHead(22)));
+    r.send('contoso-sql', frag6(0x10002, 2, false, new Uint8Array(8)));
+    // the same 16 low bits of identification as the first datagram, another datagram: an orphan
+    r.send('contoso-sql', frag6(0x20001, 2, false, new Uint8Array(8)));
+    expect(r.pull('contoso-app')).toHaveLength(0);
+    expect(drops(r)).toEqual({ 'acl-deny': 2, 'fragment-orphan': 1 });
+    // across hosts (to web, VXLAN): both fragments encapsulated
+    const toWeb = { dstMac: MAC.contosoWeb, dstIp6: V6.web };
+    r.send('contoso-sql', frag6(0x10003, 0, true, udpHead(9), 17, toWeb));
+    r.send('contoso-sql', frag6(0x10003, 2, false, new Uint8Array(8), 17, toWeb));
+    expect(r.vx.pullAll()).toHaveLength(2);
+    // from the wire: web's fragments to sql follow their first fragment too
+    const fromWeb = (off: number, more: boolean, body: Uint8Array) => wire(buildVxlan({ vni: 5001, inner: frag6(0x30001, off, more, body, 17, { srcMac: MAC.contosoWeb, dstMac: MAC.contosoSql, srcIp6: V6.web, dstIp6: V6.sql }) }));
+    r.fromWire('vxlan', fromWeb(0, true, udpHead(5000)), PA2);
+    r.fromWire('vxlan', fromWeb(2, false, new Uint8Array(8)), PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(2);
+  });
+});
+
 describe('a tenant never speaks for addresses it does not own', () => {
   const cases: [string, Uint8Array, string][] = [
     ['NA for a neighbour\'s address', buildIcmpv6({ srcMac: MAC.contosoSql, dstMac: '33:33:00:00:00:01', srcIp6: V6.sql, dstIp6: 'ff02::1', hopLimit: 255, type: 136, body: new Uint8Array(28) }), 'nd-ignored'],
@@ -165,7 +199,9 @@ describe('a tenant never speaks for addresses it does not own', () => {
     [':: as source of UDP', udp6({ srcIp6: '::' }), 'spoofed'],
     ['another MAC', udp6({ srcMac: MAC.contosoApp }), 'spoofed'],
     ['unicast to a neighbour for another address', udp6({ dstIp6: V6.web }), 'not-for-port'],
-    ['a fragment', buildIpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp6: V6.sql, dstIp6: V6.app, nextHeader: 44, payload: fromHex('1100000100000001') }), 'ipv6-fragment'],
+    ['a first fragment without its UDP header', buildIpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp6: V6.sql, dstIp6: V6.app, nextHeader: 44, payload: fromHex('1100000100000001') }), 'malformed'],
+    ['a fragmented neighbour solicitation (RFC 6980)', frag6(1, 0, true, fromHex('8700000000000000' + 'fd000001000100000000000000000013'), 58), 'ipv6-fragment'],
+    ['a later fragment from another source', frag6(1, 2, false, new Uint8Array(8), 17, { srcIp6: V6.app }), 'spoofed'],
     ['TCP with a short header', buildIpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp6: V6.sql, dstIp6: V6.app, nextHeader: 6, payload: new Uint8Array(20) }), 'malformed'],
   ];
   for (const [name, frame, reason] of cases) {
@@ -319,6 +355,39 @@ describe('IPv6 ACLs and connection tracking', () => {
     r.send('contoso-app', buildIpv6Tcp({ srcMac: MAC.contosoApp, dstMac: MAC.contosoSql, srcIp6: V6.app, dstIp6: V6.sql, srcPort: 81, dstPort: 40000, flags: 0x02 }));
     expect(r.pull('contoso-sql').length).toBe(0);
     expect(drops(r)).toEqual({ 'acl-deny': 2 });
+  });
+
+  it('ICMPv6 errors about a tracked connection are related (let in past a deny-all); about anything else they are not', () => {
+    const p = dual((q) => {
+      q.accessControlLists = [{ name: 'deny-in', aclRules: [rule({ name: 'none', action: 'Deny' })] }];
+      q.networkInterfaces.find((n) => n.name === 'contoso-sql')!.accessControlList = 'deny-in';
+    });
+    const r = rig(p);
+    const out = (sport: number, src: string = V6.sql) => buildIpv6Udp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp6: src, dstIp6: V6.web, srcPort: sport, dstPort: 6000 });
+    r.send('contoso-sql', out(5000));
+    expect(r.vx.pullAll()).toHaveLength(1);
+    // web's answers about it: port unreachable, packet too big (MTU 1400), time exceeded
+    const error = (type: number, code: number, rest: number, quoted: Uint8Array) => {
+      const body = new Uint8Array(4 + 48);
+      new DataView(body.buffer).setUint32(0, rest);
+      body.set(quoted.subarray(14, 14 + 48), 4);
+      return wire(buildVxlan({ vni: 5001, inner: buildIcmpv6({ srcMac: MAC.contosoWeb, dstMac: MAC.contosoSql, srcIp6: V6.web, dstIp6: V6.sql, type, code, body }) }));
+    };
+    r.fromWire('vxlan', error(1, 4, 0, out(5000)), PA2);
+    r.fromWire('vxlan', error(2, 0, 1400, out(5000)), PA2);
+    r.fromWire('vxlan', error(3, 0, 0, out(5000)), PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(3);
+    // about no connection: another source port, or a source that is not sql's (nor any known) address
+    r.fromWire('vxlan', error(1, 4, 0, out(5999)), PA2);
+    r.fromWire('vxlan', error(1, 4, 0, out(5000, 'fd00:1:1::99')), PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(0);
+    expect(drops(r)).toEqual({ 'acl-deny': 2 });
+    // and ICMPv6 echo: an error quoting sql's echo request (identifier 7) is related to it
+    r.send('contoso-sql', buildIcmpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp6: V6.sql, dstIp6: V6.web, type: 128, body: fromHex('0007000168656c6c6f') }));
+    expect(r.vx.pullAll()).toHaveLength(1);
+    const echo = buildIcmpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp6: V6.sql, dstIp6: V6.web, type: 128, body: fromHex('0007000168656c6c6f') });
+    r.fromWire('vxlan', error(3, 0, 0, echo), PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(1);
   });
 
   it('an IPv4 and an IPv6 flow with the same ports never share a connection or a flow entry', () => {

@@ -9,8 +9,7 @@ import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { parsePolicy } from '../../src/policy/validate.js';
 import type { Policy } from '../../src/policy/types.js';
 import { hostPortName } from '../../src/vfp/switch-compile.js';
-import { MemoryPort } from '../../src/io/memory.js';
-import type { FrameBatch } from '../../src/io/types.js';
+import { VnetPort } from '../helpers/vnet-port.js';
 import { Forwarder, TSO_SLOT } from '../../src/dataplane/forwarder.js';
 
 const M = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', x: '02:00:00:00:04:99' };
@@ -170,22 +169,6 @@ describe('switch policy errors, by path', () => {
     expect(e).toContain('networkInterfaces[0].virtualNetwork: required');
   });
 });
-
-/** A memory port with a 12-byte virtio-net header in front of every frame (as an offload TAP). */
-class VnetPort extends MemoryPort {
-  readonly vnetHdrSize = 12;
-  hdrIn = new Uint8Array(12);
-  readonly hdrsOut: Uint8Array[] = [];
-  override read(b: FrameBatch): number {
-    const n = super.read(b);
-    for (let i = 0; i < n; i++) b.slab.set(this.hdrIn, b.start[i] - 12);
-    return n;
-  }
-  override write(b: FrameBatch, idx: Int32Array, count: number): number {
-    for (let k = 0; k < count; k++) this.hdrsOut.push(b.slab.slice(b.start[idx[k]] - 12, b.start[idx[k]]));
-    return super.write(b, idx, count);
-  }
-}
 
 describe('flooding with offloads', () => {
   it('every copy of a flooded frame keeps its virtio-net header (a partial checksum stays marked)', () => {

@@ -3,8 +3,8 @@
  * priority; no rules = allow all; rules = default deny), stateful. Before the first ACL layer of
  * a unicast IPv4 frame whose local port(s) have rules in either direction, connection tracking is
  * consulted once (conntrackStage): the reply direction of a live connection skips the ACLs, and so
- * does an ICMP error that quotes a packet of a tracked connection sent by the error's destination
- * (RELATED); otherwise the rules decide and, when the frame is allowed, the engine starts tracking it.
+ * does an ICMP or ICMPv6 error that quotes a packet of a tracked connection sent by the error's
+ * destination (RELATED: flowkey.ts parseQuoted / parseQuoted6); otherwise the rules decide and, when the frame is allowed, the engine starts tracking it.
  * Connections are keyed by the virtual network's stable id (zone), never its position.
  * Broadcast and multicast are not tracked: each copy is checked against the rules.
  */
@@ -44,7 +44,10 @@ function conntrackStage(c: LayerCtx, d: Decision): void {
     const q = f.qSrc === f.dst ? ct.findTuple(zone, f.qProto, f.qSrc, f.qDst, f.qSport, f.qDport, d.now) : -1;
     if (q >= 0 && ct.admitsReply(q)) {
       d.ctRelated = true;
-      if (d.rec) d.step('conntrack', `ICMP error quoting ${ipText(f.qSrc)} -> ${ipText(f.qDst)} proto ${f.qProto}`, `related to a ${CT_STATE_NAMES[ct.state[q]]} connection: allow (ACLs skipped)`);
+      if (d.rec) {
+        const quoted = f.kind === K_IPV6 ? `ICMPv6 error quoting an IPv6 packet (next header ${f.qProto & 0xff}) sent by its destination` : `ICMP error quoting ${ipText(f.qSrc)} -> ${ipText(f.qDst)} proto ${f.qProto}`;
+        d.step('conntrack', quoted, `related to a ${CT_STATE_NAMES[ct.state[q]]} connection: allow (ACLs skipped)`);
+      }
       return;
     }
   }

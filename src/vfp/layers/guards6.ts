@@ -6,7 +6,10 @@
  * link-local addresses that ND on its segment answers for nobody, so it is refused). The
  * unspecified address :: is allowed only for ICMPv6 messages a host sends before it has an
  * address: duplicate address detection (NS), router solicitation and MLD reports; the nd layer
- * then answers or drops them, and nothing from :: is ever forwarded. IPv6 fragments are dropped.
+ * then answers or drops them, and nothing from :: is ever forwarded. IPv6 fragments are handled
+ * as IPv4's: each meets these guards (a later fragment has no upper-layer header: its source is
+ * checked, then the verdict of its datagram's first fragment applies, frag.ts); only fragmented
+ * neighbour discovery and MLD are dropped (RFC 6980: receivers discard them), as ipv6-fragment.
  * From the wire, an inner IPv6 frame must belong to a dual-stack subnet, carry no neighbour
  * discovery or MLD (each host answers ND itself, so none crosses a tunnel), and come from the CA
  * or link-local address of the endpoint it claims on the host that sent it (or, routed, from a
@@ -50,8 +53,8 @@ export function portSecurity6(c: LayerCtx, d: Decision, L: Layer): number {
     return dropWith(c, d, Drop.Ipv6Disabled);
   }
   if (f.bad6) return malformed(c, d, L);
-  if (f.frag) {
-    if (rec) d.step(L.name, 'IPv6 fragment header', 'drop (IPv6 fragments are not supported)');
+  if (f.frag && f.fragOff === 0 && isNdOrMld(f.proto, f.sport >>> 8)) {
+    if (rec) d.step(L.name, `fragmented ICMPv6 type ${f.sport >>> 8}`, 'drop (neighbour discovery and MLD are never fragmented, RFC 6980)');
     return dropWith(c, d, Drop.Ipv6Fragment);
   }
   if (f.src !== 0 && (f.src === e6.id || f.src === e6.llId)) {
@@ -77,10 +80,6 @@ export function ingressGuard6(c: LayerCtx, d: Decision, L: Layer): number {
     return dropWith(c, d, Drop.Ipv6Disabled);
   }
   if (f.bad6) return malformed(c, d, L);
-  if (f.frag) {
-    if (rec) d.step(L.name, 'inner IPv6 fragment', 'drop (IPv6 fragments are not supported)');
-    return dropWith(c, d, Drop.Ipv6Fragment);
-  }
   if (isNdOrMld(f.proto, f.sport >>> 8)) {
     if (rec) d.step(L.name, `inner ICMPv6 type ${f.sport >>> 8}`, 'neighbour discovery / MLD never crosses the wire: drop');
     return dropWith(c, d, Drop.NdIgnored);

@@ -7,7 +7,7 @@ export function portSecurityRules6(e6: EndpointV6 | null): string[] {
   if (e6 === null) return ['drop IPv6 (the port has no IPv6 CA)'];
   return [
     `IPv6 source must be ${e6.text} or its link-local ${e6.llText} (:: only for DAD, RS and MLD)`,
-    'drop IPv6 fragments',
+    'fragmented neighbour discovery or MLD: drop; other fragments follow their first fragment',
   ];
 }
 
