@@ -59,6 +59,13 @@ export const enum C {
   /** IPv6: neighbour and router advertisements the dataplane answered with. */
   NdAdverts,
   RouterAdverts,
+  /** Gauges, written at the end of each batch (forwarder.ts end()): entries held in the unified
+   * flow table and in the conntrack table (idle ones not yet swept included), and their capacity.
+   * Summed over workers, as the counters are: each worker has its own tables. */
+  UftEntries,
+  UftCapacity,
+  CtEntries,
+  CtCapacity,
   DropBase,
 }
 
@@ -109,6 +116,10 @@ const BASE_NAMES = [
   'mirrored',
   'nd-adverts',
   'router-adverts',
+  'uft-entries',
+  'uft-capacity',
+  'ct-entries',
+  'ct-capacity',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */
