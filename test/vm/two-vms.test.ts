@@ -42,7 +42,9 @@ describe('two VMs (SWITCHYARD_VM_TESTS=1)', requires(enabled, 'SWITCHYARD_VM_TES
     pair = await startVmPair(say);
   }, 20 * 60_000);
 
-  afterAll(async (_ctx, suite) => {
+  // vitest wants the first argument of a hook destructured (it reads fixtures from it)
+  // eslint-disable-next-line no-empty-pattern
+  afterAll(async ({}, suite) => {
     await pair?.stop();
     // nothing of this run is left: no qemu, no disk; a pass removes the run directory too, a
     // failure keeps it for its logs and says where
