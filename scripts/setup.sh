@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/progress.sh
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk librte-mempool-ring23)
+APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk librte-mempool-ring23 prometheus)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,7 +21,22 @@ if ((${#missing[@]})); then
   step "setup: apt-get update" apt-get update -qq >/dev/null
   # tshark asks whether non-root users may capture: answer no, never prompt
   echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  # Debian's prometheus package starts a Prometheus server; switchyard wants only its promtool
+  # (the tests lint the metrics with it). While installing, a policy-rc.d forbids starting that one
+  # service (one that exists already, e.g. a container's, is left alone), and afterwards the
+  # service is disabled, so no boot starts it either.
+  policy=/usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# switchyard setup: no Prometheus server from the prometheus package\n[ "$1" = prometheus ] && exit 101\nexit 0\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   step "setup: apt-get install (${#missing[@]} packages)" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    if grep -q 'no Prometheus server' "$policy" 2>/dev/null; then rm -f "$policy"; trap - EXIT; fi
+    deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
 fi
 # The Debian openvswitch-switch package starts a system ovs-vswitchd; tests run their own per
 # namespace, so the system one is left alone (it does not touch our namespaces).

@@ -15,7 +15,8 @@
 # .build.lock; a .tmp-* found under the lock was left by a builder that died, and goes. Checkouts
 # on other branches keep their own <h2> beside ours: a build removes only what went unused for 30
 # days. Installs qemu-system-x86, qemu-utils and debootstrap when missing (as root). Logs of the
-# last build are in logs/ of the cache.
+# last build are in logs/ of the cache. Long steps report as setup's do (scripts/lib/progress.sh):
+# a progress line on a TTY, a plain line every 30 s otherwise (CI, and the demo that relays them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -40,6 +41,8 @@ say() { echo "vm-image: $*"; }
 die() { echo "vm-image: FAILED: $*" >&2; exit 1; }
 # shellcheck source=../lib/machine-cache.sh
 . scripts/lib/machine-cache.sh
+# shellcheck source=../lib/progress.sh
+. scripts/lib/progress.sh
 
 # --- host packages ---------------------------------------------------------------------------
 need=()
@@ -48,12 +51,13 @@ for p in qemu-system-x86 qemu-utils debootstrap e2fsprogs; do
 done
 if ((${#need[@]})); then
   [ "$(id -u)" = 0 ] || die "missing Debian packages ${need[*]}: run as root or apt-get install them"
-  say "installing ${need[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null || die "apt-get update"
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]}"
-  fi
+  # without apt-get update first when the package lists will do
+  install_host_pkgs() {
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+  }
+  step "vm-image: apt-get install ${need[*]}" install_host_pkgs || die "apt-get install ${need[*]}"
 fi
 
 h1=$(printf '%s\n' "stage1-v2" "$SUITE" "$MIRROR" "$PKGS" "$INITRD_MODULES" | sha256sum | cut -c1-16)
@@ -89,23 +93,18 @@ if [ ! -f "$ROOTFS/.done" ]; then
   log=$CACHE/logs/debootstrap.log
   say "stage 1/2: debootstrap $SUITE into $tmp (2-4 min; log $log)"
   start=$SECONDS
-  debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$tmp" "$MIRROR" >"$log" 2>&1 &
-  pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    sleep 10
-    kill -0 $pid 2>/dev/null || break
-    last=$(grep -E '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)' "$log" | tail -1 | cut -c1-70 || true)
-    say "  ... $((SECONDS - start)) s ${last:+($last)}"
-  done
-  if ! wait $pid; then
+  run_debootstrap() { debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$tmp" "$MIRROR" >"$log" 2>&1; }
+  # what debootstrap is at, for the progress line: "I: Retrieving libc6 2.36-9"
+  debootstrap_at() { grep -E '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)' "$log" | tail -1 | cut -c4-; }
+  if ! STEP_STATUS=debootstrap_at step "vm-image: stage 1/2: debootstrap" run_debootstrap; then
     why=$(grep -m1 -E '^E: ' "$log" | cut -c1-200 || true)
     die "debootstrap from $MIRROR: ${why:-no error line} (is the Debian mirror reachable? log $log)"
   fi
-  say "  initrd with MODULES=list ($INITRD_MODULES)"
   sed -i 's/^MODULES=.*/MODULES=list/' "$tmp/etc/initramfs-tools/initramfs.conf"
   printf '%s\n' $INITRD_MODULES >"$tmp/etc/initramfs-tools/modules"
   for d in proc sys dev; do mount --bind /$d "$tmp/$d"; mounted+=("$tmp/$d"); done
-  chroot "$tmp" update-initramfs -u -k all >"$CACHE/logs/initramfs.log" 2>&1 || die "update-initramfs (see $CACHE/logs/initramfs.log)"
+  STEP_LOG=$CACHE/logs/initramfs.log step "vm-image: initrd with MODULES=list ($INITRD_MODULES)" chroot "$tmp" update-initramfs -u -k all ||
+    die "update-initramfs (see $CACHE/logs/initramfs.log)"
   cleanup_mounts
   rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
   touch "$tmp/.done"
@@ -151,7 +150,8 @@ kernel=$(ls "$R"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$(ls "$R"/boot/initrd.img-* | sort -V | tail -1)
 cp "$kernel" "$tmp/vmlinuz"; cp "$initrd" "$tmp/initrd.img"
 log=$CACHE/logs/mkfs.log
-mkfs.ext4 -q -F -L switchyard -d "$R" "$tmp/base.img" "$IMAGE_SIZE" >"$log" 2>&1 || die "mkfs.ext4 -d (see $log)"
+STEP_LOG=$log step "vm-image: writing the $IMAGE_SIZE ext4 image (mkfs.ext4 -d)" mkfs.ext4 -q -F -L switchyard -d "$R" "$tmp/base.img" "$IMAGE_SIZE" ||
+  die "mkfs.ext4 -d (see $log)"
 printf 'kernel=%s\nnode=%s\nbuilt=%s\n' "$(basename "$kernel")" "$NODE_BIN" "$(date -Is)" >"$tmp/info"
 touch "$tmp/.used"
 mv -T "$tmp" "$IMAGE"

@@ -69,6 +69,13 @@ export const enum C {
   CtRestored,
   /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
   Icmp6TooBig,
+  /** Gauges, written at the end of each batch (forwarder.ts end()): entries held in the unified
+   * flow table and in the conntrack table (idle ones not yet swept included), and their capacity.
+   * Summed over workers, as the counters are: each worker has its own tables. */
+  UftEntries,
+  UftCapacity,
+  CtEntries,
+  CtCapacity,
   DropBase,
 }
 
@@ -124,6 +131,10 @@ const BASE_NAMES = [
   'wakeup-us',
   'ct-restored',
   'icmpv6-packet-too-big',
+  'uft-entries',
+  'uft-capacity',
+  'ct-entries',
+  'ct-capacity',
 ];
 
 /** Global counter names by index; drops are "drop-<reason>". */

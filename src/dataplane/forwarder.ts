@@ -217,6 +217,9 @@ export class Forwarder extends ForwarderState {
     this.meters.configure(snapshot, this.clock());
     this.mirrorOn = snapshot.ports.some((p) => p.mirrorTo.length > 0);
     for (const b of [this.rx, this.urx, this.split]) msgView(this, b, this.upVx);
+    // the capacities never change; end() keeps the entry counts current
+    this.counters.global[C.UftCapacity] = this.uft.capacity;
+    this.counters.global[C.CtCapacity] = ct.capacity;
   }
 
   get snapshot(): Snapshot {
@@ -353,6 +356,8 @@ export class Forwarder extends ForwarderState {
     g[C.CtCreated] = this.ct.created;
     g[C.CtEvictions] = this.ct.evictions;
     g[C.CtRefused] = this.ct.refused;
+    g[C.UftEntries] = this.uft.count;
+    g[C.CtEntries] = this.ct.count;
     g[C.AclLogged] = this.engine.aclLog.logged;
     g[C.AclLogSuppressed] = this.engine.aclLog.suppressed;
     this.inBatch = false;

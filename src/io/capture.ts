@@ -20,6 +20,16 @@ interface CapHandle {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * cap's handles whose open() failed. The package starts its uv_poll only at the end of a
+ * successful open, but its close() and its destructor (run when the handle is garbage collected)
+ * stop that poll whenever libpcap's handle exists, which after a failed open is a uv_poll_t never
+ * initialised: the process aborts in uv_poll_stop. So such a handle is never closed and stays
+ * referenced here until the process ends (it holds one pcap socket; `switchyard capture` exits
+ * after a failed open).
+ */
+const failedOpens: CapHandle[] = [];
+
 export interface CaptureOptions {
   device: string;
   /** BPF expression, e.g. "udp port 4789". */
@@ -55,6 +65,7 @@ export class Capture {
     try {
       linkType = this.cap.open(o.device, o.filter ?? '', 10 * 1024 * 1024, this.buf);
     } catch (err) {
+      failedOpens.push(this.cap);
       undo();
       const msg = (err as Error).message;
       // libpcap says only "can't parse filter expression": name the filter the user gave

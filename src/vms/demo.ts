@@ -2,7 +2,8 @@
  * `switchyard demo --vms` (`make demo-vms`): Figure 8 across two real VMs. Starts the VM pair
  * (building the image on first use), runs the VXLAN Figure 8 scenario and the NVGRE interop with
  * the guest kernel's gretap, prints a summary with the figures, and shuts both VMs down. Ctrl-C
- * kills every process it started and removes the VMs' disks.
+ * kills every process it started and removes the VMs' disks. A pass removes its run directory, a
+ * failure keeps it and names it in the last line (run-dir.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { killAll } from './children.js';
 import type { Say } from './progress.js';
 import { LINK, startVmPair, type VmPair } from './pair.js';
 import { removeAllVmFiles } from './vm.js';
+import { finishRunDir, type RunOutcome } from './run-dir.js';
 import { median } from './traffic.js';
 import { fmtDrops } from './guest-agent.js';
 import { runVxlanScenario } from './vxlan-figure8.js';
@@ -51,6 +53,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
     setTimeout(() => {
       killAll('SIGKILL');
       removeAllVmFiles();
+      if (pair) console.error(finishRunDir(pair.runDir, 'interrupted', 'demo --vms'));
       process.exit(130);
     }, 2500);
   };
@@ -58,6 +61,7 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
   process.on('SIGTERM', onSignal);
   const summary: string[] = [];
   let ok = true;
+  let outcome: RunOutcome = 'failed';
   try {
     step('image and VMs (the first run on a machine builds the Debian image: several minutes; later runs, from any checkout, reuse it)');
     pair = await startVmPair(say, opts.memMb ? { memMb: opts.memMb } : {});
@@ -94,8 +98,8 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
     }
     step('summary');
     for (const s of summary) console.log(`  ${s}`);
-    console.log(`  total ${secs(Date.now() - t0)}; logs in ${pair.runDir}`);
-    console.log(ok ? '\ndemo --vms: OK' : `\ndemo --vms: FAILED (logs: ${pair.runDir})`);
+    console.log(`  total ${secs(Date.now() - t0)}`);
+    if (ok) outcome = 'passed';
     return ok ? 0 : 1;
   } catch (err) {
     if (interrupted) return 130;
@@ -106,6 +110,8 @@ export async function runDemoVms(opts: DemoVmsOptions = {}): Promise<number> {
     if (!interrupted && pair) {
       step('shutting down both VMs');
       await pair.stop();
+      // the last line: OK (the run directory removed), or where the failed run's logs are
+      console.log(`\n${finishRunDir(pair.runDir, outcome, 'demo --vms')}`);
     }
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -6,6 +6,7 @@ import { iperf3, isolationCheck, ping } from '../../src/lab/probes.js';
 import { runIn } from '../../src/lab/run.js';
 import { startFigure8, type Figure8Run } from './lab-helpers.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
+import { NEEDS_PROMTOOL, promtoolCheckMetrics } from '../helpers/promtool.js';
 
 describe('Figure 8 over VXLAN between two switchyard agents', ROOT_ONLY, () => {
   let run: Figure8Run;
@@ -48,11 +49,21 @@ describe('Figure 8 over VXLAN between two switchyard agents', ROOT_ONLY, () => {
     expect(r.gbps).toBeGreaterThan(0.001);
   });
 
+  const scrape = () => runIn(run.lab.hosts[0].ns, process.execPath, ['-e', "fetch('http://127.0.0.1:9477/metrics').then(async (r) => console.log(await r.text()))"]);
+
   it('serves the same counters to Prometheus', async () => {
-    const js = "fetch('http://127.0.0.1:9477/metrics').then(async (r) => console.log(await r.text()))";
-    const out = await runIn(run.lab.hosts[0].ns, process.execPath, ['-e', js]);
-    expect(out.stdout).toMatch(/switchyard_port_total\{host="host1",port="contoso-sql",counter="rx-frames"\} [1-9]/);
+    const out = await scrape();
+    expect(out.stdout).toMatch(/switchyard_port_frames_total\{host="host1",port="contoso-sql",direction="rx"\} [1-9]/);
+    expect(out.stdout).toMatch(/switchyard_bytes_total\{host="host1",path="uplink",direction="tx"\} [1-9]/);
     expect(out.stdout).toContain('switchyard_drops_total{host="host1",reason="malformed"}');
+    expect(out.stdout).toMatch(/switchyard_uft_entries\{host="host1"\} [1-9]/);
+    expect(out.stdout).toMatch(/switchyard_conntrack_entries_limit\{host="host1"\} [1-9]/);
+  });
+
+  it('serves metrics by the book (promtool check metrics on the running agent\'s endpoint)', NEEDS_PROMTOOL, async () => {
+    const lint = await promtoolCheckMetrics((await scrape()).stdout);
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.code).toBe(0);
   });
 
   it('counts frames per port and drops per reason', async () => {

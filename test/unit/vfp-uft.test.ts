@@ -71,6 +71,23 @@ describe('the flow table in the forwarder', () => {
     expect(flows.find((f) => f.match.srcPort === 1000)!.counters.frames).toBe(5);
   });
 
+  it('reports the table sizes as gauges: entries held and capacity, flow table and conntrack', () => {
+    const r = rig();
+    const g = r.fwd.counters.global;
+    // the capacities are there before the first frame
+    expect(g[C.UftCapacity]).toBe(r.fwd.uft.capacity);
+    expect(g[C.CtCapacity]).toBe(r.fwd.ct.capacity);
+    expect(g[C.UftEntries]).toBe(0);
+    for (let sp = 1000; sp < 1003; sp++) r.send('contoso-sql', udp(sp));
+    r.send('contoso-sql', udp(1000));
+    expect(r.fwd.uft.count).toBe(3);
+    const j = countersToJson(r.fwd.counters, r.snap).counters;
+    expect(j['uft-entries']).toBe(3);
+    expect(j['uft-capacity']).toBe(r.fwd.uft.capacity);
+    expect(j['ct-entries']).toBe(r.fwd.ct.count);
+    expect(j['ct-capacity']).toBeGreaterThan(0);
+  });
+
   it('re-evaluates entries of an older generation before applying them', () => {
     const p = figure8();
     const r = rig(p);

@@ -8,11 +8,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunnerTask, RunnerTestFile, RunnerTestSuite } from 'vitest';
 import { PROJECT_ROOT } from '../../src/vms/paths.js';
 import { startVmPair, type VmPair } from '../../src/vms/pair.js';
 import { runVxlanScenario, type VxlanResult } from '../../src/vms/vxlan-figure8.js';
 import { runNvgreInterop, type NvgreResult } from '../../src/vms/nvgre-gretap.js';
 import { requires } from '../helpers/prerequisites.js';
+import { finishRunDir } from '../../src/vms/run-dir.js';
+
+/** Did any test or suite (a beforeAll) below `t` fail? */
+function anyFailed(t: Readonly<RunnerTask | RunnerTestSuite | RunnerTestFile>): boolean {
+  if (t.result?.state === 'fail') return true;
+  return 'tasks' in t && t.tasks.some((c) => anyFailed(c));
+}
 
 const enabled = process.env.SWITCHYARD_VM_TESTS === '1';
 // TCP through switchyard under TCG runs at 2-50 Mbit/s depending on how loaded the host is, so
@@ -34,13 +42,17 @@ describe('two VMs (SWITCHYARD_VM_TESTS=1)', requires(enabled, 'SWITCHYARD_VM_TES
     pair = await startVmPair(say);
   }, 20 * 60_000);
 
-  afterAll(async () => {
+  // vitest wants the first argument of a hook destructured (it reads fixtures from it)
+  // eslint-disable-next-line no-empty-pattern
+  afterAll(async ({}, suite) => {
     await pair?.stop();
-    // nothing of this run is left: no qemu, no disk
+    // nothing of this run is left: no qemu, no disk; a pass removes the run directory too, a
+    // failure keeps it for its logs and says where
     for (const v of pair?.vms ?? []) {
       expect(v.running, `${v.name} qemu still running`).toBe(false);
       expect(fs.existsSync(v.overlay), `${v.overlay} left`).toBe(false);
     }
+    if (pair) say(finishRunDir(pair.runDir, anyFailed(suite) ? 'failed' : 'passed', 'two-VM test'));
   }, 60_000);
 
   it('boots both VMs and links them', () => {
