@@ -9,6 +9,8 @@
  *
  * Run: npx tsx bench/micro-vfp.ts   (node --expose-gc --import tsx bench/micro-vfp.ts for heap figures)
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { FrameBatch } from '../src/io/types.js';
 import { ReplayPort, SinkUplink } from './fakes.js';
 import type { AclRule, Policy } from '../src/policy/types.js';
@@ -167,12 +169,27 @@ function fmt(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1);
 }
 
+/**
+ * One fast-path case in a process of its own (best of 3 runs): as in the agent, where each worker
+ * thread has one forwarder, the JIT sees one forwarder and one snapshot. In one process the second
+ * case ran on code the first had specialised and swung by up to 15% with unrelated changes.
+ */
+function isolatedFastPath(which: 'local' | 'vxlan'): { fps: number; alloc: number } {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--fast-case', which], { encoding: 'utf8' });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`fast path case ${which} failed: ${r.stderr.slice(0, 500)}`);
+  return JSON.parse(line) as { fps: number; alloc: number };
+}
+
 function main(): void {
   const results: Record<string, number> = {};
   const small = policy(8, 0);
-  results['fast_local_fps'] = fastPath(small, 2);
-  results['fast_vxlan_fps'] = fastPath(small, 1);
+  const local = isolatedFastPath('local');
+  const vxlan = isolatedFastPath('vxlan');
+  results['fast_local_fps'] = local.fps;
+  results['fast_vxlan_fps'] = vxlan.fps;
   console.log(`fast path, UFT hit, local delivery:   ${fmt(results.fast_local_fps)} frames/s`);
+  lastAllocPerFrame = vxlan.alloc;
   results['fast_vxlan_heap_bytes_per_frame'] = lastAllocPerFrame;
   console.log(`fast path, UFT hit, VXLAN encap:      ${fmt(results.fast_vxlan_fps)} frames/s (heap growth ${lastAllocPerFrame.toFixed(3)} B/frame)`);
 
@@ -224,4 +241,19 @@ function main(): void {
   console.log(JSON.stringify(results));
 }
 
-main();
+const caseAt = process.argv.indexOf('--fast-case');
+if (caseAt >= 0) {
+  const to = process.argv[caseAt + 1] === 'local' ? 2 : 1;
+  let best = 0;
+  let alloc = 0;
+  for (let i = 0; i < 3; i++) {
+    const fps = fastPath(policy(8, 0), to);
+    if (fps > best) {
+      best = fps;
+      alloc = lastAllocPerFrame;
+    }
+  }
+  console.log(JSON.stringify({ fps: best, alloc }));
+} else {
+  main();
+}
