@@ -42,8 +42,24 @@ export async function configureGatewayVnic(info: PortInfo, prefixes: readonly st
   } catch {
     /* no IPv6 in this kernel: nothing to switch off */
   }
+  // a prefix the host already routes elsewhere is the host's, not ours to take over: refused (the
+  // caller removes the TAP, the port stays out with this error, the others go on)
+  for (const prefix of prefixes) {
+    const held = hostRouteDevs(await ip(['-j', 'route', 'show', 'exact', prefix])).filter((dev) => dev !== info.ifname);
+    if (held.length > 0) throw new Error(`gateway of ${info.virtualNetwork}: the host already routes ${prefix} (dev ${held.join(', ')}); a gateway vNIC would take that route over`);
+  }
   await ip(['neigh', 'replace', GATEWAY_NEXT_HOP, 'lladdr', ROUTER_MAC_TEXT, 'dev', info.ifname, 'nud', 'permanent']);
   for (const prefix of prefixes) await ip(['route', 'replace', prefix, 'via', GATEWAY_NEXT_HOP, 'dev', info.ifname, 'onlink']);
+}
+
+/** The devices of `ip -j route show exact P`'s routes (none: an empty list). */
+export function hostRouteDevs(json: string): string[] {
+  try {
+    const routes = JSON.parse(json.trim() === '' ? '[]' : json) as { dev?: unknown }[];
+    return routes.map((r) => (typeof r.dev === 'string' ? r.dev : '?'));
+  } catch {
+    return [];
+  }
 }
 
 /** The NAT plans of the gateways on this host: masquerade of each subnet prefix (`nat: true`),

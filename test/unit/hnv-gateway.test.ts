@@ -236,3 +236,13 @@ describe('the CLI door (switchyard validate)', () => {
     }
   });
 });
+
+describe('the gateway vNIC never takes over a route of the host', () => {
+  it('reads the devices of the routes the host has for a prefix', async () => {
+    const { hostRouteDevs } = await import('../../src/agent/hnv-gateway.js');
+    expect(hostRouteDevs('')).toEqual([]);
+    expect(hostRouteDevs('[]\n')).toEqual([]);
+    expect(hostRouteDevs('[{"dst":"10.1.1.0/24","dev":"eth1","protocol":"kernel","scope":"link","flags":[]}]')).toEqual(['eth1']);
+    expect(hostRouteDevs('[{"dst":"10.1.1.0/24","gateway":"169.254.0.1","dev":"sy-gw-contoso","flags":["onlink"]},{"dst":"10.1.1.0/24","dev":"eth2"}]')).toEqual(['sy-gw-contoso', 'eth2']);
+  });
+});
