@@ -9,7 +9,11 @@
  * - an error vitest caught outside any test counts one failed;
  * - a skipped test names its reason: the `skipReason` a prerequisite put in its meta
  *   (test/helpers/prerequisites.ts), or the note of `ctx.skip(note)`.
- * Each failed suite and each group of skipped tests gets a line, printed above the closing line.
+ * - a failed test names itself and its first error line, so the tail of a CI log says what failed;
+ * - a test that passed only on a retry (integration tests get one: test/helpers/prerequisites.ts)
+ *   counts passed, and names itself with its first attempt's error, so a flaky test stays visible.
+ * Each failed test or suite, each retried test and each group of skipped tests gets a line, printed
+ * above the closing line.
  */
 import type { SerializedError, TestCase, TestModule, TestSuite } from 'vitest/node';
 
@@ -24,7 +28,8 @@ export interface RunSummary {
   passed: number;
   failed: number;
   skipped: number;
-  /** One line per group of skipped tests, then one per failure that is not a test's, in file order. */
+  /** One line per group of skipped tests, then one per test that passed on a retry, then one per
+   * failure, in file order. */
   notes: string[];
 }
 
@@ -49,6 +54,7 @@ export function summarise(modules: ReadonlyArray<TestModule>, unhandled: Readonl
   const s: RunSummary = { passed: 0, failed: 0, skipped: 0, notes: [] };
   // skips first, failures last: what went wrong stands right above the closing line
   const failures: string[] = [];
+  const retried: string[] = [];
   for (const m of modules) {
     const file = m.relativeModuleId;
     const failedSuites = new Set<TestSuite | TestModule>();
@@ -70,8 +76,14 @@ export function summarise(modules: ReadonlyArray<TestModule>, unhandled: Readonl
     const skips = new Map<string, number>();
     for (const t of m.children.allTests()) {
       const r = t.result();
-      if (r.state === 'passed') s.passed++;
-      else if (r.state === 'failed') s.failed++;
+      if (r.state === 'passed') {
+        s.passed++;
+        const retries = t.diagnostic()?.retryCount ?? 0;
+        if (retries > 0) retried.push(`passed on retry ${retries}: ${file} > ${t.fullName} (first attempt: ${firstLine(r.errors?.[0])})`);
+      } else if (r.state === 'failed') {
+        s.failed++;
+        failures.push(`failed: ${file} > ${t.fullName}: ${firstLine(r.errors[0])}`);
+      }
       else if (blockedBy(t, failedSuites)) continue;
       else if (r.state === 'skipped') {
         s.skipped++;
@@ -89,6 +101,6 @@ export function summarise(modules: ReadonlyArray<TestModule>, unhandled: Readonl
     s.failed++;
     failures.push(`failed: error outside any test: ${firstLine(e)}`);
   }
-  s.notes.push(...failures);
+  s.notes.push(...retried, ...failures);
   return s;
 }

@@ -29,9 +29,9 @@ import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import type { AclRule, Policy } from '../../src/policy/types.js';
 import { haveEtcd, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
-import { requires } from '../helpers/prerequisites.js';
+import { NAMESPACE_RETRY, requires } from '../helpers/prerequisites.js';
 
-const DRILLS = requires(process.getuid?.() === 0 && haveEtcd, 'needs root (network namespaces, TAP devices) and etcd (Debian etcd-server)');
+const DRILLS = { ...NAMESPACE_RETRY, ...requires(process.getuid?.() === 0 && haveEtcd, 'needs root (network namespaces, TAP devices) and etcd (Debian etcd-server)') };
 
 const any = { sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '*' };
 const denyIn: AclRule = { name: 'deny-in', protocol: 'All', ...any, action: 'Deny', type: 'Inbound', priority: 4000 };

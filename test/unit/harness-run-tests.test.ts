@@ -40,6 +40,16 @@ describe('scripts/run-tests.sh closing line', () => {
     expect(r.status).toBe(1);
   });
 
+  it('names a failed test with its first error line, and a test that passed only on a retry', () => {
+    const r = runTests('--config', CONFIG, 'retry-and-fail');
+    expect(r.lines.at(-1)).toBe('tests: 1 passed, 1 failed, 0 skipped');
+    expect(r.lines.slice(-3, -1)).toEqual([
+      'passed on retry 1: retry-and-fail.fixture.ts > passes on its second attempt (first attempt: fixture: lost 3 of 20 pings)',
+      'failed: retry-and-fail.fixture.ts > always fails: fixture: one is not two',
+    ]);
+    expect(r.status).toBe(1);
+  });
+
   it('says failed when vitest ends without a report', () => {
     const r = runTests('--config', 'test/fixtures/harness/no-such.config.ts');
     expect(r.lines.at(-1)).toBe('tests: 0 passed, 1 failed, 0 skipped');
