@@ -10,8 +10,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TapQueue } from '../io/tap.js';
 import { VhostQueue } from '../io/vhost.js';
-import { uplinkFromFds } from '../io/uplink.js';
-import type { FramePort, Uplink } from '../io/types.js';
+import { uplinkFromFds, type UplinkFds } from '../io/uplink.js';
+import type { FramePort } from '../io/types.js';
 import { reviveSnapshot } from '../vfp/snapshot-transfer.js';
 import { Forwarder, TSO_SLOT } from '../dataplane/forwarder.js';
 import { C } from '../dataplane/counters.js';
@@ -97,24 +97,35 @@ function setPorts(list: WorkerPort[]): void {
   }
 }
 
-let uplinks: { vxlan?: Uplink; nvgre?: Uplink } = {};
+let uplinks: { vxlan?: BorrowedUplink; nvgre?: BorrowedUplink } = {};
+type BorrowedUplink = ReturnType<typeof uplinkFromFds>;
+
+/** The agent kept these sockets (a change of the other encapsulation): keep their poll handle too,
+ * as libuv takes one poll handle per fd, and a frame waiting on them is not left behind. */
+function sameSockets(u: BorrowedUplink | undefined, d: UplinkFds): u is BorrowedUplink {
+  if (!u) return false;
+  return d.kind === 'vxlan' ? u.rxFd === d.rxFd && u.txFd === d.txFd : u.rxFd === d.fd;
+}
+
 function setUplinks(d: WorkerUplinks): void {
-  const next: { vxlan?: Uplink; nvgre?: Uplink } = {};
-  if (d.vxlan) next.vxlan = uplinkFromFds(d.vxlan);
-  if (d.nvgre) next.nvgre = uplinkFromFds(d.nvgre);
   const old = uplinks;
+  const next: { vxlan?: BorrowedUplink; nvgre?: BorrowedUplink } = {};
+  if (d.vxlan) next.vxlan = sameSockets(old.vxlan, d.vxlan) ? old.vxlan : uplinkFromFds(d.vxlan);
+  if (d.nvgre) next.nvgre = sameSockets(old.nvgre, d.nvgre) ? old.nvgre : uplinkFromFds(d.nvgre);
   uplinks = next;
   fwd.setUplinks(next);
-  next.vxlan?.onReadable(() => {
-    const t0 = performance.now();
-    woke(t0, fwd.pollUplink('vxlan'));
-  });
-  next.nvgre?.onReadable(() => {
-    const t0 = performance.now();
-    woke(t0, fwd.pollUplink('nvgre'));
-  });
-  old.vxlan?.close();
-  old.nvgre?.close();
+  if (next.vxlan && next.vxlan !== old.vxlan)
+    next.vxlan.onReadable(() => {
+      const t0 = performance.now();
+      woke(t0, fwd.pollUplink('vxlan'));
+    });
+  if (next.nvgre && next.nvgre !== old.nvgre)
+    next.nvgre.onReadable(() => {
+      const t0 = performance.now();
+      woke(t0, fwd.pollUplink('nvgre'));
+    });
+  if (old.vxlan !== next.vxlan) old.vxlan?.close();
+  if (old.nvgre !== next.nvgre) old.nvgre?.close();
 }
 
 function reportCounters(): void {

@@ -17,8 +17,8 @@ import { kernelVxlanHost } from '../lab/kernel-vxlan.js';
 import { startOvsFigure8 } from '../lab/ovs.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { fileURLToPath } from 'node:url';
-import { iperf3, ping } from '../lab/probes.js';
-import { run, runIn, spawnIn, sleep } from '../lab/run.js';
+import { iperf3, ping, waitTcpListening } from '../lab/probes.js';
+import { run, runIn, spawnIn } from '../lab/run.js';
 import { table } from './ctl.js';
 import { controlRequest } from '../agent/control-client.js';
 
@@ -59,7 +59,7 @@ async function udpSmallFrames(serverNs: string, clientNs: string, addr: string, 
   let out = '';
   server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<void>((r) => server.once('exit', () => r()));
-  await sleep(300);
+  await waitTcpListening(serverNs, port);
   await runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-u', '-l', '64', '-b', '0', '-t', String(seconds)], {
     allowFail: true,
     timeoutMs: (seconds + 20) * 1000,
@@ -188,7 +188,7 @@ async function udpDelivered(serverNs: string, clientNs: string, addr: string, se
   let out = '';
   server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<void>((r) => server.once('exit', () => r()));
-  await sleep(300);
+  await waitTcpListening(serverNs, port);
   // -w 4M (both ends, both set-ups): with the default buffer the tenant's own socket overflowed
   // while the agent shared its core (UdpRcvbufErrors in the tenant's netns: 11%, no drop in the
   // agent); the case measures what the dataplane delivers, not iperf3's scheduling

@@ -99,11 +99,26 @@ export function randomIperf3Port(): number {
   return IPERF3_PORTS.first + Math.floor(Math.random() * (IPERF3_PORTS.last - IPERF3_PORTS.first + 1));
 }
 
+/**
+ * Waits until a TCP socket in `ns` listens on `port` (`ss`), at most `timeoutMs`. A fixed sleep
+ * after spawning a server was not enough on a loaded machine: `ip netns exec` and the server's
+ * start took over 300 ms, and the client's connection was refused.
+ */
+export async function waitTcpListening(ns: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await runIn(ns, 'ss', ['-Hltn', `sport = :${port}`], { allowFail: true });
+    if (r.code === 0 && r.stdout.trim() !== '') return;
+    if (Date.now() > end) throw new Error(`nothing listens on TCP ${port} in ${ns} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 /** iperf3 client in `clientNs` against a one-shot server in `serverNs` at `addr` (on `port`, default a random one of IPERF3_PORTS). */
 export async function iperf3(serverNs: string, clientNs: string, addr: string, seconds: number, extra: string[] = [], port = randomIperf3Port()): Promise<IperfResult> {
   const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port)]);
   try {
-    await sleep(300);
+    await waitTcpListening(serverNs, port);
     const r = await runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-t', String(seconds), '-J', ...extra], {
       allowFail: true,
       timeoutMs: (seconds + 20) * 1000,

@@ -23,7 +23,7 @@ import { controlRequest } from '../../src/agent/control-client.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../../src/lab/agents.js';
 import { startController, type RunningController } from '../../src/lab/controller.js';
 import { policyForLab } from '../../src/lab/policy.js';
-import { randomIperf3Port, tcpServer } from '../../src/lab/probes.js';
+import { randomIperf3Port, tcpServer, waitTcpListening } from '../../src/lab/probes.js';
 import { run, runIn, sleep, spawnIn, waitFor } from '../../src/lab/run.js';
 import { createFigure8Lab, type Figure8Lab } from '../../src/lab/topology.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
@@ -66,7 +66,7 @@ interface IperfRun {
 async function iperfLoad(serverNs: string, clientNs: string, addr: string, seconds: number, extra: string[] = []): Promise<IperfRun> {
   const port = randomIperf3Port();
   const server = spawnIn(serverNs, 'iperf3', ['-s', '-1', '-p', String(port)]);
-  await sleep(300);
+  await waitTcpListening(serverNs, port);
   const done = runIn(clientNs, 'iperf3', ['-c', addr, '-p', String(port), '-t', String(seconds), '-i', '0.5', '-J', ...extra], { allowFail: true, timeoutMs: (seconds + 30) * 1000 }).then((r) => {
     server.kill('SIGKILL');
     try {

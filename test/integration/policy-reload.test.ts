@@ -19,7 +19,19 @@ describe('policy reload that changes the encapsulation', ROOT_ONLY, () => {
     await r?.teardown();
   });
 
+  const generations = () => Promise.all(r.agents.map(async (a) => ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation));
+  let attempts = 0;
+
   it('moves fabrikam to NVGRE on both hosts while contoso keeps forwarding', async () => {
+    if (attempts++ > 0) {
+      // a retry (test/helpers/prerequisites.ts) starts from the policy the suite started with
+      const before = await generations();
+      fs.writeFileSync(r.policyFile, stringify(r.policy));
+      for (const a of r.agents) a.child.kill('SIGHUP');
+      await waitFor(async () => (await generations()).every((g, i) => g > before[i]!), 15_000, 'the first policy back');
+      await waitFor(async () => (await ping(r.ns('fabrikam-web'), '10.1.1.11', 1)).received === 1, 10_000, 'fabrikam over VXLAN again');
+    }
+    const start = await generations();
     expect((await ping(r.ns('fabrikam-web'), '10.1.1.11', 2)).received).toBe(2);
     const next = structuredClone(r.policy);
     next.virtualNetworks.find((v) => v.name === 'fabrikam')!.subnets[0]!.encapsulation = 'nvgre';
@@ -27,14 +39,7 @@ describe('policy reload that changes the encapsulation', ROOT_ONLY, () => {
     // contoso pings right through the reload
     const during = ping(r.ns('contoso-web'), '10.1.1.11', 40, 0.05);
     for (const a of r.agents) a.child.kill('SIGHUP');
-    await waitFor(
-      async () => {
-        const gens = await Promise.all(r.agents.map(async (a) => ((await controlRequest(a.socket, { op: 'stats' })) as { generation: number }).generation));
-        return gens.every((g) => g >= 2);
-      },
-      15_000,
-      'both agents to apply the new policy',
-    );
+    await waitFor(async () => (await generations()).every((g, i) => g > start[i]!), 15_000, 'both agents to apply the new policy');
     const c = await during;
     expect(c.sent - c.received).toBeLessThanOrEqual(2);
     await waitFor(async () => (await ping(r.ns('fabrikam-web'), '10.1.1.11', 1)).received === 1, 10_000, 'fabrikam over NVGRE');
