@@ -156,10 +156,30 @@ try {
         const data = path.join(profDir, `${k}.perf.data`);
         const t = tcp(sy, k);
         await sleep(1500);
-        await run('perf', ['record', '-F', '499', '-g', '-o', data, '-p', String(pid), '--', 'sleep', String(Math.max(1, seconds - 3))], { allowFail: true, timeoutMs: (seconds + 20) * 1000 });
+        await run('perf', ['record', '-F', process.env.SY_PERF_HZ ?? '499', '-g', '-o', data, '-p', String(pid), '--', 'sleep', String(Math.max(1, seconds - 3))], { allowFail: true, timeoutMs: (seconds + 20) * 1000 });
         const g = (await t).gbps;
         const rep = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '1.2', '-g', 'none'], { allowFail: true, timeoutMs: 120_000 });
         console.log(`--- ${k}: ${g.toFixed(2)} Gbit/s (slowed by perf); agent CPU by symbol\n${rep.stdout.split('\n').filter((l) => /^\s+\d/.test(l)).join('\n')}`);
+        // the per-frame breakdown: inclusive shares of the agent's CPU (perf --children)
+        const inc = await run('perf', ['report', '-i', data, '--stdio', '--children', '--sort', 'sym', '-g', 'none', '--percent-limit', '0'], { allowFail: true, timeoutMs: 120_000 });
+        const share = (sym: string): number => {
+          const line = inc.stdout.split('\n').find((l) => l.trimEnd().endsWith(` ${sym}`));
+          return line === undefined ? 0 : Number(/^\s*([\d.]+)%/.exec(line)?.[1] ?? 0);
+        };
+        const dso = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], { allowFail: true, timeoutMs: 120_000 });
+        const kernel = Number(/([\d.]+)%\s+\[kernel\.kallsyms\]/.exec(dso.stdout)?.[1] ?? 0);
+        const parts = {
+          'TAP read (syscall)': share('ksys_read'),
+          '  of it copy to user': share('_copy_to_iter'),
+          'TAP write (syscall)': share('ksys_write'),
+          '  of it the receiving stack (netif_receive_skb)': share('netif_receive_skb'),
+          '  of it copy from user': share('_copy_from_iter'),
+          'epoll wait (sleep and wake)': share('do_epoll_wait'),
+          'preempted at syscall exit': share('exit_to_user_mode_loop'),
+          'paravirt irq enable (everywhere)': share('pvm_irq_enable'),
+          'user space (JS, V8, libuv, N-API, libc)': +(100 - kernel).toFixed(2),
+        };
+        console.log(`BREAKDOWN ${JSON.stringify({ case: k, ...parts })}`);
         continue;
       }
       const s0 = await stats(agent.socket);
