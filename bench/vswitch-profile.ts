@@ -17,10 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { controlRequest } from '../src/agent/control-client.js';
 import { iperf3, type IperfResult } from '../src/lab/probes.js';
-import { run, runIn, sleep } from '../src/lab/run.js';
-import { newTag, removeNamespaces } from '../src/lab/topology.js';
-import { INT_HOST, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy } from '../src/lab/vswitch.js';
-import { natScript } from '../src/agent/nat.js';
+import { run, sleep } from '../src/lab/run.js';
+import { INT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy } from '../src/lab/vswitch.js';
+import { kernelBridgeLab } from '../src/lab/vswitch-bench.js';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -83,37 +82,8 @@ function endsPerGB(r: IperfResult): number {
 }
 
 async function kernelBridge(): Promise<{ shape: Shape; destroy(): Promise<void> }> {
-  const tag = newTag('kbp');
-  const [h, o, c, d] = ['h', 'out', 'c', 'd'].map((n) => `${tag}-${n}`) as [string, string, string, string];
-  const destroy = () => removeNamespaces([h, o, c, d]);
-  try {
-    for (const n of [h, o, c, d]) {
-      await run('ip', ['netns', 'add', n]);
-      await runIn(n, 'ip', ['link', 'set', 'lo', 'up']);
-    }
-    await runIn(h, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-    await runIn(h, 'ip', ['addr', 'add', `${INT_HOST}/24`, 'dev', 'br0']);
-    for (const [ns, port, addr] of [[c, 'vc', '172.30.0.10/24'], [d, 'vd', '172.30.0.11/24']] as const) {
-      await runIn(h, 'ip', ['link', 'add', port, 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', '1450', 'netns', ns]);
-      await runIn(h, 'ip', ['link', 'set', port, 'master', 'br0', 'up']);
-      await runIn(ns, 'ip', ['addr', 'add', addr, 'dev', 'eth0']);
-      await runIn(ns, 'ip', ['link', 'set', 'eth0', 'up']);
-      await runIn(ns, 'ip', ['route', 'add', 'default', 'via', INT_HOST]);
-    }
-    await runIn(h, 'ip', ['link', 'set', 'br0', 'up']);
-    await runIn(h, 'ip', ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', o]);
-    await runIn(h, 'ip', ['addr', 'add', `${OUT_HOST}/24`, 'dev', 'up0']);
-    await runIn(o, 'ip', ['addr', 'add', `${OUT_PEER}/24`, 'dev', 'eth0']);
-    await runIn(h, 'ip', ['link', 'set', 'up0', 'up']);
-    await runIn(o, 'ip', ['link', 'set', 'eth0', 'up']);
-    await runIn(h, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    const nat = { name: 'kb', internalIPInterfaceAddressPrefix: '172.30.0.0/24', staticMappings: [] };
-    await run('ip', ['netns', 'exec', h, 'nft', '-f', '-'], { input: natScript('kb', [{ nat, hostIfname: 'br0' }]) });
-  } catch (err) {
-    await destroy();
-    throw err;
-  }
-  return { shape: { c, d, host: h, out: o }, destroy };
+  const kb = await kernelBridgeLab();
+  return { shape: { c: kb.c, d: kb.d, host: kb.h, out: kb.o }, destroy: kb.destroy };
 }
 
 type Workers = { wakeups?: number; 'wakeup-frames'?: number; 'wakeup-us'?: number }[];
