@@ -3,11 +3,11 @@
  * and port to host on an Internal switch, and NAT'd TCP to an outside namespace, each against a
  * kernel bridge + nftables masquerade in the same shape. Root. `npx tsx bench/vswitch.ts [seconds]`.
  */
-import { withKernelBridge, withSwitchyardSwitch } from '../src/lab/vswitch-bench.js';
+import { withBoth } from '../src/lab/vswitch-bench.js';
 
 const seconds = Number(process.argv[2] ?? 3);
-const sy = await withSwitchyardSwitch(seconds);
-const k = await withKernelBridge(seconds);
+// each case on switchyard, then on the kernel bridge, before the next case
+const { switchyard: sy, kernel: k } = await withBoth(seconds);
 const rows = (['p2p', 'p2host', 'nat'] as const).map((c) => ({
   name: { p2p: 'switch-internal-port-to-port-tcp', p2host: 'switch-internal-port-to-host-tcp', nat: 'switch-nat-tcp' }[c],
   unit: 'Gbit/s',

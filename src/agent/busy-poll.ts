@@ -11,6 +11,7 @@
  *
  * Cost: up to `idleUs` of CPU after each burst. 0 turns it off (the agent's `--busy-poll 0`).
  */
+import { performance } from 'node:perf_hooks';
 import { C } from '../dataplane/counters.js';
 
 /** Default: off. Measured on the 2-core bench machine (both hosts and their tenants share the

@@ -7,6 +7,9 @@
  * same loop. The worker never closes an fd: the agent owns them, and a restarted worker gets the
  * same ones (and its counters, on shared memory, to continue on).
  */
+// the module's binding: the global `performance` is a lazy getter in Node 20, a JS call per use
+// (twice per wake-up here)
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TapQueue } from '../io/tap.js';
 import { VhostQueue } from '../io/vhost.js';

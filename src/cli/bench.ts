@@ -4,7 +4,7 @@
  * streams, UDP small frames (64-byte payloads, frames/s), ping RTT (median, p99). Prints a table
  * of ratios and writes bench/results/latest.json plus a dated copy, so regressions show.
  */
-import { withKernelBridge, withSwitchyardSwitch, type SwitchFigures } from '../lab/vswitch-bench.js';
+import { withBoth, type SwitchFigures } from '../lab/vswitch-bench.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -329,8 +329,10 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
   progress(`[${total}/${total}] in-memory fast path, 1 and 2 workers (3 runs each)`);
   try {
     progress('virtual switch: Internal switch + NAT (switchyard), kernel bridge + nftables masquerade');
-    vsw = await withSwitchyardSwitch(o.seconds);
-    vbr = await withKernelBridge(o.seconds);
+    // each case on both set-ups before the next (vswitch-bench.ts withBoth)
+    const both = await withBoth(o.seconds);
+    vsw = both.switchyard;
+    vbr = both.kernel;
   } catch (err) {
     progress(`virtual switch bench failed: ${(err as Error).message.slice(0, 300)}`);
   }

@@ -90,6 +90,9 @@ export async function isolationCheck(
 export interface IperfResult {
   gbps: number;
   retransmits?: number;
+  /** CPU of the client and of the server process (iperf3's own getrusage, user + system, which
+   * takes in the softirq work done in their syscalls): fractions of one core over the run. */
+  cpu?: { client: number; server: number };
 }
 
 /** The TCP ports iperf3() picks from (a policy that runs the demo allows these: see examples/figure8-acl.yaml). */
@@ -123,7 +126,10 @@ export async function iperf3(serverNs: string, clientNs: string, addr: string, s
       allowFail: true,
       timeoutMs: (seconds + 20) * 1000,
     });
-    let j: { end?: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number }; sum_sent?: { retransmits?: number } }; error?: string };
+    let j: {
+      end?: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number }; sum_sent?: { retransmits?: number }; cpu_utilization_percent?: { host_total: number; remote_total: number } };
+      error?: string;
+    };
     try {
       j = JSON.parse(r.stdout) as typeof j;
     } catch {
@@ -133,6 +139,8 @@ export async function iperf3(serverNs: string, clientNs: string, addr: string, s
     const bps = j.end?.sum_received?.bits_per_second ?? j.end?.sum?.bits_per_second ?? 0;
     const out: IperfResult = { gbps: bps / 1e9 };
     if (j.end?.sum_sent?.retransmits !== undefined) out.retransmits = j.end.sum_sent.retransmits;
+    const u = j.end?.cpu_utilization_percent;
+    if (u !== undefined) out.cpu = { client: u.host_total / 100, server: u.remote_total / 100 };
     return out;
   } finally {
     server.kill('SIGKILL');

@@ -36,20 +36,51 @@ async function measure(c: string, d: string, host: string, out: string, seconds:
 
 /** switchyard: the switch lab's Internal switch (vm-c, vm-d, host vNIC) and its NAT. */
 export async function withSwitchyardSwitch(seconds: number, agentArgs: string[] = []): Promise<SwitchFigures> {
-  const lab = await createSwitchLab();
-  try {
-    await lab.start(switchLabPolicy(), agentArgs);
-    await addressVms(lab);
-    return await measure(lab.ns('vm-c'), lab.ns('vm-d'), lab.host, lab.out, seconds);
-  } finally {
-    await lab.destroy();
-  }
+  return (await withBoth(seconds, agentArgs, false)).switchyard;
 }
 
 /** The kernel: a bridge with the host's address, veth ports, nftables masquerade. */
 export async function withKernelBridge(seconds: number): Promise<SwitchFigures> {
+  const kb = await kernelBridgeLab();
+  try {
+    return await measure(kb.c, kb.d, kb.h, kb.o, seconds);
+  } finally {
+    await kb.destroy();
+  }
+}
+
+/**
+ * Both set-ups at once, each case run on switchyard and then on the kernel bridge before the next
+ * case: on a shared machine the load drifts within a run, and a ratio of two figures taken
+ * minutes apart carries that drift (`kernel: false` skips the bridge and gives NaN for it).
+ */
+export async function withBoth(seconds: number, agentArgs: string[] = [], kernel = true): Promise<{ switchyard: SwitchFigures; kernel: SwitchFigures }> {
+  const lab = await createSwitchLab();
+  let kb: Awaited<ReturnType<typeof kernelBridgeLab>> | undefined;
+  try {
+    await lab.start(switchLabPolicy(), agentArgs);
+    await addressVms(lab);
+    if (kernel) kb = await kernelBridgeLab();
+    const c = lab.ns('vm-c');
+    const sy: Record<string, [string, string]> = { p2p: [lab.ns('vm-d'), '172.30.0.11'], p2host: [lab.host, INT_HOST], nat: [lab.out, OUT_PEER] };
+    const kk: Record<string, [string, string]> = kb ? { p2p: [kb.d, '172.30.0.11'], p2host: [kb.h, INT_HOST], nat: [kb.o, OUT_PEER] } : {};
+    const out = { switchyard: { p2p: NaN, p2host: NaN, nat: NaN }, kernel: { p2p: NaN, p2host: NaN, nat: NaN } };
+    for (const k of ['p2p', 'p2host', 'nat'] as const) {
+      out.switchyard[k] = await tcp(sy[k][0], c, sy[k][1], seconds);
+      if (kb) out.kernel[k] = await tcp(kk[k][0], kb.c, kk[k][1], seconds);
+    }
+    return out;
+  } finally {
+    await lab.destroy();
+    await kb?.destroy();
+  }
+}
+
+/** The kernel's lab: a bridge with the host's address, veth ports, nftables masquerade. */
+export async function kernelBridgeLab(): Promise<{ h: string; o: string; c: string; d: string; destroy(): Promise<void> }> {
   const tag = newTag('kb');
   const [h, o, c, d] = ['h', 'out', 'c', 'd'].map((n) => `${tag}-${n}`) as [string, string, string, string];
+  const destroy = () => removeNamespaces([h, o, c, d]);
   try {
     for (const n of [h, o, c, d]) {
       await run('ip', ['netns', 'add', n]);
@@ -74,8 +105,9 @@ export async function withKernelBridge(seconds: number): Promise<SwitchFigures> 
     // the same rules the agent writes (agent/nat.ts), on the bridge
     const nat = { name: 'kb', internalIPInterfaceAddressPrefix: '172.30.0.0/24', staticMappings: [] };
     await run('ip', ['netns', 'exec', h, 'nft', '-f', '-'], { input: natScript('kb', [{ nat, hostIfname: 'br0' }]) });
-    return await measure(c, d, h, o, seconds);
-  } finally {
-    await removeNamespaces([h, o, c, d]);
+  } catch (err) {
+    await destroy();
+    throw err;
   }
+  return { h, o, c, d, destroy };
 }

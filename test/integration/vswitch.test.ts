@@ -8,6 +8,7 @@ import { controlRequest } from '../../src/agent/control-client.js';
 import { iperf3, ping } from '../../src/lab/probes.js';
 import { run, runIn, spawnIn, waitFor } from '../../src/lab/run.js';
 import { INT_HOST, LAN_HOST, LAN_PEER, OUT_HOST, OUT_PEER, addressVms, createSwitchLab, switchLabPolicy, type SwitchLab } from '../../src/lab/vswitch.js';
+import { hostPortName } from '../../src/vfp/switch-compile.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const policy = switchLabPolicy;
@@ -17,7 +18,18 @@ const CLIENT = (addr: string, port: number) => `import socket;s=socket.create_co
 
 describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () => {
   let lab: SwitchLab;
-  const stats = async () => (await controlRequest(lab.agent!.socket, { op: 'stats' })) as { generation: number; counters: Record<string, number>; drops: Record<string, number> };
+  const stats = async () =>
+    (await controlRequest(lab.agent!.socket, { op: 'stats' })) as { generation: number; counters: Record<string, number>; drops: Record<string, number>; ports: Record<string, Record<string, number>> };
+  /** Between two stats: no frame was cut or had its checksum finished in userspace, and the frames
+   * port `from` sent and port `to` took averaged more than a jumbo frame (TSO super-frames,
+   * forwarded whole with their virtio-net header; the receiving kernel takes them as they are). */
+  const crossedWhole = (a: Awaited<ReturnType<typeof stats>>, b: Awaited<ReturnType<typeof stats>>, from: string, to: string) => {
+    const per = (port: string, dir: 'rx' | 'tx') => (b.ports[port][`${dir}-bytes`] - a.ports[port][`${dir}-bytes`]) / Math.max(1, b.ports[port][`${dir}-frames`] - a.ports[port][`${dir}-frames`]);
+    expect(b.counters['tso-segments'] - a.counters['tso-segments']).toBe(0);
+    expect(b.counters['csum-finished'] - a.counters['csum-finished']).toBe(0);
+    expect(per(from, 'rx')).toBeGreaterThan(9000);
+    expect(per(to, 'tx')).toBeGreaterThan(9000);
+  };
   beforeAll(async () => {
     lab = await createSwitchLab();
     // two workers: MAC tables per worker, flooded TCP segments with partial checksums
@@ -38,15 +50,23 @@ describe('virtual switches: Private, Internal + NAT, External', ROOT_ONLY, () =>
     expect((await ping(lab.ns('vm-c'), '172.30.0.11', 3)).received).toBe(3);
     expect((await ping(lab.ns('vm-c'), INT_HOST, 3)).received).toBe(3);
     expect((await ping(lab.host, '172.30.0.11', 3)).received).toBe(3);
-    // TCP with offloads (TSO, partial checksums) to a port and to the host
+    // TCP with offloads (TSO, partial checksums) to a port and to the host: super-frames cross whole
+    const s0 = await stats();
     expect((await iperf3(lab.ns('vm-d'), lab.ns('vm-c'), '172.30.0.11', 1)).gbps).toBeGreaterThan(0);
+    const s1 = await stats();
+    crossedWhole(s0, s1, 'vm-c', 'vm-d');
     expect((await iperf3(lab.host, lab.ns('vm-c'), INT_HOST, 1)).gbps).toBeGreaterThan(0);
+    crossedWhole(s1, await stats(), 'vm-c', hostPortName('int'));
     const flows = (await controlRequest(lab.agent!.socket, { op: 'dump-flows', port: 'vm-c' })) as { action: string }[];
     expect(flows.some((f) => /vm-d|vEthernet/.test(f.action))).toBe(true);
   });
 
   it('NAT: out to a network with no route back, in through the static mapping', async () => {
     expect((await ping(lab.ns('vm-d'), OUT_PEER, 3)).received).toBe(3);
+    // NAT'd TCP: the super-frames reach the host's stack whole (nftables rewrites them there)
+    const s0 = await stats();
+    expect((await iperf3(lab.out, lab.ns('vm-c'), OUT_PEER, 1)).gbps).toBeGreaterThan(0);
+    crossedWhole(s0, await stats(), 'vm-c', hostPortName('int'));
     const server = runIn(lab.ns('vm-c'), 'python3', ['-c', SERVER], { timeoutMs: 15_000 });
     let reply = '';
     for (let i = 0; i < 20 && !reply.startsWith('hello'); i++) {
