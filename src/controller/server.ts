@@ -24,7 +24,7 @@ import { checkDelete, checkPut } from './changes.js';
 import type { ChangeProblem } from './changes.js';
 import { API_PREFIX, envelope, errorBody } from './envelope.js';
 import { openApiDocument } from './openapi.js';
-import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
+import { NotFoundError, PreconditionFailedError, StoreConflictError, StoreLimitError } from './store.js';
 import type { PolicyStore, WriteConditions } from './store.js';
 import { DEFAULT_MAX_DEPTH, jsonDepthProblem } from './body-depth.js';
 import { SyncHub } from './sync-hub.js';
@@ -237,7 +237,7 @@ export class ControllerServer {
     this.app.put(POLICY_ROUTE, { bodyLimit: this.options.policyBodyLimit ?? 64 * 1024 * 1024 }, async (request, reply) => {
       const store = this.store;
       if (store.writeMany === undefined) {
-        return reply.code(501).send(errorBody('NotImplemented', 'a whole-policy PUT needs a store that writes many resources at once (SQLite); on this store write resources one by one'));
+        return reply.code(501).send(errorBody('NotImplemented', 'a whole-policy PUT needs a store that writes many resources at once (SQLite, etcd); on this store write resources one by one'));
       }
       if (!(request.body instanceof JsonText)) return reply.code(400).send(errorBody('BadRequest', 'the body is not a JSON policy document'));
       const verdict = await this.validator.validate(request.body.text);
@@ -255,6 +255,7 @@ export class ControllerServer {
           return { revision, changed: writes.length };
         } catch (error) {
           if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue;
+          if (error instanceof StoreLimitError) return reply.code(413).send(errorBody('TooLarge', error.message));
           throw error;
         }
       }
