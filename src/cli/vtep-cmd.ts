@@ -6,7 +6,7 @@
  */
 import { createLogger } from '../agent/logger.js';
 import { VtepSync } from '../vtep/vtep-sync.js';
-import { readToken } from './controller-cmd.js';
+import { readToken } from './cli-args.js';
 
 export interface VtepCommandOptions {
   ovsdb: string;
