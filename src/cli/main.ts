@@ -257,6 +257,7 @@ export function buildProgram(): Command {
     .option('--host <name>', "the VTEP's host name in the policy (default vtep)")
     .option('--tunnel-ip <addr>', "the VTEP's provider address (default: its Physical_Switch tunnel_ips)")
     .option('--token-file <file>', 'admin API token file (default: $SWITCHYARD_TOKEN); the VTEP writes its endpoints')
+    .option('--ca-file <file>', 'CA certificate that signs the controller\'s (default: $SWITCHYARD_CA, else the system\'s roots)')
     .option('--poll-ms <n>', 'policy revision poll period (default 500)', positiveInt)
     .action(async (o: VtepCommandOptions) => {
       const { runVtepCommand } = await import('./vtep-cmd.js');
