@@ -167,7 +167,10 @@ export class Agent {
     await this.liveness.start(this.livenessPeers(policy));
     const group = this.opts.controlGroup;
     this.control = await startControlServer(this.opts.controlSocket, (req) => this.handle(req), group === undefined ? {} : { group });
-    log.info({ control: this.opts.controlSocket, generation: snapshot.generation }, 'agent forwarding');
+    // how long a start took, from the process's own clock (a restart's forwarding gap): wall time
+    // since the process started, and CPU time of all its threads (not the `ip` commands it ran)
+    const cpu = process.cpuUsage();
+    log.info({ control: this.opts.controlSocket, generation: snapshot.generation, sinceStartMs: Math.round(performance.now()), cpuMs: Math.round((cpu.user + cpu.system) / 1000) }, 'agent forwarding');
   }
 
   /**
