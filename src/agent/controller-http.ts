@@ -18,6 +18,8 @@ export interface ControllerHttpOptions {
   timeoutMs?: number;
   /** Abort the request (e.g. the agent is stopping). */
   signal?: AbortSignal;
+  /** More request headers (e.g. If-Match). */
+  headers?: Record<string, string>;
 }
 
 export interface ControllerReply {
@@ -64,7 +66,7 @@ export function tlsOptions(url: URL, ca: string | Buffer | undefined): https.Req
 /** Send one request; resolves with any HTTP status, rejects only when no answer came. */
 export function controllerRequest(url: URL, method: string, body: unknown, options: ControllerHttpOptions = {}): Promise<ControllerReply> {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return Promise.reject(new Error(`not an http(s) URL: ${url.href}`));
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   if (payload !== undefined) {

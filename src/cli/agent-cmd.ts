@@ -3,7 +3,6 @@
  * or from a controller (--controller; the last policy is kept on disk so the agent starts and
  * forwards while the controller is away). Stops cleanly on SIGTERM/SIGINT.
  */
-import { formatErrors, loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { Agent } from '../agent/agent.js';
 import { controlSocketPath } from '../agent/control-protocol.js';
@@ -11,11 +10,11 @@ import { ControllerSync } from '../agent/controller-sync.js';
 import { readCa } from '../agent/controller-http.js';
 import { createLogger, type Logger } from '../agent/logger.js';
 import type http from 'node:http';
-import { parseListen, readToken } from './controller-cmd.js';
+import { parseListen, readToken } from './cli-args.js';
 import { controlRequest } from '../agent/control-client.js';
 import type { DataplaneLimits } from '../agent/worker-protocol.js';
 import { resolveGroup } from '../agent/control-server.js';
-import { createMetricsRegistry, startMetricsServer, type StatsSnapshot } from '../agent/metrics.js';
+import type { StatsSnapshot } from '../agent/metrics.js';
 
 export interface AgentCommandOptions {
   policy?: string;
@@ -108,6 +107,8 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
   try {
     if (o.policy) {
       const file = o.policy;
+      // the YAML parser only for a policy file (a controller's agent reads JSON)
+      const { formatErrors, loadPolicyFile } = await import('../policy/load.js');
       const r = await loadPolicyFile(file);
       if (!r.ok) {
         console.error(`${file}: invalid policy, agent not started\n${formatErrors(r.errors, { file })}`);
@@ -187,11 +188,14 @@ export async function runAgentCommand(o: AgentCommandOptions): Promise<void> {
 
 /** Prometheus endpoint fed by the agent's own stats (over its control socket). */
 async function serveMetrics({ host, port }: { host: string; port: number }, controlSocket: string): Promise<http.Server> {
+  // prom-client (0.1-0.2 s to import) after the agent forwards, and only when asked for
+  const { createMetricsRegistry, startMetricsServer } = await import('../agent/metrics.js');
   const registry = createMetricsRegistry(() => controlRequest(controlSocket, { op: 'stats' }) as Promise<StatsSnapshot>);
   return startMetricsServer(host, port, registry);
 }
 
 async function reloadFile(agent: Agent, file: string, log: Logger): Promise<void> {
+  const { loadPolicyFile } = await import('../policy/load.js');
   const r = await loadPolicyFile(file);
   if (!r.ok) {
     log.error({ file, errors: r.errors.map((e) => `${e.path}: ${e.message}`) }, 'SIGHUP: invalid policy, keeping the current one');

@@ -3,10 +3,16 @@
  * API (--controller URL, default $SWITCHYARD_CONTROLLER or https://127.0.0.1:8443; token from
  * --token-file or SWITCHYARD_TOKEN; the controller's certificate is checked against --ca-file or
  * SWITCHYARD_CA, else the system's roots). `get hosts` also shows what each host's agent last
- * reported: the state (Succeeded, Failed, Unknown) and revision of its view, and why it failed. `apply` validates the file first exactly as `validate` does
- * (same messages, file:line:column), then PUTs each resource in dependency order (ACLs, hosts,
- * virtual networks, interfaces), skipping those the controller already holds unchanged, and maps
- * the controller's problems back to file paths. Output is a kubectl-style table, or JSON (--json).
+ * reported: the state (Succeeded, Failed, Unknown) and revision of its view, and why it failed.
+ * `apply` validates the file first exactly as `validate` does (same messages, file:line:column),
+ * then reads what the controller holds and sends one whole-policy PUT (`PUT /networking/v1/policy`,
+ * If-Match: the revision it read): the file's resources created or replaced, every other resource
+ * the controller holds kept as it is, all in one store transaction, so the controller takes all of
+ * the file or none of it. It prints what changed (created, configured, unchanged) and maps a refusal
+ * back to paths and lines of the file. A controller without the whole-policy PUT (404, 405, 501),
+ * or one whose store cannot take the change in one transaction (413, e.g. etcd's --max-txn-ops),
+ * gets the resources one PUT at a time, in dependency order (ACLs, hosts, virtual networks,
+ * interfaces), as before. Output is a kubectl-style table, or JSON (--json).
  * Each function returns the exit code: 0 ok, 1 the controller refused something, 2 bad input.
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -14,9 +20,11 @@ import { POLICY_KINDS } from '../agent/controller-sync-protocol.js';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
 import type { ErrorBody, ResourceEnvelope } from '../controller/envelope.js';
 import { API_PREFIX, resourceOf } from '../controller/envelope.js';
-import { formatErrors, loadPolicyFile } from '../policy/load.js';
+import { readFile } from 'node:fs/promises';
+import { formatErrors, loadPolicyFile, locateErrors } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import type { AccessControlList, Host, Nat, NetworkInterface, VirtualNetwork, VirtualSwitch } from '../policy/types.js';
-import { readToken } from './controller-cmd.js';
+import { readToken } from './cli-args.js';
 import { controllerRequest, readCa } from '../agent/controller-http.js';
 import type { HostState } from '../controller/host-states.js';
 
@@ -83,7 +91,7 @@ class ControllerClient {
     private readonly ca: Buffer | undefined,
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
+  async request<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply<T>> {
     let url: URL;
     try {
       url = new URL(`${this.base.replace(/\/$/, '')}${API_PREFIX}${path}`);
@@ -92,7 +100,7 @@ class ControllerClient {
     }
     let response: { status: number; text: string };
     try {
-      response = await controllerRequest(url, method, body, { ...(this.token === undefined ? {} : { token: this.token }), ...(this.ca === undefined ? {} : { ca: this.ca }) });
+      response = await controllerRequest(url, method, body, { ...(this.token === undefined ? {} : { token: this.token }), ...(this.ca === undefined ? {} : { ca: this.ca }), ...(headers === undefined ? {} : { headers }) });
     } catch (error) {
       throw new Error(`cannot reach the controller at ${this.base}: ${(error as Error).message}`, { cause: error });
     }
@@ -225,6 +233,11 @@ export async function ctlDelete(o: ControllerClientOptions & { kind: string; nam
   return 0;
 }
 
+type ApplyResult = { resource: string; result: 'created' | 'configured' | 'unchanged' | 'failed'; revision?: number; errors?: ErrorBody };
+
+/** How often `ctl apply` reads and sends again when another writer moved the store in between. */
+const APPLY_ATTEMPTS = 3;
+
 /** `ctl apply -f FILE`. */
 export async function ctlApply(o: ControllerClientOptions & { file: string }, io: Output = consoleOutput): Promise<number> {
   const loaded = await loadPolicyFile(o.file);
@@ -233,7 +246,107 @@ export async function ctlApply(o: ControllerClientOptions & { file: string }, io
     return 2;
   }
   const client = await clientOf(o);
-  const results: { resource: string; result: string; revision?: number; errors?: ErrorBody }[] = [];
+  for (let attempt = 0; attempt < APPLY_ATTEMPTS; attempt++) {
+    const held = await heldPolicy(client);
+    if (!held.ok) {
+      io.err(describeError(held.body));
+      return 1;
+    }
+    const plan = planApply(loaded.policy, held.resources);
+    if (plan.results.every((r) => r.result === 'unchanged')) return report(o, io, plan.results, `nothing to change (revision ${held.revision})`);
+    const reply = await client.request<{ revision: number; changed: number }>('PUT', '/policy', plan.document, { 'if-match': `"${held.revision}"` });
+    if (reply.ok) {
+      for (const r of plan.results) if (r.result !== 'unchanged') r.revision = reply.body.revision;
+      return report(o, io, plan.results, `applied in one transaction: revision ${reply.body.revision}`);
+    }
+    if (reply.status === 412) continue; // another writer came between the read and the PUT: read again
+    if (reply.status === 404 || reply.status === 405 || reply.status === 501 || reply.status === 413) {
+      if (reply.status === 413) io.err(`note: ${reply.body.message}; applying resource by resource instead (not atomic)`);
+      return applyEach(o, io, client, loaded.policy);
+    }
+    if (reply.status === 400 && reply.body.code === 'InvalidPolicy') {
+      io.err(`${o.file}: refused by the controller, nothing applied\n${await refusalInFile(o.file, reply.body, plan.document, loaded.policy)}`);
+      if (o.json) io.out(JSON.stringify({ applied: false, errors: reply.body }, null, 2));
+      return 1;
+    }
+    io.err(describeError(reply.body));
+    return 1;
+  }
+  io.err(`error: the policy on the controller kept changing while applying (${APPLY_ATTEMPTS} tries); nothing applied: try again`);
+  return 1;
+}
+
+/** The controller's policy and its revision (every list read at one revision: else read again). */
+async function heldPolicy(client: ControllerClient): Promise<{ ok: true; revision: number; resources: Map<PolicyKind, Map<string, unknown>> } | { ok: false; body: ErrorBody }> {
+  for (let attempt = 0; ; attempt++) {
+    const resources = new Map<PolicyKind, Map<string, unknown>>();
+    const revisions = new Set<number>();
+    for (const kind of POLICY_KINDS) {
+      const reply = await client.request<{ value: ResourceEnvelope[]; revision: number }>('GET', `/${kind}`);
+      if (!reply.ok) return reply;
+      revisions.add(reply.body.revision);
+      resources.set(kind, new Map(reply.body.value.map((item) => [item.resourceId, resourceOf(item)])));
+    }
+    if (revisions.size === 1) return { ok: true, revision: [...revisions][0]!, resources };
+    if (attempt >= APPLY_ATTEMPTS) return { ok: false, body: { code: 'Busy', message: `the policy on the controller kept changing while it was read (${APPLY_ATTEMPTS} tries): try again`, errors: [] } };
+  }
+}
+
+/**
+ * The document to send and what it changes: per kind the file's resources first, in file order
+ * (so a path the controller names, e.g. networkInterfaces[2].host, is the same path in the file),
+ * then the resources only the controller holds, unchanged.
+ */
+function planApply(policy: Policy, held: Map<PolicyKind, Map<string, unknown>>): { document: Record<string, unknown[]>; results: ApplyResult[] } {
+  const document: Record<string, unknown[]> = {};
+  const results: ApplyResult[] = [];
+  for (const kind of APPLY_ORDER) {
+    const items = (policy[kind] ?? []) as unknown as { name: string }[];
+    const theirs = held.get(kind) ?? new Map<string, unknown>();
+    const names = new Set(items.map((item) => item.name));
+    for (const resource of items) {
+      const before = theirs.get(resource.name);
+      const result = before === undefined ? 'created' : isDeepStrictEqual(JSON.parse(JSON.stringify(resource)), before) ? 'unchanged' : 'configured';
+      results.push({ resource: `${SINGULAR[kind]}/${resource.name}`, result });
+    }
+    document[kind] = [...items, ...[...theirs].filter(([name]) => !names.has(name)).map(([, resource]) => resource)];
+  }
+  return { document, results };
+}
+
+/** The controller's problems as the file's paths and lines; a problem of a resource only the controller holds, by its name. */
+async function refusalInFile(file: string, body: ErrorBody, document: Record<string, unknown[]>, policy: Policy): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const inFile: { path: string; message: string }[] = [];
+  const elsewhere: string[] = [];
+  for (const error of body.errors ?? []) {
+    const m = /^(\w+)\[(\d+)\](.*)$/.exec(error.path);
+    const kind = m?.[1] as PolicyKind | undefined;
+    const index = Number(m?.[2]);
+    const fileCount = kind === undefined ? 0 : ((policy[kind] ?? []) as unknown[]).length;
+    if (m !== null && kind !== undefined && index >= fileCount && document[kind] !== undefined) {
+      const name = (document[kind][index] as { name?: string } | undefined)?.name ?? `#${index}`;
+      elsewhere.push(`  ${kind}/${name}${m[3]} (on the controller, not in the file): ${error.message}`);
+    } else inFile.push({ path: error.path, message: error.message });
+  }
+  const located = formatErrors(locateErrors(text, inFile), { file });
+  return [`error: ${body.message}`, ...(located === '' ? [] : [located]), ...elsewhere].join('\n');
+}
+
+function report(o: ControllerClientOptions, io: Output, results: ApplyResult[], summary: string): number {
+  const count = (what: ApplyResult['result']) => results.filter((r) => r.result === what).length;
+  if (o.json) {
+    io.out(JSON.stringify(results, null, 2));
+    return 0;
+  }
+  for (const r of results) io.out(`${r.resource} ${r.result}`);
+  io.out(`${summary}: ${count('created')} created, ${count('configured')} configured, ${count('unchanged')} unchanged`);
+  return 0;
+}
+
+/** The old way, for a controller without the whole-policy PUT: one PUT per resource, in dependency order. */
+async function applyEach(o: ControllerClientOptions & { file: string }, io: Output, client: ControllerClient, policy: Policy): Promise<number> {
+  const results: ApplyResult[] = [];
   let failed = false;
   for (const kind of APPLY_ORDER) {
     const existing = await client.request<{ value: ResourceEnvelope[] }>('GET', `/${kind}`);
@@ -242,7 +355,7 @@ export async function ctlApply(o: ControllerClientOptions & { file: string }, io
       return 1;
     }
     const held = new Map(existing.body.value.map((item) => [item.resourceId, resourceOf(item)]));
-    const items = loaded.policy[kind] as unknown as { name: string }[];
+    const items = (policy[kind] ?? []) as unknown as { name: string }[];
     for (const [index, resource] of items.entries()) {
       const label = `${SINGULAR[kind]}/${resource.name}`;
       const before = held.get(resource.name);

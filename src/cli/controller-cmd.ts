@@ -9,6 +9,7 @@
  * is served in cleartext by default, and a certificate is never silently ignored).
  */
 import { readFile } from 'node:fs/promises';
+import { parseListen, readToken } from './cli-args.js';
 import { SqliteTokenStore } from '../controller/sqlite-token-store.js';
 import { isEtcdSpec } from '../controller/etcd-store.js';
 import { createLogger } from '../agent/logger.js';
@@ -16,6 +17,8 @@ import { ControllerServer } from '../controller/server.js';
 import type { ControllerOptions } from '../controller/server.js';
 import type { SyncLimits } from '../controller/sync-hub.js';
 import { openStore } from '../controller/open-store.js';
+// the tests and older callers import these from here
+export { parseListen, readToken };
 
 export interface ControllerCommandOptions {
   listen?: string;
@@ -57,24 +60,6 @@ export function serverLimits(o: ControllerCommandOptions): Pick<ControllerOption
   };
 }
 
-/** "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" -> host and port. */
-export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = match === null ? NaN : Number(match[3]);
-  if (match === null || port > 65535) throw new Error(`${flag}: expected ADDR:PORT (e.g. 127.0.0.1:8080), got ${text}`);
-  return { host: (match[1] ?? match[2]) as string, port };
-}
-
-/** The API token: the first line of --token-file, else SWITCHYARD_TOKEN. */
-export async function readToken(tokenFile: string | undefined): Promise<string | undefined> {
-  if (tokenFile !== undefined) {
-    const token = (await readFile(tokenFile, 'utf8')).split('\n')[0]?.trim() ?? '';
-    if (token === '') throw new Error(`${tokenFile}: no token in it`);
-    return token;
-  }
-  const env = process.env.SWITCHYARD_TOKEN?.trim();
-  return env === undefined || env === '' ? undefined : env;
-}
 
 /** The transport rule as an error message, or undefined when the flags are consistent. */
 export function transportProblem(o: Pick<ControllerCommandOptions, 'tlsCert' | 'tlsKey' | 'insecureHttp'>): string | undefined {

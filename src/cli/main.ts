@@ -8,24 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { completionScript } from './completion.js';
-import { runAgentCommand, type AgentCommandOptions } from './agent-cmd.js';
-import { ctlDumpFlows, ctlLayers, ctlPorts, ctlStats, ctlTrace } from './ctl.js';
-import { ctlMirror } from './mirror-cmd.js';
-import { parseFrameSpec } from './frame-spec.js';
-import { runValidate } from './validate-cmd.js';
-import { runDemo } from './demo.js';
-import { runSwitchDemo } from './demo-switches.js';
-import { runDemoVms } from '../vms/demo.js';
-import { runBench } from './bench.js';
-import { runCapture } from './capture-cmd.js';
-import { runControllerCommand } from './controller-cmd.js';
-import { runVtepCommand } from './vtep-cmd.js';
+import type { AgentCommandOptions } from './agent-cmd.js';
 import type { VtepCommandOptions } from './vtep-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
-import { runLabDown, runLabStatus, runLabUp } from './lab-cmd.js';
-import { ctlApply, ctlDelete, ctlGet } from './apply-cmd.js';
-import { runVmAttach, type VmAttachOptions } from './vm-attach-cmd.js';
-import { tokenCreate, tokenList, tokenRevoke } from './token-cmd.js';
+import type { VmAttachOptions } from './vm-attach-cmd.js';
+// Each command's module is imported when the command runs, not here: the controller's modules
+// (fastify, etcd3 with gRPC, piscina, SQLite) and prom-client took 0.7-1.2 s to import, which
+// every `switchyard agent` start (and so an agent restart's forwarding gap) paid for nothing.
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -94,6 +83,7 @@ export function buildProgram(): Command {
     .action(async (o: AgentCommandOptions & { socket?: string }) => {
       if (o.socket !== undefined) o.control = o.socket;
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');
+      const { runAgentCommand } = await import('./agent-cmd.js');
       await runAgentCommand(o);
     });
 
@@ -106,6 +96,7 @@ export function buildProgram(): Command {
     .action(async (o: { policy?: string; file?: string; json?: boolean }) => {
       const file = o.policy ?? o.file;
       if (file === undefined) throw new InvalidArgumentError('validate: give the policy file: -f FILE (or --policy FILE)');
+      const { runValidate } = await import('./validate-cmd.js');
       process.exitCode = await runValidate(file, o.json === true);
     });
 
@@ -125,23 +116,27 @@ export function buildProgram(): Command {
   target(ctl.command('stats'))
     .description('per-port and per-reason counters')
     .action(async (o: { host?: string; socket?: string; json?: boolean }) => {
+      const { ctlStats } = await import('./ctl.js');
       console.log(await ctlStats(agentTarget(o)));
     });
   target(ctl.command('ports'))
     .description('the host\'s ports: TAP, namespace (and netnsMode), address; a port that could not be made, with why')
     .action(async (o: { host?: string; socket?: string; json?: boolean }) => {
+      const { ctlPorts } = await import('./ctl.js');
       console.log(await ctlPorts(agentTarget(o)));
     });
   target(ctl.command('dump-flows'))
     .description('unified flow table entries')
     .option('--port <name>', 'only flows of this port (an unknown port is an error)')
     .action(async (o: { port?: string; host?: string; socket?: string; json?: boolean }) => {
+      const { ctlDumpFlows } = await import('./ctl.js');
       console.log(await ctlDumpFlows(agentTarget(o), o.port));
     });
   target(ctl.command('layers'))
     .description("each port's layers in the order a frame takes them, with their rules")
     .option('--port <name>', 'only this port')
     .action(async (o: { port?: string; host?: string; socket?: string; json?: boolean }) => {
+      const { ctlLayers } = await import('./ctl.js');
       console.log(await ctlLayers(agentTarget(o), o.port));
     });
   target(ctl.command('trace'))
@@ -151,6 +146,7 @@ export function buildProgram(): Command {
     .option('--from-host <name>', 'with --in: the host the frame comes from (default: the host policy places its source on)')
     .argument('<frame-spec>', 'proto[,field=value...]: proto is arp|icmp|tcp|udp|ip; fields src dst sport dport flags ttl dl_src dl_dst')
     .action(async (spec: string, o: { port: string; in?: boolean; fromHost?: string; host?: string; socket?: string; json?: boolean }) => {
+      const [{ ctlTrace }, { parseFrameSpec }] = await Promise.all([import('./ctl.js'), import('./frame-spec.js')]);
       console.log(await ctlTrace(agentTarget(o), o.port, o.in ? 'in' : 'out', parseFrameSpec(spec), o.fromHost));
     });
 
@@ -162,6 +158,7 @@ export function buildProgram(): Command {
     .option('--count <n>', 'stop after N frames', positiveInt)
     .option('--seconds <n>', 'stop after N seconds', positiveInt)
     .action(async (o: { port: string; write: string; count?: number; seconds?: number; host?: string; socket?: string; json?: boolean }) => {
+      const { ctlMirror } = await import('./mirror-cmd.js');
       process.exitCode = await ctlMirror(agentTarget(o), o);
     });
 
@@ -178,18 +175,21 @@ export function buildProgram(): Command {
     .action(async (o: CtlCtrl & { policy?: string; file?: string }) => {
       const file = o.policy ?? o.file;
       if (file === undefined) throw new InvalidArgumentError('ctl apply: give the policy file: -f FILE (or --policy FILE)');
+      const { ctlApply } = await import('./apply-cmd.js');
       process.exitCode = await ctlApply({ ...o, file, json: o.json ?? ctl.opts().json });
     });
   ctrl(ctl.command('get').description('list resources of a kind or show one (hosts|vnets|nics|acls)'))
     .argument('<kind>')
     .argument('[name]')
     .action(async (kind: string, name: string | undefined, o: CtlCtrl) => {
+      const { ctlGet } = await import('./apply-cmd.js');
       process.exitCode = await ctlGet({ ...o, kind, ...(name === undefined ? {} : { name }), json: o.json ?? ctl.opts().json });
     });
   ctrl(ctl.command('delete').description('delete one resource from the controller'))
     .argument('<kind>')
     .argument('<name>')
     .action(async (kind: string, name: string, o: CtlCtrl) => {
+      const { ctlDelete } = await import('./apply-cmd.js');
       process.exitCode = await ctlDelete({ ...o, kind, name, json: o.json ?? ctl.opts().json });
     });
 
@@ -216,6 +216,7 @@ export function buildProgram(): Command {
     .option('--body-limit <n>', 'largest REST request body in bytes (default 1048576)', positiveInt)
     .option('--max-body-depth <n>', 'deepest nesting of a JSON request body (default 64)', positiveInt)
     .action(async (o: ControllerCommandOptions) => {
+      const { runControllerCommand } = await import('./controller-cmd.js');
       process.exitCode = await runControllerCommand(o);
     });
   const token = controller.command('token').description('host-scoped API tokens, kept hashed in the store');
@@ -225,7 +226,8 @@ export function buildProgram(): Command {
     .requiredOption('--store <file>', 'the controller\'s store file')
     .requiredOption('--host <name>', 'the host the token is for')
     .option('--json', 'print JSON (id, host, token)')
-    .action((o: { store: string; host: string; json?: boolean }) => {
+    .action(async (o: { store: string; host: string; json?: boolean }) => {
+      const { tokenCreate } = await import('./token-cmd.js');
       process.exitCode = tokenCreate(o);
     });
   token
@@ -233,7 +235,8 @@ export function buildProgram(): Command {
     .description('list host tokens (ids and hosts; never the secrets)')
     .requiredOption('--store <file>', 'the controller\'s store file')
     .option('--json', 'print JSON')
-    .action((o: { store: string; json?: boolean }) => {
+    .action(async (o: { store: string; json?: boolean }) => {
+      const { tokenList } = await import('./token-cmd.js');
       process.exitCode = tokenList(o);
     });
   token
@@ -241,7 +244,8 @@ export function buildProgram(): Command {
     .description('remove a host token; its open sync streams end at the next heartbeat')
     .argument('<id>', 'the token id (see token list)')
     .requiredOption('--store <file>', 'the controller\'s store file')
-    .action((id: string, o: { store: string }) => {
+    .action(async (id: string, o: { store: string }) => {
+      const { tokenRevoke } = await import('./token-cmd.js');
       process.exitCode = tokenRevoke({ ...o, id });
     });
 
@@ -253,8 +257,10 @@ export function buildProgram(): Command {
     .option('--host <name>', "the VTEP's host name in the policy (default vtep)")
     .option('--tunnel-ip <addr>', "the VTEP's provider address (default: its Physical_Switch tunnel_ips)")
     .option('--token-file <file>', 'admin API token file (default: $SWITCHYARD_TOKEN); the VTEP writes its endpoints')
+    .option('--ca-file <file>', 'CA certificate that signs the controller\'s (default: $SWITCHYARD_CA, else the system\'s roots)')
     .option('--poll-ms <n>', 'policy revision poll period (default 500)', positiveInt)
     .action(async (o: VtepCommandOptions) => {
+      const { runVtepCommand } = await import('./vtep-cmd.js');
       process.exitCode = await runVtepCommand(o);
     });
 
@@ -271,14 +277,17 @@ export function buildProgram(): Command {
     .option('--mem <mb>', 'with --vms: memory per VM', positiveInt)
     .action(async (o: { policy?: string; seconds: number; iperfSeconds?: number; controller?: boolean; switches?: boolean; vms?: boolean; nvgre: boolean; mem?: number }) => {
       if (o.switches) {
+        const { runSwitchDemo } = await import('./demo-switches.js');
         process.exitCode = await runSwitchDemo();
         return;
       }
       const iperfSeconds = o.iperfSeconds ?? o.seconds;
       if (o.vms) {
+        const { runDemoVms } = await import('../vms/demo.js');
         process.exitCode = await runDemoVms({ iperfSeconds, ...(o.nvgre ? {} : { noNvgre: true }), ...(o.mem ? { memMb: o.mem } : {}) });
         return;
       }
+      const { runDemo } = await import('./demo.js');
       process.exitCode = await runDemo({ ...o, iperfSeconds });
     });
 
@@ -293,6 +302,7 @@ export function buildProgram(): Command {
     .option('--name <name>', 'lab name, also the prefix of its namespaces (default $SWITCHYARD_LAB or sylab)')
     .option('--json', 'print the status as JSON')
     .action(async (o: { policy?: string; controller?: boolean; name?: string; json?: boolean }) => {
+      const { runLabUp } = await import('./lab-cmd.js');
       process.exitCode = await runLabUp(o);
     });
   lab
@@ -301,6 +311,7 @@ export function buildProgram(): Command {
     .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
     .option('--json', 'print JSON')
     .action(async (o: { name?: string; json?: boolean }) => {
+      const { runLabStatus } = await import('./lab-cmd.js');
       process.exitCode = await runLabStatus(o);
     });
   lab
@@ -309,6 +320,7 @@ export function buildProgram(): Command {
     .option('--name <name>', 'lab name (default $SWITCHYARD_LAB or sylab)')
     .option('--json', 'print what was removed as JSON')
     .action(async (o: { name?: string; json?: boolean }) => {
+      const { runLabDown } = await import('./lab-cmd.js');
       process.exitCode = await runLabDown(o);
     });
 
@@ -320,6 +332,7 @@ export function buildProgram(): Command {
     .option('--mem <mb>', 'guest memory in MiB (shared with switchyard)', positiveInt, 256)
     .option('--kvm', 'the VM runs with KVM: keep MSI-X vectors (under TCG qemu 7.2 needs vectors=0)')
     .action(async (o: VmAttachOptions) => {
+      const { runVmAttach } = await import('./vm-attach-cmd.js');
       process.exitCode = await runVmAttach(o);
     });
 
@@ -332,6 +345,7 @@ export function buildProgram(): Command {
     .option('--count <n>', 'stop after N frames', positiveInt)
     .option('--seconds <n>', 'stop after N seconds', positiveInt)
     .action(async (o: { dev: string; filter?: string; write: string; count?: number; seconds?: number }) => {
+      const { runCapture } = await import('./capture-cmd.js');
       process.exitCode = await runCapture(o);
     });
 
@@ -341,6 +355,7 @@ export function buildProgram(): Command {
     .option('--seconds <n>', 'length of each iperf3 run', positiveInt, 5)
     .option('--out <dir>', 'results directory (default bench/results)')
     .action(async (o: { seconds: number; out?: string }) => {
+      const { runBench } = await import('./bench.js');
       process.exitCode = await runBench(o);
     });
 

@@ -1,12 +1,13 @@
 /**
- * `switchyard vtep --ovsdb unix:SOCK --controller URL[,URL] [--host NAME] [--token-file F]`:
+ * `switchyard vtep --ovsdb unix:SOCK --controller URL[,URL] [--host NAME] [--token-file F] [--ca-file F]`:
  * keep a hardware_vtep database (a hardware switch's, or the ovs-vtep emulator's) in step with the
  * controller's policy, and the VTEP's learned MACs in the policy (src/vtep/vtep-sync.ts). Stops
  * cleanly on SIGTERM/SIGINT.
  */
 import { createLogger } from '../agent/logger.js';
 import { VtepSync } from '../vtep/vtep-sync.js';
-import { readToken } from './controller-cmd.js';
+import { readToken } from './cli-args.js';
+import { readCa } from '../agent/controller-http.js';
 
 export interface VtepCommandOptions {
   ovsdb: string;
@@ -14,6 +15,8 @@ export interface VtepCommandOptions {
   host?: string;
   tunnelIp?: string;
   tokenFile?: string;
+  /** --ca-file: the CA that signs the controller's certificate (default $SWITCHYARD_CA, else the system's roots). */
+  caFile?: string;
   pollMs?: number;
 }
 
@@ -24,7 +27,9 @@ export async function runVtepCommand(o: VtepCommandOptions): Promise<number> {
     return 2;
   }
   const token = await readToken(o.tokenFile);
+  const ca = readCa(o.caFile);
   const sync = new VtepSync({
+    ...(ca === undefined ? {} : { ca }),
     ovsdb: o.ovsdb,
     controller: o.controller,
     log,

@@ -26,8 +26,8 @@ import { Etcd3 } from 'etcd3';
 import type { IWatchResponse, Watcher } from 'etcd3';
 import { POLICY_KINDS } from '../agent/controller-sync-protocol.js';
 import type { PolicyKind } from '../agent/controller-sync-protocol.js';
-import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
-import type { ChangeLimits, PolicyStore, StoreChange, StoredResource, WriteConditions } from './store.js';
+import { NotFoundError, PreconditionFailedError, StoreConflictError, StoreLimitError } from './store.js';
+import type { ChangeLimits, PolicyStore, StoreChange, StoredResource, StoreWrite, WriteConditions } from './store.js';
 
 export interface EtcdStoreOptions {
   /** Key prefix (default `/switchyard/v1/`). */
@@ -315,6 +315,59 @@ export class EtcdStore implements PolicyStore {
     return this.write(kind, name, undefined, conditions);
   }
 
+  /**
+   * A whole-policy PUT: every put and delete in one transaction, on the same compare as a single
+   * write (the mirror is current), so the policy changes at one etcd revision or not at all. Each
+   * resource written gets that revision as its etag; the change log has one entry per resource,
+   * all at that revision. etcd bounds a transaction (`--max-txn-ops`, default 128 operations, one
+   * of them the `revision` key; `--max-request-bytes`, default 1.5 MiB): past them the write is
+   * refused whole with a `StoreLimitError` that says which bound.
+   */
+  async writeMany(writes: StoreWrite[], conditions: Pick<WriteConditions, 'baseRevision'> = {}): Promise<number> {
+    const bodies = writes.map((w) => (w.resource === undefined ? undefined : JSON.stringify(w.resource)));
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new Error('etcd store is closed');
+      this.check(undefined, conditions);
+      const befores = writes.map((w) => this.entries.get(`${w.kind}/${w.name}`));
+      const absent = writes.findIndex((w, i) => w.resource === undefined && befores[i] === undefined);
+      if (absent >= 0) throw new NotFoundError(`${writes[absent]!.kind}/${writes[absent]!.name} not found`);
+      const base = this.rev;
+      const ops = writes.map((w, i) => {
+        const key = this.resourceKey(w.kind, w.name);
+        const body = bodies[i];
+        return body === undefined ? this.client.delete().key(key) : this.client.put(key).value(body);
+      });
+      let result;
+      try {
+        result = await this.client
+          .if(this.metaKey, 'Mod', '==', base)
+          .then(...ops, this.client.put(this.metaKey).value(''))
+          .else(this.client.get(this.metaKey))
+          .commit();
+      } catch (error) {
+        throw limitError(error, writes.length) ?? error;
+      }
+      if (result.succeeded) {
+        const revision = Number(result.header.revision);
+        if (this.rev === base) {
+          writes.forEach((w, i) => {
+            const key = `${w.kind}/${w.name}`;
+            const body = bodies[i];
+            if (body === undefined) this.entries.delete(key);
+            else this.entries.set(key, { body, revision });
+            this.record(revision, w.kind, w.name, befores[i]?.body, body);
+          });
+          this.rev = revision;
+          this.notify();
+        }
+        return revision;
+      }
+      const winner = Number(result.responses[0]?.response_range.kvs[0]?.mod_revision ?? 0);
+      await this.catchUp(winner);
+      if (conditions.baseRevision !== undefined || attempt >= 5) throw new StoreConflictError(base, this.rev);
+    }
+  }
+
   changesSince(revision: number, limits: ChangeLimits = {}): StoreChange[] | undefined {
     if (revision < this.floor || revision > this.rev) return undefined;
     const changes = this.log.filter((change) => change.revision > revision);
@@ -337,4 +390,16 @@ export class EtcdStore implements PolicyStore {
     await this.watcher?.cancel().catch(() => undefined);
     this.client.close();
   }
+}
+
+/** etcd's refusal of a too-large transaction as a `StoreLimitError` (undefined for other errors). */
+function limitError(error: unknown, writes: number): StoreLimitError | undefined {
+  const message = (error as Error).message ?? '';
+  if (/too many operations in txn request/.test(message)) {
+    return new StoreLimitError(`the policy changes ${writes} resources; etcd takes at most --max-txn-ops operations in one transaction (default 128, one of them the store's revision key): raise --max-txn-ops on every etcd member, or change the policy in smaller steps`);
+  }
+  if (/request is too large|message larger than max|ResourceExhausted|RESOURCE_EXHAUSTED/i.test(message)) {
+    return new StoreLimitError(`the changed resources are too large for one etcd request (--max-request-bytes, default 1.5 MiB): raise it on every etcd member, or change the policy in smaller steps`);
+  }
+  return undefined;
 }

@@ -106,15 +106,17 @@ export function openApiDocument(): Record<string, unknown> {
   }
   paths[`${API_PREFIX}/policy`] = {
     put: {
-      summary: 'replace the whole policy (a policy document: hosts, virtualNetworks, networkInterfaces, ...); fully validated, then the resources that differ are written in one transaction (SQLite store)',
+      summary: 'replace the whole policy (a policy document: hosts, virtualNetworks, networkInterfaces, ...); fully validated, then the resources that differ are written in one transaction (SQLite or etcd)',
       security: [{ bearer: [] }],
+      parameters: [{ name: 'If-Match', in: 'header', required: false, description: 'the store revision the document was made from ("42"): 412 if the store has moved since', schema: { type: 'string' } }],
       requestBody: { required: true, ...json({ type: 'object', properties: Object.fromEntries(POLICY_KINDS.map((kind) => [kind, { type: 'array', items: ref(TITLES[kind]) }])) }) },
       responses: {
         200: { description: 'stored', ...json({ type: 'object', properties: { revision: { type: 'integer' }, changed: { type: 'integer' } } }) },
         400: problem('invalid policy; every problem by path'),
         403: problem('not the admin token'),
-        413: problem('body too large'),
-        501: problem('the store cannot write many resources at once (etcd)'),
+        412: problem('If-Match: the store has moved past that revision'),
+        413: problem('body too large, or the change too large for one store transaction (etcd: --max-txn-ops, --max-request-bytes)'),
+        501: problem('the store cannot write many resources at once'),
       },
     },
   };

@@ -24,7 +24,7 @@ import { checkDelete, checkPut } from './changes.js';
 import type { ChangeProblem } from './changes.js';
 import { API_PREFIX, envelope, errorBody } from './envelope.js';
 import { openApiDocument } from './openapi.js';
-import { NotFoundError, PreconditionFailedError, StoreConflictError } from './store.js';
+import { NotFoundError, PreconditionFailedError, StoreConflictError, StoreLimitError } from './store.js';
 import type { PolicyStore, WriteConditions } from './store.js';
 import { DEFAULT_MAX_DEPTH, jsonDepthProblem } from './body-depth.js';
 import { SyncHub } from './sync-hub.js';
@@ -237,16 +237,23 @@ export class ControllerServer {
     this.app.put(POLICY_ROUTE, { bodyLimit: this.options.policyBodyLimit ?? 64 * 1024 * 1024 }, async (request, reply) => {
       const store = this.store;
       if (store.writeMany === undefined) {
-        return reply.code(501).send(errorBody('NotImplemented', 'a whole-policy PUT needs a store that writes many resources at once (SQLite); on this store write resources one by one'));
+        return reply.code(501).send(errorBody('NotImplemented', 'a whole-policy PUT needs a store that writes many resources at once (SQLite, etcd); on this store write resources one by one'));
       }
       if (!(request.body instanceof JsonText)) return reply.code(400).send(errorBody('BadRequest', 'the body is not a JSON policy document'));
       const verdict = await this.validator.validate(request.body.text);
       if (!verdict.ok) {
         return reply.code(400).send(errorBody('InvalidPolicy', `${verdict.errors.length} problem${verdict.errors.length === 1 ? '' : 's'} in the policy`, verdict.errors));
       }
-      // the document alone decides (it replaces everything): a store that moved only changes the diff
+      // If-Match: "REVISION" (the store revision the document was made from, as `ctl apply` sends
+      // it after reading the policy): refused with 412 if the store has moved since. Without it
+      // the document alone decides (it replaces everything): a store that moved only changes the diff.
+      const base = baseRevisionOf(request.headers['if-match']);
+      if (base === null) return reply.code(400).send(errorBody('BadRequest', 'If-Match on the whole policy takes one store revision, e.g. If-Match: "42"'));
       for (let attempt = 0; ; attempt++) {
         const current = this.hub.current();
+        if (base !== undefined && current.revision !== base) {
+          return reply.code(412).send(errorBody('PreconditionFailed', `the store is at revision ${current.revision}, not ${base}`));
+        }
         const writes = policyWrites(current.policy, verdict.resources);
         if (writes.length === 0) return { revision: current.revision, changed: 0 };
         try {
@@ -254,7 +261,8 @@ export class ControllerServer {
           this.hub.publish();
           return { revision, changed: writes.length };
         } catch (error) {
-          if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue;
+          if (error instanceof StoreConflictError && attempt < WRITE_RETRIES) continue; // with If-Match: 412 above
+          if (error instanceof StoreLimitError) return reply.code(413).send(errorBody('TooLarge', error.message));
           throw error;
         }
       }
@@ -359,4 +367,11 @@ export class ControllerServer {
     await this.store.close();
     this.options.tokens?.close();
   }
+}
+
+/** The whole policy's If-Match: undefined when absent, the revision, or null when it is not one. */
+function baseRevisionOf(header: string | string[] | undefined): number | undefined | null {
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(Array.isArray(header) ? header.join(',') : header);
+  return match === null ? null : Number(match[1]);
 }

@@ -95,3 +95,6 @@ export class StoreConflictError extends Error {
 export class PreconditionFailedError extends Error {}
 
 export class NotFoundError extends Error {}
+
+/** The store cannot take this write in one step (e.g. etcd's bound on one transaction); nothing was written. */
+export class StoreLimitError extends Error {}

@@ -91,6 +91,19 @@ export function parsePolicyText(text: string): PolicyResult<Policy> {
   };
 }
 
+/**
+ * Line and column in `text` (a policy document, YAML or JSON) of each error's path, where the path
+ * is in the document: e.g. the controller's verdict on a document made from this file.
+ */
+export function locateErrors(text: string, errors: readonly PolicyError[]): PolicyError[] {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+  return errors.map((error) => {
+    const position = locate(doc, counter, error.path);
+    return position === undefined ? error : { ...error, ...position };
+  });
+}
+
 /** Read and validate a policy file (YAML or JSON). */
 export async function loadPolicyFile(path: string): Promise<PolicyResult<Policy>> {
   let text: string;

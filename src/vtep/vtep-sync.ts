@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import type { NetworkInterface, Policy } from '../policy/types.js';
 import { OvsdbClient } from './ovsdb-client.js';
+import { controllerRequest } from '../agent/controller-http.js';
 import type { TableUpdates } from './ovsdb-client.js';
 import { VTEP_DB, VTEP_TABLES, applyUpdates, emptyMirror, endpointName, localEndpoints, planVtep, tunnelIp } from './vtep-plan.js';
 import type { VtepMirror } from './vtep-plan.js';
@@ -29,6 +30,8 @@ export interface VtepSyncOptions {
   controller: string;
   /** Admin token (the VTEP writes its endpoints and its host). */
   token?: string;
+  /** CA certificate(s) that sign the controller's (default: the system's roots). */
+  ca?: Buffer;
   /** The VTEP's host name in the policy (default `vtep`). */
   host?: string;
   /** Provider address to register for the host (default: the Physical_Switch's tunnel_ips). */
@@ -131,13 +134,11 @@ export class VtepSync extends EventEmitter<VtepSyncEvents> {
     let lastError: Error | undefined;
     for (let tried = 0; tried < this.controllers.length; tried++) {
       const base = this.controllers[this.controllerIndex] as string;
-      const headers: Record<string, string> = {};
-      if (this.options.token !== undefined) headers.authorization = `Bearer ${this.options.token}`;
-      if (body !== undefined) headers['content-type'] = 'application/json';
       try {
-        const response = await fetch(new URL(path, base), { method, headers, signal: AbortSignal.timeout(5000), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-        const text = await response.text();
-        return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+        // the agents' and ctl's client: the controller's certificate checked against --ca-file
+        const { token, ca } = this.options;
+        const response = await controllerRequest(new URL(path, base), method, body, { timeoutMs: 5000, ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { ca }) });
+        return { status: response.status, body: response.text === '' ? undefined : (JSON.parse(response.text) as unknown) };
       } catch (error) {
         lastError = error as Error;
         this.controllerIndex = (this.controllerIndex + 1) % this.controllers.length;

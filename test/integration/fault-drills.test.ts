@@ -299,9 +299,12 @@ describe('fault drills under iperf3 load', DRILLS, () => {
     // the old agent is gone (exit seen) before the new one is spawned: a reply after that is the new one's
     const firstAfter = p.replyTimes.find((t) => t > spawnedAt);
     const fromSpawn = firstAfter !== undefined ? firstAfter - spawnedAt : NaN;
+    // the agent's own account of its start ('agent forwarding': wall and CPU time since it started)
+    const started = agents[1]!.log.join('').split('\n').map((line) => /"sinceStartMs":(\d+),"cpuMs":(\d+)/.exec(line)).find((m) => m !== null);
     console.log(
       `agent restart: longest gap in the ping train ${p.maxGapMs.toFixed(0)} ms (20 ms apart; ${p.received}/${p.sent}); ` +
-        `new process to first reply ${fromSpawn.toFixed(0)} ms (control socket up after ${upAt - spawnedAt} ms); iperf3 ${iperf.ok ? 'completed' : `failed (${iperf.error})`}`,
+        `new process to first reply ${fromSpawn.toFixed(0)} ms (control socket up after ${upAt - spawnedAt} ms; the agent forwarding ${started?.[1] ?? '?'} ms after it started, ${started?.[2] ?? '?'} ms CPU); ` +
+        `iperf3 ${iperf.ok ? 'completed' : `failed (${iperf.error})`}`,
     );
     // connectivity is back (from the cache: the controller is down) and the TCP stream lived
     expect(firstAfter).toBeDefined();

@@ -12,7 +12,9 @@ import { StoreConflictError } from '../../src/controller/store.js';
 import { haveEtcd, startEtcd } from '../helpers/etcd.js';
 import type { EtcdCluster } from '../helpers/etcd.js';
 import { requires } from '../helpers/prerequisites.js';
-import { TOKEN, api, eventually, seedFigure8, tempDir } from './controller-fixture.js';
+import { TOKEN, api, dumpStore, eventually, seedFigure8, tempDir } from './controller-fixture.js';
+import { figure8Policy } from '../../src/policy/figure8.js';
+import { parsePolicy } from '../../src/policy/validate.js';
 
 const ETCD = requires(haveEtcd, 'etcd is not installed (Debian etcd-server)');
 
@@ -136,6 +138,61 @@ describe('etcd store', ETCD, () => {
     await eventually(() => nicNames(agent.sync.policy).includes('extra-2'));
     expect(agent.sync.revision).toBe((await api(b.url).call('GET', '/networking/v1')).body.revision);
     console.log(`failover to controller B: connected ${failoverMs} ms after A was killed`);
+  });
+
+  it('a whole-policy PUT on etcd: one transaction at one etcd revision, seen by the other controller; a refused one changes nothing', async () => {
+    etcd = await startEtcd(1);
+    const prefix = uniquePrefix();
+    const a = await controller(etcd, prefix);
+    const b = await controller(etcd, prefix);
+    const onB = syncClient('host1', b.url);
+    await onB.sync.start();
+    const policy = figure8Policy();
+    const total = policy.hosts.length + policy.virtualNetworks.length + policy.networkInterfaces.length + policy.accessControlLists.length;
+    const first = await api(a.url).call('PUT', '/networking/v1/policy', policy);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.changed).toBe(total);
+    const revision = first.body.revision as number;
+    // one transaction: every resource carries the one etcd revision, on both controllers
+    for (const server of [a.server, b.server]) {
+      await eventually(() => server.store.revision() === revision);
+      const etags = ['hosts', 'virtualNetworks', 'networkInterfaces', 'accessControlLists'].flatMap((kind) => server.store.list(kind as 'hosts').map((r) => r.etag));
+      expect(new Set(etags)).toEqual(new Set([`"${revision}"`]));
+      expect(etags).toHaveLength(total);
+    }
+    const stored = await api(b.url).get('networkInterfaces', policy.networkInterfaces[0]!.name);
+    expect({ name: stored.body.resourceId, ...stored.body.properties }).toEqual((parsePolicy(policy) as { ok: true; policy: Policy }).policy.networkInterfaces[0]);
+    await eventually(() => onB.sync.revision === revision && nicNames(onB.sync.policy).length > 0);
+    // the same document again writes nothing; a change writes only what differs, at one new revision
+    expect((await api(b.url).call('PUT', '/networking/v1/policy', policy)).body).toEqual({ revision, changed: 0 });
+    const [gone, changed, ...rest] = policy.networkInterfaces;
+    const next = { ...policy, networkInterfaces: [{ ...changed!, ipAddress: '10.1.1.77' }, ...rest] };
+    const second = await api(b.url).call('PUT', '/networking/v1/policy', next);
+    expect(second.status).toBe(200);
+    expect(second.body.changed).toBe(2);
+    expect(second.body.revision).toBeGreaterThan(revision);
+    await eventually(() => a.server.store.revision() === second.body.revision);
+    expect((await api(a.url).get('networkInterfaces', gone!.name)).status).toBe(404);
+    expect((await api(a.url).get('networkInterfaces', changed!.name)).body.properties.ipAddress).toBe('10.1.1.77');
+    expect(a.server.store.changesSince(revision)?.map((c) => [c.revision, c.op, c.name])).toEqual([
+      [second.body.revision, 'put', changed!.name],
+      [second.body.revision, 'delete', gone!.name],
+    ]);
+    // refused: every problem by its path, nothing written (as on SQLite)
+    const before = dumpStore(a.server);
+    const [x, y, ...others] = next.networkInterfaces;
+    const bad = { ...next, networkInterfaces: [x, { ...y!, macAddress: x!.macAddress, host: 'nowhere' }, ...others] };
+    const refused = await api(a.url).call('PUT', '/networking/v1/policy', bad);
+    expect(refused.status).toBe(400);
+    expect(refused.body.code).toBe('InvalidPolicy');
+    expect(refused.body.errors).toEqual((parsePolicy(bad) as { ok: false; errors: unknown[] }).errors);
+    expect(refused.body.errors.map((e: { path: string }) => e.path)).toContain('networkInterfaces[1].host');
+    // more resources than etcd takes in one transaction (--max-txn-ops 128): refused whole, with the bound named
+    const many = { ...next, networkInterfaces: [...next.networkInterfaces, ...Array.from({ length: 130 }, (_, i) => ({ ...next.networkInterfaces[0]!, name: `bulk-${i}`, ifname: `bulk${i}`, netns: `bulk-${i}`, macAddress: `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ipAddress: `10.1.1.${120 + i}`, subnet: next.networkInterfaces[0]!.subnet }))] };
+    const tooMany = await api(a.url).call('PUT', '/networking/v1/policy', many);
+    expect(tooMany.status, JSON.stringify(tooMany.body)).toBe(413);
+    expect(tooMany.body.message).toMatch(/--max-txn-ops/);
+    expect(dumpStore(a.server)).toBe(before);
   });
 
   it('three members, one killed: writes on one controller still reach the other', async () => {

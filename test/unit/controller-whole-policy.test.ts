@@ -47,6 +47,23 @@ describe.each([
     expect(running.server.validator.runs).toEqual(how === 'inline' ? { inline: 3, pool: 0 } : { inline: 0, pool: 3 });
   });
 
+  it('If-Match: the revision the document was made from; 412 once the store has moved', async () => {
+    running = await startController(path.join(tmp.dir, 'store.db'), { validation });
+    const client = api(running.url);
+    const policy = figure8Policy();
+    expect((await client.call('PUT', '/networking/v1/policy', policy, { headers: { 'if-match': '"0"' } })).status).toBe(200);
+    const revision = running.server.store.revision();
+    const [, changed, ...rest] = policy.networkInterfaces;
+    const next = { ...policy, networkInterfaces: [{ ...changed!, ipAddress: '10.1.1.77' }, ...rest] };
+    const before = dumpStore(running.server);
+    const stale = await client.call('PUT', '/networking/v1/policy', next, { headers: { 'if-match': `"${revision - 1}"` } });
+    expect(stale.status).toBe(412);
+    expect(stale.body.message).toContain(`at revision ${revision}, not ${revision - 1}`);
+    expect((await client.call('PUT', '/networking/v1/policy', next, { headers: { 'if-match': 'abc' } })).status).toBe(400);
+    expect(dumpStore(running.server)).toBe(before);
+    expect((await client.call('PUT', '/networking/v1/policy', next, { headers: { 'if-match': `"${revision}"` } })).body).toEqual({ revision: revision + 2, changed: 2 });
+  });
+
   it('refuses an invalid policy with every problem by path, and stores nothing', async () => {
     running = await startController(path.join(tmp.dir, 'store.db'), { validation });
     const client = api(running.url);
