@@ -34,6 +34,7 @@ import { createVhostPort } from './vhost-port.js';
 import { defaultStateDir, Ownership } from './ownership.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
+import { resolveTapIo } from './tap-io.js';
 import type { WorkerPort, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { buildTraceFrame } from './trace-frame.js';
@@ -139,7 +140,8 @@ export class Agent {
     // the first port: leftovers of a crashed agent of this host go first
     this.owned = await Ownership.open(this.opts.stateDir ?? defaultStateDir(host), log);
     this.snapshot = snapshot;
-    log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers }, 'agent starting');
+    const limits: DataplaneLimits = { ...this.opts.limits, tapIo: resolveTapIo(this.opts.limits?.tapIo, log) };
+    log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers, tapIo: limits.tapIo }, 'agent starting');
     for (const p of snapshot.ports) {
       try {
         await this.addPort(p, policy);
@@ -155,7 +157,7 @@ export class Agent {
         host,
         snapshot,
         offload: this.offload,
-        limits: this.opts.limits ?? {},
+        limits,
         testHooks: TEST_HOOKS,
         ports: this.workerPorts(),
         uplinks: this.workerUplinks(),
