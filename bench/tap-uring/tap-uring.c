@@ -6,9 +6,12 @@
 //   rsys    epoll_wait, then read() until EAGAIN (the addon's wake-up: uv_poll + readBatch)
 //   ruring  DEPTH single-shot IORING_OP_READ kept queued on fixed slots; one io_uring_enter per
 //           batch (submit the re-armed reads and wait for >= 1 completion), CQEs reaped in memory
+//   rnowait epoll_wait, then ONE io_uring_enter of n RWF_NOWAIT reads (they complete inline: a frame
+//           or -EAGAIN), waiting for all n: synchronous, what the addon's uring.cc does
 //   rmshot  one multishot read (IORING_OP_READ_MULTISHOT, kernel >= 6.7) on a provided-buffer
 //           ring: no submission per frame at all; io_uring_enter only to wait when the CQ is empty
-//   wsys    write() per frame, batches of BATCH (the addon's writeBatch)
+//   wsys    write() per frame, batches of BATCH (the addon's writeBatch); RATE=frames/s paces both
+//           write modes alike
 //   wuring  BATCH IORING_OP_WRITE per batch, one io_uring_enter per batch
 // Read modes get frames from a forked generator (UDP sendmmsg of 1400-byte datagrams routed out of
 // the TAP). Write modes write 1514-byte frames; DROP=other (default) addresses them to another MAC
