@@ -20,10 +20,14 @@ import { loadNative, type NativeAddon, type PollHandle } from './native.js';
 import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
 import { UringStat, type TapRing } from './uring.js';
 
-/** Reads the first io_uring round of a wake-up starts with (then one more than the last batch
- * read, so a steady stream is read in one round, with one empty read at its end). */
+/** Reads the first io_uring round of a wake-up starts with: one more than the last batch read, so
+ * a steady stream is read in one round with one empty read at its end. At RING_HINT_MIN (the last
+ * wake-up read one frame or none: a trickle, a ping) the queue reads with read() instead, and a
+ * single frame is written with write(): one syscall either way, and a lone frame takes exactly the
+ * path it took before io_uring. */
 const RING_HINT_MIN = 2;
 const RING_HINT_MAX = 64;
+const nextHint = (got: number): number => (got < RING_HINT_MIN ? RING_HINT_MIN : got >= RING_HINT_MAX ? RING_HINT_MAX : got + 1);
 
 export interface TapOptions {
   /** IFF_MULTI_QUEUE: open more queues of the same device with further TapQueue.open calls. */
@@ -121,13 +125,13 @@ export class TapQueue implements FramePort {
   read(b: FrameBatch): number {
     const h = this.vnetHdrSize;
     let got: number;
-    if (this.ring) {
+    if (this.ring && this.ringHint > RING_HINT_MIN) {
       got = this.ring.read(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity, this.ringHint);
-      if (got >= 0) this.ringHint = got < RING_HINT_MIN ? RING_HINT_MIN : got >= RING_HINT_MAX ? RING_HINT_MAX : got + 1;
-      else if (this.ringRefused(got)) got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
+      if (got < 0 && this.ringRefused(got)) got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
     } else {
       got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
     }
+    if (got >= 0) this.ringHint = nextHint(got);
     if (got < 0) {
       // counted, never thrown on the fast path; a queue whose device is gone (EBADFD: detached,
       // EBADF/ENODEV: closed or removed, e.g. while the agent shuts down) stops polling instead
@@ -156,7 +160,7 @@ export class TapQueue implements FramePort {
         if (s >= h) b.slab.fill(0, s - h, s);
       }
     }
-    let sent = this.ring ? this.ring.write(this.fd, b.slab, b.start, b.len, idx, count, h) : this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
+    let sent = this.ring && count > 1 ? this.ring.write(this.fd, b.slab, b.start, b.len, idx, count, h) : this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
     if (sent < 0 && this.ringRefused(sent)) sent = this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
     if (sent < 0) {
       this.writeErrors += count;

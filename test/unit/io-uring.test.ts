@@ -112,17 +112,46 @@ describe('TapQueue over a ring', () => {
       expect(q.ioMode).toBe('uring');
       const b = allocBatch(4, 256);
       setCount(b.slab, b.start[0], 7);
+      setCount(b.slab, b.start[1], 3);
       b.len[0] = 8;
-      expect(q.write(b, Int32Array.of(0), 1)).toBe(1); // refused by the ring, written by write()
+      b.len[1] = 8;
+      expect(q.write(b, Int32Array.of(0, 1), 2)).toBe(2); // refused by the ring, written by write()
       expect(q.ioMode).toBe('syscall');
       expect(stats[UringStat.Fallbacks]).toBe(1);
       expect(q.read(b)).toBe(1);
-      expect(count(b.slab, b.start[0])).toBe(7);
+      expect(count(b.slab, b.start[0])).toBe(10);
       expect(ringCalls).toBe(1);
       expect(q.writeErrors + q.readErrors).toBe(0);
       q.close();
     } finally {
       n.close(fd);
+    }
+  });
+
+  it('batches go through the ring; a lone frame (one write, a read after a one-frame read) takes read()/write()', () => {
+    const ring = TapRing.create();
+    const fd = n.eventfdCreate();
+    try {
+      const q = TapQueue.fromFd(fd, 'eventfd', {}, ring);
+      const b = allocBatch(4, 256);
+      const s = ring.stats;
+      for (let i = 0; i < 2; i++) {
+        setCount(b.slab, b.start[i], 1);
+        b.len[i] = 8;
+      }
+      expect(q.write(b, Int32Array.of(0, 1), 2)).toBe(2);
+      expect([s[UringStat.Enters], s[UringStat.TxFrames]]).toEqual([1, 2]);
+      expect(q.write(b, Int32Array.of(0), 1)).toBe(1); // one frame: write()
+      expect([s[UringStat.Enters], s[UringStat.TxFrames]]).toEqual([1, 2]);
+      expect(q.read(b)).toBe(1); // the first read goes through the ring (hint 8) and gets one frame
+      expect(count(b.slab, b.start[0])).toBe(3);
+      expect([s[UringStat.Enters], s[UringStat.RxFrames]]).toEqual([2, 1]);
+      expect(q.read(b)).toBe(0); // after one frame: read()
+      expect(s[UringStat.Enters]).toBe(2);
+      expect(q.ioMode).toBe('uring');
+    } finally {
+      n.close(fd);
+      ring.close();
     }
   });
 
