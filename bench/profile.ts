@@ -21,6 +21,7 @@ import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type Runni
 import { iperf3, ping } from '../src/lab/probes.js';
 import { run, sleep } from '../src/lab/run.js';
 import { summarise } from './cpuprofile-top.js';
+import { controlRequest } from '../src/agent/control-client.js';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -157,6 +158,21 @@ async function once(kind: Kind): Promise<void> {
         return `${a.host === 'host2' ? 'sender' : 'receiver'} ${all.toFixed(3)} cpu-s/GB (user ${usr.toFixed(3)}, sys ${(all - usr).toFixed(3)})`;
       });
       console.log(`COST ${JSON.stringify({ gbps: +r.gbps.toFixed(2), cost })}`);
+      // what the cost bought: drops by reason and the TAP I/O batching (frames per io_uring_enter)
+      for (const a of agents) {
+        const st = (await controlRequest(a.socket, { op: 'stats' })) as { counters: Record<string, number> };
+        const c = st.counters;
+        const drops = Object.entries(c).filter(([k, v]) => k.startsWith('drop-') && v > 0);
+        const enters = c['tap-uring-enters'] ?? 0;
+        const perEnter = enters > 0 ? (((c['tap-uring-rx-frames'] ?? 0) + (c['tap-uring-tx-frames'] ?? 0)) / enters).toFixed(1) : '-';
+        console.log(`  ${a.host === 'host2' ? 'sender' : 'receiver'}: drops ${JSON.stringify(Object.fromEntries(drops))}, tap frames per io_uring_enter ${perEnter}`);
+      }
+      // and the kernel's side of the TAPs: frames it dropped because the agent read too slowly
+      for (const [name, ns] of [['web', web], ['sql', sql]] as const) {
+        const links = JSON.parse((await run('ip', ['netns', 'exec', ns, 'ip', '-j', '-s', 'link', 'show'])).stdout) as { ifname: string; stats64?: { rx: { dropped: number }; tx: { dropped: number } } }[];
+        const tap = links.find((l) => l.ifname !== 'lo');
+        console.log(`  ${name} ${tap?.ifname}: kernel dropped rx ${tap?.stats64?.rx.dropped}, tx ${tap?.stats64?.tx.dropped}`);
+      }
     }
     const texts = await side;
     console.log(`iperf3 tcp-1 ${r.gbps.toFixed(2)} Gbit/s (${kind}${kind === 'cpu' || kind === 'top' || kind === 'cost' ? '' : ': slowed by the tool'}), retransmits ${r.retransmits}`);

@@ -1,6 +1,6 @@
-# switchyard_native: TAP queues, a vhost-user back end, AF_PACKET sockets, batched TAP/socket I/O,
-# uv_poll readiness, a checksum primitive and TSO segmentation in place. Node-API only (no V8/Node
-# internals), so one build serves Node 20, 22 and 24.
+# switchyard_native: TAP queues, a vhost-user back end, AF_PACKET sockets, batched TAP/socket I/O
+# (read()/write() or io_uring), uv_poll readiness, a checksum primitive and TSO segmentation in
+# place. Node-API only (no V8/Node internals), so one build serves Node 20, 22 and 24.
 {
   'targets': [
     {
@@ -19,7 +19,10 @@
         'src/vhost_ring.cc',
         'src/vhost_proto.cc',
         'src/unixsock.cc',
+        'src/uring.cc',
       ],
+      # liburing (Debian liburing-dev, scripts/setup.sh): TAP batches through io_uring (uring.cc).
+      'libraries': ['-luring'],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       'defines': ['NAPI_VERSION=8'],

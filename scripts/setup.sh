@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/progress.sh
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk librte-mempool-ring23 prometheus curl openssl)
+APT_PKGS=(iproute2 iputils-ping iperf3 tcpdump tshark udhcpc ethtool libpcap-dev python3-scapy openvswitch-switch openvswitch-vtep etcd-server etcd-client g++ make python3 procps nftables openvswitch-switch-dpdk librte-mempool-ring23 prometheus curl openssl liburing-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -14,6 +14,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("uringCreate", Napi::Function::New(env, UringCreate, "uringCreate"));
+  exports.Set("uringDestroy", Napi::Function::New(env, UringDestroy, "uringDestroy"));
+  exports.Set("uringReadBatch", Napi::Function::New(env, UringReadBatch, "uringReadBatch"));
+  exports.Set("uringWriteBatch", Napi::Function::New(env, UringWriteBatch, "uringWriteBatch"));
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen, "rawOpen"));
   exports.Set("sockName", Napi::Function::New(env, SockName, "sockName"));

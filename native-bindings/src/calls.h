@@ -18,6 +18,12 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 
+// uring.cc: the same TAP batches through io_uring (one io_uring_enter per batch).
+Napi::Value UringCreate(const Napi::CallbackInfo& info);
+Napi::Value UringDestroy(const Napi::CallbackInfo& info);
+Napi::Value UringReadBatch(const Napi::CallbackInfo& info);
+Napi::Value UringWriteBatch(const Napi::CallbackInfo& info);
+
 // socket.cc: UDP and raw IPv4 sockets, recvmmsg/sendmmsg batches.
 Napi::Value UdpOpen(const Napi::CallbackInfo& info);
 Napi::Value RawOpen(const Napi::CallbackInfo& info);

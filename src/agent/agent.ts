@@ -34,6 +34,7 @@ import { createVhostPort } from './vhost-port.js';
 import { defaultStateDir, Ownership } from './ownership.js';
 import { closeUplinks, openWorkerUplinks, type UplinkSet } from './uplinks.js';
 import { WorkerPool } from './workers.js';
+import { resolveTapIo } from './tap-io.js';
 import type { WorkerPort, WorkerUplinks, DataplaneLimits } from './worker-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { buildTraceFrame } from './trace-frame.js';
@@ -152,10 +153,11 @@ export class Agent {
     // the first port: leftovers of a crashed agent of this host go first
     this.owned = await Ownership.open(this.opts.stateDir ?? defaultStateDir(host), log);
     this.snapshot = snapshot;
-    log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers }, 'agent starting');
+    const limits: DataplaneLimits = { ...this.opts.limits, tapIo: resolveTapIo(this.opts.limits?.tapIo, log) };
+    log.info({ host, pas: snapshot.localPasText, underlayMtu: this.underlayMtu, ports: snapshot.ports.length, workers: this.nWorkers, tapIo: limits.tapIo }, 'agent starting');
     // the workers boot (a thread, its modules, its compile) while the ports are made (mostly
     // waiting for `ip`); they start with no ports and get them in one step once all are made
-    const state = { host, snapshot, offload: this.offload, limits: this.opts.limits ?? {}, testHooks: TEST_HOOKS, uplinks: this.workerUplinks() };
+    const state = { host, snapshot, offload: this.offload, limits, testHooks: TEST_HOOKS, uplinks: this.workerUplinks() };
     const [pool, ports] = await Promise.allSettled([
       WorkerPool.start({ ...state, ports: Array.from({ length: this.nWorkers }, () => []) }, log),
       this.addPortsConcurrently(snapshot.ports, policy),

@@ -7,6 +7,7 @@
 import type { AclLogRecord } from '../vfp/acl-log.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { TapOptions } from '../io/tap.js';
+import type { TapIoMode } from '../io/uring.js';
 import type { UplinkFds } from '../io/uplink.js';
 import type { FlowDumpEntry } from '../dataplane/flows.js';
 
@@ -41,6 +42,10 @@ export interface DataplaneLimits {
   /** A restarted worker adopts the connections its predecessor tracked (default true); false
    * (`--no-keep-conntrack`): it starts with an empty table, as before. */
   keepConntrack?: boolean;
+  /** TAP I/O of the workers: 'uring' (one io_uring_enter per batch, io/uring.ts) or 'syscall'
+   * (read()/write() per frame). The agent resolves the default and the fallback before it starts
+   * the workers (`--tap-io`); absent: 'syscall'. */
+  tapIo?: TapIoMode;
 }
 
 export interface CounterArrays {

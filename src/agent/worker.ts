@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TapQueue } from '../io/tap.js';
+import { threadTapRing, UringStat, type TapRing } from '../io/uring.js';
 import { VhostQueue } from '../io/vhost.js';
 import { uplinkFromFds, type UplinkFds } from '../io/uplink.js';
 import type { FramePort } from '../io/types.js';
@@ -42,6 +43,30 @@ const fwd = new Forwarder(
   },
 );
 let reportedPort = fwd.counters.port;
+
+/** This worker's io_uring for its TAP queues (`--tap-io uring`); undefined: read()/write(). The
+ * agent checked that io_uring works before it chose the mode; should this thread be refused all
+ * the same, it counts a fallback and uses read()/write(). */
+const ring: TapRing | undefined = (() => {
+  if (init.limits.tapIo !== 'uring') return undefined;
+  const r = threadTapRing();
+  if (r instanceof Error) {
+    fwd.counters.global[C.TapUringFallbacks]++;
+    return undefined;
+  }
+  return r;
+})();
+
+/** Moves the ring's own counts into the worker's counters (a few adds per wake-up). */
+function syncRingCounters(g: Float64Array): void {
+  if (!ring) return;
+  const s = ring.stats;
+  g[C.TapUringEnters] += s[UringStat.Enters];
+  g[C.TapUringRxFrames] += s[UringStat.RxFrames];
+  g[C.TapUringTxFrames] += s[UringStat.TxFrames];
+  g[C.TapUringFallbacks] += s[UringStat.Fallbacks];
+  s.fill(0);
+}
 fwd.engine.aclLog.sink = (record) => post({ type: 'acl-log', record });
 
 /** Every live queue and uplink read once (the busy poller's round). */
@@ -61,6 +86,7 @@ function woke(t0: number, got: number): void {
   g[C.Wakeups]++;
   g[C.WakeupFrames] += got;
   g[C.WakeupUs] += Math.round((performance.now() - t0) * 1000);
+  syncRingCounters(g);
   busy.after(got);
 }
 
@@ -71,7 +97,7 @@ let highIndex = 0;
 
 const keyOf = (p: WorkerPort): string => (p.vhost ? `v${p.vhost.device}.${p.vhost.lane}` : `t${p.fd}`);
 const queueOf = (p: WorkerPort): FramePort =>
-  p.vhost ? VhostQueue.forLane(p.vhost.device, p.vhost.lane, p.ifname, p.vhost.offload) : TapQueue.fromFd(p.fd, p.ifname, p.tap);
+  p.vhost ? VhostQueue.forLane(p.vhost.device, p.vhost.lane, p.ifname, p.vhost.offload) : TapQueue.fromFd(p.fd, p.ifname, p.tap, ring);
 
 function setPorts(list: WorkerPort[]): void {
   const keep = new Set(list.map(keyOf));

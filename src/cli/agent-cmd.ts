@@ -13,6 +13,8 @@ import type http from 'node:http';
 import { parseListen, readToken } from './cli-args.js';
 import { controlRequest } from '../agent/control-client.js';
 import type { DataplaneLimits } from '../agent/worker-protocol.js';
+import { TAP_IO_MODES } from '../agent/tap-io.js';
+import type { TapIoMode } from '../io/uring.js';
 import { resolveGroup } from '../agent/control-server.js';
 import type { StatsSnapshot } from '../agent/metrics.js';
 
@@ -40,6 +42,8 @@ export interface AgentCommandOptions {
   newFlowsPerSecond?: number;
   /** --busy-poll <us>; SWITCHYARD_BUSY_POLL in the environment does the same. */
   busyPoll?: number;
+  /** --tap-io uring|syscall; SWITCHYARD_TAP_IO in the environment does the same. */
+  tapIo?: TapIoMode;
   /** false with --no-keep-conntrack. */
   keepConntrack?: boolean;
 }
@@ -56,6 +60,7 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.ctPerPort !== undefined ? { ctPerPort: o.ctPerPort } : {}),
     ...(o.newFlowsPerSecond !== undefined ? { newFlowsPerSecond: o.newFlowsPerSecond } : {}),
     ...busyPoll(o.busyPoll),
+    ...tapIo(o.tapIo),
     ...(o.keepConntrack === false ? { keepConntrack: false } : {}),
   };
   return {
@@ -66,6 +71,15 @@ function dataplaneOptions(o: AgentCommandOptions): { workers?: number; offload: 
     ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
     ...(o.controlGroup === undefined ? {} : { controlGroup: resolveGroup(o.controlGroup) }),
   };
+}
+
+/** --tap-io, else SWITCHYARD_TAP_IO (bench and lab), else the agent's default (agent/tap-io.ts). */
+function tapIo(flag: TapIoMode | undefined): { tapIo?: TapIoMode } {
+  if (flag !== undefined) return { tapIo: flag };
+  const env = process.env.SWITCHYARD_TAP_IO;
+  if (env === undefined || env === '') return {};
+  if (!(TAP_IO_MODES as readonly string[]).includes(env)) throw new Error(`SWITCHYARD_TAP_IO=${env}: expected one of ${TAP_IO_MODES.join(', ')}`);
+  return { tapIo: env as TapIoMode };
 }
 
 /** --busy-poll, else SWITCHYARD_BUSY_POLL (bench and lab), else the worker's default. */

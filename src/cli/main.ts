@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { completionScript } from './completion.js';
 import type { AgentCommandOptions } from './agent-cmd.js';
+import { DEFAULT_TAP_IO, TAP_IO_MODES } from '../agent/tap-io.js';
 import type { VtepCommandOptions } from './vtep-cmd.js';
 import type { ControllerCommandOptions } from './controller-cmd.js';
 import type { VmAttachOptions } from './vm-attach-cmd.js';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
     .option('--new-flows-per-second <n>', 'new flows per second per port, also the burst; 0: no limit (default 20000)', nonNegativeInt)
     .option('--no-keep-conntrack', 'a restarted worker starts with an empty connection table (default: it adopts its predecessor\'s, so established connections survive)')
     .option('--busy-poll <us>', 'after a burst, keep polling this long for more before sleeping (lower latency where a worker has a core to itself, costs CPU); default 0: off', busyPollUs)
+    .addOption(new Option('--tap-io <mode>', `TAP I/O of the workers: uring (one io_uring_enter per batch of frames) or syscall (read()/write() per frame); default ${DEFAULT_TAP_IO}, syscall where the kernel refuses io_uring`).choices(TAP_IO_MODES))
     .action(async (o: AgentCommandOptions & { socket?: string }) => {
       if (o.socket !== undefined) o.control = o.socket;
       if (!o.policy === !o.controller) throw new InvalidArgumentError('give exactly one of --policy FILE or --controller URL');

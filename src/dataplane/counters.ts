@@ -69,6 +69,13 @@ export const enum C {
   CtRestored,
   /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
   Icmp6TooBig,
+  /** TAP I/O through io_uring (io/uring.ts, `--tap-io uring`): io_uring_enter calls, the frames
+   * they read and wrote (frames per enter is the batching), and queues or workers that went back
+   * to read()/write() because the kernel refused the ring. */
+  TapUringEnters,
+  TapUringRxFrames,
+  TapUringTxFrames,
+  TapUringFallbacks,
   /** Gauges, written at the end of each batch (forwarder.ts end()): entries held in the unified
    * flow table and in the conntrack table (idle ones not yet swept included), and their capacity.
    * Summed over workers, as the counters are: each worker has its own tables. */
@@ -131,6 +138,10 @@ const BASE_NAMES = [
   'wakeup-us',
   'ct-restored',
   'icmpv6-packet-too-big',
+  'tap-uring-enters',
+  'tap-uring-rx-frames',
+  'tap-uring-tx-frames',
+  'tap-uring-fallbacks',
   'uft-entries',
   'uft-capacity',
   'ct-entries',

@@ -28,6 +28,8 @@ export const Errno = {
   EMSGSIZE: constants.errno.EMSGSIZE,
   EADDRINUSE: constants.errno.EADDRINUSE,
   ENOBUFS: constants.errno.ENOBUFS,
+  ENOSYS: constants.errno.ENOSYS,
+  EOPNOTSUPP: constants.errno.EOPNOTSUPP,
   ENETUNREACH: constants.errno.ENETUNREACH,
 } as const;
 

@@ -45,6 +45,16 @@ export interface NativeAddon {
   writeBatch(fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array, count: number, prefix?: number): number;
   /** close(); returns 0 or -errno. */
   close(fd: number): number;
+  /** An io_uring of this thread (io/uring.ts); it counts into `stats` (URING_STATS order). Throws
+   * an Error with `.code` when the kernel refuses (EPERM, ENOSYS). The four uring calls are absent
+   * from an addon built before them (callers use readBatch/writeBatch then). */
+  uringCreate?(stats: Float64Array): number;
+  /** Frees the ring (also done when its thread ends). */
+  uringDestroy?(ring: number): void;
+  /** readBatch through the ring: rounds of `hint` (1..64) RWF_NOWAIT reads, one io_uring_enter each. */
+  uringReadBatch?(ring: number, fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number, max: number, hint?: number): number;
+  /** writeBatch through the ring: up to 128 RWF_NOWAIT writes per io_uring_enter. */
+  uringWriteBatch?(ring: number, fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array, count: number, prefix?: number): number;
   /** A non-blocking UDP socket with IP_PKTINFO, bound to bindAddr:port (0: any). */
   udpOpen(bindAddr: number, port: number, opts?: { reusePort?: boolean; rcvbuf?: number; sndbuf?: number; gro?: boolean; gsoProbe?: boolean }): number;
   /** A non-blocking raw IPv4 socket of `protocol`; `sendOnly` attaches a drop-all BPF filter. */

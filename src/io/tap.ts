@@ -10,10 +10,24 @@
  * read into the bytes just before the frame, so `start[i]` still points at the Ethernet header
  * and the header is at `start[i] - vnetHdrSize` for the dataplane to inspect; on write the same
  * bytes in front of each frame are sent (zeroed first unless `vnetHdrOnWrite: 'caller'`).
+ *
+ * With a TapRing (io/uring.ts) a batch is one io_uring_enter instead of a read()/write() per frame;
+ * the semantics are the same. If the kernel refuses the ring's requests on this fd (EOPNOTSUPP),
+ * the queue goes back to read()/write() for good and counts it (UringStat.Fallbacks).
  */
 import { Errno, errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
 import { HEADROOM, type FrameBatch, type FramePort } from './types.js';
+import { UringStat, type TapRing } from './uring.js';
+
+/** Reads the first io_uring round of a wake-up starts with: one more than the last batch read, so
+ * a steady stream is read in one round with one empty read at its end. At RING_HINT_MIN (the last
+ * wake-up read one frame or none: a trickle, a ping) the queue reads with read() instead, and a
+ * single frame is written with write(): one syscall either way, and a lone frame takes exactly the
+ * path it took before io_uring. */
+const RING_HINT_MIN = 2;
+const RING_HINT_MAX = 64;
+const nextHint = (got: number): number => (got < RING_HINT_MIN ? RING_HINT_MIN : got >= RING_HINT_MAX ? RING_HINT_MAX : got + 1);
 
 export interface TapOptions {
   /** IFF_MULTI_QUEUE: open more queues of the same device with further TapQueue.open calls. */
@@ -46,6 +60,9 @@ export class TapQueue implements FramePort {
   private readonly zeroVnetHdr: boolean;
   /** The fd belongs to another thread (fromFd): close() stops polling only. */
   private borrowed = false;
+  /** io_uring batches (fromFd with a ring); undefined: read()/write(). */
+  private ring: TapRing | undefined;
+  private ringHint = 8;
 
   private constructor(
     private readonly n: NativeAddon,
@@ -83,15 +100,38 @@ export class TapQueue implements FramePort {
    * A queue over an fd another thread opened with `open` and the same options (fds are
    * process-wide): a worker forwards on it, the opener keeps ownership and closes it.
    */
-  static fromFd(fd: number, name: string, opts: TapOptions = {}): TapQueue {
+  static fromFd(fd: number, name: string, opts: TapOptions = {}, ring?: TapRing): TapQueue {
     const q = new TapQueue(loadNative(), fd, name, opts);
     q.borrowed = true;
+    q.ring = ring;
     return q;
+  }
+
+  /** 'uring' while batches go through an io_uring, else 'syscall'. */
+  get ioMode(): 'uring' | 'syscall' {
+    return this.ring ? 'uring' : 'syscall';
+  }
+
+  /** A ring call the kernel refused for this fd (EOPNOTSUPP: no RWF_NOWAIT on it; not an I/O
+   * error of the queue, and not EINVAL, which a write of a bad vnet header returns either way):
+   * from now on read()/write(). Returns true when it did so (the caller repeats the call). */
+  private ringRefused(ret: number): boolean {
+    if (!this.ring || ret !== -Errno.EOPNOTSUPP) return false;
+    this.ring.stats[UringStat.Fallbacks]++;
+    this.ring = undefined;
+    return true;
   }
 
   read(b: FrameBatch): number {
     const h = this.vnetHdrSize;
-    const got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
+    let got: number;
+    if (this.ring && this.ringHint > RING_HINT_MIN) {
+      got = this.ring.read(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity, this.ringHint);
+      if (got < 0 && this.ringRefused(got)) got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
+    } else {
+      got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
+    }
+    if (got >= 0) this.ringHint = nextHint(got);
     if (got < 0) {
       // counted, never thrown on the fast path; a queue whose device is gone (EBADFD: detached,
       // EBADF/ENODEV: closed or removed, e.g. while the agent shuts down) stops polling instead
@@ -120,7 +160,8 @@ export class TapQueue implements FramePort {
         if (s >= h) b.slab.fill(0, s - h, s);
       }
     }
-    const sent = this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
+    let sent = this.ring && count > 1 ? this.ring.write(this.fd, b.slab, b.start, b.len, idx, count, h) : this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
+    if (sent < 0 && this.ringRefused(sent)) sent = this.n.writeBatch(this.fd, b.slab, b.start, b.len, idx, count, h);
     if (sent < 0) {
       this.writeErrors += count;
       this.lastWriteError = errnoError(sent, `write to TAP ${this.name}`, 'write');

@@ -4,7 +4,9 @@
 // wire and split out of GRO buffers), and off on both sides (SWITCHYARD_UNDERLAY_OFFLOAD=0 too):
 // ping, iperf3 TCP through two switchyard hosts, and iperf3 both ways with a kernel vxlan peer
 // (which drops any frame whose inner checksum switchyard left unfinished). The agent's counters
-// show which path ran.
+// show which path ran. 'all-off' also runs the TAP queues with read()/write() (SWITCHYARD_TAP_IO=
+// syscall), the others through io_uring (the default), so both TAP I/O paths carry every mode's
+// traffic somewhere.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iperf3, ping } from '../../src/lab/probes.js';
 import { kernelVxlanHost } from '../../src/lab/kernel-vxlan.js';
@@ -21,13 +23,14 @@ interface Stats {
 type Mode = 'on' | 'tenant-off' | 'all-off';
 
 async function withOffloadEnv<T>(mode: Mode, fn: () => Promise<T>): Promise<T> {
-  const saved = [process.env.SWITCHYARD_OFFLOAD, process.env.SWITCHYARD_UNDERLAY_OFFLOAD];
+  const saved = [process.env.SWITCHYARD_OFFLOAD, process.env.SWITCHYARD_UNDERLAY_OFFLOAD, process.env.SWITCHYARD_TAP_IO];
   process.env.SWITCHYARD_OFFLOAD = mode === 'on' ? '1' : '0';
   process.env.SWITCHYARD_UNDERLAY_OFFLOAD = mode === 'all-off' ? '0' : '1';
+  process.env.SWITCHYARD_TAP_IO = mode === 'all-off' ? 'syscall' : 'uring';
   try {
     return await fn();
   } finally {
-    for (const [k, v] of [['SWITCHYARD_OFFLOAD', saved[0]], ['SWITCHYARD_UNDERLAY_OFFLOAD', saved[1]]] as const) {
+    for (const [k, v] of [['SWITCHYARD_OFFLOAD', saved[0]], ['SWITCHYARD_UNDERLAY_OFFLOAD', saved[1]], ['SWITCHYARD_TAP_IO', saved[2]]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -56,6 +59,7 @@ for (const mode of ['on', 'tenant-off', 'all-off'] as const) {
         let gro = 0;
         let grouped = 0;
         let split = 0;
+        let ring = 0;
         for (const a of r.agents) {
           const s = (await controlRequest(a.socket, { op: 'stats' }, 3000)) as Stats;
           expect(s.offload).toBe(on);
@@ -64,7 +68,11 @@ for (const mode of ['on', 'tenant-off', 'all-off'] as const) {
           gro += s.counters['gro-frames'];
           grouped += s.counters['udp-gso-grouped'];
           split += s.counters['gro-split'];
+          ring += s.counters['tap-uring-rx-frames'] + s.counters['tap-uring-tx-frames'];
+          expect(s.counters['tap-uring-fallbacks']).toBe(0);
         }
+        if (mode === 'all-off') expect(ring).toBe(0);
+        else expect(ring).toBeGreaterThan(0);
         if (mode === 'on') {
           expect(tso).toBeGreaterThan(0);
           expect(gro).toBeGreaterThan(0);

@@ -69,6 +69,11 @@ describe('forwarding workers (--workers 2)', ROOT_ONLY, () => {
       expect(w['wakeups'], `worker ${w.worker} wakeups`).toBeGreaterThan(0);
       expect(w['wakeup-frames'], `worker ${w.worker} wakeup-frames`).toBeGreaterThanOrEqual(w['port-rx-frames']!);
       expect(w['wakeup-us'], `worker ${w.worker} wakeup-us`).toBeGreaterThan(0);
+      // the default TAP I/O is io_uring (agent/tap-io.ts): the frames went through each worker's ring
+      expect(w['tap-uring-rx-frames'], `worker ${w.worker} tap-uring-rx-frames`).toBeGreaterThan(0);
+      expect(w['tap-uring-tx-frames'], `worker ${w.worker} tap-uring-tx-frames`).toBeGreaterThan(0);
+      expect(w['tap-uring-enters'], `worker ${w.worker} tap-uring-enters`).toBeGreaterThan(0);
+      expect(w['tap-uring-fallbacks'], `worker ${w.worker} tap-uring-fallbacks`).toBe(0);
     }
     await sleep(200);
     s = await stats();
