@@ -19,6 +19,7 @@ import { loadPolicyFile } from '../src/policy/load.js';
 import type { Policy } from '../src/policy/types.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../src/lab/agents.js';
 import { iperf3, ping } from '../src/lab/probes.js';
+import { controlRequest } from '../src/agent/control-client.js';
 import { run, sleep } from '../src/lab/run.js';
 import { summarise } from './cpuprofile-top.js';
 
@@ -157,6 +158,16 @@ async function once(kind: Kind): Promise<void> {
         return `${a.host === 'host2' ? 'sender' : 'receiver'} ${all.toFixed(3)} cpu-s/GB (user ${usr.toFixed(3)}, sys ${(all - usr).toFixed(3)})`;
       });
       console.log(`COST ${JSON.stringify({ gbps: +r.gbps.toFixed(2), cost })}`);
+      if (overNvgre) {
+        // which path the sender's NVGRE packets took (io/nvgre-tx-ring.ts)
+        const s = (await controlRequest(agents.find((a) => a.host === 'host2')!.socket, { op: 'stats' }, 5000)) as { counters: Record<string, number> };
+        const c = s.counters;
+        console.log(`NVGRE send paths: ring ${c['nvgre-ring-frames'] ?? 0}, ring full ${c['nvgre-ring-full'] ?? 0}, raw fallback ${c['nvgre-ring-fallback'] ?? 0}, uplink tx ${c['uplink-tx-frames'] ?? 0}`);
+        if (process.env.SY_PROFILE_RX_STATS === '1') {
+          const rx = (await controlRequest(agents.find((a) => a.host === 'host1')!.socket, { op: 'stats' }, 5000)) as { counters: Record<string, number>; drops: Record<string, number> };
+          console.log(`receiver: ${JSON.stringify(rx.counters)} drops ${JSON.stringify(rx.drops)}`);
+        }
+      }
     }
     const texts = await side;
     console.log(`iperf3 tcp-1 ${r.gbps.toFixed(2)} Gbit/s (${kind}${kind === 'cpu' || kind === 'top' || kind === 'cost' ? '' : ': slowed by the tool'}), retransmits ${r.retransmits}`);

@@ -23,6 +23,8 @@ export interface UplinkMode {
   offload?: boolean;
   /** SO_REUSEPORT on the receive socket (one per worker). */
   reusePort?: boolean;
+  /** NVGRE through an AF_PACKET TX ring (io/nvgre-tx-ring.ts); default: SWITCHYARD_NVGRE_TX_RING=1. */
+  nvgreTxRing?: boolean;
   /** Counts offloads the kernel refused. */
   stats?: { fallbacks: number };
 }
@@ -43,6 +45,11 @@ function openVxlan(pa: string, bindAny: boolean, mode: UplinkMode, log: Logger):
   return VxlanUplink.open(base);
 }
 
+/** SWITCHYARD_NVGRE_TX_RING=1 turns the NVGRE TX ring on, 0 off. */
+export function nvgreTxRingDefault(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SWITCHYARD_NVGRE_TX_RING === '1';
+}
+
 export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger, mode: UplinkMode = {}): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
   const out: { vxlan?: Uplink; nvgre?: Uplink } = {};
   try {
@@ -50,7 +57,8 @@ export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], l
     // wildcard, and the dataplane checks each datagram's destination against the host's PAs
     const single = pas.length === 1;
     if (kinds.includes('vxlan')) out.vxlan = openVxlan(pas[0]!, !single, mode, log);
-    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF });
+    const txRing = mode.nvgreTxRing ?? nvgreTxRingDefault();
+    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF, txRing });
   } catch (err) {
     out.vxlan?.close();
     const e = err as NodeJS.ErrnoException;

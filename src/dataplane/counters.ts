@@ -69,6 +69,12 @@ export const enum C {
   CtRestored,
   /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
   Icmp6TooBig,
+  /** NVGRE through the AF_PACKET TX ring (io/nvgre-tx-ring.ts): frames the ring sent, messages
+   * that found it full (sent through the raw socket) and messages sent through the raw socket for
+   * another reason (next hop not resolved or not confirmed, larger than the device MTU). */
+  NvgreRingFrames,
+  NvgreRingFull,
+  NvgreRingFallback,
   /** Gauges, written at the end of each batch (forwarder.ts end()): entries held in the unified
    * flow table and in the conntrack table (idle ones not yet swept included), and their capacity.
    * Summed over workers, as the counters are: each worker has its own tables. */
@@ -131,6 +137,9 @@ const BASE_NAMES = [
   'wakeup-us',
   'ct-restored',
   'icmpv6-packet-too-big',
+  'nvgre-ring-frames',
+  'nvgre-ring-full',
+  'nvgre-ring-fallback',
   'uft-entries',
   'uft-capacity',
   'ct-entries',
