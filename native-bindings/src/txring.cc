@@ -66,6 +66,14 @@ struct Ring {
   uint32_t mtu = 0;
   uint16_t ipId = 0;
   uint8_t mac[6] = {0};
+  // mmsg mode: no ring; the outer headers go in `hdrs` (34 bytes per message) and sendmmsg
+  // sends each message as two iovecs (header, the GRE packet in the caller's slab)
+  bool mmsg = false;
+  std::vector<uint8_t> hdrs;
+  std::vector<struct mmsghdr> msgs;
+  std::vector<struct iovec> iov;
+  std::vector<int32_t> spill;
+  std::vector<int32_t> pos;  // mmsg: message j is position pos[j] of the call
   std::vector<Peer> peers;
   ~Ring() {
     if (map) munmap(map, mapLen);
@@ -136,6 +144,7 @@ Napi::Value TxRingOpen(const Napi::CallbackInfo& info) {
   int64_t frames = OptInt(info[1], "frames", 32, 1 << 16, 2048);
   bool bypass = OptBool(info[1], "qdiscBypass", true);
   int64_t sndbuf = OptInt(info[1], "sndbuf", 0, INT32_MAX, 8 << 20);
+  bool mmsg = OptBool(info[1], "mmsg", false);
   if (name.size() >= IFNAMSIZ) ThrowRange(env, what + ": name too long");
   unsigned idx = if_nametoindex(name.c_str());
   if (idx == 0) ThrowErrno(env, errno, what + ": no such network device", "if_nametoindex");
@@ -168,7 +177,9 @@ Napi::Value TxRingOpen(const Napi::CallbackInfo& info) {
     }
   }
   r->frameSize = 2048;  // 1514 + the 32-byte slot header
+  r->mmsg = mmsg;
   const uint32_t perBlock = 32;
+  if (!mmsg) {
   r->frames = static_cast<uint32_t>((frames + perBlock - 1) / perBlock * perBlock);
   struct tpacket_req req;
   req.tp_block_size = r->frameSize * perBlock;
@@ -180,6 +191,7 @@ Napi::Value TxRingOpen(const Napi::CallbackInfo& info) {
   void* m = mmap(nullptr, r->mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
   if (m == MAP_FAILED) fail("mmap", "mmap");
   r->map = static_cast<uint8_t*>(m);
+  }
   struct sockaddr_ll sll;
   std::memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
@@ -272,6 +284,12 @@ Napi::Value TxRingSend(const Napi::CallbackInfo& info) {
   }
   const size_t room = r.frameSize - kDataOff;
   size_t nr = 0, queued = 0;
+  if (r.mmsg && r.msgs.size() < m) {
+    r.msgs.resize(m);
+    r.iov.resize(2 * m);
+    r.hdrs.resize(kOuter * m);
+    r.pos.resize(m);
+  }
   double full = 0, other = 0, unknown = 0;
   for (size_t k = 0; k < m; k++) {
     const int32_t i = idx[k];
@@ -281,6 +299,26 @@ Napi::Value TxRingSend(const Napi::CallbackInfo& info) {
       rest[nr++] = static_cast<int32_t>(k);
       other++;
       if (!p) unknown++;
+      continue;
+    }
+    if (r.mmsg) {
+      uint8_t* d = r.hdrs.data() + queued * kOuter;
+      std::memcpy(d, p->mac, 6);
+      std::memcpy(d + 6, r.mac, 6);
+      d[12] = 0x08;
+      d[13] = 0x00;
+      Ipv4Header(d + 14, static_cast<uint32_t>(l + 20), r.ipId++, src[k] != 0 ? src[k] : p->src, dst[k]);
+      struct iovec* v = &r.iov[2 * queued];
+      v[0].iov_base = d;
+      v[0].iov_len = kOuter;
+      v[1].iov_base = slab.data + start[i];
+      v[1].iov_len = l;
+      struct msghdr& mh = r.msgs[queued].msg_hdr;
+      std::memset(&mh, 0, sizeof mh);
+      mh.msg_iov = v;
+      mh.msg_iovlen = 2;
+      r.pos[queued] = static_cast<int32_t>(k);
+      queued++;
       continue;
     }
     uint8_t* slot = r.map + static_cast<size_t>(r.head) * r.frameSize;
@@ -308,6 +346,38 @@ Napi::Value TxRingSend(const Napi::CallbackInfo& info) {
     r.head = r.head + 1 == r.frames ? 0 : r.head + 1;
     queued++;
     stats[0] += 1;
+  }
+  if (r.mmsg && queued > 0) {
+    // one sendmmsg; what the device queue refuses (ENOBUFS/EAGAIN) goes to the raw socket after
+    // the rest, which keeps each destination's order (the raw ones all come later)
+    size_t next = 0;
+    while (next < queued) {
+      int q = sendmmsg(r.fd, r.msgs.data() + next, static_cast<unsigned>(queued - next), MSG_DONTWAIT);
+      if (q > 0) {
+        next += static_cast<size_t>(q);
+        continue;
+      }
+      if (q < 0 && errno == EINTR) continue;
+      if (q < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+        next++;  // refused (e.g. too big for a changed MTU): dropped, as the raw socket would
+        continue;
+      }
+      break;
+    }
+    stats[0] += static_cast<double>(next);
+    if (next < queued) {
+      // the positions not sent, merged in order with those already in rest
+      std::vector<int32_t>& tmp = r.spill;
+      tmp.assign(rest.data, rest.data + nr);
+      size_t a = 0, b = next, o = 0;
+      while (a < tmp.size() || b < queued) {
+        if (b >= queued || (a < tmp.size() && tmp[a] < r.pos[b])) rest[o++] = tmp[a++];
+        else rest[o++] = r.pos[b++];
+      }
+      full += static_cast<double>(queued - next);
+      nr = o;
+    }
+    queued = 0;
   }
   if (queued > 0) Kick(r);
   for (Peer& p : r.peers) p.nudgeNow = false;

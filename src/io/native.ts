@@ -73,7 +73,7 @@ export interface NativeAddon {
   nextHop(dst: number): NextHop;
   /** An AF_PACKET TX ring (TPACKET_V2) on `ifname` for NVGRE send (native-bindings/src/txring.cc);
    * returns a ring id valid on the calling thread only. */
-  txRingOpen(ifname: string, opts?: { frames?: number; qdiscBypass?: boolean; sndbuf?: number }): number;
+  txRingOpen(ifname: string, opts?: { frames?: number; qdiscBypass?: boolean; sndbuf?: number; mmsg?: boolean }): number;
   txRingClose(ring: number): void;
   txRingInfo(ring: number): { mtu: number; mac: Uint8Array; frames: number };
   /** The next hop's MAC for dstAddr (null: known, not usable) and the source PA for messages without one;

@@ -49,6 +49,11 @@ interface PeerState {
   use: 'fresh' | 'stale' | 'none';
 }
 
+/** 'ring': a PACKET_MMAP TX ring (the frame copied into its slot, one send() per batch); 'mmsg':
+ * sendmmsg on the same AF_PACKET socket, each message two iovecs (the outer headers, the GRE
+ * packet where it lies), so the kernel's copy from user memory is the only one. */
+export type NvgreTxMode = 'ring' | 'mmsg';
+
 /** Sends the messages a ring did not take: positions idx/src/dst[0..count) of the original call. */
 export type RawSend = (idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number) => number;
 
@@ -69,10 +74,14 @@ export class NvgreTxRing {
   /** The last error of resolution or of opening the ring (for `describe`/tests). */
   lastError: string | undefined;
 
+  readonly mode: NvgreTxMode;
+
   constructor(
     private readonly n: NativeAddon,
-    private readonly opts: { qdiscBypass?: boolean } = {},
-  ) {}
+    private readonly opts: { mode?: NvgreTxMode; qdiscBypass?: boolean } = {},
+  ) {
+    this.mode = opts.mode ?? 'ring';
+  }
 
   /** Whether the ring is open (some peer resolved). */
   get open(): boolean {
@@ -160,7 +169,7 @@ export class NvgreTxRing {
   private openRing(dev: string): void {
     this.dev = dev;
     try {
-      this.ring = this.n.txRingOpen(dev, { frames: RING_FRAMES, qdiscBypass: this.opts.qdiscBypass ?? true });
+      this.ring = this.n.txRingOpen(dev, { frames: RING_FRAMES, qdiscBypass: this.opts.qdiscBypass ?? true, mmsg: this.mode === 'mmsg' });
     } catch (err) {
       // not an Ethernet device, no CAP_NET_RAW...: everything stays on the raw socket
       this.lastError = (err as Error).message;

@@ -15,7 +15,7 @@
  */
 import { Errno, errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
-import { NvgreTxRing, type RawSend } from './nvgre-tx-ring.js';
+import { NvgreTxRing, type NvgreTxMode, type RawSend } from './nvgre-tx-ring.js';
 import { HEADROOM, type FrameBatch, type Uplink } from './types.js';
 
 export const VXLAN_PORT = 4789;
@@ -150,7 +150,7 @@ export function numberToIpv4(n: number): string {
  */
 export type UplinkFds =
   | { kind: 'vxlan'; rxFd: number; txFd: number; localAddr: number; port: number; gro: boolean; pool?: { fds: number[]; ports: number[] } }
-  | { kind: 'nvgre'; fd: number; localAddr: number; txRing?: boolean };
+  | { kind: 'nvgre'; fd: number; localAddr: number; txRing?: NvgreTxMode };
 
 /** An uplink over descriptors another thread opened (and will close). */
 export function uplinkFromFds(d: UplinkFds): VxlanUplink | NvgreUplink {
@@ -356,9 +356,9 @@ export class VxlanUplink extends SocketUplink implements Uplink {
 }
 
 export interface NvgreUplinkOptions extends UplinkOptions {
-  /** Send through an AF_PACKET TX ring (io/nvgre-tx-ring.ts) where the next hop is resolved; the
-   * raw socket stays for everything else. */
-  txRing?: boolean;
+  /** Send through an AF_PACKET socket (io/nvgre-tx-ring.ts: 'ring', a PACKET_MMAP TX ring, or
+   * 'mmsg', sendmmsg) where the next hop is resolved; the raw socket stays for everything else. */
+  txRing?: NvgreTxMode;
 }
 
 export class NvgreUplink extends SocketUplink implements Uplink {
@@ -373,10 +373,10 @@ export class NvgreUplink extends SocketUplink implements Uplink {
     fd: number,
     /** The local address the socket is bound to (0: any). */
     readonly localAddr: number,
-    txRing: boolean,
+    txRing: NvgreTxMode | undefined,
   ) {
     super(n, fd, fd);
-    this.txRing = txRing ? new NvgreTxRing(n) : undefined;
+    this.txRing = txRing ? new NvgreTxRing(n, { mode: txRing }) : undefined;
     this.rawSend = (idx, src, dst, count) => this.send(this.rawB!, idx, src, dst, count);
   }
 
@@ -385,12 +385,12 @@ export class NvgreUplink extends SocketUplink implements Uplink {
     const n = loadNative();
     const bind = opts.bindAny ? 0 : ipv4ToNumber(opts.localAddr);
     const fd = n.rawOpen(IPPROTO_GRE, bind, { rcvbuf: opts.rcvbuf, sndbuf: opts.sndbuf });
-    return new NvgreUplink(n, fd, bind, opts.txRing ?? false);
+    return new NvgreUplink(n, fd, bind, opts.txRing);
   }
 
   /** A borrowed uplink over another thread's socket (see UplinkFds). */
   static fromFd(d: Extract<UplinkFds, { kind: 'nvgre' }>): NvgreUplink {
-    const u = new NvgreUplink(loadNative(), d.fd, d.localAddr, d.txRing ?? false);
+    const u = new NvgreUplink(loadNative(), d.fd, d.localAddr, d.txRing);
     u.borrowed = true;
     return u;
   }
@@ -401,7 +401,7 @@ export class NvgreUplink extends SocketUplink implements Uplink {
 
   /** This uplink's descriptor, for another thread. */
   fds(): UplinkFds {
-    return { kind: 'nvgre', fd: this.rxFd, localAddr: this.localAddr, ...(this.txRing ? { txRing: true } : {}) };
+    return { kind: 'nvgre', fd: this.rxFd, localAddr: this.localAddr, ...(this.txRing ? { txRing: this.txRing.mode } : {}) };
   }
 
   override close(): void {

@@ -14,7 +14,8 @@ if (!src || !dst || !rounds || !hex.length) {
   console.error('usage: nvgre-ring-send.ts SRC_IP DST_IP ROUNDS HEX [HEX...]');
   process.exit(2);
 }
-const u = NvgreUplink.open({ localAddr: src, txRing: true });
+const mode = process.env.NVGRE_TX_MODE === 'mmsg' ? 'mmsg' : 'ring';
+const u = NvgreUplink.open({ localAddr: src, txRing: mode });
 const b = allocBatch(hex.length, 2048);
 const idx = new Int32Array(hex.length);
 const srcA = new Uint32Array(hex.length); // 0: the route's source

@@ -29,8 +29,10 @@ describe('neighbourUse', () => {
 });
 
 describe('SWITCHYARD_NVGRE_TX_RING', () => {
-  it('turns the ring on with 1 and off with 0', () => {
-    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: '1' })).toBe(true);
-    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: '0' })).toBe(false);
+  it('chooses the ring with 1 or ring, sendmmsg with mmsg, the raw socket with 0', () => {
+    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: '1' })).toBe('ring');
+    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: 'ring' })).toBe('ring');
+    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: 'mmsg' })).toBe('mmsg');
+    expect(nvgreTxRingDefault({ SWITCHYARD_NVGRE_TX_RING: '0' })).toBeUndefined();
   });
 });
