@@ -348,8 +348,8 @@ Napi::Value TxRingSend(const Napi::CallbackInfo& info) {
     stats[0] += 1;
   }
   if (r.mmsg && queued > 0) {
-    // one sendmmsg; what the device queue refuses (ENOBUFS/EAGAIN) goes to the raw socket after
-    // the rest, which keeps each destination's order (the raw ones all come later)
+    // one sendmmsg; what it does not take goes to the raw socket after the rest, which keeps
+    // each destination's order (the raw ones all come later)
     size_t next = 0;
     while (next < queued) {
       int q = sendmmsg(r.fd, r.msgs.data() + next, static_cast<unsigned>(queued - next), MSG_DONTWAIT);
@@ -358,10 +358,8 @@ Napi::Value TxRingSend(const Napi::CallbackInfo& info) {
         continue;
       }
       if (q < 0 && errno == EINTR) continue;
-      if (q < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-        next++;  // refused (e.g. too big for a changed MTU): dropped, as the raw socket would
-        continue;
-      }
+      // full (EAGAIN/ENOBUFS) or refused (e.g. EMSGSIZE after an MTU change): this message and
+      // the rest go through the raw socket, which fragments or reports the error itself
       break;
     }
     stats[0] += static_cast<double>(next);

@@ -70,7 +70,7 @@ export const enum C {
   /** ICMPv6 packet too big sent to a port (dataplane/pmtu.ts, hairpin6.ts packetTooBig). */
   Icmp6TooBig,
   /** NVGRE through the AF_PACKET TX ring (io/nvgre-tx-ring.ts): frames the ring sent, messages
-   * that found it full (sent through the raw socket) and messages sent through the raw socket for
+   * that found it or the device queue full or were refused (sent through the raw socket) and messages sent through the raw socket for
    * another reason (next hop not resolved or not confirmed, larger than the device MTU). */
   NvgreRingFrames,
   NvgreRingFull,

@@ -58,7 +58,9 @@ export type NvgreTxMode = 'ring' | 'mmsg';
 export type RawSend = (idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number) => number;
 
 export class NvgreTxRing {
-  /** [frames into the ring, messages that found it full, messages sent raw (any reason), of them to unknown peers]. */
+  /** [frames sent through the packet socket, messages it did not take (ring or device queue full,
+   * refused) sent raw, messages sent raw for another reason (peer, MTU, nudge), of those to
+   * peers not known yet]. */
   readonly stats = new Float64Array(4);
   private ring = -1;
   private dev: string | undefined;
@@ -94,7 +96,7 @@ export class NvgreTxRing {
    */
   send(slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number, raw: RawSend): number {
     if (this.ring < 0) {
-      this.noteMisses(dstAddr, null, count);
+      if (this.dev === undefined) this.noteMisses(dstAddr, null, count); // else the ring could not open
       return raw(idx, srcAddr, dstAddr, count);
     }
     let sent = 0;
