@@ -19,9 +19,9 @@ import { loadPolicyFile } from '../src/policy/load.js';
 import type { Policy } from '../src/policy/types.js';
 import { createTenantNamespaces, makeRunDir, startAgent, writePolicy, type RunningAgent } from '../src/lab/agents.js';
 import { iperf3, ping } from '../src/lab/probes.js';
+import { controlRequest } from '../src/agent/control-client.js';
 import { run, sleep } from '../src/lab/run.js';
 import { summarise } from './cpuprofile-top.js';
-import { controlRequest } from '../src/agent/control-client.js';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -172,6 +172,16 @@ async function once(kind: Kind): Promise<void> {
         const links = JSON.parse((await run('ip', ['netns', 'exec', ns, 'ip', '-j', '-s', 'link', 'show'])).stdout) as { ifname: string; stats64?: { rx: { dropped: number }; tx: { dropped: number } } }[];
         const tap = links.find((l) => l.ifname !== 'lo');
         console.log(`  ${name} ${tap?.ifname}: kernel dropped rx ${tap?.stats64?.rx.dropped}, tx ${tap?.stats64?.tx.dropped}`);
+      }
+      if (overNvgre) {
+        // which path the sender's NVGRE packets took (io/nvgre-tx-ring.ts)
+        const s = (await controlRequest(agents.find((a) => a.host === 'host2')!.socket, { op: 'stats' }, 5000)) as { counters: Record<string, number> };
+        const c = s.counters;
+        console.log(`NVGRE send paths: ring ${c['nvgre-ring-frames'] ?? 0}, ring full ${c['nvgre-ring-full'] ?? 0}, raw fallback ${c['nvgre-ring-fallback'] ?? 0}, uplink tx ${c['uplink-tx-frames'] ?? 0}`);
+        if (process.env.SY_PROFILE_RX_STATS === '1') {
+          const rx = (await controlRequest(agents.find((a) => a.host === 'host1')!.socket, { op: 'stats' }, 5000)) as { counters: Record<string, number>; drops: Record<string, number> };
+          console.log(`receiver: ${JSON.stringify(rx.counters)} drops ${JSON.stringify(rx.drops)}`);
+        }
       }
     }
     const texts = await side;

@@ -16,6 +16,8 @@
         'src/segment.cc',
         'src/steer.cc',
         'src/packet.cc',
+        'src/txring.cc',
+        'src/netlink.cc',
         'src/vhost_ring.cc',
         'src/vhost_proto.cc',
         'src/unixsock.cc',

@@ -29,6 +29,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attachCbpf", Napi::Function::New(env, AttachCbpf, "attachCbpf"));
   exports.Set("tapSetSteeringEbpf", Napi::Function::New(env, TapSetSteeringEbpf, "tapSetSteeringEbpf"));
   exports.Set("packetOpen", Napi::Function::New(env, PacketOpen, "packetOpen"));
+  exports.Set("txRingOpen", Napi::Function::New(env, TxRingOpen, "txRingOpen"));
+  exports.Set("txRingClose", Napi::Function::New(env, TxRingClose, "txRingClose"));
+  exports.Set("txRingInfo", Napi::Function::New(env, TxRingInfo, "txRingInfo"));
+  exports.Set("txRingSetPeer", Napi::Function::New(env, TxRingSetPeer, "txRingSetPeer"));
+  exports.Set("txRingSend", Napi::Function::New(env, TxRingSend, "txRingSend"));
+  exports.Set("nextHop", Napi::Function::New(env, NextHop, "nextHop"));
   exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
   exports.Set("sumChunks", Napi::Function::New(env, SumChunks, "sumChunks"));
   exports.Set("segmentFrame", Napi::Function::New(env, SegmentFrame, "segmentFrame"));

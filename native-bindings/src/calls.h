@@ -43,6 +43,16 @@ Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info);
 // packet.cc: AF_PACKET sockets on a NIC (an External switch's bound NIC).
 Napi::Value PacketOpen(const Napi::CallbackInfo& info);
 
+// txring.cc: NVGRE send through an AF_PACKET TX ring (whole outer frames, one send per batch).
+Napi::Value TxRingOpen(const Napi::CallbackInfo& info);
+Napi::Value TxRingClose(const Napi::CallbackInfo& info);
+Napi::Value TxRingInfo(const Napi::CallbackInfo& info);
+Napi::Value TxRingSetPeer(const Napi::CallbackInfo& info);
+Napi::Value TxRingSend(const Napi::CallbackInfo& info);
+
+// netlink.cc: the kernel's route and neighbour for one IPv4 destination (rtnetlink).
+Napi::Value NextHop(const Napi::CallbackInfo& info);
+
 // csum.cc: ones-complement sum over a byte range.
 Napi::Value Checksum(const Napi::CallbackInfo& info);
 Napi::Value SumChunks(const Napi::CallbackInfo& info);

@@ -48,6 +48,9 @@ Span<int32_t> ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name)
 Span<uint32_t> ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return TypedArg<uint32_t>(info, i, name, napi_uint32_array, "Uint32Array");
 }
+Span<double> ArgF64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return TypedArg<double>(info, i, name, napi_float64_array, "Float64Array");
+}
 Span<uint16_t> ArgU16Opt(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info[i].IsUndefined() || info[i].IsNull()) return Span<uint16_t>{nullptr, 0};
   return TypedArg<uint16_t>(info, i, name, napi_uint16_array, "Uint16Array");

@@ -30,6 +30,7 @@ Span<uint8_t> ArgU8(const Napi::CallbackInfo& info, size_t i, const char* name);
 Span<int32_t> ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name);
 Span<uint32_t> ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name);
 // An optional Uint16Array: {nullptr, 0} when the argument is undefined.
+Span<double> ArgF64(const Napi::CallbackInfo& info, size_t i, const char* name);
 Span<uint16_t> ArgU16Opt(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 // An integral number argument within [lo, hi].

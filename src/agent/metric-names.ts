@@ -69,6 +69,7 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   { name: 'switchyard_busy_poll_spins_total', type: 'counter', labels: [], help: 'Busy-poll spins after a wake-up' },
   { name: 'switchyard_busy_poll_hits_total', type: 'counter', labels: [], help: 'Busy polls that found frames (a wake-up saved each)' },
   { name: 'switchyard_busy_poll_seconds_total', type: 'counter', labels: [], help: 'CPU time spent busy polling' },
+  { name: 'switchyard_nvgre_tx_ring_frames_total', type: 'counter', labels: ['path'], help: 'NVGRE packets by send path: "ring" (the AF_PACKET TX ring), "raw-ring-full" (the ring or device queue was full, or the packet socket refused it: the raw IP socket), "raw-fallback" (next hop not resolved or not confirmed, or larger than the device MTU: the raw IP socket)' },
   { name: 'switchyard_worker_wakeups_total', type: 'counter', labels: [], help: 'Wake-ups of the forwarding workers (readiness callbacks of a queue or uplink)' },
   { name: 'switchyard_worker_wakeup_frames_total', type: 'counter', labels: [], help: 'Frames and buffers read in those wake-ups (per wake-up: the batching)' },
   { name: 'switchyard_worker_wakeup_seconds_total', type: 'counter', labels: [], help: 'Time spent in those wake-ups (per wake-up: the cost of one)' },
@@ -167,6 +168,9 @@ export const GLOBAL_COUNTER_METRICS: Readonly<Record<string, CounterMapping>> = 
   'tap-uring-fallbacks': one('switchyard_tap_uring_fallbacks_total'),
   'acl-log-lines': one('switchyard_acl_log_lines_total'),
   'acl-log-suppressed': one('switchyard_acl_log_suppressed_lines_total'),
+  'nvgre-ring-frames': { metric: 'switchyard_nvgre_tx_ring_frames_total', labels: { path: 'ring' } },
+  'nvgre-ring-full': { metric: 'switchyard_nvgre_tx_ring_frames_total', labels: { path: 'raw-ring-full' } },
+  'nvgre-ring-fallback': { metric: 'switchyard_nvgre_tx_ring_frames_total', labels: { path: 'raw-fallback' } },
   'worker-restarts': one('switchyard_worker_restarts_total'),
 };
 

@@ -8,6 +8,7 @@ import { loadNative } from '../io/native.js';
 import { steerNvgreSocket, steerVxlanGroup } from '../io/steering.js';
 import { ipv4ToNumber, NvgreUplink, VXLAN_PORT, VxlanUplink } from '../io/uplink.js';
 import type { Logger } from './logger.js';
+import type { NvgreTxMode } from '../io/nvgre-tx-ring.js';
 
 /** Socket buffers: the default 208 KB receive buffer holds ~100 datagrams and dropped a quarter
  * of a TCP stream's frames while the forwarder was busy with the other direction (measured). */
@@ -23,6 +24,8 @@ export interface UplinkMode {
   offload?: boolean;
   /** SO_REUSEPORT on the receive socket (one per worker). */
   reusePort?: boolean;
+  /** NVGRE through an AF_PACKET socket (io/nvgre-tx-ring.ts); default: SWITCHYARD_NVGRE_TX_RING. */
+  nvgreTxRing?: NvgreTxMode | undefined;
   /** Counts offloads the kernel refused. */
   stats?: { fallbacks: number };
 }
@@ -43,6 +46,15 @@ function openVxlan(pa: string, bindAny: boolean, mode: UplinkMode, log: Logger):
   return VxlanUplink.open(base);
 }
 
+/** SWITCHYARD_NVGRE_TX_RING: 'ring' (or 1) the PACKET_MMAP TX ring, 'mmsg' sendmmsg on AF_PACKET,
+ * 0 the raw IP socket only. */
+export function nvgreTxRingDefault(env: NodeJS.ProcessEnv = process.env): NvgreTxMode | undefined {
+  const v = env.SWITCHYARD_NVGRE_TX_RING;
+  if (v === 'ring' || v === '1') return 'ring';
+  if (v === 'mmsg') return 'mmsg';
+  return undefined;
+}
+
 export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], log: Logger, mode: UplinkMode = {}): Promise<{ vxlan?: Uplink; nvgre?: Uplink }> {
   const out: { vxlan?: Uplink; nvgre?: Uplink } = {};
   try {
@@ -50,7 +62,8 @@ export async function openUplinks(kinds: ('vxlan' | 'nvgre')[], pas: string[], l
     // wildcard, and the dataplane checks each datagram's destination against the host's PAs
     const single = pas.length === 1;
     if (kinds.includes('vxlan')) out.vxlan = openVxlan(pas[0]!, !single, mode, log);
-    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF });
+    const txRing = 'nvgreTxRing' in mode ? mode.nvgreTxRing : nvgreTxRingDefault();
+    if (kinds.includes('nvgre')) out.nvgre = NvgreUplink.open({ localAddr: pas[0]!, bindAny: !single, rcvbuf: UPLINK_RCVBUF, sndbuf: UPLINK_SNDBUF, txRing });
   } catch (err) {
     out.vxlan?.close();
     const e = err as NodeJS.ErrnoException;

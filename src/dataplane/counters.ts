@@ -76,6 +76,12 @@ export const enum C {
   TapUringRxFrames,
   TapUringTxFrames,
   TapUringFallbacks,
+  /** NVGRE through the AF_PACKET TX ring (io/nvgre-tx-ring.ts): frames the ring sent, messages
+   * that found it or the device queue full or were refused (sent through the raw socket) and messages sent through the raw socket for
+   * another reason (next hop not resolved or not confirmed, larger than the device MTU). */
+  NvgreRingFrames,
+  NvgreRingFull,
+  NvgreRingFallback,
   /** Gauges, written at the end of each batch (forwarder.ts end()): entries held in the unified
    * flow table and in the conntrack table (idle ones not yet swept included), and their capacity.
    * Summed over workers, as the counters are: each worker has its own tables. */
@@ -142,6 +148,9 @@ const BASE_NAMES = [
   'tap-uring-rx-frames',
   'tap-uring-tx-frames',
   'tap-uring-fallbacks',
+  'nvgre-ring-frames',
+  'nvgre-ring-full',
+  'nvgre-ring-fallback',
   'uft-entries',
   'uft-capacity',
   'ct-entries',

@@ -89,6 +89,13 @@ function writeUplink(st: ForwarderState, up: Uplink | undefined, out: UplinkOutp
   g[C.UplinkTxFrames] += sent;
   g[C.UplinkTxBytes] += bytes;
   if (sent < n) g[C.DropBase + Drop.TxFull] += n - sent;
+  const rs = up.ringStats;
+  if (rs !== undefined) {
+    g[C.NvgreRingFrames] += rs[0]!;
+    g[C.NvgreRingFull] += rs[1]!;
+    g[C.NvgreRingFallback] += rs[2]!;
+    rs[0] = rs[1] = rs[2] = 0;
+  }
 }
 
 /** The messages of `out` with runs of one flow's equal-sized datagrams grouped into UDP_SEGMENT

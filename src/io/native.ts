@@ -28,6 +28,12 @@ export interface NativeConstants {
   readonly TUN_F_USO6: number;
 }
 
+/** nextHop(): the route's device, next hop (host order), preferred source (0: none), and the next
+ * hop's neighbour entry (state: NUD_* bits, 0 none); or why there is no unicast route. */
+export type NextHop =
+  | { error?: undefined; dev: string; ifindex: number; nextHop: number; prefsrc: number; mac: Uint8Array | null; state: number }
+  | { error: string; dev?: undefined; mac?: undefined; state?: undefined; prefsrc?: undefined };
+
 export interface NativeAddon {
   /** Opens one queue of TAP device `name` (created if missing; "tap%d" lets the kernel pick). */
   tapOpen(name: string, flags: { multiQueue?: boolean; vnetHdr?: boolean; exclusive?: boolean }): { fd: number; name: string };
@@ -72,6 +78,22 @@ export interface NativeAddon {
   sendBatch(
     fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array,
     srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number, gsoSize?: number,
+  ): number;
+  /** The kernel's route and neighbour entry for dst (rtnetlink; native-bindings/src/netlink.cc). */
+  nextHop(dst: number): NextHop;
+  /** An AF_PACKET TX ring (TPACKET_V2) on `ifname` for NVGRE send (native-bindings/src/txring.cc);
+   * returns a ring id valid on the calling thread only. */
+  txRingOpen(ifname: string, opts?: { frames?: number; qdiscBypass?: boolean; sndbuf?: number; mmsg?: boolean }): number;
+  txRingClose(ring: number): void;
+  txRingInfo(ring: number): { mtu: number; mac: Uint8Array; frames: number };
+  /** The next hop's MAC for dstAddr (null: known, not usable) and the source PA for messages without one;
+   * nudge: the next send's messages to it take the raw socket (the kernel re-confirms its neighbour). */
+  txRingSetPeer(ring: number, dstAddr: number, srcAddr: number, mac: Uint8Array | null, nudge: boolean): void;
+  /** GRE packets idx[0..count) framed into the ring, one send(); positions k it did not take go to
+   * rest (returns how many); stats += [ring frames, ring full, raw fallback, of them unknown peers]. */
+  txRingSend(
+    ring: number, slab: Uint8Array, start: Int32Array, len: Int32Array, idx: Int32Array,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, count: number, rest: Int32Array, stats: Float64Array,
   ): number;
   /** Message k = slab[start[k], +len[k]) on socket fds[k] to dstAddr[k]:dstPort from srcAddr[k]; gso[k] > 0
    * adds UDP_SEGMENT. Runs of one fd go in one sendmmsg. Returns messages sent, or -errno. */

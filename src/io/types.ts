@@ -92,6 +92,10 @@ export interface Uplink {
     sourcePort(hash: number): number;
     writeMsgs(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number;
   };
+  /** NVGRE TX ring (io/nvgre-tx-ring.ts): [frames sent through the ring, messages that found it
+   * full, messages sent through the raw socket for another reason, of them to peers not resolved yet]; the
+   * caller adds them to its counters and zeroes them. */
+  readonly ringStats?: Float64Array;
   /** UDP GRO: after read(), slot i holds runs of datagrams of groSize[i] bytes each (0: one datagram). */
   readonly groSize?: Uint16Array;
 }

@@ -15,6 +15,7 @@
  */
 import { Errno, errnoError } from './errno.js';
 import { loadNative, type NativeAddon, type PollHandle } from './native.js';
+import { NvgreTxRing, type NvgreTxMode, type RawSend } from './nvgre-tx-ring.js';
 import { HEADROOM, type FrameBatch, type Uplink } from './types.js';
 
 export const VXLAN_PORT = 4789;
@@ -149,7 +150,7 @@ export function numberToIpv4(n: number): string {
  */
 export type UplinkFds =
   | { kind: 'vxlan'; rxFd: number; txFd: number; localAddr: number; port: number; gro: boolean; pool?: { fds: number[]; ports: number[] } }
-  | { kind: 'nvgre'; fd: number; localAddr: number };
+  | { kind: 'nvgre'; fd: number; localAddr: number; txRing?: NvgreTxMode };
 
 /** An uplink over descriptors another thread opened (and will close). */
 export function uplinkFromFds(d: UplinkFds): VxlanUplink | NvgreUplink {
@@ -354,36 +355,58 @@ export class VxlanUplink extends SocketUplink implements Uplink {
   }
 }
 
+export interface NvgreUplinkOptions extends UplinkOptions {
+  /** Send through an AF_PACKET socket (io/nvgre-tx-ring.ts: 'ring', a PACKET_MMAP TX ring, or
+   * 'mmsg', sendmmsg) where the next hop is resolved; the raw socket stays for everything else. */
+  txRing?: NvgreTxMode;
+}
+
 export class NvgreUplink extends SocketUplink implements Uplink {
   readonly kind = 'nvgre' as const;
+  /** The TX ring, opened by the thread that sends (each worker its own). */
+  readonly txRing: NvgreTxRing | undefined;
+  private readonly rawSend: RawSend;
+  private rawB: FrameBatch | undefined;
 
   private constructor(
     n: NativeAddon,
     fd: number,
     /** The local address the socket is bound to (0: any). */
     readonly localAddr: number,
+    txRing: NvgreTxMode | undefined,
   ) {
     super(n, fd, fd);
+    this.txRing = txRing ? new NvgreTxRing(n, { mode: txRing }) : undefined;
+    this.rawSend = (idx, src, dst, count) => this.send(this.rawB!, idx, src, dst, count);
   }
 
   /** Opens a raw IP protocol 47 socket bound to localAddr. Throws with `.code` (EPERM without CAP_NET_RAW). */
-  static open(opts: UplinkOptions): NvgreUplink {
+  static open(opts: NvgreUplinkOptions): NvgreUplink {
     const n = loadNative();
     const bind = opts.bindAny ? 0 : ipv4ToNumber(opts.localAddr);
     const fd = n.rawOpen(IPPROTO_GRE, bind, { rcvbuf: opts.rcvbuf, sndbuf: opts.sndbuf });
-    return new NvgreUplink(n, fd, bind);
+    return new NvgreUplink(n, fd, bind, opts.txRing);
   }
 
   /** A borrowed uplink over another thread's socket (see UplinkFds). */
   static fromFd(d: Extract<UplinkFds, { kind: 'nvgre' }>): NvgreUplink {
-    const u = new NvgreUplink(loadNative(), d.fd, d.localAddr);
+    const u = new NvgreUplink(loadNative(), d.fd, d.localAddr, d.txRing);
     u.borrowed = true;
     return u;
   }
 
+  get ringStats(): Float64Array | undefined {
+    return this.txRing?.stats;
+  }
+
   /** This uplink's descriptor, for another thread. */
   fds(): UplinkFds {
-    return { kind: 'nvgre', fd: this.rxFd, localAddr: this.localAddr };
+    return { kind: 'nvgre', fd: this.rxFd, localAddr: this.localAddr, ...(this.txRing ? { txRing: this.txRing.mode } : {}) };
+  }
+
+  override close(): void {
+    this.txRing?.close();
+    super.close();
   }
 
   protected describe(): string {
@@ -409,8 +432,11 @@ export class NvgreUplink extends SocketUplink implements Uplink {
     return got;
   }
 
-  /** Sends GRE+inner frames to dstAddr[k]. */
+  /** Sends GRE+inner frames to dstAddr[k]: through the TX ring where it can, else the raw socket. */
   write(b: FrameBatch, idx: Int32Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number {
-    return this.send(b, idx, srcAddr, dstAddr, count);
+    const ring = this.txRing;
+    if (ring === undefined) return this.send(b, idx, srcAddr, dstAddr, count);
+    this.rawB = b;
+    return ring.send(b.slab, b.start, b.len, idx, srcAddr, dstAddr, count, this.rawSend);
   }
 }
