@@ -78,7 +78,17 @@ Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info) {
   attr.log_buf = reinterpret_cast<uint64_t>(log);
   attr.log_size = static_cast<uint32_t>(logbuf.size());
   attr.log_level = 1;
-  int prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+  // The verifier gives up with EAGAIN when a signal is pending (do_check: signal_pending). A
+  // starting agent makes its ports in parallel, so the `ip` children it runs exit (SIGCHLD) while
+  // a program loads: an 8-port switch failed to start about 1 time in 6. libbpf tries again up
+  // to 5 times for the same reason, and so do we, with a short pause between.
+  int prog = -1;
+  for (int attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) usleep(2000u << attempt);
+    log[0] = '\0';
+    prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+    if (prog >= 0 || errno != EAGAIN) break;
+  }
   if (prog < 0) {
     int err = errno;
     std::string msg(log, strnlen(log, logbuf.size()));
