@@ -21,6 +21,7 @@
 import type { AccessControlList, AclRule, Encapsulation, Policy } from '../../src/policy/types.js';
 import { maskOf, parseCidr, parseIpv4 } from '../../src/policy/addr.js';
 import { encapDelivery, hairpinDelivery, portDelivery, type Event, type Outcome } from './outcome.js';
+import { gatewayMacNumber, gatewayPort, switchHostMacNumber, switchHostPort, switchNicPort } from './names.js';
 
 export const ROUTER_MAC = 0x027379000001;
 const BROADCAST_MAC = 0xffffffffffff;
@@ -38,6 +39,8 @@ interface MRule {
   dpLo: number;
   dpHi: number;
   allow: boolean;
+  /** A prefix other than `*`: the rule matches IPv4 only (README: "`*` both"). */
+  v4Only: boolean;
 }
 
 interface MSubnet {
@@ -51,7 +54,32 @@ interface MSubnet {
   encap: Encapsulation;
 }
 
-interface MEndpoint {
+/** A port's ACL rules per direction (null: no rules, allow all). */
+interface Acls {
+  aclIn: MRule[] | null;
+  aclOut: MRule[] | null;
+}
+
+/** A virtual network's HNV gateway (README "The HNV gateway"). */
+interface MGateway {
+  vn: string;
+  host: string;
+  /** The gateway vNIC's port and MAC on that host. */
+  port: string;
+  mac: number;
+}
+
+/** A port of a virtual switch on one host (README "Virtual switches"): a VM's, the host vNIC, the bound NIC. */
+interface MSwitchPort extends Acls {
+  name: string;
+  host: string;
+  sw: string;
+  role: 'vm' | 'host' | 'nic';
+  /** The VM's macAddress or the host vNIC's; the NIC has none of its own (0). */
+  mac: number;
+}
+
+interface MEndpoint extends Acls {
   name: string;
   host: string;
   vn: string;
@@ -94,7 +122,8 @@ function ruleOf(r: AclRule): MRule {
   const d = prefix(r.destinationAddressPrefix);
   const sp = range(r.sourcePortRange);
   const dp = range(r.destinationPortRange);
-  return { proto, srcNet: s.net, srcLen: s.len, dstNet: d.net, dstLen: d.len, spLo: sp.lo, spHi: sp.hi, dpLo: dp.lo, dpHi: dp.hi, allow: r.action === 'Allow' };
+  const star = (t: string): boolean => ['*', '', 'any'].includes(t.trim().toLowerCase());
+  return { proto, srcNet: s.net, srcLen: s.len, dstNet: d.net, dstLen: d.len, spLo: sp.lo, spHi: sp.hi, dpLo: dp.lo, dpHi: dp.hi, allow: r.action === 'Allow', v4Only: !star(r.sourceAddressPrefix) || !star(r.destinationAddressPrefix) };
 }
 
 /** A port's rules for one direction: its own ACL's and its subnet's, by priority, its own first on a tie. */
@@ -169,6 +198,8 @@ interface Frame {
   ethertype: number;
   ipv4?: Ipv4;
   arp?: Arp;
+  /** IPv6 without extension headers, as far as an ACL reads it (switch ports: the VM's own IPv6). */
+  ipv6?: { next: number; l4: boolean; sport: number; dport: number };
 }
 
 function parseIpv4Part(b: Uint8Array): Ipv4 {
@@ -231,6 +262,11 @@ function parseFrame(b: Uint8Array): Frame {
   const f: Frame = { bytes: b, dst: mac48(b, 0), src: mac48(b, 6), ethertype: u16(b, 12) };
   if (f.ethertype === 0x0800) f.ipv4 = parseIpv4Part(b);
   else if (f.ethertype === 0x0806) f.arp = parseArpPart(b);
+  else if (f.ethertype === 0x86dd && b.length >= 54) {
+    const next = b[20];
+    const l4 = (next === 6 && b.length >= 74) || (next === 17 && b.length >= 62);
+    f.ipv6 = { next, l4, sport: l4 ? u16(b, 54) : 0, dport: l4 ? u16(b, 56) : 0 };
+  }
   return f;
 }
 
@@ -299,6 +335,8 @@ interface FragVerdict {
 interface HostState {
   conns: Conn[];
   frags: FragVerdict[];
+  /** Each switch's learned MACs here: switch name -> (MAC -> port name). */
+  learned: Map<string, Map<number, string>>;
 }
 
 /** Conntrack's view of a frame's ports: TCP/UDP ports; ICMP: the identifier both ways; else 0. */
@@ -362,6 +400,8 @@ class Stage {
 export class IsolationModel {
   private subnets: MSubnet[] = [];
   private endpoints: MEndpoint[] = [];
+  private switchPorts: MSwitchPort[] = [];
+  private gateways: MGateway[] = [];
   private pas: { host: string; pa: number }[] = [];
   /** Connections and fragments per host: they outlive reloads (keyed by names, not positions). */
   private readonly state = new Map<string, HostState>();
@@ -380,7 +420,7 @@ export class IsolationModel {
     this.endpoints = [];
     this.pas = [];
     for (const h of policy.hosts) {
-      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [] });
+      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [], learned: new Map() });
       for (const pa of h.providerAddresses) this.pas.push({ host: h.name, pa: ip(pa) });
     }
     for (const vn of policy.virtualNetworks) {
@@ -391,7 +431,25 @@ export class IsolationModel {
       }
     }
     const acl = (name: string | undefined): AccessControlList | undefined => (name === undefined ? undefined : policy.accessControlLists.find((a) => a.name === name));
+    this.gateways = [];
+    for (const vn of policy.virtualNetworks) if (vn.gateway) this.gateways.push({ vn: vn.name, host: vn.gateway.host, port: gatewayPort(vn.name), mac: gatewayMacNumber(vn.name) });
+    this.switchPorts = [];
+    for (const sw of policy.switches ?? []) {
+      const hosts: string[] = [];
+      for (const n of policy.networkInterfaces) {
+        if (n.switch !== sw.name) continue;
+        if (!hosts.includes(n.host)) hosts.push(n.host);
+        const a = acl(n.accessControlList);
+        this.switchPorts.push({ name: n.name, host: n.host, sw: sw.name, role: 'vm', mac: macNumber(n.macAddress), aclIn: mergedRules(a, undefined, 'Inbound'), aclOut: mergedRules(a, undefined, 'Outbound') });
+      }
+      // the switch exists on each host with a port on it; the host vNIC and the bound NIC take no ACL
+      for (const h of hosts) {
+        if (sw.switchType === 'Internal') this.switchPorts.push({ name: switchHostPort(sw.name), host: h, sw: sw.name, role: 'host', mac: switchHostMacNumber(h, sw.name), aclIn: null, aclOut: null });
+        if (sw.switchType === 'External') this.switchPorts.push({ name: switchNicPort(sw.name), host: h, sw: sw.name, role: 'nic', mac: 0, aclIn: null, aclOut: null });
+      }
+    }
     for (const n of policy.networkInterfaces) {
+      if (n.switch !== undefined) continue;
       const subnet = this.subnets.find((s) => s.vn === n.virtualNetwork && s.name === n.subnet)!;
       const sAcl = policy.virtualNetworks.find((v) => v.name === n.virtualNetwork)!.subnets.find((s) => s.name === n.subnet)!.accessControlList;
       this.endpoints.push({
@@ -420,8 +478,12 @@ export class IsolationModel {
     let from: string;
     if (e.kind === 'port') {
       const X = this.endpoints.find((p) => p.host === e.host && p.name === e.port);
-      if (!X) throw new Error(`no port ${e.host}/${e.port}`);
-      stage = this.egress(X, e.frame);
+      const P = this.switchPorts.find((p) => p.host === e.host && p.name === e.port);
+      const G = this.gateways.find((g) => g.host === e.host && g.port === e.port);
+      if (X) stage = this.egress(X, e.frame);
+      else if (P) stage = this.switchEgress(P, e.frame);
+      else if (G) stage = this.gatewayEgress(G, e.frame);
+      else throw new Error(`no port ${e.host}/${e.port}`);
       from = e.host;
     } else {
       stage = this.fromUnderlay(e.host, e.srcPa, e.encap, e.payload);
@@ -445,6 +507,11 @@ export class IsolationModel {
   private static matches(r: MRule, f: Frame): boolean {
     const v = f.ipv4;
     const wildPorts = r.spLo === 0 && r.spHi === 65535 && r.dpLo === 0 && r.dpHi === 65535;
+    const v6 = f.ipv6;
+    if (v6) {
+      if (r.v4Only || (r.proto !== -1 && r.proto !== (v6.next === 58 ? 1 : v6.next))) return false;
+      return wildPorts || (v6.l4 && v6.sport >= r.spLo && v6.sport <= r.spHi && v6.dport >= r.dpLo && v6.dport <= r.dpHi);
+    }
     if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && wildPorts;
     if (r.proto !== -1 && r.proto !== v.proto) return false;
     if (r.srcLen !== 0 && ((v.src & maskOf(r.srcLen)) >>> 0) !== r.srcNet) return false;
@@ -480,7 +547,7 @@ export class IsolationModel {
   }
 
   /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null). */
-  private aclStage(host: string, vn: string, f: Frame, src: MEndpoint | null, dst: MEndpoint | null): boolean {
+  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null): boolean {
     const h = this.state.get(host)!;
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
@@ -488,7 +555,7 @@ export class IsolationModel {
     // SILENT: tracked only where an ACL table applies to this frame at this host (as today), so
     // a port whose ACL has inbound rules only is not stateful; `trackWhen: 'port-has-acl'`
     // tracks every connection of a port with any rules (then its replies pass its inbound rules)
-    const hasAcl = (p: MEndpoint | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
+    const hasAcl = (p: Acls | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
     const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
     if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
     if (this.related(h, vn, f)) return true;
@@ -508,6 +575,18 @@ export class IsolationModel {
   }
 
   // ---- lookups (linear) ----
+
+  private gatewayOf(vn: string): MGateway | undefined {
+    return this.gateways.find((g) => g.vn === vn);
+  }
+
+  /** An IPv4 address outside every subnet of virtual network `vn` (the gateway's side) that a router
+   * forwards at all: unicast, not 0/8, loopback or link-local (RFC 1122 3.2.1.3, RFC 3927 2.7). */
+  private outsideSubnets(vn: string, a: number): boolean {
+    const first = a >>> 24;
+    if (first === 0 || first === 127 || first >= 224 || a >>> 16 === 0xa9fe) return false;
+    return !this.subnets.some((s) => s.vn === vn && ((a & maskOf(s.len)) >>> 0) === s.net);
+  }
 
   private endpointByMac(s: MSubnet, mac: number): MEndpoint | undefined {
     return this.endpoints.find((p) => p.subnet === s && p.mac === mac);
@@ -645,6 +724,22 @@ export class IsolationModel {
         return;
       }
       const D = this.endpoints.find((p) => p.vn === X.vn && p.ip === v.dst && p !== X);
+      const G = this.gatewayOf(X.vn);
+      if (!D && G && this.outsideSubnets(X.vn, v.dst)) {
+        // README "The HNV gateway": outside every subnet -> the gateway vNIC (VSID of the sender's subnet)
+        if (!this.aclStage(X.host, X.vn, f, X, null)) {
+          st.drops.push('acl-deny');
+          return;
+        }
+        if (v.ttl <= 1) {
+          st.drops.push('ttl-exceeded');
+          st.deliveries.push(hairpinDelivery(X.host, X.name));
+          return;
+        }
+        if (G.host === X.host) st.deliveries.push(portDelivery(X.host, G.port));
+        else st.remote.push({ host: G.host, subnet: S, bytes: routed(f, G.mac), routeTo: G.mac });
+        return;
+      }
       if (!D) {
         st.drops.push('no-route');
         return;
@@ -683,6 +778,92 @@ export class IsolationModel {
     return st;
   }
 
+  // ---- a virtual switch's port (README "Virtual switches and NAT networking") ----
+
+  /** switch-guard, acl-out (a VM's port with an ACL), switch (learn, then known unicast or flood), acl-in per copy. */
+  private switchEgress(P: MSwitchPort, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    const f = parseFrame(b);
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    const mine = this.switchPorts.filter((q) => q.host === P.host && q.sw === P.sw);
+    if (P.role === 'nic') {
+      // the bound NIC: anyone outside, but never a group source nor a MAC of this switch's ports
+      if (isGroup(f.src) || mine.some((q) => q.role !== 'nic' && q.mac === f.src)) return drop('spoofed');
+    } else if (f.src !== P.mac || (f.arp && f.arp.sha !== P.mac)) return drop('spoofed');
+    const zone = `switch ${P.host}/${P.sw}`;
+    // ACLs apply to IP (IPv4 and IPv6); ARP and other EtherTypes pass
+    const isIp = et === 0x0800 || et === 0x86dd;
+    // stateful in the switch's zone: a port with any ACL rules tracks what it sends (its replies then pass its acl-in)
+    const stage = (p: MSwitchPort, out: boolean): boolean => (out ? p.aclOut : p.aclIn) !== null || (this.trackWhen === 'port-has-acl' && (p.aclIn !== null || p.aclOut !== null));
+    if (isIp && stage(P, true) && !this.aclStage(P.host, zone, f, P, null)) return drop('acl-deny');
+    const table = this.learned(P.host, P.sw);
+    table.set(f.src, P.name);
+    const known = isGroup(f.dst) ? undefined : table.get(f.dst);
+    const targets = known !== undefined ? mine.filter((q) => q.name === known && q !== P) : mine.filter((q) => q !== P);
+    let copies = 0;
+    for (const Q of targets) {
+      if (isIp && stage(Q, false) && !this.aclStage(P.host, zone, f, null, Q)) {
+        st.drops.push('acl-deny');
+        continue;
+      }
+      st.deliveries.push(portDelivery(P.host, Q.name));
+      copies++;
+    }
+    // SILENT: a flood with no copy counts one no-port, as an HNV flood's (also after refused copies);
+    // known unicast refused by its port's acl-in is only that acl-deny
+    if (copies === 0 && (known === undefined || targets.length === 0)) st.drops.push('no-port');
+    return st;
+  }
+
+  private learned(host: string, sw: string): Map<number, string> {
+    const h = this.state.get(host)!;
+    let t = h.learned.get(sw);
+    if (!t) h.learned.set(sw, (t = new Map()));
+    return t;
+  }
+
+  // ---- the gateway vNIC: the gateway host's stack answers into the network ----
+
+  /** gateway-guard (its own MAC, IPv4 only, a source outside every subnet), then the router. */
+  private gatewayEgress(G: MGateway, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    const f = parseFrame(b);
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    if (f.src !== G.mac) return drop('spoofed');
+    // IPv4 only: the router MAC is a permanent neighbour there (no ARP), IPv6 is not routed out
+    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x0806) return drop('arp-ignored');
+    if (et !== 0x0800) return drop('ethertype');
+    const v = f.ipv4!;
+    // SILENT: the port only routes: anything not to the router MAC has no route (checked before the source)
+    if (f.dst !== ROUTER_MAC) return drop('no-route');
+    if (!this.outsideSubnets(G.vn, v.src)) return drop('spoofed');
+    const D = this.endpoints.find((p) => p.vn === G.vn && p.ip === v.dst);
+    if (!D) return drop('no-route');
+    if (!this.aclStage(G.host, G.vn, f, null, D.host === G.host ? D : null)) return drop('acl-deny');
+    if (v.ttl <= 1) {
+      st.drops.push('ttl-exceeded');
+      st.deliveries.push(hairpinDelivery(G.host, G.port));
+      return st;
+    }
+    this.toEndpoint(st, G.host, D, f, true);
+    return st;
+  }
+
   // ---- ingress: a datagram from the underlay ----
 
   private hostOfPa(pa: number): string | undefined {
@@ -716,7 +897,8 @@ export class IsolationModel {
     // the tunnel header checks include a whole inner Ethernet header (wire/vxlan.ts, wire/gre.ts)
     if (inner.length < 14) return drop('malformed');
     const S = this.subnets.find((s) => s.vsid === vsid);
-    if (!S || this.localPorts(host, S).length === 0) return drop('unknown-vni');
+    // the gateway host knows every subnet of its networks, ports there or not
+    if (!S || (this.localPorts(host, S).length === 0 && this.gatewayOf(S.vn)?.host !== host)) return drop('unknown-vni');
     if (S.encap !== kind) return drop('encap-mismatch');
     return this.ingress(host, H, S, inner.slice());
   }
@@ -739,7 +921,8 @@ export class IsolationModel {
     let owned = false;
     if (f.src === ROUTER_MAC) {
       const v = f.ipv4;
-      owned = v !== undefined && this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip === v.src);
+      // a frame H routed: from a CA of H, or from outside when H is the network's gateway host
+      owned = v !== undefined && (this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip === v.src) || (this.gatewayOf(S.vn)?.host === H && this.outsideSubnets(S.vn, v.src)));
     } else {
       const E = this.endpoints.find((p) => p.subnet === S && p.host === H && p.mac === f.src);
       if (E && f.ipv4) owned = f.ipv4.src === E.ip || isDhcpFromZero(f);
@@ -762,7 +945,12 @@ export class IsolationModel {
       if (copies === 0) st.drops.push('no-port');
     } else {
       const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
-      if (!Y) st.drops.push('no-port');
+      const G = this.gatewayOf(S.vn);
+      if (!Y && G && G.host === host && f.dst === G.mac) {
+        // the gateway vNIC takes what was routed outside: a destination inside the network is not for it
+        if (v && !this.outsideSubnets(S.vn, v.dst)) st.drops.push('not-for-port');
+        else st.deliveries.push(portDelivery(host, G.port));
+      } else if (!Y) st.drops.push('no-port');
       else if (v && !IsolationModel.forPort(v, S, Y)) st.drops.push('not-for-port');
       else if (!this.aclStage(host, S.vn, f, null, Y)) st.drops.push('acl-deny');
       else st.deliveries.push(portDelivery(host, Y.name));
