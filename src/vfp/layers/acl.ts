@@ -76,7 +76,12 @@ function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
     if (d.rec) d.step(L.name, null, 'not IP on a switch port: ACLs apply to IP only, pass');
     return CONTINUE;
   }
-  if (!d.group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
+  // A switch port's VM uses IPv6 addresses of its own, which policy does not know: they all share
+  // id 0 (ip6.ts), so a connection or a cached verdict keyed by them would stand for every other
+  // such flow (another flow with the ports reversed passed as a reply). Its rules decide each frame.
+  const ownV6 = f.kind === K_IPV6 && (L.name === 'acl-out' ? d.src : d.dstPort)!.switchIndex >= 0;
+  if (ownV6) d.cacheable = false;
+  else if (!d.group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
   if (d.ctReply || d.ctRelated) return CONTINUE;
   const t = L.acl;
   if (t === null) {
