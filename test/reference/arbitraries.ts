@@ -22,6 +22,7 @@ import {
   buildIpv4,
   buildIpv4Udp,
   buildIpv6Tcp,
+  buildIpv6Udp,
   buildNvgre,
   buildTcp,
   buildVxlan,
@@ -40,6 +41,8 @@ interface PortSpec {
 }
 interface SubnetSpec {
   slot: number;
+  /** Dual stack: an IPv6 prefix, and an IPv6 CA on each port. */
+  v6: boolean;
   nvgre: boolean;
   flowId: number; // -1 absent, -2 hash
   acl: number;
@@ -72,6 +75,7 @@ const gatewaySpec = fc.record({ host: fc.nat(4), nat: fc.boolean() });
 const portSpec = fc.record({ host: fc.nat(2), acl: fc.integer({ min: -5, max: 3 }), sharedMac: fc.boolean() });
 const subnetSpec = fc.record({
   slot: fc.nat(3),
+  v6: fc.boolean(),
   nvgre: fc.boolean(),
   flowId: fc.integer({ min: -2, max: 255 }),
   acl: fc.integer({ min: -6, max: 3 }),
@@ -139,6 +143,7 @@ function buildPolicy(hosts: number[], vns: SubnetSpec[][], aclRules: RuleSpec[][
         name: sn,
         vsid: 5000 + v * 100 + j,
         addressPrefix: `10.1.${slot + 1}.0/24`,
+        ...(s.v6 ? { ipv6AddressPrefix: `fd00:1:${slot + 1}::/64` } : {}),
         encapsulation: s.nvgre ? 'nvgre' : 'vxlan',
         ...(s.nvgre && s.flowId !== -1 ? { nvgreFlowId: s.flowId === -2 ? ('hash' as const) : s.flowId } : {}),
         ...(acl ? { accessControlList: acl } : {}),
@@ -159,10 +164,12 @@ function buildPolicy(hosts: number[], vns: SubnetSpec[][], aclRules: RuleSpec[][
           subnet: sn,
           macAddress: mac,
           ipAddress: `10.1.${slot + 1}.${11 + k}`,
+          ...(s.v6 ? { ipv6Address: `fd00:1:${slot + 1}::${11 + k}` } : {}),
           ...(pacl ? { accessControlList: pacl } : {}),
         });
       });
     });
+    if (subnets.some((s) => s.v6)) vn.addressPrefixes.push('fd00:1::/32');
     virtualNetworks.push(vn);
   });
   // virtual switches (issue 14): each on every host with one of its ports; 172.30.<i>.0/24
@@ -255,6 +262,10 @@ interface Ep {
   ip: string;
   gateway: string;
   broadcast: string;
+  /** Dual stack: the IPv6 CA and the subnet's gateway (prefix::1); the EUI-64 link-local address. */
+  ip6?: string;
+  gw6?: string;
+  ll: string;
 }
 
 /** A port of a virtual switch on one host: a VM's, the host vNIC (Internal) or the bound NIC (External). */
@@ -320,6 +331,8 @@ export class World {
         ip: n.ipAddress!,
         gateway: formatIpv4((c.network + 1) >>> 0),
         broadcast: formatIpv4((c.network | ~maskOf(c.prefixLength)) >>> 0),
+        ...(n.ipv6Address ? { ip6: n.ipv6Address, gw6: s.ipv6AddressPrefix!.replace(/::\/\d+$/, '::1') } : {}),
+        ll: eui64(n.macAddress),
       });
     }
   }
@@ -477,6 +490,7 @@ function innerFrame(w: World, kind: Exclude<FrameKind, 'switch' | 'gw'>, X: Ep, 
       return tagged;
     }
     case 'ipv6': {
+      if (X.ip6 !== undefined && X.gw6 !== undefined && n[1] % 4 !== 3) return ipv6Frame(w, X as Ep & { ip6: string; gw6: string }, n);
       const v = n[0] % 4;
       const ll = `fe80::${n[1] % 7}`;
       if (v === 0) return buildIpv6Tcp({ srcMac: src.mac, dstMac: D.mac, srcIp6: ll, dstIp6: 'fe80::99', srcPort: sport, dstPort: dport, flags: 0x02 });
@@ -658,6 +672,115 @@ function gatewayFrame(w: World, G: GwEp, n: number[]): Uint8Array {
       const f = buildTcp({ ...base, srcPort: sport, dstPort: dport });
       f[24] ^= 0x55;
       return f;
+    }
+  }
+}
+
+/** The modified EUI-64 link-local address of a MAC (RFC 4291 appendix A). */
+function eui64(mac: string): string {
+  const b = mac.split(':').map((h) => parseInt(h, 16));
+  const w = [((b[0] ^ 2) << 8) | b[1], (b[2] << 8) | 0xff, 0xfe00 | b[3], (b[4] << 8) | b[5]];
+  return `fe80::${w.map((x) => x.toString(16)).join(':')}`;
+}
+
+const ROUTER_LL = 'fe80::73:79ff:fe00:1';
+
+/** The solicited-node multicast group of an address, and its MAC. */
+function solicited(addr: string): { ip: string; mac: string } {
+  const last = addr.split(':').slice(-2).map((h) => parseInt(h || '0', 16));
+  const lo = last[1] ?? 0;
+  const x = ((last[0] & 0xff) << 16) | lo;
+  const t = (x >>> 16).toString(16);
+  return { ip: `ff02::1:ff${t.padStart(2, '0')}:${(x & 0xffff).toString(16)}`, mac: `33:33:ff:${hex(x >>> 16)}:${hex((x >> 8) & 255)}:${hex(x & 255)}` };
+}
+
+/** Neighbour solicitation body: reserved, target, and (unless from ::) the source link-layer option. */
+function nsBody(target: string, srcMac: string | undefined): Uint8Array {
+  const t = ipv6Bytes(target);
+  const b = new Uint8Array(srcMac ? 28 : 20);
+  b.set(t, 4);
+  if (srcMac) {
+    b[20] = 1;
+    b[21] = 1;
+    srcMac.split(':').forEach((h, i) => (b[22 + i] = parseInt(h, 16)));
+  }
+  return b;
+}
+
+function ipv6Bytes(text: string): Uint8Array {
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const hs = head ? head.split(':') : [];
+  const ts = tail ? tail.split(':') : [];
+  const words = [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts].map((w) => parseInt(w, 16));
+  const b = new Uint8Array(16);
+  words.forEach((w, i) => {
+    b[2 * i] = w >> 8;
+    b[2 * i + 1] = w & 255;
+  });
+  return b;
+}
+
+/** IPv6 from a dual-stack port X (README "IPv6 CAs"): neighbours, routed, ND, the router, spoofed sources. */
+function ipv6Frame(w: World, X: Ep & { ip6: string; gw6: string }, n: number[]): Uint8Array {
+  const sameSubnet = w.eps.filter((e) => e.vsid === X.vsid && e !== X);
+  const sameVn = w.eps.filter((e) => e.vn === X.vn && e !== X && e.ip6 !== undefined);
+  const D = sameSubnet.length ? pick(sameSubnet, n[2]) : X;
+  let src = choice(n[3], 3, 8) === 0 ? X.ip6 : X.ll;
+  if (options.spoof && choice(n[4], 4, 9) !== 0) src = pick([D.ip6 ?? 'fd00:1:9::9', D.ll, 'fe80::99'], n[4]);
+  const sport = pick(PORTS, n[5]);
+  const dport = pick(PORTS, n[6]);
+  const hop = pick([64, 64, 64, 1], n[8]);
+  const l4 = (dstMac: string, dstIp6: string): Uint8Array => {
+    const o = { srcMac: X.mac, dstMac, srcIp6: src, dstIp6, hopLimit: hop };
+    const k = n[7] % 3;
+    if (k === 0) return buildIpv6Tcp({ ...o, srcPort: sport, dstPort: dport, flags: pick(TCP_FLAGS, n[9]) });
+    if (k === 1) return buildIpv6Udp({ ...o, srcPort: sport, dstPort: dport });
+    const body = new Uint8Array(8);
+    body[0] = sport >> 8;
+    body[1] = sport & 255;
+    return buildIcmpv6({ ...o, type: n[9] % 3 === 1 ? 129 : 128, body: body.subarray(0, 4) });
+  };
+  switch (n[0] % 8) {
+    case 0:
+    case 1: {
+      // to a neighbour: its CA, its link-local address, or someone else's
+      const dst = choice(n[1], 3, 8) === 0 ? (D.ip6 ?? D.ll) : pick([D.ll, X.gw6, 'fd00:1:9::9'], n[1]);
+      return l4(D.mac, dst);
+    }
+    case 2:
+    case 3: {
+      // routed: another CA of the network, a link-local address, outside
+      const T = sameVn.length ? pick(sameVn, n[1]) : D;
+      const dst = choice(n[1], 4, 7) === 0 && T.ip6 ? T.ip6 : pick([T.ll, '2001:db8::1', 'fd00:1:9::9'], n[1]);
+      return l4(ROUTER, dst);
+    }
+    case 4: {
+      // the router itself
+      const dst = n[1] % 2 ? X.gw6 : ROUTER_LL;
+      return l4(ROUTER, dst);
+    }
+    case 5: {
+      // neighbour solicitation: the router, a neighbour, someone unknown; DAD from ::
+      const target = pick([X.gw6, ROUTER_LL, D.ip6 ?? D.ll, D.ll, 'fd00:1:9::9', X.ip6], n[1]);
+      const dad = n[9] % 7 === 3;
+      const g = solicited(target);
+      const unicast = n[9] % 5 === 1;
+      return buildIcmpv6({ srcMac: X.mac, dstMac: unicast ? ROUTER : g.mac, srcIp6: dad ? '::' : src, dstIp6: unicast ? target : g.ip, hopLimit: n[9] % 11 === 4 ? 64 : 255, type: 135, body: nsBody(target, dad ? undefined : X.mac) });
+    }
+    case 6: {
+      // router solicitation (from its link-local address or ::)
+      const unspecified = n[9] % 4 === 1;
+      const body = new Uint8Array(unspecified ? 4 : 12);
+      if (!unspecified) {
+        body[4] = 1;
+        body[5] = 1;
+        X.mac.split(':').forEach((h, i) => (body[6 + i] = parseInt(h, 16)));
+      }
+      return buildIcmpv6({ srcMac: X.mac, dstMac: '33:33:00:00:00:02', srcIp6: unspecified ? '::' : src, dstIp6: 'ff02::2', hopLimit: n[9] % 11 === 4 ? 64 : 255, type: 133, body });
+    }
+    default: {
+      // a neighbour advertisement for the router's address (never believed)
+      return buildIcmpv6({ srcMac: X.mac, dstMac: '33:33:00:00:00:01', srcIp6: src, dstIp6: 'ff02::1', hopLimit: 255, type: 136, body: nsBody(X.gw6, X.mac) });
     }
   }
 }

@@ -6,6 +6,14 @@
  * lists per host. Nothing here comes from src/vfp or src/dataplane (only policy types and
  * address parsing from src/policy).
  *
+ * Beyond the spec, from the README's sections (issue 14, 15): IPv6 CAs ("IPv6 CAs (dual stack)":
+ * source validation with the EUI-64 link-local address, ND and RS answered, routing by IPv6 CA,
+ * `*` ACL rules matching both families), virtual switches ("Virtual switches and NAT networking":
+ * switch-guard, MAC learning per host and switch, flooding within the switch, stateful ACLs in
+ * the switch's zone, IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
+ * destinations to the gateway vNIC, gateway-guard, answers from outside back in). A host's own
+ * ports are named as the README names them (names.ts).
+ *
  * A frame from a port is followed across the underlay: each encapsulated copy is handed to the
  * receiving host's ingress, so the outcome of one event covers every host it touches.
  *
@@ -52,6 +60,8 @@ interface MSubnet {
   gateway: number;
   broadcast: number;
   encap: Encapsulation;
+  /** Dual stack: the IPv6 gateway (prefix::1) as 32 hex digits. */
+  gw6?: string;
 }
 
 /** A port's ACL rules per direction (null: no rules, allow all). */
@@ -86,6 +96,9 @@ interface MEndpoint extends Acls {
   subnet: MSubnet;
   mac: number;
   ip: number;
+  /** IPv6 CA and EUI-64 link-local address, as 32 hex digits. */
+  ip6?: string;
+  ll: string;
   /** Merged rules per direction, in decision order; null: no rules (allow all). */
   aclIn: MRule[] | null;
   aclOut: MRule[] | null;
@@ -198,8 +211,86 @@ interface Frame {
   ethertype: number;
   ipv4?: Ipv4;
   arp?: Arp;
-  /** IPv6 without extension headers, as far as an ACL reads it (switch ports: the VM's own IPv6). */
-  ipv6?: { next: number; l4: boolean; sport: number; dport: number };
+  /** IPv6 without extension headers (the generator sends none). */
+  ipv6?: Ipv6;
+}
+
+interface Ipv6 {
+  bad: boolean;
+  next: number;
+  hop: number;
+  /** Addresses as 32 hex digits. */
+  src: string;
+  dst: string;
+  l4: boolean;
+  sport: number;
+  dport: number;
+  icmpType: number;
+  /** The flow as connection tracking and the ACL stage read it (addresses as small numbers). */
+  flow: Ipv4;
+}
+
+const hex2 = (x: number): string => x.toString(16).padStart(2, '0');
+const v6At = (b: Uint8Array, o: number): string => Array.from(b.subarray(o, o + 16), hex2).join('');
+
+/** An IPv6 address text as 32 hex digits. */
+function v6key(text: string): string {
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const hs = head ? head.split(':') : [];
+  const ts = tail ? tail.split(':') : [];
+  return [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts].map((w) => w.padStart(4, '0')).join('');
+}
+
+/** The modified EUI-64 link-local address of a MAC (RFC 4291 appendix A), as 32 hex digits. */
+function eui64Key(mac: number): string {
+  const b: number[] = [];
+  for (let i = 5, m = mac; i >= 0; i--, m = Math.floor(m / 256)) b[i] = m % 256;
+  return `fe80000000000000${[b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]].map(hex2).join('')}`;
+}
+
+const ROUTER_LL = v6key('fe80::73:79ff:fe00:1');
+const UNSPECIFIED = '0'.repeat(32);
+const isLinkLocal6 = (k: string): boolean => k.startsWith('fe8') || k.startsWith('fe9') || k.startsWith('fea') || k.startsWith('feb');
+
+/** IPv6 addresses as numbers for the connection table (a range no IPv4 address of a world uses). */
+const v6ids = new Map<string, number>();
+function v6id(k: string): number {
+  let id = v6ids.get(k);
+  if (id === undefined) v6ids.set(k, (id = 0xf0000000 + v6ids.size));
+  return id;
+}
+
+function parseIpv6Part(b: Uint8Array): Ipv6 {
+  const empty: Ipv4 = { bad: true, ihl: 0, proto: 0, ttl: 0, src: 0, dst: 0, id: 0, fragment: false, later: false, l4: false, sport: 0, dport: 0, tcpFlags: 0, icmpType: -1, icmpCode: -1, icmpId: 0, l4off: 0, l4len: 0 };
+  const out: Ipv6 = { bad: true, next: 0, hop: 0, src: '', dst: '', l4: false, sport: 0, dport: 0, icmpType: -1, flow: empty };
+  if (b.length < 54 || b[14] >> 4 !== 6) return out;
+  const plen = u16(b, 18);
+  if (plen > b.length - 54) return out;
+  out.next = b[20];
+  out.hop = b[21];
+  out.src = v6At(b, 22);
+  out.dst = v6At(b, 38);
+  const flow: Ipv4 = { ...empty, bad: false, proto: out.next, ttl: out.hop, src: v6id(out.src), dst: v6id(out.dst), l4off: 54, l4len: plen };
+  if (out.next === 6) {
+    if (plen < 20) return out;
+    out.l4 = flow.l4 = true;
+    out.sport = flow.sport = u16(b, 54);
+    out.dport = flow.dport = u16(b, 56);
+    flow.tcpFlags = b[67];
+  } else if (out.next === 17) {
+    if (plen < 8) return out;
+    out.l4 = flow.l4 = true;
+    out.sport = flow.sport = u16(b, 54);
+    out.dport = flow.dport = u16(b, 56);
+  } else if (out.next === 58) {
+    if (plen < 4) return out;
+    out.icmpType = flow.icmpType = b[54];
+    flow.icmpCode = b[55];
+    flow.icmpId = plen >= 6 ? u16(b, 58) : 0;
+  }
+  out.flow = flow;
+  out.bad = false;
+  return out;
 }
 
 function parseIpv4Part(b: Uint8Array): Ipv4 {
@@ -262,11 +353,7 @@ function parseFrame(b: Uint8Array): Frame {
   const f: Frame = { bytes: b, dst: mac48(b, 0), src: mac48(b, 6), ethertype: u16(b, 12) };
   if (f.ethertype === 0x0800) f.ipv4 = parseIpv4Part(b);
   else if (f.ethertype === 0x0806) f.arp = parseArpPart(b);
-  else if (f.ethertype === 0x86dd && b.length >= 54) {
-    const next = b[20];
-    const l4 = (next === 6 && b.length >= 74) || (next === 17 && b.length >= 62);
-    f.ipv6 = { next, l4, sport: l4 ? u16(b, 54) : 0, dport: l4 ? u16(b, 56) : 0 };
-  }
+  else if (f.ethertype === 0x86dd) f.ipv6 = parseIpv6Part(b);
   return f;
 }
 
@@ -281,6 +368,10 @@ function routed(f: Frame, dstMac: number): Uint8Array {
   };
   put(0, dstMac);
   put(6, ROUTER_MAC);
+  if (u16(b, 12) === 0x86dd) {
+    b[21] -= 1;
+    return b;
+  }
   b[22] -= 1;
   b[24] = 0;
   b[25] = 0;
@@ -341,7 +432,7 @@ interface HostState {
 
 /** Conntrack's view of a frame's ports: TCP/UDP ports; ICMP: the identifier both ways; else 0. */
 function ctPorts(v: Ipv4): [number, number] {
-  if (v.proto === 1) return [v.icmpId, v.icmpId];
+  if (v.proto === 1 || v.proto === 58) return [v.icmpId, v.icmpId];
   return v.l4 ? [v.sport, v.dport] : [0, 0];
 }
 
@@ -427,7 +518,9 @@ export class IsolationModel {
       for (const s of vn.subnets) {
         const c = parseCidr(s.addressPrefix);
         if (typeof c === 'string') throw new Error(c);
-        this.subnets.push({ vn: vn.name, name: s.name, vsid: s.vsid, net: c.network, len: c.prefixLength, gateway: (c.network + 1) >>> 0, broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0, encap: s.encapsulation ?? 'vxlan' });
+        // the IPv6 gateway is prefix::1 (README "IPv6 CAs")
+        const gw6 = s.ipv6AddressPrefix ? `${v6key(s.ipv6AddressPrefix.split('/')[0]).slice(0, 31)}1` : undefined;
+        this.subnets.push({ vn: vn.name, name: s.name, vsid: s.vsid, net: c.network, len: c.prefixLength, gateway: (c.network + 1) >>> 0, broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0, encap: s.encapsulation ?? 'vxlan', ...(gw6 ? { gw6 } : {}) });
       }
     }
     const acl = (name: string | undefined): AccessControlList | undefined => (name === undefined ? undefined : policy.accessControlLists.find((a) => a.name === name));
@@ -459,6 +552,8 @@ export class IsolationModel {
         subnet,
         mac: macNumber(n.macAddress),
         ip: ip(n.ipAddress!),
+        ...(n.ipv6Address ? { ip6: v6key(n.ipv6Address) } : {}),
+        ll: eui64Key(macNumber(n.macAddress)),
         aclIn: mergedRules(acl(n.accessControlList), acl(sAcl), 'Inbound'),
         aclOut: mergedRules(acl(n.accessControlList), acl(sAcl), 'Outbound'),
       });
@@ -508,11 +603,11 @@ export class IsolationModel {
     const v = f.ipv4;
     const wildPorts = r.spLo === 0 && r.spHi === 65535 && r.dpLo === 0 && r.dpHi === 65535;
     const v6 = f.ipv6;
-    if (v6) {
+    if (v6 && !v6.bad) {
       if (r.v4Only || (r.proto !== -1 && r.proto !== (v6.next === 58 ? 1 : v6.next))) return false;
       return wildPorts || (v6.l4 && v6.sport >= r.spLo && v6.sport <= r.spHi && v6.dport >= r.dpLo && v6.dport <= r.dpHi);
     }
-    if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && wildPorts;
+    if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && !r.v4Only && wildPorts;
     if (r.proto !== -1 && r.proto !== v.proto) return false;
     if (r.srcLen !== 0 && ((v.src & maskOf(r.srcLen)) >>> 0) !== r.srcNet) return false;
     if (r.dstLen !== 0 && ((v.dst & maskOf(r.dstLen)) >>> 0) !== r.dstNet) return false;
@@ -551,14 +646,14 @@ export class IsolationModel {
     const h = this.state.get(host)!;
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
-    const v = f.ipv4;
+    const v = f.ipv4 ?? (f.ipv6 && !f.ipv6.bad ? f.ipv6.flow : undefined);
     // SILENT: tracked only where an ACL table applies to this frame at this host (as today), so
     // a port whose ACL has inbound rules only is not stateful; `trackWhen: 'port-has-acl'`
     // tracks every connection of a port with any rules (then its replies pass its inbound rules)
     const hasAcl = (p: Acls | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
     const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
     if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
-    if (this.related(h, vn, f)) return true;
+    if (f.ipv4 && this.related(h, vn, f)) return true;
     const m = connOf(h, vn, v);
     if (m && m.reply && admitsReply(m.c)) {
       advance(m.c, true, v);
@@ -655,7 +750,11 @@ export class IsolationModel {
     if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
     if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     if (f.src !== X.mac) return drop('spoofed');
-    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x86dd) {
+      if (X.ip6 === undefined) return drop('ipv6-disabled');
+      this.ipv6Egress(X, f, st);
+      return st;
+    }
     if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
     const S = X.subnet;
     if (f.arp) {
@@ -778,6 +877,105 @@ export class IsolationModel {
     return st;
   }
 
+  // ---- IPv6 of a dual-stack port (README "IPv6 CAs (dual stack)") ----
+
+  private static isNd(v: Ipv6): boolean {
+    return v.next === 58 && v.icmpType >= 133 && v.icmpType <= 137;
+  }
+
+  private static isMld(v: Ipv6): boolean {
+    return v.next === 58 && (v.icmpType === 130 || v.icmpType === 131 || v.icmpType === 132 || v.icmpType === 143);
+  }
+
+  private ipv6Egress(X: MEndpoint, f: Frame, st: Stage): void {
+    const v = f.ipv6!;
+    const S = X.subnet;
+    const drop = (r: string): void => {
+      st.drops.push(r);
+    };
+    if (v.bad) return drop('malformed');
+    const nd = IsolationModel.isNd(v);
+    const mld = IsolationModel.isMld(v);
+    // the port's CA or its EUI-64 link-local address; :: only for DAD NS, RS and MLD
+    const unspecifiedOk = v.src === UNSPECIFIED && (mld || v.icmpType === 135 || v.icmpType === 133) && v.next === 58;
+    if (v.src !== X.ip6 && v.src !== X.ll && !unspecifiedOk) return drop('spoofed');
+    if (mld) return drop('nd-ignored');
+    if (nd) {
+      if (v.hop !== 255) return drop('nd-ignored');
+      if (v.icmpType === 133) {
+        st.deliveries.push(hairpinDelivery(X.host, X.name)); // router advertisement
+        return;
+      }
+      if (v.icmpType !== 135 || v.src === UNSPECIFIED) return drop('nd-ignored');
+      const target = v6At(f.bytes, 62);
+      if (target === S.gw6 || target === ROUTER_LL || this.endpoints.some((p) => p !== X && p.subnet === S && (p.ip6 === target || p.ll === target))) {
+        st.deliveries.push(hairpinDelivery(X.host, X.name));
+        return;
+      }
+      return drop('nd-unknown');
+    }
+    // README's table: to prefix::1 or the router's link-local: an echo request to the router MAC is
+    // answered; anything else to them (SILENT: to another MAC too) is router-local
+    if (v.dst === S.gw6 || v.dst === ROUTER_LL) {
+      if (v.next === 58 && v.icmpType === 128 && f.dst === ROUTER_MAC) st.deliveries.push(hairpinDelivery(X.host, X.name));
+      else drop('router-local');
+      return;
+    }
+    if (f.dst === ROUTER_MAC) {
+      const D = isLinkLocal6(v.dst) ? undefined : this.endpoints.find((p) => p !== X && p.vn === X.vn && p.ip6 === v.dst);
+      if (!D) return drop('no-route');
+      if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) return drop('acl-deny');
+      if (v.hop <= 1) {
+        drop('ttl-exceeded');
+        st.deliveries.push(hairpinDelivery(X.host, X.name));
+        return;
+      }
+      this.toEndpoint(st, X.host, D, f, true);
+      return;
+    }
+    const D = this.endpointByMac(S, f.dst);
+    if (!D || D === X) return drop('no-port');
+    if (v.dst !== D.ip6 && v.dst !== D.ll && !v.dst.startsWith('ff')) return drop('not-for-port');
+    if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) return drop('acl-deny');
+    this.toEndpoint(st, X.host, D, f, false);
+  }
+
+  /** IPv6 from the wire into dual-stack subnet S at `host`, sent by host H. */
+  private ipv6Ingress(host: string, H: string, S: MSubnet, f: Frame, st: Stage): Stage {
+    const v = f.ipv6!;
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (v.bad) return drop('malformed');
+    // each host answers ND itself: none in a tunnel
+    if (IsolationModel.isNd(v) || IsolationModel.isMld(v)) return drop('nd-ignored');
+    let owned: boolean;
+    if (f.src === ROUTER_MAC) owned = this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip6 !== undefined && p.ip6 === v.src);
+    else {
+      const E = this.endpoints.find((p) => p.subnet === S && p.host === H && p.mac === f.src);
+      owned = E !== undefined && (v.src === E.ip6 || v.src === E.ll);
+    }
+    if (!owned) return drop('src-not-owned');
+    if (isGroup(f.dst)) {
+      let copies = 0;
+      for (const Y of this.localPorts(host, S)) {
+        if (IsolationModel.allows(Y.aclIn, f)) {
+          st.deliveries.push(portDelivery(host, Y.name));
+          copies++;
+        } else st.drops.push('acl-deny');
+      }
+      if (copies === 0) st.drops.push('no-port');
+      return st;
+    }
+    const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
+    if (!Y) return drop('no-port');
+    if (v.dst !== Y.ip6 && v.dst !== Y.ll && !v.dst.startsWith('ff')) return drop('not-for-port');
+    if (!this.aclStage(host, S.vn, f, null, Y)) return drop('acl-deny');
+    st.deliveries.push(portDelivery(host, Y.name));
+    return st;
+  }
+
   // ---- a virtual switch's port (README "Virtual switches and NAT networking") ----
 
   /** switch-guard, acl-out (a VM's port with an ACL), switch (learn, then known unicast or flood), acl-in per copy. */
@@ -802,14 +1000,17 @@ export class IsolationModel {
     const isIp = et === 0x0800 || et === 0x86dd;
     // stateful in the switch's zone: a port with any ACL rules tracks what it sends (its replies then pass its acl-in)
     const stage = (p: MSwitchPort, out: boolean): boolean => (out ? p.aclOut : p.aclIn) !== null || (this.trackWhen === 'port-has-acl' && (p.aclIn !== null || p.aclOut !== null));
-    if (isIp && stage(P, true) && !this.aclStage(P.host, zone, f, P, null)) return drop('acl-deny');
+    // IPv6 there is the VM's own (addresses policy does not know): the rules alone decide it (README)
+    const v6 = et === 0x86dd;
+    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
+    if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
     const table = this.learned(P.host, P.sw);
     table.set(f.src, P.name);
     const known = isGroup(f.dst) ? undefined : table.get(f.dst);
     const targets = known !== undefined ? mine.filter((q) => q.name === known && q !== P) : mine.filter((q) => q !== P);
     let copies = 0;
     for (const Q of targets) {
-      if (isIp && stage(Q, false) && !this.aclStage(P.host, zone, f, null, Q)) {
+      if (isIp && stage(Q, false) && !ok(null, Q)) {
         st.drops.push('acl-deny');
         continue;
       }
@@ -913,7 +1114,7 @@ export class IsolationModel {
     if (b.length < 14) return drop('malformed');
     const et = u16(b, 12);
     if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
-    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x86dd) return S.gw6 === undefined ? drop('ipv6-disabled') : this.ipv6Ingress(host, H, S, parseFrame(b), st);
     if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
     const f = parseFrame(b);
     if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');

@@ -1,11 +1,12 @@
 // Issue 12, item 7: the engine against the reference model of /work/notes/isolation-spec.md.
 // For random policies (several tenants with the same CA prefixes and addresses, VXLAN and NVGRE
-// subnets, random ACLs) and random frame sequences (every kind, mostly almost-valid), each
+// subnets, dual-stack subnets, random ACLs, virtual switches of each type with NAT networks, HNV
+// gateways) and random frame sequences (every kind, mostly almost-valid), each
 // frame's outcome in the engine - which ports got it, what crossed the underlay, what was answered
 // back - must equal the model's; the drop reasons too (SWITCHYARD_FUZZ_REASONS=0 turns that
 // comparison off). Independently of the model: no frame ever reaches a port (or a VSID on the
 // underlay) of another virtual network than its sender's (for a datagram from the underlay: than
-// its VSID's).
+// its VSID's), and no frame leaves a switch (a switch is local to its host).
 //
 // Knobs (environment): SWITCHYARD_FUZZ_FRAMES (default 100000; `make fuzz` runs 1000000),
 // SWITCHYARD_FUZZ_SEED, SWITCHYARD_FUZZ_KINDS (comma-separated frame kinds, see arbitraries.ts),
