@@ -761,7 +761,9 @@ function ipv6Frame(w: World, X: Ep & { ip6: string; gw6: string }, n: number[]):
     }
     case 5: {
       // neighbour solicitation: the router, a neighbour, someone unknown; DAD from ::
-      const target = pick([X.gw6, ROUTER_LL, D.ip6 ?? D.ll, D.ll, 'fd00:1:9::9', X.ip6], n[1]);
+      // ... or an endpoint of another subnet of the network, or of another tenant (never answered)
+      const far = pick(w.eps.filter((e) => e.vsid !== X.vsid && e.ip6 !== undefined).concat(X), n[2]);
+      const target = pick([X.gw6, ROUTER_LL, D.ip6 ?? D.ll, D.ll, 'fd00:1:9::9', X.ip6, far.ip6 ?? far.ll, far.ll], n[1]);
       const dad = n[9] % 7 === 3;
       const g = solicited(target);
       const unicast = n[9] % 5 === 1;
