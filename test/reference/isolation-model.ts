@@ -1002,7 +1002,8 @@ export class IsolationModel {
     const stage = (p: MSwitchPort, out: boolean): boolean => (out ? p.aclOut : p.aclIn) !== null || (this.trackWhen === 'port-has-acl' && (p.aclIn !== null || p.aclOut !== null));
     // IPv6 there is the VM's own (addresses policy does not know): the rules alone decide it (README)
     const v6 = et === 0x86dd;
-    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
+    // broadcast/multicast: the rules alone, as on an HNV port (never tracked)
+    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
     if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
     const table = this.learned(P.host, P.sw);
     table.set(f.src, P.name);

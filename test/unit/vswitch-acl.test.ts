@@ -89,4 +89,17 @@ describe('ACLs on switch ports', () => {
     expect(r.pull('vm-c')).toHaveLength(0);
     expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny']).toBe(before + 1);
   });
+
+  it('broadcast is never tracked: a broadcast with a connection\'s reply addresses meets every inbound ACL', () => {
+    // found by the property test: a sender with rules ran conntrack at acl-out, before the switch
+    // layer marked the frame a group one, so a broadcast "reply" skipped every copy's acl-in
+    const p = aclPolicy();
+    const r = rig({ ...p, networkInterfaces: p.networkInterfaces.map((n) => (n.name === 'vm-d' ? { ...n, accessControlList: 'web-only' } : n)) });
+    r.send('vm-d', tcp(M.d, 'ff:ff:ff:ff:ff:ff', D_IP, '172.30.0.1', 40000, 5000, 0x02));
+    expect(r.pull(hostPortName('int'))).toHaveLength(1);
+    expect(r.pull('vm-c')).toHaveLength(0); // web-only: TCP 80 only
+    // vm-d (switch ports may use any IP) sends the reverse tuple broadcast: not a reply, vm-c's rules deny it
+    r.send('vm-d', tcp(M.d, 'ff:ff:ff:ff:ff:ff', '172.30.0.1', D_IP, 5000, 40000, 0x12));
+    expect(r.pull('vm-c')).toHaveLength(0);
+  });
 });
