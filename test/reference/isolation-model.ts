@@ -1004,6 +1004,9 @@ export class IsolationModel {
     const v6 = et === 0x86dd;
     // broadcast/multicast: the rules alone, as on an HNV port (never tracked)
     const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
+    // a connection starts only with a frame that is delivered somewhere (SILENT: as the engine commits)
+    const h = this.state.get(P.host)!;
+    const connsBefore = new Set(h.conns);
     if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
     const table = this.learned(P.host, P.sw);
     table.set(f.src, P.name);
@@ -1021,6 +1024,7 @@ export class IsolationModel {
     // SILENT: a flood with no copy counts one no-port, as an HNV flood's (also after refused copies);
     // known unicast refused by its port's acl-in is only that acl-deny
     if (copies === 0 && (known === undefined || targets.length === 0)) st.drops.push('no-port');
+    if (copies === 0) h.conns = h.conns.filter((c) => connsBefore.has(c));
     return st;
   }
 
