@@ -76,6 +76,14 @@ export class EngineWorld {
       fwd.setPort(id, dev);
       ports.push({ name: n.name, id, dev });
     }
+    // the host's own ports (a switch's host vNIC and bound NIC, a gateway vNIC): by the names the
+    // snapshot gives them, which the model knows from the README's words
+    for (const [pname, id] of snap.portByName) {
+      if (ports.some((p) => p.name === pname)) continue;
+      const dev = new MemoryPort(pname);
+      fwd.setPort(id, dev);
+      ports.push({ name: pname, id, dev });
+    }
     return { name, fwd, ports, vx, nv, ids };
   }
 

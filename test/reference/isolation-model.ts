@@ -6,6 +6,14 @@
  * lists per host. Nothing here comes from src/vfp or src/dataplane (only policy types and
  * address parsing from src/policy).
  *
+ * Beyond the spec, from the README's sections (issue 14, 15): IPv6 CAs ("IPv6 CAs (dual stack)":
+ * source validation with the EUI-64 link-local address, ND and RS answered, routing by IPv6 CA,
+ * `*` ACL rules matching both families), virtual switches ("Virtual switches and NAT networking":
+ * switch-guard, MAC learning per host and switch, flooding within the switch, stateful ACLs in
+ * the switch's zone, IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
+ * destinations to the gateway vNIC, gateway-guard, answers from outside back in). A host's own
+ * ports are named as the README names them (names.ts).
+ *
  * A frame from a port is followed across the underlay: each encapsulated copy is handed to the
  * receiving host's ingress, so the outcome of one event covers every host it touches.
  *
@@ -21,6 +29,7 @@
 import type { AccessControlList, AclRule, Encapsulation, Policy } from '../../src/policy/types.js';
 import { maskOf, parseCidr, parseIpv4 } from '../../src/policy/addr.js';
 import { encapDelivery, hairpinDelivery, portDelivery, type Event, type Outcome } from './outcome.js';
+import { gatewayMacNumber, gatewayPort, switchHostMacNumber, switchHostPort, switchNicPort } from './names.js';
 
 export const ROUTER_MAC = 0x027379000001;
 const BROADCAST_MAC = 0xffffffffffff;
@@ -38,6 +47,8 @@ interface MRule {
   dpLo: number;
   dpHi: number;
   allow: boolean;
+  /** A prefix other than `*`: the rule matches IPv4 only (README: "`*` both"). */
+  v4Only: boolean;
 }
 
 interface MSubnet {
@@ -49,15 +60,45 @@ interface MSubnet {
   gateway: number;
   broadcast: number;
   encap: Encapsulation;
+  /** Dual stack: the IPv6 gateway (prefix::1) as 32 hex digits. */
+  gw6?: string;
 }
 
-interface MEndpoint {
+/** A port's ACL rules per direction (null: no rules, allow all). */
+interface Acls {
+  aclIn: MRule[] | null;
+  aclOut: MRule[] | null;
+}
+
+/** A virtual network's HNV gateway (README "The HNV gateway"). */
+interface MGateway {
+  vn: string;
+  host: string;
+  /** The gateway vNIC's port and MAC on that host. */
+  port: string;
+  mac: number;
+}
+
+/** A port of a virtual switch on one host (README "Virtual switches"): a VM's, the host vNIC, the bound NIC. */
+interface MSwitchPort extends Acls {
+  name: string;
+  host: string;
+  sw: string;
+  role: 'vm' | 'host' | 'nic';
+  /** The VM's macAddress or the host vNIC's; the NIC has none of its own (0). */
+  mac: number;
+}
+
+interface MEndpoint extends Acls {
   name: string;
   host: string;
   vn: string;
   subnet: MSubnet;
   mac: number;
   ip: number;
+  /** IPv6 CA and EUI-64 link-local address, as 32 hex digits. */
+  ip6?: string;
+  ll: string;
   /** Merged rules per direction, in decision order; null: no rules (allow all). */
   aclIn: MRule[] | null;
   aclOut: MRule[] | null;
@@ -94,7 +135,8 @@ function ruleOf(r: AclRule): MRule {
   const d = prefix(r.destinationAddressPrefix);
   const sp = range(r.sourcePortRange);
   const dp = range(r.destinationPortRange);
-  return { proto, srcNet: s.net, srcLen: s.len, dstNet: d.net, dstLen: d.len, spLo: sp.lo, spHi: sp.hi, dpLo: dp.lo, dpHi: dp.hi, allow: r.action === 'Allow' };
+  const star = (t: string): boolean => ['*', '', 'any'].includes(t.trim().toLowerCase());
+  return { proto, srcNet: s.net, srcLen: s.len, dstNet: d.net, dstLen: d.len, spLo: sp.lo, spHi: sp.hi, dpLo: dp.lo, dpHi: dp.hi, allow: r.action === 'Allow', v4Only: !star(r.sourceAddressPrefix) || !star(r.destinationAddressPrefix) };
 }
 
 /** A port's rules for one direction: its own ACL's and its subnet's, by priority, its own first on a tie. */
@@ -169,6 +211,86 @@ interface Frame {
   ethertype: number;
   ipv4?: Ipv4;
   arp?: Arp;
+  /** IPv6 without extension headers (the generator sends none). */
+  ipv6?: Ipv6;
+}
+
+interface Ipv6 {
+  bad: boolean;
+  next: number;
+  hop: number;
+  /** Addresses as 32 hex digits. */
+  src: string;
+  dst: string;
+  l4: boolean;
+  sport: number;
+  dport: number;
+  icmpType: number;
+  /** The flow as connection tracking and the ACL stage read it (addresses as small numbers). */
+  flow: Ipv4;
+}
+
+const hex2 = (x: number): string => x.toString(16).padStart(2, '0');
+const v6At = (b: Uint8Array, o: number): string => Array.from(b.subarray(o, o + 16), hex2).join('');
+
+/** An IPv6 address text as 32 hex digits. */
+function v6key(text: string): string {
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const hs = head ? head.split(':') : [];
+  const ts = tail ? tail.split(':') : [];
+  return [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts].map((w) => w.padStart(4, '0')).join('');
+}
+
+/** The modified EUI-64 link-local address of a MAC (RFC 4291 appendix A), as 32 hex digits. */
+function eui64Key(mac: number): string {
+  const b: number[] = [];
+  for (let i = 5, m = mac; i >= 0; i--, m = Math.floor(m / 256)) b[i] = m % 256;
+  return `fe80000000000000${[b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]].map(hex2).join('')}`;
+}
+
+const ROUTER_LL = v6key('fe80::73:79ff:fe00:1');
+const UNSPECIFIED = '0'.repeat(32);
+const isLinkLocal6 = (k: string): boolean => k.startsWith('fe8') || k.startsWith('fe9') || k.startsWith('fea') || k.startsWith('feb');
+
+/** IPv6 addresses as numbers for the connection table (a range no IPv4 address of a world uses). */
+const v6ids = new Map<string, number>();
+function v6id(k: string): number {
+  let id = v6ids.get(k);
+  if (id === undefined) v6ids.set(k, (id = 0xf0000000 + v6ids.size));
+  return id;
+}
+
+function parseIpv6Part(b: Uint8Array): Ipv6 {
+  const empty: Ipv4 = { bad: true, ihl: 0, proto: 0, ttl: 0, src: 0, dst: 0, id: 0, fragment: false, later: false, l4: false, sport: 0, dport: 0, tcpFlags: 0, icmpType: -1, icmpCode: -1, icmpId: 0, l4off: 0, l4len: 0 };
+  const out: Ipv6 = { bad: true, next: 0, hop: 0, src: '', dst: '', l4: false, sport: 0, dport: 0, icmpType: -1, flow: empty };
+  if (b.length < 54 || b[14] >> 4 !== 6) return out;
+  const plen = u16(b, 18);
+  if (plen > b.length - 54) return out;
+  out.next = b[20];
+  out.hop = b[21];
+  out.src = v6At(b, 22);
+  out.dst = v6At(b, 38);
+  const flow: Ipv4 = { ...empty, bad: false, proto: out.next, ttl: out.hop, src: v6id(out.src), dst: v6id(out.dst), l4off: 54, l4len: plen };
+  if (out.next === 6) {
+    if (plen < 20) return out;
+    out.l4 = flow.l4 = true;
+    out.sport = flow.sport = u16(b, 54);
+    out.dport = flow.dport = u16(b, 56);
+    flow.tcpFlags = b[67];
+  } else if (out.next === 17) {
+    if (plen < 8) return out;
+    out.l4 = flow.l4 = true;
+    out.sport = flow.sport = u16(b, 54);
+    out.dport = flow.dport = u16(b, 56);
+  } else if (out.next === 58) {
+    if (plen < 4) return out;
+    out.icmpType = flow.icmpType = b[54];
+    flow.icmpCode = b[55];
+    flow.icmpId = plen >= 6 ? u16(b, 58) : 0;
+  }
+  out.flow = flow;
+  out.bad = false;
+  return out;
 }
 
 function parseIpv4Part(b: Uint8Array): Ipv4 {
@@ -231,6 +353,7 @@ function parseFrame(b: Uint8Array): Frame {
   const f: Frame = { bytes: b, dst: mac48(b, 0), src: mac48(b, 6), ethertype: u16(b, 12) };
   if (f.ethertype === 0x0800) f.ipv4 = parseIpv4Part(b);
   else if (f.ethertype === 0x0806) f.arp = parseArpPart(b);
+  else if (f.ethertype === 0x86dd) f.ipv6 = parseIpv6Part(b);
   return f;
 }
 
@@ -245,6 +368,10 @@ function routed(f: Frame, dstMac: number): Uint8Array {
   };
   put(0, dstMac);
   put(6, ROUTER_MAC);
+  if (u16(b, 12) === 0x86dd) {
+    b[21] -= 1;
+    return b;
+  }
   b[22] -= 1;
   b[24] = 0;
   b[25] = 0;
@@ -299,11 +426,13 @@ interface FragVerdict {
 interface HostState {
   conns: Conn[];
   frags: FragVerdict[];
+  /** Each switch's learned MACs here: switch name -> (MAC -> port name). */
+  learned: Map<string, Map<number, string>>;
 }
 
 /** Conntrack's view of a frame's ports: TCP/UDP ports; ICMP: the identifier both ways; else 0. */
 function ctPorts(v: Ipv4): [number, number] {
-  if (v.proto === 1) return [v.icmpId, v.icmpId];
+  if (v.proto === 1 || v.proto === 58) return [v.icmpId, v.icmpId];
   return v.l4 ? [v.sport, v.dport] : [0, 0];
 }
 
@@ -362,6 +491,8 @@ class Stage {
 export class IsolationModel {
   private subnets: MSubnet[] = [];
   private endpoints: MEndpoint[] = [];
+  private switchPorts: MSwitchPort[] = [];
+  private gateways: MGateway[] = [];
   private pas: { host: string; pa: number }[] = [];
   /** Connections and fragments per host: they outlive reloads (keyed by names, not positions). */
   private readonly state = new Map<string, HostState>();
@@ -380,18 +511,38 @@ export class IsolationModel {
     this.endpoints = [];
     this.pas = [];
     for (const h of policy.hosts) {
-      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [] });
+      if (!this.state.has(h.name)) this.state.set(h.name, { conns: [], frags: [], learned: new Map() });
       for (const pa of h.providerAddresses) this.pas.push({ host: h.name, pa: ip(pa) });
     }
     for (const vn of policy.virtualNetworks) {
       for (const s of vn.subnets) {
         const c = parseCidr(s.addressPrefix);
         if (typeof c === 'string') throw new Error(c);
-        this.subnets.push({ vn: vn.name, name: s.name, vsid: s.vsid, net: c.network, len: c.prefixLength, gateway: (c.network + 1) >>> 0, broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0, encap: s.encapsulation ?? 'vxlan' });
+        // the IPv6 gateway is prefix::1 (README "IPv6 CAs")
+        const gw6 = s.ipv6AddressPrefix ? `${v6key(s.ipv6AddressPrefix.split('/')[0]).slice(0, 31)}1` : undefined;
+        this.subnets.push({ vn: vn.name, name: s.name, vsid: s.vsid, net: c.network, len: c.prefixLength, gateway: (c.network + 1) >>> 0, broadcast: (c.network | ~maskOf(c.prefixLength)) >>> 0, encap: s.encapsulation ?? 'vxlan', ...(gw6 ? { gw6 } : {}) });
       }
     }
     const acl = (name: string | undefined): AccessControlList | undefined => (name === undefined ? undefined : policy.accessControlLists.find((a) => a.name === name));
+    this.gateways = [];
+    for (const vn of policy.virtualNetworks) if (vn.gateway) this.gateways.push({ vn: vn.name, host: vn.gateway.host, port: gatewayPort(vn.name), mac: gatewayMacNumber(vn.name) });
+    this.switchPorts = [];
+    for (const sw of policy.switches ?? []) {
+      const hosts: string[] = [];
+      for (const n of policy.networkInterfaces) {
+        if (n.switch !== sw.name) continue;
+        if (!hosts.includes(n.host)) hosts.push(n.host);
+        const a = acl(n.accessControlList);
+        this.switchPorts.push({ name: n.name, host: n.host, sw: sw.name, role: 'vm', mac: macNumber(n.macAddress), aclIn: mergedRules(a, undefined, 'Inbound'), aclOut: mergedRules(a, undefined, 'Outbound') });
+      }
+      // the switch exists on each host with a port on it; the host vNIC and the bound NIC take no ACL
+      for (const h of hosts) {
+        if (sw.switchType === 'Internal') this.switchPorts.push({ name: switchHostPort(sw.name), host: h, sw: sw.name, role: 'host', mac: switchHostMacNumber(h, sw.name), aclIn: null, aclOut: null });
+        if (sw.switchType === 'External') this.switchPorts.push({ name: switchNicPort(sw.name), host: h, sw: sw.name, role: 'nic', mac: 0, aclIn: null, aclOut: null });
+      }
+    }
     for (const n of policy.networkInterfaces) {
+      if (n.switch !== undefined) continue;
       const subnet = this.subnets.find((s) => s.vn === n.virtualNetwork && s.name === n.subnet)!;
       const sAcl = policy.virtualNetworks.find((v) => v.name === n.virtualNetwork)!.subnets.find((s) => s.name === n.subnet)!.accessControlList;
       this.endpoints.push({
@@ -401,6 +552,8 @@ export class IsolationModel {
         subnet,
         mac: macNumber(n.macAddress),
         ip: ip(n.ipAddress!),
+        ...(n.ipv6Address ? { ip6: v6key(n.ipv6Address) } : {}),
+        ll: eui64Key(macNumber(n.macAddress)),
         aclIn: mergedRules(acl(n.accessControlList), acl(sAcl), 'Inbound'),
         aclOut: mergedRules(acl(n.accessControlList), acl(sAcl), 'Outbound'),
       });
@@ -420,8 +573,12 @@ export class IsolationModel {
     let from: string;
     if (e.kind === 'port') {
       const X = this.endpoints.find((p) => p.host === e.host && p.name === e.port);
-      if (!X) throw new Error(`no port ${e.host}/${e.port}`);
-      stage = this.egress(X, e.frame);
+      const P = this.switchPorts.find((p) => p.host === e.host && p.name === e.port);
+      const G = this.gateways.find((g) => g.host === e.host && g.port === e.port);
+      if (X) stage = this.egress(X, e.frame);
+      else if (P) stage = this.switchEgress(P, e.frame);
+      else if (G) stage = this.gatewayEgress(G, e.frame);
+      else throw new Error(`no port ${e.host}/${e.port}`);
       from = e.host;
     } else {
       stage = this.fromUnderlay(e.host, e.srcPa, e.encap, e.payload);
@@ -445,7 +602,12 @@ export class IsolationModel {
   private static matches(r: MRule, f: Frame): boolean {
     const v = f.ipv4;
     const wildPorts = r.spLo === 0 && r.spHi === 65535 && r.dpLo === 0 && r.dpHi === 65535;
-    if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && wildPorts;
+    const v6 = f.ipv6;
+    if (v6 && !v6.bad) {
+      if (r.v4Only || (r.proto !== -1 && r.proto !== (v6.next === 58 ? 1 : v6.next))) return false;
+      return wildPorts || (v6.l4 && v6.sport >= r.spLo && v6.sport <= r.spHi && v6.dport >= r.dpLo && v6.dport <= r.dpHi);
+    }
+    if (!v) return r.proto === -1 && r.srcLen === 0 && r.dstLen === 0 && !r.v4Only && wildPorts;
     if (r.proto !== -1 && r.proto !== v.proto) return false;
     if (r.srcLen !== 0 && ((v.src & maskOf(r.srcLen)) >>> 0) !== r.srcNet) return false;
     if (r.dstLen !== 0 && ((v.dst & maskOf(r.dstLen)) >>> 0) !== r.dstNet) return false;
@@ -480,18 +642,18 @@ export class IsolationModel {
   }
 
   /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null). */
-  private aclStage(host: string, vn: string, f: Frame, src: MEndpoint | null, dst: MEndpoint | null): boolean {
+  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null): boolean {
     const h = this.state.get(host)!;
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
-    const v = f.ipv4;
+    const v = f.ipv4 ?? (f.ipv6 && !f.ipv6.bad ? f.ipv6.flow : undefined);
     // SILENT: tracked only where an ACL table applies to this frame at this host (as today), so
     // a port whose ACL has inbound rules only is not stateful; `trackWhen: 'port-has-acl'`
     // tracks every connection of a port with any rules (then its replies pass its inbound rules)
-    const hasAcl = (p: MEndpoint | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
+    const hasAcl = (p: Acls | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
     const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
     if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
-    if (this.related(h, vn, f)) return true;
+    if (f.ipv4 && this.related(h, vn, f)) return true;
     const m = connOf(h, vn, v);
     if (m && m.reply && admitsReply(m.c)) {
       advance(m.c, true, v);
@@ -508,6 +670,18 @@ export class IsolationModel {
   }
 
   // ---- lookups (linear) ----
+
+  private gatewayOf(vn: string): MGateway | undefined {
+    return this.gateways.find((g) => g.vn === vn);
+  }
+
+  /** An IPv4 address outside every subnet of virtual network `vn` (the gateway's side) that a router
+   * forwards at all: unicast, not 0/8, loopback or link-local (RFC 1122 3.2.1.3, RFC 3927 2.7). */
+  private outsideSubnets(vn: string, a: number): boolean {
+    const first = a >>> 24;
+    if (first === 0 || first === 127 || first >= 224 || a >>> 16 === 0xa9fe) return false;
+    return !this.subnets.some((s) => s.vn === vn && ((a & maskOf(s.len)) >>> 0) === s.net);
+  }
 
   private endpointByMac(s: MSubnet, mac: number): MEndpoint | undefined {
     return this.endpoints.find((p) => p.subnet === s && p.mac === mac);
@@ -576,7 +750,11 @@ export class IsolationModel {
     if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
     if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     if (f.src !== X.mac) return drop('spoofed');
-    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x86dd) {
+      if (X.ip6 === undefined) return drop('ipv6-disabled');
+      this.ipv6Egress(X, f, st);
+      return st;
+    }
     if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
     const S = X.subnet;
     if (f.arp) {
@@ -645,6 +823,22 @@ export class IsolationModel {
         return;
       }
       const D = this.endpoints.find((p) => p.vn === X.vn && p.ip === v.dst && p !== X);
+      const G = this.gatewayOf(X.vn);
+      if (!D && G && this.outsideSubnets(X.vn, v.dst)) {
+        // README "The HNV gateway": outside every subnet -> the gateway vNIC (VSID of the sender's subnet)
+        if (!this.aclStage(X.host, X.vn, f, X, null)) {
+          st.drops.push('acl-deny');
+          return;
+        }
+        if (v.ttl <= 1) {
+          st.drops.push('ttl-exceeded');
+          st.deliveries.push(hairpinDelivery(X.host, X.name));
+          return;
+        }
+        if (G.host === X.host) st.deliveries.push(portDelivery(X.host, G.port));
+        else st.remote.push({ host: G.host, subnet: S, bytes: routed(f, G.mac), routeTo: G.mac });
+        return;
+      }
       if (!D) {
         st.drops.push('no-route');
         return;
@@ -683,6 +877,199 @@ export class IsolationModel {
     return st;
   }
 
+  // ---- IPv6 of a dual-stack port (README "IPv6 CAs (dual stack)") ----
+
+  private static isNd(v: Ipv6): boolean {
+    return v.next === 58 && v.icmpType >= 133 && v.icmpType <= 137;
+  }
+
+  private static isMld(v: Ipv6): boolean {
+    return v.next === 58 && (v.icmpType === 130 || v.icmpType === 131 || v.icmpType === 132 || v.icmpType === 143);
+  }
+
+  private ipv6Egress(X: MEndpoint, f: Frame, st: Stage): void {
+    const v = f.ipv6!;
+    const S = X.subnet;
+    const drop = (r: string): void => {
+      st.drops.push(r);
+    };
+    if (v.bad) return drop('malformed');
+    const nd = IsolationModel.isNd(v);
+    const mld = IsolationModel.isMld(v);
+    // the port's CA or its EUI-64 link-local address; :: only for DAD NS, RS and MLD
+    const unspecifiedOk = v.src === UNSPECIFIED && (mld || v.icmpType === 135 || v.icmpType === 133) && v.next === 58;
+    if (v.src !== X.ip6 && v.src !== X.ll && !unspecifiedOk) return drop('spoofed');
+    if (mld) return drop('nd-ignored');
+    if (nd) {
+      if (v.hop !== 255) return drop('nd-ignored');
+      if (v.icmpType === 133) {
+        st.deliveries.push(hairpinDelivery(X.host, X.name)); // router advertisement
+        return;
+      }
+      if (v.icmpType !== 135 || v.src === UNSPECIFIED) return drop('nd-ignored');
+      const target = v6At(f.bytes, 62);
+      if (target === S.gw6 || target === ROUTER_LL || this.endpoints.some((p) => p !== X && p.subnet === S && (p.ip6 === target || p.ll === target))) {
+        st.deliveries.push(hairpinDelivery(X.host, X.name));
+        return;
+      }
+      return drop('nd-unknown');
+    }
+    // README's table: to prefix::1 or the router's link-local: an echo request to the router MAC is
+    // answered; anything else to them (SILENT: to another MAC too) is router-local
+    if (v.dst === S.gw6 || v.dst === ROUTER_LL) {
+      if (v.next === 58 && v.icmpType === 128 && f.dst === ROUTER_MAC) st.deliveries.push(hairpinDelivery(X.host, X.name));
+      else drop('router-local');
+      return;
+    }
+    if (f.dst === ROUTER_MAC) {
+      const D = isLinkLocal6(v.dst) ? undefined : this.endpoints.find((p) => p !== X && p.vn === X.vn && p.ip6 === v.dst);
+      if (!D) return drop('no-route');
+      if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) return drop('acl-deny');
+      if (v.hop <= 1) {
+        drop('ttl-exceeded');
+        st.deliveries.push(hairpinDelivery(X.host, X.name));
+        return;
+      }
+      this.toEndpoint(st, X.host, D, f, true);
+      return;
+    }
+    const D = this.endpointByMac(S, f.dst);
+    if (!D || D === X) return drop('no-port');
+    if (v.dst !== D.ip6 && v.dst !== D.ll && !v.dst.startsWith('ff')) return drop('not-for-port');
+    if (!this.aclStage(X.host, X.vn, f, X, D.host === X.host ? D : null)) return drop('acl-deny');
+    this.toEndpoint(st, X.host, D, f, false);
+  }
+
+  /** IPv6 from the wire into dual-stack subnet S at `host`, sent by host H. */
+  private ipv6Ingress(host: string, H: string, S: MSubnet, f: Frame, st: Stage): Stage {
+    const v = f.ipv6!;
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (v.bad) return drop('malformed');
+    // each host answers ND itself: none in a tunnel
+    if (IsolationModel.isNd(v) || IsolationModel.isMld(v)) return drop('nd-ignored');
+    let owned: boolean;
+    if (f.src === ROUTER_MAC) owned = this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip6 !== undefined && p.ip6 === v.src);
+    else {
+      const E = this.endpoints.find((p) => p.subnet === S && p.host === H && p.mac === f.src);
+      owned = E !== undefined && (v.src === E.ip6 || v.src === E.ll);
+    }
+    if (!owned) return drop('src-not-owned');
+    if (isGroup(f.dst)) {
+      let copies = 0;
+      for (const Y of this.localPorts(host, S)) {
+        if (IsolationModel.allows(Y.aclIn, f)) {
+          st.deliveries.push(portDelivery(host, Y.name));
+          copies++;
+        } else st.drops.push('acl-deny');
+      }
+      if (copies === 0) st.drops.push('no-port');
+      return st;
+    }
+    const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
+    if (!Y) return drop('no-port');
+    if (v.dst !== Y.ip6 && v.dst !== Y.ll && !v.dst.startsWith('ff')) return drop('not-for-port');
+    if (!this.aclStage(host, S.vn, f, null, Y)) return drop('acl-deny');
+    st.deliveries.push(portDelivery(host, Y.name));
+    return st;
+  }
+
+  // ---- a virtual switch's port (README "Virtual switches and NAT networking") ----
+
+  /** switch-guard, acl-out (a VM's port with an ACL), switch (learn, then known unicast or flood), acl-in per copy. */
+  private switchEgress(P: MSwitchPort, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    const f = parseFrame(b);
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    const mine = this.switchPorts.filter((q) => q.host === P.host && q.sw === P.sw);
+    if (P.role === 'nic') {
+      // the bound NIC: anyone outside, but never a group source nor a MAC of this switch's ports
+      if (isGroup(f.src) || mine.some((q) => q.role !== 'nic' && q.mac === f.src)) return drop('spoofed');
+    } else if (f.src !== P.mac || (f.arp && f.arp.sha !== P.mac)) return drop('spoofed');
+    const zone = `switch ${P.host}/${P.sw}`;
+    // ACLs apply to IP (IPv4 and IPv6); ARP and other EtherTypes pass
+    const isIp = et === 0x0800 || et === 0x86dd;
+    // stateful in the switch's zone: a port with any ACL rules tracks what it sends (its replies then pass its acl-in)
+    const stage = (p: MSwitchPort, out: boolean): boolean => (out ? p.aclOut : p.aclIn) !== null || (this.trackWhen === 'port-has-acl' && (p.aclIn !== null || p.aclOut !== null));
+    // IPv6 there is the VM's own (addresses policy does not know): the rules alone decide it (README)
+    const v6 = et === 0x86dd;
+    // broadcast/multicast: the rules alone, as on an HNV port (never tracked)
+    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
+    // a connection starts only with a frame that is delivered somewhere (SILENT: as the engine commits)
+    const h = this.state.get(P.host)!;
+    const connsBefore = new Set(h.conns);
+    if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
+    const table = this.learned(P.host, P.sw);
+    table.set(f.src, P.name);
+    const known = isGroup(f.dst) ? undefined : table.get(f.dst);
+    const targets = known !== undefined ? mine.filter((q) => q.name === known && q !== P) : mine.filter((q) => q !== P);
+    let copies = 0;
+    for (const Q of targets) {
+      if (isIp && stage(Q, false) && !ok(null, Q)) {
+        st.drops.push('acl-deny');
+        continue;
+      }
+      st.deliveries.push(portDelivery(P.host, Q.name));
+      copies++;
+    }
+    // SILENT: a flood with no copy counts one no-port, as an HNV flood's (also after refused copies);
+    // known unicast refused by its port's acl-in is only that acl-deny
+    if (copies === 0 && (known === undefined || targets.length === 0)) st.drops.push('no-port');
+    if (copies === 0) h.conns = h.conns.filter((c) => connsBefore.has(c));
+    return st;
+  }
+
+  private learned(host: string, sw: string): Map<number, string> {
+    const h = this.state.get(host)!;
+    let t = h.learned.get(sw);
+    if (!t) h.learned.set(sw, (t = new Map()));
+    return t;
+  }
+
+  // ---- the gateway vNIC: the gateway host's stack answers into the network ----
+
+  /** gateway-guard (its own MAC, IPv4 only, a source outside every subnet), then the router. */
+  private gatewayEgress(G: MGateway, b: Uint8Array): Stage {
+    const st = new Stage();
+    const drop = (r: string): Stage => {
+      st.drops.push(r);
+      return st;
+    };
+    if (b.length < 14) return drop('malformed');
+    const et = u16(b, 12);
+    const f = parseFrame(b);
+    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
+    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
+    if (f.src !== G.mac) return drop('spoofed');
+    // IPv4 only: the router MAC is a permanent neighbour there (no ARP), IPv6 is not routed out
+    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x0806) return drop('arp-ignored');
+    if (et !== 0x0800) return drop('ethertype');
+    const v = f.ipv4!;
+    // SILENT: the port only routes: anything not to the router MAC has no route (checked before the source)
+    if (f.dst !== ROUTER_MAC) return drop('no-route');
+    if (!this.outsideSubnets(G.vn, v.src)) return drop('spoofed');
+    const D = this.endpoints.find((p) => p.vn === G.vn && p.ip === v.dst);
+    if (!D) return drop('no-route');
+    if (!this.aclStage(G.host, G.vn, f, null, D.host === G.host ? D : null)) return drop('acl-deny');
+    if (v.ttl <= 1) {
+      st.drops.push('ttl-exceeded');
+      st.deliveries.push(hairpinDelivery(G.host, G.port));
+      return st;
+    }
+    this.toEndpoint(st, G.host, D, f, true);
+    return st;
+  }
+
   // ---- ingress: a datagram from the underlay ----
 
   private hostOfPa(pa: number): string | undefined {
@@ -716,7 +1103,8 @@ export class IsolationModel {
     // the tunnel header checks include a whole inner Ethernet header (wire/vxlan.ts, wire/gre.ts)
     if (inner.length < 14) return drop('malformed');
     const S = this.subnets.find((s) => s.vsid === vsid);
-    if (!S || this.localPorts(host, S).length === 0) return drop('unknown-vni');
+    // the gateway host knows every subnet of its networks, ports there or not
+    if (!S || (this.localPorts(host, S).length === 0 && this.gatewayOf(S.vn)?.host !== host)) return drop('unknown-vni');
     if (S.encap !== kind) return drop('encap-mismatch');
     return this.ingress(host, H, S, inner.slice());
   }
@@ -731,7 +1119,7 @@ export class IsolationModel {
     if (b.length < 14) return drop('malformed');
     const et = u16(b, 12);
     if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
-    if (et === 0x86dd) return drop('ipv6-disabled');
+    if (et === 0x86dd) return S.gw6 === undefined ? drop('ipv6-disabled') : this.ipv6Ingress(host, H, S, parseFrame(b), st);
     if (et !== 0x0800 && et !== 0x0806) return drop('ethertype');
     const f = parseFrame(b);
     if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
@@ -739,7 +1127,8 @@ export class IsolationModel {
     let owned = false;
     if (f.src === ROUTER_MAC) {
       const v = f.ipv4;
-      owned = v !== undefined && this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip === v.src);
+      // a frame H routed: from a CA of H, or from outside when H is the network's gateway host
+      owned = v !== undefined && (this.endpoints.some((p) => p.vn === S.vn && p.host === H && p.ip === v.src) || (this.gatewayOf(S.vn)?.host === H && this.outsideSubnets(S.vn, v.src)));
     } else {
       const E = this.endpoints.find((p) => p.subnet === S && p.host === H && p.mac === f.src);
       if (E && f.ipv4) owned = f.ipv4.src === E.ip || isDhcpFromZero(f);
@@ -762,7 +1151,12 @@ export class IsolationModel {
       if (copies === 0) st.drops.push('no-port');
     } else {
       const Y = this.endpoints.find((p) => p.host === host && p.subnet === S && p.mac === f.dst);
-      if (!Y) st.drops.push('no-port');
+      const G = this.gatewayOf(S.vn);
+      if (!Y && G && G.host === host && f.dst === G.mac) {
+        // the gateway vNIC takes what was routed outside: a destination inside the network is not for it
+        if (v && !this.outsideSubnets(S.vn, v.dst)) st.drops.push('not-for-port');
+        else st.deliveries.push(portDelivery(host, G.port));
+      } else if (!Y) st.drops.push('no-port');
       else if (v && !IsolationModel.forPort(v, S, Y)) st.drops.push('not-for-port');
       else if (!this.aclStage(host, S.vn, f, null, Y)) st.drops.push('acl-deny');
       else st.deliveries.push(portDelivery(host, Y.name));

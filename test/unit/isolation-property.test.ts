@@ -1,11 +1,12 @@
 // Issue 12, item 7: the engine against the reference model of /work/notes/isolation-spec.md.
 // For random policies (several tenants with the same CA prefixes and addresses, VXLAN and NVGRE
-// subnets, random ACLs) and random frame sequences (every kind, mostly almost-valid), each
+// subnets, dual-stack subnets, random ACLs, virtual switches of each type with NAT networks, HNV
+// gateways) and random frame sequences (every kind, mostly almost-valid), each
 // frame's outcome in the engine - which ports got it, what crossed the underlay, what was answered
 // back - must equal the model's; the drop reasons too (SWITCHYARD_FUZZ_REASONS=0 turns that
 // comparison off). Independently of the model: no frame ever reaches a port (or a VSID on the
 // underlay) of another virtual network than its sender's (for a datagram from the underlay: than
-// its VSID's).
+// its VSID's), and no frame leaves a switch (a switch is local to its host).
 //
 // Knobs (environment): SWITCHYARD_FUZZ_FRAMES (default 100000; `make fuzz` runs 1000000),
 // SWITCHYARD_FUZZ_SEED, SWITCHYARD_FUZZ_KINDS (comma-separated frame kinds, see arbitraries.ts),
@@ -36,6 +37,7 @@ const PER_WORLD = 250;
 
 function summary(policy: Policy): string {
   const lines = policy.networkInterfaces.map((n) => {
+    if (n.switch !== undefined) return `  ${n.host}/${n.name}: switch ${n.switch} ${n.macAddress}${n.accessControlList ? ` (acl ${n.accessControlList})` : ''}`;
     const s = policy.virtualNetworks.find((v) => v.name === n.virtualNetwork)!.subnets.find((x) => x.name === n.subnet)!;
     const acl = [s.accessControlList && `subnet acl ${s.accessControlList}`, n.accessControlList && `acl ${n.accessControlList}`].filter(Boolean).join(', ');
     return `  ${n.host}/${n.name}: ${n.virtualNetwork}/${n.subnet} vsid ${s.vsid} ${s.encapsulation} ${s.addressPrefix} ${n.ipAddress} ${n.macAddress}${acl ? ` (${acl})` : ''}`;
@@ -44,13 +46,25 @@ function summary(policy: Policy): string {
   const acls = policy.accessControlLists.map(
     (a) => `  ${a.name}: ${a.aclRules.map((r) => `${r.type} ${r.priority} ${r.action} ${r.protocol} ${r.sourceAddressPrefix}:${r.sourcePortRange} -> ${r.destinationAddressPrefix}:${r.destinationPortRange}`).join('; ')}`,
   );
-  return `hosts: ${pas}\nports:\n${lines.join('\n')}\nacls:\n${acls.join('\n')}`;
+  const sws = (policy.switches ?? []).map((w) => `${w.name} ${w.switchType}`).join(', ');
+  const gws = policy.virtualNetworks.flatMap((v) => (v.gateway ? [`${v.name} via ${v.gateway.host}${v.gateway.nat ? ' (NAT)' : ''}`] : [])).join(', ');
+  return `hosts: ${pas}\nswitches: ${sws || 'none'}; gateways: ${gws || 'none'}\nports:\n${lines.join('\n')}\nacls:\n${acls.join('\n')}`;
 }
 
-/** The virtual network of the sender (a port's, or the VSID's for a datagram); undefined: none. */
+/** The network a port is in: its virtual network, or `switch <host>/<switch>` (a switch is local to
+ * each host); a host's own ports by their names: `gateway(<vn>)`, `vEthernet(<sw>)`, `uplink(<sw>)`. */
+function portNetwork(policy: Policy, host: string, port: string): string | undefined {
+  const n = policy.networkInterfaces.find((x) => x.host === host && x.name === port);
+  if (n) return n.switch !== undefined ? `switch ${host}/${n.switch}` : n.virtualNetwork;
+  const m = /^(gateway|vEthernet|uplink)\((.*)\)$/.exec(port);
+  if (!m) return undefined;
+  return m[1] === 'gateway' ? m[2] : `switch ${host}/${m[2]}`;
+}
+
+/** The network of the sender (a port's, or the VSID's for a datagram); undefined: none. */
 function senderNetwork(policy: Policy, e: Event): string | undefined {
   if (e.kind === 'reload') return undefined;
-  if (e.kind === 'port') return policy.networkInterfaces.find((n) => n.host === e.host && n.name === e.port)!.virtualNetwork;
+  if (e.kind === 'port') return portNetwork(policy, e.host, e.port);
   const p = e.payload;
   const vsid = e.encap === 'vxlan' ? (p[12] << 16) | (p[13] << 8) | p[14] : (p[4] << 16) | (p[5] << 8) | p[6];
   return policy.virtualNetworks.find((v) => v.subnets.some((s) => s.vsid === vsid))?.name;
@@ -64,8 +78,8 @@ function crossings(policy: Policy, e: Event, got: Outcome): string[] {
     const [what, where] = d.split(' ');
     if (what === 'port' || what === 'hairpin') {
       const [host, port] = where.split('/');
-      const n = policy.networkInterfaces.find((x) => x.host === host && x.name === port);
-      if (n?.virtualNetwork !== vn) bad.push(`${d} is in ${n?.virtualNetwork ?? 'no network'}, the sender in ${vn ?? 'none'}`);
+      const net = portNetwork(policy, host, port);
+      if (net !== vn) bad.push(`${d} is in ${net ?? 'no network'}, the sender in ${vn ?? 'none'}`);
     } else {
       const vsid = Number(d.split(' ').at(-1));
       const owner = policy.virtualNetworks.find((v) => v.subnets.some((s) => s.vsid === vsid))?.name;

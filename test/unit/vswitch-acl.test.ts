@@ -2,7 +2,7 @@
 // runs acl-out (before the switch decides) and acl-in (on every frame written to it, each flooded
 // copy too), stateful, connections tracked in the switch's zone; ARP passes (ACLs are for IP).
 import { describe, expect, it } from 'vitest';
-import { buildArpRequest, buildIpv4Udp, buildTcp } from '../../src/wire/build/frames.js';
+import { buildArpRequest, buildIpv4Udp, buildIpv6Tcp, buildTcp } from '../../src/wire/build/frames.js';
 import { figure8, rig } from '../helpers/vfp-fixtures.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { parsePolicy } from '../../src/policy/validate.js';
@@ -65,5 +65,41 @@ describe('ACLs on switch ports', () => {
     r.send('vm-d', tcp(M.d, M.c, D_IP, C_IP, 5001, 22, 0x02));
     expect(r.pull('vm-c')).toHaveLength(0);
     expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny']).toBe(1);
+  });
+
+  it('IPv6 through a switch port\'s ACL is decided by its rules alone: another flow never passes as a reply', () => {
+    // found by the property test: a VM's own IPv6 addresses are not in policy, so they all shared one
+    // id (vfp/ip6.ts) and connection tracking took (A:40000 -> B:80) for the reply of any (C:80 -> D:40000)
+    const r = rig(aclPolicy());
+    const v6 = (src: string, dst: string, srcIp6: string, dstIp6: string, sport: number, dport: number) => buildIpv6Tcp({ srcMac: src, dstMac: dst, srcIp6, dstIp6, srcPort: sport, dstPort: dport, flags: 0x02 });
+    // vm-c (web-only: inbound TCP 80) opens fe80::c:80 -> fe80::99:40000 (allowed out; no rules out)
+    r.send('vm-c', v6(M.c, M.d, 'fe80::c', 'fe80::99', 80, 40000));
+    expect(r.pull('vm-d')).toHaveLength(1);
+    // vm-d sends an unrelated flow to vm-c on port 22: its rules deny it
+    r.send('vm-d', v6(M.d, M.c, 'fe80::d', 'fe80::77', 40000, 22));
+    expect(r.pull('vm-c')).toHaveLength(0);
+    // ... and the same ports reversed from other addresses: not a reply either (was delivered)
+    r.send('vm-d', v6(M.d, M.c, 'fe80::d', 'fe80::c', 40000, 80 + 1));
+    expect(r.pull('vm-c')).toHaveLength(0);
+    r.send('vm-d', v6(M.d, M.c, 'fe80::5', 'fe80::6', 40000, 80));
+    expect(r.pull('vm-c')).toHaveLength(1); // port 80 is allowed by the rule itself
+    const before = countersToJson(r.fwd.counters, r.snap).drops['acl-deny'];
+    r.send('vm-c', v6(M.c, M.d, 'fe80::c', 'fe80::99', 22, 40000));
+    r.send('vm-d', v6(M.d, M.c, 'fe80::1', 'fe80::2', 40000, 22));
+    expect(r.pull('vm-c')).toHaveLength(0);
+    expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny']).toBe(before + 1);
+  });
+
+  it('broadcast is never tracked: a broadcast with a connection\'s reply addresses meets every inbound ACL', () => {
+    // found by the property test: a sender with rules ran conntrack at acl-out, before the switch
+    // layer marked the frame a group one, so a broadcast "reply" skipped every copy's acl-in
+    const p = aclPolicy();
+    const r = rig({ ...p, networkInterfaces: p.networkInterfaces.map((n) => (n.name === 'vm-d' ? { ...n, accessControlList: 'web-only' } : n)) });
+    r.send('vm-d', tcp(M.d, 'ff:ff:ff:ff:ff:ff', D_IP, '172.30.0.1', 40000, 5000, 0x02));
+    expect(r.pull(hostPortName('int'))).toHaveLength(1);
+    expect(r.pull('vm-c')).toHaveLength(0); // web-only: TCP 80 only
+    // vm-d (switch ports may use any IP) sends the reverse tuple broadcast: not a reply, vm-c's rules deny it
+    r.send('vm-d', tcp(M.d, 'ff:ff:ff:ff:ff:ff', '172.30.0.1', D_IP, 5000, 40000, 0x12));
+    expect(r.pull('vm-c')).toHaveLength(0);
   });
 });

@@ -18,7 +18,7 @@ import type { AclInput } from '../acl-types.js';
 import type { Layer } from '../layer.js';
 import type { PortInfo } from '../snapshot.js';
 import { UF_DENY_CT_CHECK } from '../uft.js';
-import { dropWith, ipText, type LayerCtx } from './ctx.js';
+import { dropWith, ipText, isGroupMac, type LayerCtx } from './ctx.js';
 
 /** The rank of the first rule of `t` matching `f`, or -1. */
 export function aclLookup(c: LayerCtx, t: AclTable, f: AclInput): number {
@@ -76,7 +76,17 @@ function aclLayer(c: LayerCtx, d: Decision, L: Layer, who: string): number {
     if (d.rec) d.step(L.name, null, 'not IP on a switch port: ACLs apply to IP only, pass');
     return CONTINUE;
   }
-  if (!d.group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
+  // A switch port's VM uses IPv6 addresses of its own, which policy does not know: they all share
+  // id 0 (ip6.ts), so a connection or a cached verdict keyed by them would stand for every other
+  // such flow (another flow with the ports reversed passed as a reply). Its rules decide each frame.
+  const onSwitch = (L.name === 'acl-out' ? d.src : d.dstPort)!.switchIndex >= 0;
+  const ownV6 = f.kind === K_IPV6 && onSwitch;
+  // broadcast/multicast are never tracked (as on an HNV port); a switch port's acl-out runs before
+  // the switch layer marks the frame a group one, so look at the MAC here (a broadcast "reply"
+  // passed every port's inbound rules)
+  const group = d.group || (onSwitch && isGroupMac(f.dstMac));
+  if (ownV6) d.cacheable = false;
+  else if (!group && !d.track && (f.isIp || f.kind === K_IPV6) && (hasRules(d.src) || hasRules(d.dstPort))) conntrackStage(c, d);
   if (d.ctReply || d.ctRelated) return CONTINUE;
   const t = L.acl;
   if (t === null) {
