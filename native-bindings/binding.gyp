@@ -24,7 +24,10 @@
         'src/uring.cc',
       ],
       # liburing (Debian liburing-dev, scripts/setup.sh): TAP batches through io_uring (uring.cc).
-      'libraries': ['-luring'],
+      # Linked statically: the addon also runs where only it is copied and no liburing2 is
+      # installed (the two-VM test's guests: the agent died there with "liburing.so.2: cannot
+      # open shared object file").
+      'libraries': ['-l:liburing.a'],
       # C++ exceptions: setup calls throw Napi::Error (with .code); batch calls never throw on I/O.
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       'defines': ['NAPI_VERSION=8'],
