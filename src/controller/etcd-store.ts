@@ -250,31 +250,52 @@ export class EtcdStore implements PolicyStore {
     }
   }
 
-  /**
-   * One transaction conditioned on the mirror being current; on success the mirror takes the
-   * change at once (the watch's copy of it is skipped). Without a base revision a lost race is
-   * retried here against the caught-up mirror; with one, the caller re-validates.
-   */
-  private async write(kind: PolicyKind, name: string, body: string | undefined, conditions: WriteConditions): Promise<number> {
-    const key = `${kind}/${name}`;
-    for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw new Error('etcd store is closed');
-      const current = this.entries.get(key);
+  /** One resource put (a body) or deleted (undefined), under the caller's conditions. */
+  private write(kind: PolicyKind, name: string, body: string | undefined, conditions: WriteConditions): Promise<number> {
+    return this.transact(conditions, () => {
+      const current = this.entries.get(`${kind}/${name}`);
       if (body === undefined && current === undefined) throw new NotFoundError(`${kind}/${name} not found`);
       this.check(current, conditions);
+      return [{ kind, name, body, before: current?.body }];
+    });
+  }
+
+  /**
+   * The one way the store writes: a transaction of every put and delete `prepare` returns,
+   * conditioned on the mirror being current (the `revision` key unchanged), so all of it lands at
+   * one etcd revision or none does; on success the mirror takes the change at once (the watch's
+   * copy of it is skipped). `prepare` checks the caller's conditions against the mirror and runs
+   * again after a lost race, once the mirror has caught up; with a base revision the caller
+   * re-validates instead (StoreConflictError).
+   */
+  private async transact(conditions: Pick<WriteConditions, 'baseRevision'>, prepare: () => PreparedWrite[]): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new Error('etcd store is closed');
+      const writes = prepare();
       const base = this.rev;
-      const op = body === undefined ? this.client.delete().key(this.resourceKey(kind, name)) : this.client.put(this.resourceKey(kind, name)).value(body);
-      const result = await this.client
-        .if(this.metaKey, 'Mod', '==', base)
-        .then(op, this.client.put(this.metaKey).value(''))
-        .else(this.client.get(this.metaKey))
-        .commit();
+      const ops = writes.map((w) => {
+        const key = this.resourceKey(w.kind, w.name);
+        return w.body === undefined ? this.client.delete().key(key) : this.client.put(key).value(w.body);
+      });
+      let result;
+      try {
+        result = await this.client
+          .if(this.metaKey, 'Mod', '==', base)
+          .then(...ops, this.client.put(this.metaKey).value(''))
+          .else(this.client.get(this.metaKey))
+          .commit();
+      } catch (error) {
+        throw limitError(error, writes.length) ?? error;
+      }
       if (result.succeeded) {
         const revision = Number(result.header.revision);
         if (this.rev === base) {
-          if (body === undefined) this.entries.delete(key);
-          else this.entries.set(key, { body, revision });
-          this.record(revision, kind, name, current?.body, body);
+          for (const w of writes) {
+            const key = `${w.kind}/${w.name}`;
+            if (w.body === undefined) this.entries.delete(key);
+            else this.entries.set(key, { body: w.body, revision });
+            this.record(revision, w.kind, w.name, w.before, w.body);
+          }
           this.rev = revision;
           this.notify();
         }
@@ -323,49 +344,16 @@ export class EtcdStore implements PolicyStore {
    * of them the `revision` key; `--max-request-bytes`, default 1.5 MiB): past them the write is
    * refused whole with a `StoreLimitError` that says which bound.
    */
-  async writeMany(writes: StoreWrite[], conditions: Pick<WriteConditions, 'baseRevision'> = {}): Promise<number> {
+  writeMany(writes: StoreWrite[], conditions: Pick<WriteConditions, 'baseRevision'> = {}): Promise<number> {
     const bodies = writes.map((w) => (w.resource === undefined ? undefined : JSON.stringify(w.resource)));
-    for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw new Error('etcd store is closed');
+    return this.transact(conditions, () => {
       this.check(undefined, conditions);
-      const befores = writes.map((w) => this.entries.get(`${w.kind}/${w.name}`));
-      const absent = writes.findIndex((w, i) => w.resource === undefined && befores[i] === undefined);
-      if (absent >= 0) throw new NotFoundError(`${writes[absent]!.kind}/${writes[absent]!.name} not found`);
-      const base = this.rev;
-      const ops = writes.map((w, i) => {
-        const key = this.resourceKey(w.kind, w.name);
-        const body = bodies[i];
-        return body === undefined ? this.client.delete().key(key) : this.client.put(key).value(body);
+      return writes.map((w, i) => {
+        const before = this.entries.get(`${w.kind}/${w.name}`);
+        if (w.resource === undefined && before === undefined) throw new NotFoundError(`${w.kind}/${w.name} not found`);
+        return { kind: w.kind, name: w.name, body: bodies[i], before: before?.body };
       });
-      let result;
-      try {
-        result = await this.client
-          .if(this.metaKey, 'Mod', '==', base)
-          .then(...ops, this.client.put(this.metaKey).value(''))
-          .else(this.client.get(this.metaKey))
-          .commit();
-      } catch (error) {
-        throw limitError(error, writes.length) ?? error;
-      }
-      if (result.succeeded) {
-        const revision = Number(result.header.revision);
-        if (this.rev === base) {
-          writes.forEach((w, i) => {
-            const key = `${w.kind}/${w.name}`;
-            const body = bodies[i];
-            if (body === undefined) this.entries.delete(key);
-            else this.entries.set(key, { body, revision });
-            this.record(revision, w.kind, w.name, befores[i]?.body, body);
-          });
-          this.rev = revision;
-          this.notify();
-        }
-        return revision;
-      }
-      const winner = Number(result.responses[0]?.response_range.kvs[0]?.mod_revision ?? 0);
-      await this.catchUp(winner);
-      if (conditions.baseRevision !== undefined || attempt >= 5) throw new StoreConflictError(base, this.rev);
-    }
+    });
   }
 
   changesSince(revision: number, limits: ChangeLimits = {}): StoreChange[] | undefined {
@@ -393,6 +381,14 @@ export class EtcdStore implements PolicyStore {
 }
 
 /** etcd's refusal of a too-large transaction as a `StoreLimitError` (undefined for other errors). */
+/** A write of `transact`: the body to put (undefined: delete) and the body it replaces (for the change log). */
+interface PreparedWrite {
+  kind: PolicyKind;
+  name: string;
+  body: string | undefined;
+  before: string | undefined;
+}
+
 function limitError(error: unknown, writes: number): StoreLimitError | undefined {
   const message = (error as Error).message ?? '';
   if (/too many operations in txn request/.test(message)) {
