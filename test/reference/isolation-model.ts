@@ -481,9 +481,37 @@ function advance(c: Conn, reply: boolean, v: Ipv4): void {
 // ---- the model ------------------------------------------------------------------------------
 
 /** Where one stage (one host) sends the frame, and what it drops. */
+/**
+ * What every port's first layer checks first, in this order: a frame too short for Ethernet, one
+ * the parser finds malformed (spec step 0), a VLAN/QinQ tag. The parsed frame, or undefined when
+ * `st` has taken the drop.
+ */
+function portFrame(b: Uint8Array, st: Stage): Frame | undefined {
+  if (b.length < 14) {
+    st.drop('malformed');
+    return undefined;
+  }
+  const f = parseFrame(b);
+  if (f.arp?.bad || f.ipv4?.bad) {
+    st.drop('malformed');
+    return undefined;
+  }
+  const et = u16(b, 12);
+  if (et === 0x8100 || et === 0x88a8 || et === 0x9100) {
+    st.drop('vlan-tagged');
+    return undefined;
+  }
+  return f;
+}
+
 class Stage {
   deliveries: string[] = [];
   drops: string[] = [];
+  /** Ends the stage with drop reason `r`. */
+  drop(r: string): Stage {
+    this.drops.push(r);
+    return this;
+  }
   /** Encapsulated copies to follow: (to host, subnet, frame bytes; the new destination MAC when routed). */
   remote: { host: string; subnet: MSubnet; bytes: Uint8Array; routeTo: number | undefined }[] = [];
 }
@@ -739,16 +767,10 @@ export class IsolationModel {
 
   private egress(X: MEndpoint, b: Uint8Array): Stage {
     const st = new Stage();
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
-    if (b.length < 14) return drop('malformed');
+    const drop = (r: string): Stage => st.drop(r);
+    const f = portFrame(b, st);
+    if (f === undefined) return st;
     const et = u16(b, 12);
-    const f = parseFrame(b);
-    // spec step 0: whatever the parser reads and finds malformed is that first
-    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
-    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     if (f.src !== X.mac) return drop('spoofed');
     if (et === 0x86dd) {
       if (X.ip6 === undefined) return drop('ipv6-disabled');
@@ -943,10 +965,7 @@ export class IsolationModel {
   /** IPv6 from the wire into dual-stack subnet S at `host`, sent by host H. */
   private ipv6Ingress(host: string, H: string, S: MSubnet, f: Frame, st: Stage): Stage {
     const v = f.ipv6!;
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
+    const drop = (r: string): Stage => st.drop(r);
     if (v.bad) return drop('malformed');
     // each host answers ND itself: none in a tunnel
     if (IsolationModel.isNd(v) || IsolationModel.isMld(v)) return drop('nd-ignored');
@@ -981,15 +1000,10 @@ export class IsolationModel {
   /** switch-guard, acl-out (a VM's port with an ACL), switch (learn, then known unicast or flood), acl-in per copy. */
   private switchEgress(P: MSwitchPort, b: Uint8Array): Stage {
     const st = new Stage();
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
-    if (b.length < 14) return drop('malformed');
+    const drop = (r: string): Stage => st.drop(r);
+    const f = portFrame(b, st);
+    if (f === undefined) return st;
     const et = u16(b, 12);
-    const f = parseFrame(b);
-    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
-    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     const mine = this.switchPorts.filter((q) => q.host === P.host && q.sw === P.sw);
     if (P.role === 'nic') {
       // the bound NIC: anyone outside, but never a group source nor a MAC of this switch's ports
@@ -1040,15 +1054,10 @@ export class IsolationModel {
   /** gateway-guard (its own MAC, IPv4 only, a source outside every subnet), then the router. */
   private gatewayEgress(G: MGateway, b: Uint8Array): Stage {
     const st = new Stage();
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
-    if (b.length < 14) return drop('malformed');
+    const drop = (r: string): Stage => st.drop(r);
+    const f = portFrame(b, st);
+    if (f === undefined) return st;
     const et = u16(b, 12);
-    const f = parseFrame(b);
-    if (f.arp?.bad || f.ipv4?.bad) return drop('malformed');
-    if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
     if (f.src !== G.mac) return drop('spoofed');
     // IPv4 only: the router MAC is a permanent neighbour there (no ARP), IPv6 is not routed out
     if (et === 0x86dd) return drop('ipv6-disabled');
@@ -1079,10 +1088,7 @@ export class IsolationModel {
   /** Steps 1-2: outer checks, then the inner frame. */
   private fromUnderlay(host: string, srcPa: number, kind: 'vxlan' | 'nvgre', p: Uint8Array): Stage {
     const st = new Stage();
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
+    const drop = (r: string): Stage => st.drop(r);
     const H = this.hostOfPa(srcPa);
     if (H === undefined || H === host) return drop('unknown-src-pa');
     let vsid: number;
@@ -1112,10 +1118,7 @@ export class IsolationModel {
   /** Steps 3-6 at `host` for a frame of subnet S sent by host H. */
   private ingress(host: string, H: string, S: MSubnet, b: Uint8Array): Stage {
     const st = new Stage();
-    const drop = (r: string): Stage => {
-      st.drops.push(r);
-      return st;
-    };
+    const drop = (r: string): Stage => st.drop(r);
     if (b.length < 14) return drop('malformed');
     const et = u16(b, 12);
     if (et === 0x8100 || et === 0x88a8 || et === 0x9100) return drop('vlan-tagged');
