@@ -3,24 +3,13 @@
 // reopens, generation invalidation (an ACL added while a flow runs stops its next frame), and
 // replication copies filtered per receiving port.
 import { describe, expect, it } from 'vitest';
-import type { AclRule, Policy } from '../../src/policy/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { buildIpv4Udp, buildTcp, buildVxlan } from '../../src/wire/build/frames.js';
 import { MAC, PA2, figure8, rig } from '../helpers/vfp-fixtures.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
+import { rule } from '../helpers/acl-rule.js';
 
-const rule = (name: string, o: Partial<AclRule>): AclRule => ({
-  name,
-  protocol: 'All',
-  sourceAddressPrefix: '*',
-  destinationAddressPrefix: '*',
-  sourcePortRange: '*',
-  destinationPortRange: '*',
-  action: 'Allow',
-  type: 'Inbound',
-  priority: 1000,
-  ...o,
-});
 
 /** contoso-sql: inbound only TCP 80 from the virtual network; everything outbound. */
 function guarded(): Policy {

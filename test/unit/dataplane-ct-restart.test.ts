@@ -4,25 +4,14 @@
 // buffer still lets the reply direction of an established connection through a stateful ACL,
 // while one started with an empty table (the old behaviour, `--no-keep-conntrack`) denies it.
 import { describe, expect, it } from 'vitest';
-import type { AclRule, Policy } from '../../src/policy/types.js';
+import type { Policy } from '../../src/policy/types.js';
 import { buildTcp, buildVxlan } from '../../src/wire/build/frames.js';
 import { MAC, PA2, figure8, rig } from '../helpers/vfp-fixtures.js';
 import { countersToJson } from '../../src/dataplane/counters.js';
 import { ConnTrack, Ct, DEFAULT_CT_TIMEOUTS, conntrackBytes } from '../../src/vfp/conntrack.js';
 import { FlowFields, K_IPV4, PROTO_TCP, PROTO_UDP } from '../../src/vfp/flowkey.js';
+import { rule } from '../helpers/acl-rule.js';
 
-const rule = (name: string, o: Partial<AclRule>): AclRule => ({
-  name,
-  protocol: 'All',
-  sourceAddressPrefix: '*',
-  destinationAddressPrefix: '*',
-  sourcePortRange: '*',
-  destinationPortRange: '*',
-  action: 'Allow',
-  type: 'Inbound',
-  priority: 1000,
-  ...o,
-});
 
 /** contoso-sql: nothing inbound but replies (a stateful rule); everything outbound. */
 function repliesOnly(): Policy {

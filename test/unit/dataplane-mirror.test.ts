@@ -6,11 +6,10 @@ import { countersToJson } from '../../src/dataplane/counters.js';
 import { parsePolicy } from '../../src/policy/validate.js';
 import type { Policy } from '../../src/policy/types.js';
 import { buildIpv4Udp, buildTcp, pattern, toHex } from '../../src/wire/build/frames.js';
-import { Forwarder, TSO_SLOT } from '../../src/dataplane/forwarder.js';
 import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { BIG_COPIES } from '../../src/dataplane/copy-batch.js';
 import { MAC, PA2, ROUTER, figure8, rig } from '../helpers/vfp-fixtures.js';
-import { VnetPort } from '../helpers/vnet-port.js';
+import { vnetForwarder } from '../helpers/vnet-port.js';
 
 /** contoso-sql mirrored to contoso-app (same subnet) and contoso-db2 (another subnet: no copy). */
 function mirrored(): Policy {
@@ -58,13 +57,7 @@ describe('port mirroring', () => {
 
   it('TSO super-frames, sent and received, reach the Destination whole with their virtio-net header', () => {
     const snap = compileSnapshot(mirrored(), 'host1', 1);
-    const fwd = new Forwarder({ ports: [] }, snap, { now: () => 1_000_000, bigSlotSize: TSO_SLOT });
-    const ports = new Map<string, VnetPort>();
-    for (const p of snap.ports) {
-      const mp = new VnetPort(p.name);
-      ports.set(p.name, mp);
-      fwd.setPort(p.index, mp);
-    }
+    const { fwd, ports } = vnetForwarder(snap);
     const send = (name: string, frame: Uint8Array, n = 1) => {
       for (let k = 0; k < n; k++) ports.get(name)!.push(frame);
       fwd.pollPort(snap.portByName.get(name)!);

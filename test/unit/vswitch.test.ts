@@ -9,8 +9,8 @@ import { compileSnapshot } from '../../src/vfp/snapshot.js';
 import { parsePolicy } from '../../src/policy/validate.js';
 import type { Policy } from '../../src/policy/types.js';
 import { hostPortName } from '../../src/vfp/switch-compile.js';
-import { VnetPort } from '../helpers/vnet-port.js';
-import { Forwarder, TSO_SLOT } from '../../src/dataplane/forwarder.js';
+import { VnetPort, vnetForwarder } from '../helpers/vnet-port.js';
+import { Forwarder } from '../../src/dataplane/forwarder.js';
 
 const M = { a: '02:00:00:00:04:0a', b: '02:00:00:00:04:0b', c: '02:00:00:00:04:0c', d: '02:00:00:00:04:0d', x: '02:00:00:00:04:99' };
 
@@ -198,13 +198,7 @@ describe('flooding with offloads', () => {
 describe('flooding a TSO super-frame', () => {
   it('copies it whole, with its virtio-net header, to every port of the switch (not only the first)', () => {
     const snap = compileSnapshot(switchPolicy(), 'host1', 1);
-    const fwd = new Forwarder({ ports: [] }, snap, { now: () => 1_000_000, bigSlotSize: TSO_SLOT });
-    const ports = new Map<string, VnetPort>();
-    for (const p of snap.ports) {
-      const mp = new VnetPort(p.name);
-      ports.set(p.name, mp);
-      fwd.setPort(p.index, mp);
-    }
+    const { fwd, ports } = vnetForwarder(snap);
     // NEEDS_CSUM, GSO TCPV4, hdr_len 54, gso_size 1448, csum_start 34, csum_offset 16, num_buffers 1
     const hdr = Uint8Array.from([1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 1, 0]);
     const payload = new Uint8Array(20_000);
