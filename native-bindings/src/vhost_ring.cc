@@ -277,18 +277,27 @@ inline void LoadDesc(const Ring& r, uint32_t i, Desc* out) { std::memcpy(out, &r
 
 // The worker of a frame's flow: exactly io/steering.ts steerWorker (the TAP's eBPF program and
 // the uplinks' filters compute the same), so a guest's flow meets the worker that sees its
-// replies whatever transmit queue the guest chose.
+// replies whatever transmit queue the guest chose. An ICMP error goes with the packet it quotes
+// (its connection, which makes the error RELATED, is on that packet's worker).
 uint32_t SteerLane(const uint8_t* f, size_t len, uint32_t n) {
   if (n <= 1 || len < 34 || f[12] != 0x08 || f[13] != 0x00) return 0;
   auto u16 = [&](size_t o) { return static_cast<uint32_t>((f[o] << 8) | f[o + 1]); };
   auto u32 = [&](size_t o) { return (u16(o) << 16) | u16(o + 2); };
-  uint32_t ports = 0;
-  if ((u16(20) & 0x3fff) == 0 && (f[23] == 6 || f[23] == 17)) {
-    const size_t ihl = static_cast<size_t>(f[14] & 0x0f) << 2;
-    if (len < 18 + ihl) return 0;
-    ports = u16(14 + ihl) ^ u16(16 + ihl);
+  size_t ip = 14;
+  if (f[23] == 1 && (u16(20) & 0x3fff) == 0) {
+    const size_t q = ip + (static_cast<size_t>(f[14] & 0x0f) << 2) + 8;
+    const uint8_t type = len >= q + 20 ? f[q - 8] : 0;
+    if ((type == 3 || type == 11 || type == 12) && (f[q] >> 4) == 4 && (f[q] & 0x0f) >= 5 &&
+        len >= q + (static_cast<size_t>(f[q] & 0x0f) << 2) + 8)
+      ip = q;
   }
-  uint32_t x = u32(26) ^ u32(30) ^ ports;
+  uint32_t ports = 0;
+  if ((u16(ip + 6) & 0x3fff) == 0 && (f[ip + 9] == 6 || f[ip + 9] == 17)) {
+    const size_t ihl = static_cast<size_t>(f[ip] & 0x0f) << 2;
+    if (len < ip + ihl + 4) return 0;
+    ports = u16(ip + ihl) ^ u16(ip + ihl + 2);
+  }
+  uint32_t x = u32(ip + 12) ^ u32(ip + 16) ^ ports;
   x ^= x >> 16;
   x = (x * 0x9e3779b1u) >> 16;
   return x % n;

@@ -1,18 +1,21 @@
 // The stateful side of isolation (issue 12), end to end with real tenant stacks: each tenant's
 // SQL port denies every new inbound connection. Fragmented echo replies still arrive (later
 // fragments follow their first fragment's verdict); an ICMP port unreachable about the port's
-// own UDP datagram arrives (related to its connection); and a flood of new flows from another
-// tenant's port, into a deliberately tiny connection table, neither breaks an established TCP
-// connection nor gets anything in beyond its own refused flows (counted as ct-limit).
+// own UDP datagram arrives (related to its connection), for a flow on each of the agent's two
+// workers; and a flood of new flows from another tenant's port, into a deliberately tiny
+// connection table, neither breaks an established TCP connection nor gets anything in beyond its
+// own refused flows (counted as ct-limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIn, run, spawnIn } from '../../src/lab/run.js';
 import { ping } from '../../src/lab/probes.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
+import { flowWorker } from '../../src/io/steering.js';
 import type { Policy } from '../../src/policy/types.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 import { startFigure8, type Figure8Run } from './lab-helpers.js';
 
 const PY = '/usr/bin/python3';
+const WORKERS = 2;
 
 function denyInbound(): Policy {
   const p = figure8Policy();
@@ -39,8 +42,9 @@ async function drops(r: Figure8Run, host: string): Promise<Record<string, number
 describe('isolation: connection state across fragments, ICMP errors and floods (issue 12)', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
-    // a connection table of 64 slots per worker: the flood below fills it
-    r = await startFigure8({ policy: denyInbound(), agentArgs: ['--ct-capacity', '64', '--new-flows-per-second', '0'] });
+    // a connection table of 64 slots per worker: the flood below fills it; two workers, each with
+    // its own table, so an ICMP error must reach the worker of the flow it quotes
+    r = await startFigure8({ policy: denyInbound(), agentArgs: ['--workers', String(WORKERS), '--ct-capacity', '64', '--new-flows-per-second', '0'] });
   }, 90_000);
   afterAll(async () => {
     await r?.teardown();
@@ -57,25 +61,41 @@ describe('isolation: connection state across fragments, ICMP errors and floods (
   });
 
   it('an ICMP port unreachable about its own datagram reaches it (related)', async () => {
+    // One source port whose flow is steered to each worker (io/steering.ts): the port unreachable
+    // comes back through the uplink and is RELATED only on the worker holding the connection.
+    // With an ephemeral port this covered one worker per run, at random, and failed half the time
+    // while ICMP errors were steered by their own addresses (the other worker dropped them: acl-deny).
+    const sql = 0x0a01010b;
+    const web = 0x0a01010c;
+    const ports = Array.from({ length: WORKERS }, (_, w) => {
+      let p = 40000;
+      while (flowWorker(sql, web, p ^ 9, WORKERS) !== w) p++;
+      return p;
+    });
     const code = [
-      'import socket',
-      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-      's.settimeout(1.5)',
-      "s.connect(('10.1.1.12', 9))",
-      'res = "timeout"',
-      'for _ in range(3):',
-      "    s.send(b'x')",
-      '    try:',
-      '        s.recv(16)',
-      '        res = "data"; break',
-      '    except ConnectionRefusedError:',
-      '        res = "refused"; break',
-      '    except socket.timeout:',
-      '        pass',
-      'print(res)',
+      'import socket, sys',
+      'out = []',
+      'for port in map(int, sys.argv[1:]):',
+      '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      '    s.settimeout(1.5)',
+      "    s.bind(('0.0.0.0', port))",
+      "    s.connect(('10.1.1.12', 9))",
+      '    res = "timeout"',
+      '    for _ in range(3):',
+      "        s.send(b'x')",
+      '        try:',
+      '            s.recv(16)',
+      '            res = "data"; break',
+      '        except ConnectionRefusedError:',
+      '            res = "refused"; break',
+      '        except socket.timeout:',
+      '            pass',
+      '    s.close()',
+      '    out.append(res)',
+      "print(' '.join(out))",
     ].join('\n');
-    const out = await runIn(r.ns('contoso-sql'), PY, ['-c', code], { timeoutMs: 15_000 });
-    expect(out.stdout.trim()).toBe('refused');
+    const out = await runIn(r.ns('contoso-sql'), PY, ['-c', code, ...ports.map(String)], { timeoutMs: 30_000 });
+    expect(out.stdout.trim()).toBe(ports.map(() => 'refused').join(' '));
   });
 
   it("a flood of new flows from another tenant's port fills the table but does not break an established connection", async () => {

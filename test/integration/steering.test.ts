@@ -1,7 +1,8 @@
 // Flow steering across workers for real (root): the kernel runs the BPF programs of
 // src/io/steering.ts and each frame must reach the worker that steerWorker() names — a VXLAN
 // SO_REUSEPORT group on loopback, NVGRE raw sockets with per-worker filters, and a two-queue TAP
-// in a namespace this test makes (and removes).
+// in a namespace this test makes (and removes). ICMP errors among them: steerWorker sends one to
+// the worker of the packet it quotes (test/unit/io-steering.test.ts), and the kernel must agree.
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/io/native.js';
@@ -9,7 +10,8 @@ import { steerNvgreSocket, steerTap, steerVxlanGroup, steerWorker } from '../../
 import { TapQueue } from '../../src/io/tap.js';
 import { allocBatch } from '../../src/io/types.js';
 import { addrAdd, ip, linkConfigure, linkSetNetns, netnsAdd, netnsDelete } from '../../src/io/netdev.js';
-import { runIn, sleep } from '../../src/lab/run.js';
+import { run, runIn, sleep } from '../../src/lab/run.js';
+import { buildIcmpError, buildIpv4Udp } from '../../src/wire/build/frames.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const LOOPBACK = 0x7f000001;
@@ -37,6 +39,11 @@ function frames(): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < 40; i++) out.push(innerFrame(0x0a010102 + (i % 3), 0x0a010105, 40000 + i, 5201));
   out.push(innerFrame(0x0a010102, 0x0a010105, -1, 0));
+  // port unreachables about some of them (whole quotes, and a quote too short to count)
+  for (let i = 0; i < 16; i++) {
+    const invoking = innerFrame(0x0a010102 + (i % 3), 0x0a010105, 40000 + i, 5201).subarray(14, 14 + 28);
+    out.push(buildIcmpError({ srcIp: 0x0a010105, dstIp: 0x0a010102 + (i % 3), invoking, ...(i === 15 ? { quoteLen: 24 } : {}) }));
+  }
   return out;
 }
 
@@ -135,21 +142,35 @@ describe('flow steering (BPF)', ROOT_ONLY, () => {
       await ip(['neigh', 'add', '10.250.7.2', 'lladdr', '02:00:00:00:00:02', 'dev', name, 'nud', 'permanent'], ns);
       const script = `const d=require('node:dgram');let k=0;for(let i=0;i<24;i++){const s=d.createSocket('udp4');s.bind(41000+i,'10.250.7.1',()=>s.send('x',5201,'10.250.7.2',()=>{s.close();if(++k===24)process.exit(0)}))}`;
       await runIn(ns, process.execPath, ['-e', script]);
+      // datagrams to closed ports of the namespace: its kernel answers each with a port
+      // unreachable, which the TAP's program steers (no ICMP rate limit in this namespace)
+      await runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.icmp_ratelimit=0']);
+      const tapMac = JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', name])).stdout)[0].address as string;
+      const wb = allocBatch(24, 2048);
+      for (let i = 0; i < 24; i++) {
+        const f = buildIpv4Udp({ srcMac: '02:00:00:00:00:02', dstMac: tapMac, srcIp: '10.250.7.2', dstIp: '10.250.7.1', srcPort: 50000 + i, dstPort: 9 });
+        wb.slab.set(f, wb.start[i]);
+        wb.len[i] = f.length;
+      }
+      expect(q0.write(wb, Int32Array.from({ length: 24 }, (_, i) => i), 24)).toBe(24);
       await sleep(100);
       const seen = [0, 0];
       let udp = 0;
+      let unreachables = 0;
       [q0, q1].forEach((q, w) => {
         const b = allocBatch(64, 2048);
         for (let r = q.read(b); r > 0; r = q.read(b)) {
           for (let i = 0; i < r; i++) {
             const s = b.start[i];
             if (b.slab[s + 12] === 8 && b.slab[s + 13] === 0 && b.slab[s + 23] === 17) udp++;
+            if (b.slab[s + 12] === 8 && b.slab[s + 13] === 0 && b.slab[s + 23] === 1 && b.slab[s + 34] === 3) unreachables++;
             expect(steerWorker(b.slab, s, s + b.len[i], 2)).toBe(w);
             seen[w]!++;
           }
         }
       });
       expect(udp).toBe(24);
+      expect(unreachables).toBe(24);
       expect(seen[0]).toBeGreaterThan(0);
       expect(seen[1]).toBeGreaterThan(0);
     } finally {

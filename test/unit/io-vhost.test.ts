@@ -13,6 +13,7 @@ import { nativeAvailable } from '../../src/io/native.js';
 import { allocBatch, HEADROOM } from '../../src/io/types.js';
 import { VhostQueue, VhostUserDevice } from '../../src/io/vhost.js';
 import { steerWorker } from '../../src/io/steering.js';
+import { buildIcmpError, buildIpv4UdpPacket } from '../../src/wire/build/frames.js';
 import { DESC_F_WRITE, F, REQ, RING_BASE, VhostFrontend, until } from '../helpers/vhost-frontend.js';
 import { requires } from '../helpers/prerequisites.js';
 
@@ -298,6 +299,36 @@ describe('vhost-user back end', NATIVE, () => {
     }
     expect(got).toEqual(want);
     expect(dev.status().counters.handoff).toBe(want[1].length);
+  });
+
+  it('with two lanes an ICMP error reaches the lane of the flow it quotes', async () => {
+    dev = VhostUserDevice.open({ socket: sock, mode: 'server', lanes: 2 });
+    fe = VhostFrontend.connect(sock);
+    await until(() => dev!.connected, 'accept');
+    await fe.handshake();
+    const lanes = [VhostQueue.forLane(dev.id, 0, 'vm', true), VhostQueue.forLane(dev.id, 1, 'vm', true)];
+    const want: number[][] = [[], []];
+    for (let sport = 1000; sport < 1016; sport++) {
+      const invoking = buildIpv4UdpPacket({ srcIp: '10.1.1.21', dstIp: '10.1.1.11', srcPort: 5353, dstPort: sport });
+      const f = buildIcmpError({ srcIp: '10.1.1.11', dstIp: '10.1.1.21', invoking });
+      const flow = new Uint8Array(14 + invoking.length);
+      flow[12] = 0x08;
+      flow.set(invoking, 14);
+      const w = steerWorker(f, 0, f.length, 2);
+      expect(w).toBe(steerWorker(flow, 0, flow.length, 2));
+      want[w].push(sport);
+      fe.transmit(f);
+    }
+    expect(want[0].length).toBeGreaterThan(0);
+    expect(want[1].length).toBeGreaterThan(0);
+    const got: number[][] = [[], []];
+    for (const l of [0, 1]) {
+      const b = allocBatch(32, 2048);
+      const n = lanes[l].read(b);
+      // the quoted UDP destination port: Ethernet 14 + IPv4 20 + ICMP 8 + quoted IPv4 20 + 2
+      for (let i = 0; i < n; i++) got[l].push((b.slab[b.start[i] + 64] << 8) | b.slab[b.start[i] + 65]);
+    }
+    expect(got).toEqual(want);
   });
 
   it('fuzz: random descriptor tables and avail entries never crash the back end (every access goes through the memory table), and every chain taken is a frame or one counted drop', async () => {

@@ -9,6 +9,7 @@
  *   buildIpv4Udp({ srcIp, dstIp, srcPort, dstPort })   buildArpReply({ senderMac, senderIp, targetMac, targetIp })
  *   buildTcp({ srcPort, dstPort, seq, ack, flags })    buildIcmpEcho({ reply, id, seq })
  *   buildVxlan({ vni, inner })                         buildNvgre({ vsid, flowId, inner })
+ *   buildIcmpError({ icmpType, icmpCode, invoking })   (quotes the invoking packet's header + 8 bytes)
  */
 import { parseIpv4, parseMac } from '../addr.js';
 import { writeArp, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_LEN } from '../arp.js';
@@ -302,6 +303,34 @@ export function buildIcmpEchoPacket(o: Ipv4Options & IcmpEchoOptions = {}): Uint
 /** An Ethernet/IPv4/ICMP echo request (or reply) frame. */
 export function buildIcmpEcho(o: Ipv4Options & IcmpEchoOptions = {}): Uint8Array {
   return ethOf(o, ETHERTYPE_IPV4, buildIcmpEchoPacket(o));
+}
+
+export interface IcmpErrorOptions {
+  /** Default 3 (destination unreachable). */
+  icmpType?: number;
+  /** Default 3 (port unreachable). */
+  icmpCode?: number;
+  /** The packet the error is about (a bare IPv4 packet); its header and first 8 bytes are quoted,
+   * as an RFC 792 host does. */
+  invoking?: Uint8Array;
+  /** Quote this many bytes of `invoking` instead (a short or long quote). */
+  quoteLen?: number;
+}
+
+/** A bare IPv4/ICMP error packet (destination unreachable, time exceeded, ...) quoting `invoking`. */
+export function buildIcmpErrorPacket(o: Ipv4Options & IcmpErrorOptions = {}): Uint8Array {
+  const inv = o.invoking ?? buildIpv4UdpPacket();
+  const quote = inv.subarray(0, Math.min(inv.length, o.quoteLen ?? ((inv[0] & 0x0f) << 2) + 8));
+  const m = new Uint8Array(8 + quote.length);
+  m[0] = o.icmpType ?? 3;
+  m[1] = o.icmpCode ?? 3;
+  m.set(quote, 8);
+  writeU16(m, 2, inetChecksum(m, 0, m.length));
+  return buildIpv4Packet({ ...o, proto: IPPROTO_ICMP, payload: m });
+}
+/** An Ethernet/IPv4/ICMP error frame quoting `invoking`. */
+export function buildIcmpError(o: Ipv4Options & IcmpErrorOptions = {}): Uint8Array {
+  return ethOf(o, ETHERTYPE_IPV4, buildIcmpErrorPacket(o));
 }
 
 // ---- ARP ----
