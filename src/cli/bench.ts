@@ -337,6 +337,8 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     progress(`virtual switch bench failed: ${(err as Error).message.slice(0, 300)}`);
   }
   const fast = await fastPathWorkers();
+  progress('floors: a C program with no engine in switchyard\'s place (bench/tap-floor, 3 rounds each)');
+  const floors = await floorFigures(o.seconds);
   progress('VM case: a qemu guest to a namespace through switchyard vhost-user, OVS-DPDK vhost-user, qemu TAP on a bridge');
   const vm = await vmPaths(o.seconds);
   const cases: BenchCase[] = [];
@@ -395,6 +397,8 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
     fastPath: fast,
     /** The VM case's paths (bench/vm-vhost.ts): Gbit/s, switch CPU, notes. */
     vm,
+    /** The floors (bench/tap-floor.ts, bench/vxlan-floor.ts): medians of ratios per round. */
+    floors,
   };
   console.log(
     table(
@@ -402,6 +406,7 @@ export async function runBench(o: { seconds: number; workers?: number[]; out?: s
       cases.map((c) => [c.name, c.unit, String(c.switchyard), c.peer, String(c.kernel), `${c.ratio}${c.lowerIsBetter ? ' (peer/switchyard)' : ''}`]),
     ),
   );
+  printFloors(floors);
   const dir = o.out ?? path.resolve('bench/results');
   fs.mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, null, 2) + '\n';
@@ -426,6 +431,37 @@ async function fastPathWorkers(): Promise<{ workers: number; fps: number[] }[]> 
     progress(`fast-path benchmark failed: ${r.stderr.slice(-300)}`);
     return [];
   }
+}
+
+type FloorRun = { rounds: number; seconds: number; medians: Record<string, number> } | undefined;
+
+/**
+ * The floors in children (tsx): a C program that only moves frames, in switchyard's place, against
+ * the kernel in the same rounds (README "The floors"): what any userspace dataplane on TAPs reaches
+ * here. Three rounds each; undefined when one cannot run (no gcc, no liburing).
+ */
+async function floorFigures(seconds: number): Promise<{ switch: FloorRun; vxlan: FloorRun }> {
+  const one = async (script: string, args: string[]): Promise<FloorRun> => {
+    const file = path.resolve('bench', script);
+    if (!fs.existsSync(file)) return undefined;
+    const r = await run('npx', ['tsx', file, String(seconds), '3', ...args, '--json'], { allowFail: true, timeoutMs: 900_000 });
+    try {
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as FloorRun;
+    } catch {
+      progress(`${script} failed: ${r.stderr.slice(-300)}`);
+      return undefined;
+    }
+  };
+  return { switch: await one('tap-floor.ts', ['uring/1']), vxlan: await one('vxlan-floor.ts', ['tgso,plain']) };
+}
+
+function printFloors(f: { switch: FloorRun; vxlan: FloorRun }): void {
+  const m = (r: FloorRun, k: string) => (r?.medians[k] === undefined ? 'n/a' : r.medians[k].toFixed(2));
+  console.log('\nfloors (medians of 3 rounds; a C program that only moves frames, in switchyard\'s place):');
+  console.log(`  switch port to port / kernel bridge:  floor ${m(f.switch, 'floor uring/1')}x, switchyard ${m(f.switch, 'switchyard')}x (goal 0.8)`);
+  console.log(`  VXLAN tcp-1 / kernel VXLAN:           floor (tunnel GSO, no segmentation) ${m(f.vxlan, 'floor tgso tcp-1 ratio')}x (goal 0.8)`);
+  console.log(`  VXLAN tcp-4 / kernel VXLAN:           floor ${m(f.vxlan, 'floor tgso tcp-4 ratio')}x (goal 0.8)`);
+  console.log(`  ping RTT - kernel VXLAN:              floor +${m(f.vxlan, 'floor plain rtt - kernel us')} us (goal +100)`);
 }
 
 /** bench/vm-vhost.ts in a child (tsx); [] if it cannot run. */
