@@ -50,11 +50,14 @@ export async function withKernelBridge(seconds: number): Promise<SwitchFigures> 
 }
 
 /**
- * Both set-ups at once, each case run on switchyard and then on the kernel bridge before the next
- * case: on a shared machine the load drifts within a run, and a ratio of two figures taken
- * minutes apart carries that drift (`kernel: false` skips the bridge and gives NaN for it).
+ * Both set-ups at once, each case run on switchyard and on the kernel bridge before the next case,
+ * `rounds` times: on a shared machine the load drifts within a run, and a ratio of two figures
+ * taken minutes apart carries that drift. One round's ratio still swings by up to 2x here (the
+ * bridge alone measured 9.5 to 19.4 Gbit/s within an hour), so the figures are medians over the
+ * rounds, the ratio the median of each round's ratio; every other round runs the bridge first, so
+ * that running second is no systematic edge (`kernel: false` skips the bridge: NaN for it).
  */
-export async function withBoth(seconds: number, agentArgs: string[] = [], kernel = true): Promise<{ switchyard: SwitchFigures; kernel: SwitchFigures }> {
+export async function withBoth(seconds: number, agentArgs: string[] = [], kernel = true, rounds = 1): Promise<{ switchyard: SwitchFigures; kernel: SwitchFigures; ratio: SwitchFigures }> {
   const lab = await createSwitchLab();
   let kb: Awaited<ReturnType<typeof kernelBridgeLab>> | undefined;
   try {
@@ -64,12 +67,26 @@ export async function withBoth(seconds: number, agentArgs: string[] = [], kernel
     const c = lab.ns('vm-c');
     const sy: Record<string, [string, string]> = { p2p: [lab.ns('vm-d'), '172.30.0.11'], p2host: [lab.host, INT_HOST], nat: [lab.out, OUT_PEER] };
     const kk: Record<string, [string, string]> = kb ? { p2p: [kb.d, '172.30.0.11'], p2host: [kb.h, INT_HOST], nat: [kb.o, OUT_PEER] } : {};
-    const out = { switchyard: { p2p: NaN, p2host: NaN, nat: NaN }, kernel: { p2p: NaN, p2host: NaN, nat: NaN } };
-    for (const k of ['p2p', 'p2host', 'nat'] as const) {
-      out.switchyard[k] = await tcp(sy[k][0], c, sy[k][1], seconds);
-      if (kb) out.kernel[k] = await tcp(kk[k][0], kb.c, kk[k][1], seconds);
+    const runs = { switchyard: { p2p: [], p2host: [], nat: [] }, kernel: { p2p: [], p2host: [], nat: [] }, ratio: { p2p: [], p2host: [], nat: [] } } as Record<'switchyard' | 'kernel' | 'ratio', Record<keyof SwitchFigures, number[]>>;
+    for (let r = 0; r < rounds; r++) {
+      for (const k of ['p2p', 'p2host', 'nat'] as const) {
+        const one = async (side: 'switchyard' | 'kernel') => {
+          const g = side === 'switchyard' ? await tcp(sy[k][0], c, sy[k][1], seconds) : kb ? await tcp(kk[k][0], kb.c, kk[k][1], seconds) : NaN;
+          runs[side][k].push(g);
+        };
+        if (r % 2 === 0) {
+          await one('switchyard');
+          await one('kernel');
+        } else {
+          await one('kernel');
+          await one('switchyard');
+        }
+        runs.ratio[k].push(runs.switchyard[k][r]! / runs.kernel[k][r]!);
+      }
     }
-    return out;
+    const med = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)] ?? NaN;
+    const pick = (side: 'switchyard' | 'kernel' | 'ratio'): SwitchFigures => ({ p2p: med(runs[side].p2p), p2host: med(runs[side].p2host), nat: med(runs[side].nat) });
+    return { switchyard: pick('switchyard'), kernel: pick('kernel'), ratio: pick('ratio') };
   } finally {
     await lab.destroy();
     await kb?.destroy();
