@@ -23,6 +23,9 @@
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23  // Linux 4.20
 #endif
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000  // Linux 6.10; older kernels ignore the flag
+#endif
 
 namespace sy {
 
@@ -60,7 +63,10 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) fail("PACKET_MR_PROMISC", "setsockopt");
   int64_t group = OptInt(info[1], "fanout", 0, 65535, 0);
   if (group > 0) {
-    const int type = OptBool(info[1], "cbpf", false) ? PACKET_FANOUT_CBPF : PACKET_FANOUT_HASH;
+    // A group reads through its own hook: the socket's PACKET_IGNORE_OUTGOING no longer applies
+    // once it joins, and the host's transmissions on the NIC reached the workers as if received
+    // (seen here). The group's own flag says the same.
+    const int type = (OptBool(info[1], "cbpf", false) ? PACKET_FANOUT_CBPF : PACKET_FANOUT_HASH) | PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
     int arg = static_cast<int>(group) | (type << 16);
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) fail("PACKET_FANOUT", "setsockopt");
   }
