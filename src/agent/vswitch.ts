@@ -3,9 +3,10 @@
  *   - Internal: the host vNIC ("vEthernet (name)") is a TAP in the agent's namespace (ports.ts
  *     makes it like any port without a namespace); here it gets its MAC and `hostAddress`.
  *   - External: the bound NIC (`netAdapterName`) is opened with AF_PACKET sockets, one per
- *     worker in one fanout group steered like the TAPs (openNicSockets), promiscuous while open. The host keeps the NIC, its addresses
- *     and routes (Hyper-V's "allow management OS"): the sockets take copies of what arrives and
- *     add frames to what leaves; the switch never forwards frames to or from the NIC's own MAC.
+ *     worker in one fanout group steered like the TAPs (openNicSockets), promiscuous while open.
+ *     The host keeps the NIC, its addresses and routes (Hyper-V's "allow management OS"): the
+ *     sockets take copies of what arrives and add frames to what leaves; the switch never
+ *     forwards frames to or from the NIC's own MAC.
  *   - NAT (nat.ts) on the host vNIC of the Internal switch whose prefix it names.
  * `checkHostDevices` and `checkStaticMappings` run before a policy changes anything: a
  * netAdapterName that is no device here, or a new static mapping on a port a socket of this host
