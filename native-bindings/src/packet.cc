@@ -24,7 +24,7 @@
 #define PACKET_IGNORE_OUTGOING 23  // Linux 4.20
 #endif
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
-#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000  // Linux 6.10; older kernels ignore the flag
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000  // recent kernels (6.x)
 #endif
 
 namespace sy {
@@ -65,10 +65,16 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   if (group > 0) {
     // A group reads through its own hook: the socket's PACKET_IGNORE_OUTGOING no longer applies
     // once it joins, and the host's transmissions on the NIC reached the workers as if received
-    // (seen here). The group's own flag says the same.
-    const int type = (OptBool(info[1], "cbpf", false) ? PACKET_FANOUT_CBPF : PACKET_FANOUT_HASH) | PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
-    int arg = static_cast<int>(group) | (type << 16);
-    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) fail("PACKET_FANOUT", "setsockopt");
+    // (seen here). The group's own flag says the same; a kernel that refuses the flag (EINVAL)
+    // gets the group without it, as before.
+    const int type = OptBool(info[1], "cbpf", false) ? PACKET_FANOUT_CBPF : PACKET_FANOUT_HASH;
+    int arg = static_cast<int>(group) | ((type | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+    int rc = setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
+    if (rc < 0 && errno == EINVAL) {
+      arg = static_cast<int>(group) | (type << 16);
+      rc = setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
+    }
+    if (rc < 0) fail("PACKET_FANOUT", "setsockopt");
   }
   return Napi::Number::New(env, fd);
 }
