@@ -3,7 +3,9 @@
 // (PACKET_IGNORE_OUTGOING: nor the frames we send), and sends whole Ethernet frames onto the wire.
 // read()/write() of one frame each work on it as on a TAP queue (fdio.cc), so the same batch calls
 // and the same worker code move its frames. Several sockets of one fanout group (one per worker)
-// share the NIC's frames by flow hash instead of each getting a copy.
+// share the NIC's frames instead of each getting a copy: by the kernel's flow hash
+// (PACKET_FANOUT_HASH), or by a classic BPF program set afterwards with attachCbpf(fd, 'fanout')
+// (PACKET_FANOUT_CBPF; until then every frame goes to the first member).
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -21,11 +23,16 @@
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23  // Linux 4.20
 #endif
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000  // recent kernels (6.x)
+#endif
 
 namespace sy {
 
-// packetOpen(ifname, {fanout?: group id 1..65535}) -> fd: non-blocking, bound to ifname,
-// promiscuous for as long as it is open (the membership goes with the socket).
+// packetOpen(ifname, {fanout?: group id 1..65535, cbpf?: bool}) -> fd: non-blocking, bound to
+// ifname, promiscuous for as long as it is open (the membership goes with the socket); with
+// `fanout`, it joins that group (as member number = sockets joined before it), of type CBPF with
+// `cbpf`, else HASH. A group's type is fixed by its first member: joining with another fails.
 Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "packetOpen: ifname must be a string");
@@ -56,8 +63,18 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) fail("PACKET_MR_PROMISC", "setsockopt");
   int64_t group = OptInt(info[1], "fanout", 0, 65535, 0);
   if (group > 0) {
-    int arg = static_cast<int>(group) | (PACKET_FANOUT_HASH << 16);
-    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) fail("PACKET_FANOUT", "setsockopt");
+    // A group reads through its own hook: the socket's PACKET_IGNORE_OUTGOING no longer applies
+    // once it joins, and the host's transmissions on the NIC reached the workers as if received
+    // (seen here). The group's own flag says the same; a kernel that refuses the flag (EINVAL)
+    // gets the group without it, as before.
+    const int type = OptBool(info[1], "cbpf", false) ? PACKET_FANOUT_CBPF : PACKET_FANOUT_HASH;
+    int arg = static_cast<int>(group) | ((type | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+    int rc = setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
+    if (rc < 0 && errno == EINVAL) {
+      arg = static_cast<int>(group) | (type << 16);
+      rc = setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg);
+    }
+    if (rc < 0) fail("PACKET_FANOUT", "setsockopt");
   }
   return Napi::Number::New(env, fd);
 }

@@ -4,6 +4,8 @@
 //  - attachCbpf(fd, 'reuseport', prog): SO_ATTACH_REUSEPORT_CBPF on a UDP socket of a
 //    SO_REUSEPORT group: the program returns the index of the socket (bind order) to deliver to.
 //  - attachCbpf(fd, 'filter', prog): SO_ATTACH_FILTER: the program accepts (non-zero) or drops.
+//  - attachCbpf(fd, 'fanout', prog): PACKET_FANOUT_DATA on an AF_PACKET socket of a
+//    PACKET_FANOUT_CBPF group: the program returns the index of the member (join order).
 //  - tapSetSteeringEbpf(fd, insns): TUNSETSTEERINGEBPF on a multi-queue TAP: an eBPF socket
 //    filter program (loaded here with bpf(BPF_PROG_LOAD)) whose return value modulo the number
 //    of queues picks the queue a frame sent by the tenant is put on.
@@ -11,6 +13,7 @@
 // the raw 8-byte instructions in a Uint8Array.
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -34,12 +37,14 @@
 
 namespace sy {
 
-// attachCbpf(fd, 'filter' | 'reuseport', prog: Uint32Array)
+// attachCbpf(fd, 'filter' | 'reuseport' | 'fanout', prog: Uint32Array)
 Napi::Value AttachCbpf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
-  if (!info[1].IsString()) throw Napi::TypeError::New(env, "attachCbpf: kind must be 'filter' or 'reuseport'");
+  const char* kinds = "attachCbpf: kind must be 'filter', 'reuseport' or 'fanout'";
+  if (!info[1].IsString()) throw Napi::TypeError::New(env, kinds);
   std::string kind = info[1].As<Napi::String>().Utf8Value();
+  if (kind != "filter" && kind != "reuseport" && kind != "fanout") throw Napi::TypeError::New(env, kinds);
   Span<uint32_t> words = ArgU32(info, 2, "prog");
   if (words.len == 0 || words.len % 2 != 0 || words.len / 2 > BPF_MAXINSNS) ThrowRange(env, "attachCbpf: prog must hold 1..4096 instructions");
   std::vector<struct sock_filter> insns(words.len / 2);
@@ -51,9 +56,12 @@ Napi::Value AttachCbpf(const Napi::CallbackInfo& info) {
     insns[i].k = words[2 * i + 1];
   }
   struct sock_fprog prog = {static_cast<unsigned short>(insns.size()), insns.data()};
-  int opt = kind == "reuseport" ? SO_ATTACH_REUSEPORT_CBPF : SO_ATTACH_FILTER;
-  if (setsockopt(fd, SOL_SOCKET, opt, &prog, sizeof prog) < 0) {
-    ThrowErrno(env, errno, "attachCbpf fd " + std::to_string(fd) + ": setsockopt " + (kind == "reuseport" ? "SO_ATTACH_REUSEPORT_CBPF" : "SO_ATTACH_FILTER"), "setsockopt");
+  const bool fanout = kind == "fanout";
+  const int level = fanout ? SOL_PACKET : SOL_SOCKET;
+  const int opt = fanout ? PACKET_FANOUT_DATA : kind == "reuseport" ? SO_ATTACH_REUSEPORT_CBPF : SO_ATTACH_FILTER;
+  if (setsockopt(fd, level, opt, &prog, sizeof prog) < 0) {
+    const char* name = fanout ? "PACKET_FANOUT_DATA" : kind == "reuseport" ? "SO_ATTACH_REUSEPORT_CBPF" : "SO_ATTACH_FILTER";
+    ThrowErrno(env, errno, "attachCbpf fd " + std::to_string(fd) + ": setsockopt " + name, "setsockopt");
   }
   return env.Undefined();
 }

@@ -101,6 +101,7 @@ export class Agent {
   private stopped = false;
   /** Offloads the kernel refused (detected at start, logged; reported by `ctl stats`). */
   private readonly offloadStats = { fallbacks: 0 };
+  private readonly nicFanoutStats = { fallbacks: 0 };
   /** Policy changes are applied one at a time, in order. */
   private applying: Promise<void> = Promise.resolve();
   /** The policy in force, and the PAs that liveness found down (both feed every compile). */
@@ -272,7 +273,7 @@ export class Agent {
   /** Creates the port's TAP with one queue per worker (the workers learn of it with the next mapping). */
   private async addPort(p: PortInfo, policy: Policy): Promise<void> {
     if (p.switchRole === SW_NIC) {
-      this.ports.set(p.name, Object.assign(openNicPort(p, this.nWorkers, this.opts.log), { index: p.index }));
+      this.ports.set(p.name, Object.assign(openNicPort(p, this.nWorkers, this.opts.log, this.nicFanoutStats), { index: p.index }));
       this.blocked.delete(p.name);
       return;
     }
@@ -482,6 +483,7 @@ export class Agent {
           offload: this.offload,
           underlayOffload: this.uplinkSpec?.offload ?? false,
           offloadFallbacks: this.offloadStats.fallbacks,
+          nicFanoutFallbacks: this.nicFanoutStats.fallbacks,
           failedPorts: this.blocked.size,
           ...sum,
           // per vhost-user port: the front end's state and the back end's ring counters

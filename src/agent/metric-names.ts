@@ -80,6 +80,7 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   // the agent
   { name: 'switchyard_worker_restarts_total', type: 'counter', labels: [], help: 'Forwarding workers restarted after a crash' },
   { name: 'switchyard_offload_fallbacks_total', type: 'counter', labels: [], help: 'Tenant ports opened without offloads the kernel refused' },
+  { name: 'switchyard_nic_fanout_fallbacks_total', type: 'counter', labels: [], help: 'External switch NICs read through the kernel\'s fanout hash because it refused the steered group (replies may reach another worker than their flow)' },
   { name: 'switchyard_failed_ports', type: 'gauge', labels: [], help: 'Ports of the policy the agent could not set up' },
   { name: 'switchyard_policy_generation', type: 'gauge', labels: [], help: 'Generation of the policy snapshot in force' },
   // vhost-user ports (VMs)
@@ -193,6 +194,7 @@ export const AGENT_FIELD_METRICS = {
   generation: one('switchyard_policy_generation'),
   failedPorts: one('switchyard_failed_ports'),
   offloadFallbacks: one('switchyard_offload_fallbacks_total'),
+  nicFanoutFallbacks: one('switchyard_nic_fanout_fallbacks_total'),
 } as const satisfies Record<string, CounterMapping>;
 
 const vhostErr = (kind: string): CounterMapping => ({ metric: 'switchyard_vhost_user_errors_total', labels: { kind } });

@@ -36,6 +36,7 @@ export interface StatsSnapshot {
   ports: Record<string, Record<string, number>>;
   failedPorts?: number;
   offloadFallbacks?: number;
+  nicFanoutFallbacks?: number;
   vhostUser?: VhostStatsJson[];
 }
 
@@ -60,6 +61,7 @@ export function samplesOf(s: StatsSnapshot): Map<string, Sample[]> {
   put(AGENT_FIELD_METRICS.generation, {}, s.generation);
   put(AGENT_FIELD_METRICS.failedPorts, {}, s.failedPorts);
   put(AGENT_FIELD_METRICS.offloadFallbacks, {}, s.offloadFallbacks);
+  put(AGENT_FIELD_METRICS.nicFanoutFallbacks, {}, s.nicFanoutFallbacks);
   for (const v of s.vhostUser ?? []) {
     const port = { port: v.port };
     put(VHOST_METRICS.connected, port, v.connected === undefined ? undefined : Number(v.connected));

@@ -3,16 +3,18 @@
  *   - Internal: the host vNIC ("vEthernet (name)") is a TAP in the agent's namespace (ports.ts
  *     makes it like any port without a namespace); here it gets its MAC and `hostAddress`.
  *   - External: the bound NIC (`netAdapterName`) is opened with AF_PACKET sockets, one per
- *     worker in one fanout group, promiscuous while open. The host keeps the NIC, its addresses
- *     and routes (Hyper-V's "allow management OS"): the sockets take copies of what arrives and
- *     add frames to what leaves; the switch never forwards frames to or from the NIC's own MAC.
+ *     worker in one fanout group steered like the TAPs (openNicSockets), promiscuous while open.
+ *     The host keeps the NIC, its addresses and routes (Hyper-V's "allow management OS"): the
+ *     sockets take copies of what arrives and add frames to what leaves; the switch never
+ *     forwards frames to or from the NIC's own MAC.
  *   - NAT (nat.ts) on the host vNIC of the Internal switch whose prefix it names.
  * `checkHostDevices` and `checkStaticMappings` run before a policy changes anything: a
  * netAdapterName that is no device here, or a new static mapping on a port a socket of this host
  * listens on, refuses the whole policy (the one running stays).
  */
 import fs from 'node:fs';
-import { loadNative } from '../io/native.js';
+import { loadNative, type NativeAddon } from '../io/native.js';
+import { packetFanoutProgram } from '../io/steering.js';
 import { TapQueue } from '../io/tap.js';
 import { addrAdd, linkConfigure } from '../io/netdev.js';
 import type { Policy } from '../policy/types.js';
@@ -58,15 +60,51 @@ function fanoutGroup(ifname: string): number {
   return (h % 65535) + 1;
 }
 
-/** The bound NIC of an External switch as a port: one AF_PACKET socket per worker. */
-export function openNicPort(info: PortInfo, workers: number, log: Logger): TenantPort {
-  const n = loadNative();
-  const fds: number[] = [];
+/** What openNicPort counts: NICs whose fanout group fell back to the kernel's hash. */
+export interface NicFanoutStats {
+  fallbacks: number;
+}
+
+/**
+ * The AF_PACKET sockets of a bound NIC, one per worker, in worker order. With more than one
+ * worker they form a PACKET_FANOUT_CBPF group steered by io/steering.ts (the member index is the
+ * join order, so socket w, opened w-th, is worker w's), and a LAN host's reply reaches the worker
+ * that handled the VM's request through the TAP: its connection table, and a stateful ACL on the
+ * VM's port, know the flow. A kernel that refuses it gets the old PACKET_FANOUT_HASH group (a
+ * warning and `stats.fallbacks`): every frame still reaches one worker, but replies of about half
+ * the flows a VM starts land on the other one.
+ */
+export function openNicSockets(ifname: string, workers: number, log: Logger, stats: NicFanoutStats, n: Pick<NativeAddon, 'packetOpen' | 'attachCbpf' | 'close'>): number[] {
+  if (workers <= 1) return [n.packetOpen(ifname, {})];
+  const group = fanoutGroup(ifname);
+  const open = (cbpf: boolean): number[] => {
+    const fds: number[] = [];
+    try {
+      for (let w = 0; w < workers; w++) fds.push(n.packetOpen(ifname, { fanout: group, cbpf }));
+      if (cbpf) n.attachCbpf(fds[0]!, 'fanout', packetFanoutProgram(workers));
+      return fds;
+    } catch (err) {
+      // the whole group goes: a group keeps its type while it has a member
+      for (const fd of fds) n.close(fd);
+      throw err;
+    }
+  };
   try {
-    const group = workers > 1 ? fanoutGroup(info.ifname) : 0;
-    for (let w = 0; w < workers; w++) fds.push(n.packetOpen(info.ifname, group ? { fanout: group } : {}));
+    return open(true);
   } catch (err) {
-    for (const fd of fds) n.close(fd);
+    stats.fallbacks++;
+    log.warn({ nic: ifname, err: (err as Error).message }, 'external switch: the kernel refused the steered fanout group (PACKET_FANOUT_CBPF); kernel flow hash instead: replies may reach another worker than their flow');
+    return open(false);
+  }
+}
+
+/** The bound NIC of an External switch as a port: one AF_PACKET socket per worker. */
+export function openNicPort(info: PortInfo, workers: number, log: Logger, stats: NicFanoutStats): TenantPort {
+  const n = loadNative();
+  let fds: number[];
+  try {
+    fds = openNicSockets(info.ifname, workers, log, stats, n);
+  } catch (err) {
     throw new Error(`switch port ${info.name}: cannot bind NIC ${info.ifname}: ${(err as Error).message}`, { cause: err });
   }
   const queues = fds.map((fd) => TapQueue.fromFd(fd, info.ifname, {}));

@@ -105,15 +105,18 @@ export interface NativeAddon {
   pollStart(fd: number, cb: () => void): PollHandle;
   /** Stops a poller; a second call is a no-op. */
   pollStop(handle: PollHandle): void;
-  /** Attaches a classic BPF program (pairs [code | jt << 16 | jf << 24, k]) as a socket filter or
-   * as the selector of the socket's SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF). */
-  attachCbpf(fd: number, kind: 'filter' | 'reuseport', prog: Uint32Array): void;
+  /** Attaches a classic BPF program (pairs [code | jt << 16 | jf << 24, k]) as a socket filter,
+   * as the selector of the socket's SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF), or as the
+   * selector of an AF_PACKET socket's PACKET_FANOUT_CBPF group (PACKET_FANOUT_DATA). */
+  attachCbpf(fd: number, kind: 'filter' | 'reuseport' | 'fanout', prog: Uint32Array): void;
   /** Loads an eBPF socket-filter program (raw 8-byte instructions) and sets it as the queue
    * selector of a multi-queue TAP (TUNSETSTEERINGEBPF). */
   tapSetSteeringEbpf(fd: number, insns: Uint8Array): void;
   /** A non-blocking AF_PACKET socket bound to NIC `ifname`, promiscuous while open, not seeing
-   * outgoing frames; sockets with the same `fanout` group (1..65535) share its frames by flow. */
-  packetOpen(ifname: string, opts?: { fanout?: number }): number;
+   * outgoing frames; sockets with the same `fanout` group (1..65535) share its frames by flow:
+   * the kernel's hash, or with `cbpf` the program set with attachCbpf(fd, 'fanout') (members in
+   * join order). */
+  packetOpen(ifname: string, opts?: { fanout?: number; cbpf?: boolean }): number;
   /** fold(sum of the big-endian 16-bit words of buf[off..off+len) + initial); not complemented. */
   checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
   /** out[k] = folded sum of buf[first + k*stride, + (k < count-1 ? chunkLen : lastLen)), k < count. */

@@ -28,6 +28,11 @@
  *   the i-th fd opened, and belongs to worker i).
  * - VXLAN: a classic BPF program on the SO_REUSEPORT group returns the socket index (bind order:
  *   worker i's socket is the i-th bound). It sees the UDP payload: the inner frame at offset 8.
+ * - External switch NIC: the AF_PACKET sockets (one per worker, opened and so joined in worker
+ *   order) form a PACKET_FANOUT_CBPF group whose classic program returns the socket index. It
+ *   sees a received frame from its IPv4 header on (the EtherType comes from skb->protocol). The
+ *   kernel's own PACKET_FANOUT_HASH put a LAN host's reply on another worker than the VM's
+ *   request about half the time, and a stateful inbound-deny ACL on the VM's port dropped it.
  * - NVGRE: raw sockets do not form groups (every one gets a copy of each packet), so each
  *   worker's socket gets a filter that accepts only its share. It sees the outer IPv4 header;
  *   the inner frame is assumed at 20 + 8 (no IPv4 options, GRE with key): a packet with options
@@ -123,6 +128,8 @@ const LDX_MSH = 0xb1, LDX_MEM = 0x61, ST = 0x02, TAX = 0x07, TXA = 0x87;
 const ADD_K = 0x04, ADD_X = 0x0c, MUL_K = 0x24, AND_K = 0x54, LSH_K = 0x64, RSH_K = 0x74, MOD_K = 0x94, XOR_X = 0xac;
 const JA = 0x05, JEQ_K = 0x15, JGE_K = 0x35, JGE_X = 0x3d, JSET_K = 0x45;
 const RET_K = 0x06, RET_A = 0x16;
+/** SKF_AD_OFF + SKF_AD_PROTOCOL: a load there gives ntohs(skb->protocol), the frame's EtherType. */
+const SKF_AD_PROTOCOL = 0xfffff000;
 
 /**
  * The steering function over a frame at `e` bytes into the data the program sees. `index`: the
@@ -134,11 +141,13 @@ const RET_K = 0x06, RET_A = 0x16;
  */
 function cbpfSteer(e: number, n: number, mode: { index: true } | { self: number }): Uint32Array {
   const w0 = 'self' in mode ? (mode.self === 0 ? 0xffffffff : 0) : 0;
+  // e < 0: the program sees the packet from its IPv4 header (an AF_PACKET fanout group on a
+  // received frame); the EtherType is then the skb's protocol, an ancillary load
   const ip = e + 14;
   const p: CInsn[] = [
     { code: LD_LEN, k: 0 },
     { code: JGE_K, k: e + 34, jt: 'eth', jf: 'w0' },
-    { label: 'eth', code: LD_H_ABS, k: e + 12 },
+    { label: 'eth', code: LD_H_ABS, k: e < 0 ? SKF_AD_PROTOCOL : e + 12 },
     { code: JEQ_K, k: 0x0800, jt: 'outer', jf: 'w0' },
     { label: 'outer', code: LD_IMM, k: ip },
     { code: ST, k: 2 },
@@ -238,6 +247,13 @@ export function nvgreFilterProgram(n: number, self: number): Uint32Array {
   return cbpfSteer(NVGRE_INNER, n, { self });
 }
 
+/** The selector of an AF_PACKET fanout group (PACKET_FANOUT_CBPF) on a NIC: the kernel runs it
+ * on a received frame with the data at the IPv4 header (the Ethernet header already pulled), and
+ * hands the frame to member (result % members) in join order. */
+export function packetFanoutProgram(n: number): Uint32Array {
+  return cbpfSteer(-14, n, { index: true });
+}
+
 // ---- eBPF (TAP queue selection) ----------------------------------------------------------------
 
 function ebpf(code: number, dst: number, src: number, off: number, imm: number): number[] {
@@ -333,6 +349,11 @@ export function steerVxlanGroup(fd: number, n: number): void {
 /** Lets worker `self`'s NVGRE raw socket receive only its share of n. */
 export function steerNvgreSocket(fd: number, n: number, self: number): void {
   loadNative().attachCbpf(fd, 'filter', nvgreFilterProgram(n, self));
+}
+
+/** Sets the selector of the PACKET_FANOUT_CBPF group of `fd` (an AF_PACKET socket) for n workers. */
+export function steerPacketFanout(fd: number, n: number): void {
+  loadNative().attachCbpf(fd, 'fanout', packetFanoutProgram(n));
 }
 
 /** Sets the queue selector of a multi-queue TAP with n queues (any queue's fd). */

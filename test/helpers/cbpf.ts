@@ -3,8 +3,9 @@
  * [code | jt << 16 | jf << 24, k]), with the kernel's rule that a load past the end ends the
  * program with 0. Lets unit tests run the VXLAN and NVGRE steering programs on any frame,
  * truncated ones included, without root; test/integration/steering.test.ts runs them in the kernel.
+ * Of the ancillary loads only SKF_AD_PROTOCOL (the skb's EtherType, `opts.protocol`).
  */
-export function runCbpf(prog: Uint32Array, pkt: Uint8Array): number {
+export function runCbpf(prog: Uint32Array, pkt: Uint8Array, opts: { protocol?: number } = {}): number {
   const M = new Uint32Array(16);
   let A = 0;
   let X = 0;
@@ -23,6 +24,11 @@ export function runCbpf(prog: Uint32Array, pkt: Uint8Array): number {
     const size = { 0x00: 4, 0x08: 2, 0x10: 1 }[code & 0x18] ?? 4;
     switch (code) {
       case 0x20: case 0x28: case 0x30: case 0x40: case 0x48: case 0x50: {
+        if (!(code & 0x40) && k >= 0xfffff000) {
+          if (k !== 0xfffff000 || opts.protocol === undefined) throw new Error(`cBPF: ancillary load 0x${k.toString(16)} not interpreted`);
+          A = opts.protocol;
+          break;
+        }
         const v = at((code & 0x40 ? X + k : k) >>> 0, size);
         if (v === undefined) return 0;
         A = v;

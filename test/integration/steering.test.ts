@@ -1,9 +1,11 @@
 // Flow steering across workers for real (root): the kernel runs the BPF programs of
 // src/io/steering.ts and each frame must reach the worker that steerWorker() names — a VXLAN
-// SO_REUSEPORT group on loopback, NVGRE raw sockets with per-worker filters, and a two-queue TAP
-// in a namespace this test makes (and removes). ICMP errors among them: steerWorker sends one to
+// SO_REUSEPORT group on loopback, NVGRE raw sockets with per-worker filters, a two-queue TAP and
+// the AF_PACKET fanout group of an External switch's NIC, in a namespace this test makes (and removes). ICMP errors among them: steerWorker sends one to
 // the worker of the packet it quotes (test/unit/io-steering.test.ts), and the kernel must agree.
 import dgram from 'node:dgram';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/io/native.js';
 import { steerNvgreSocket, steerTap, steerVxlanGroup, steerWorker } from '../../src/io/steering.js';
@@ -176,6 +178,27 @@ describe('flow steering (BPF)', ROOT_ONLY, () => {
     } finally {
       q0.close();
       q1.close();
+    }
+  });
+
+  it("splits a NIC's AF_PACKET fanout group by flow in join order, and leaves out the host's transmissions", async () => {
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'packet-fanout-child.ts');
+    await netnsAdd(ns).catch(() => undefined);
+    await ip(['link', 'add', 'fa', 'type', 'veth', 'peer', 'name', 'fb'], ns);
+    // no IPv6: its neighbour discovery would be frames this test did not send
+    await runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    for (const d of ['fa', 'fb']) await linkConfigure(d, { up: true }, ns);
+    // 3 workers: the program's result is taken modulo the members, and member i is the i-th to join
+    const sent = frames();
+    const r = await runIn(ns, process.execPath, ['--import', 'tsx', child, 'fa', 'fb', '3', ...sent.map((f) => Buffer.from(f).toString('hex'))], { timeoutMs: 30_000 });
+    const got = (JSON.parse(r.stdout) as string[][]).map((l) => l.map((h) => Buffer.from(h, 'hex')));
+    expect(got.flat()).toHaveLength(sent.length);
+    for (let w = 0; w < 3; w++) {
+      for (const f of got[w]!) {
+        expect(f[11]).not.toBe(0x99);
+        expect(steerWorker(f, 0, f.length, 3)).toBe(w);
+      }
+      expect(got[w]!.length).toBeGreaterThan(0);
     }
   });
 });

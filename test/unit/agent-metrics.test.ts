@@ -35,6 +35,7 @@ function fullStats(): StatsSnapshot {
     ports: { 'contoso-sql': port(1), 'fabrikam-sql': port(2) },
     failedPorts: 0,
     offloadFallbacks: 0,
+    nicFanoutFallbacks: 0,
     vhostUser: [{ port: 'vm1-nic', connected: true, connects: 1, disconnects: 0, ringsReady: 2, ringsBroken: 0, counters: vcounters }],
   };
 }
@@ -111,7 +112,7 @@ describe('agent metrics', () => {
     const samples = samplesOf(s);
     const total = [...samples.values()].reduce((n, l) => n + l.length, 0);
     const vhost = s.vhostUser![0]!;
-    const expected = Object.keys(s.counters).length + Object.keys(s.drops).length + 2 * PORT_COUNTER_NAMES.length + 3 + Object.keys(vhost.counters!).length + 5;
+    const expected = Object.keys(s.counters).length + Object.keys(s.drops).length + 2 * PORT_COUNTER_NAMES.length + 4 + Object.keys(vhost.counters!).length + 5;
     expect(total).toBe(expected);
     for (const [name, list] of samples) {
       const keys = list.map((x) => JSON.stringify(x.labels));

@@ -2,7 +2,7 @@
 // TCP/UDP non-fragments, an ICMP error with the flow of the packet it quotes, everything that is
 // not IPv4 (or too short) on worker 0, and the BPF programs assemble. The kernel running them is test/integration/steering.test.ts.
 import { describe, expect, it } from 'vitest';
-import { flowWorker, nvgreFilterProgram, steerWorker, tapSteeringProgram, vxlanReuseportProgram } from '../../src/io/steering.js';
+import { flowWorker, nvgreFilterProgram, packetFanoutProgram, steerWorker, tapSteeringProgram, vxlanReuseportProgram } from '../../src/io/steering.js';
 import { buildIcmpEchoPacket, buildIcmpError, buildIpv4Packet, buildIpv4UdpPacket, buildTcpPacket } from '../../src/wire/build/frames.js';
 import { runCbpf } from '../helpers/cbpf.js';
 
@@ -109,7 +109,7 @@ describe('flow steering function', () => {
     expect(steerWorker(greErr, 0, greErr.length, 4)).toBe(flowWorker(0x0a01010b, 0x0a090909, 0, 4));
   });
 
-  it('the classic BPF programs (VXLAN group, NVGRE filters) compute steerWorker, also on every truncation', () => {
+  it('the classic BPF programs (VXLAN group, NVGRE filters, NIC fanout group) compute steerWorker, also on every truncation', () => {
     const udp = buildIpv4UdpPacket({ srcIp: '10.1.1.11', dstIp: '10.1.1.12', srcPort: 40001, dstPort: 9 });
     const samples = [
       eth(udp),
@@ -123,14 +123,19 @@ describe('flow steering function', () => {
     const bad = samples[3]!.slice();
     bad[42] = 0x44; // quoted header length 16
     samples.push(bad);
+    // not IPv4: the NIC's fanout program reads the EtherType from skb->protocol, not the frame
+    samples.push(eth(udp).fill(0x86, 12, 13).fill(0xdd, 13, 14));
     for (const n of [2, 3]) {
       const vxlan = vxlanReuseportProgram(n);
+      const fanout = packetFanoutProgram(n);
       const nvgre = Array.from({ length: n }, (_, w) => nvgreFilterProgram(n, w));
       for (const full of samples) {
         for (let end = 0; end <= full.length; end++) {
           const f = full.subarray(0, end);
           const want = steerWorker(f, 0, end, n);
           expect(runCbpf(vxlan, concatBytes(new Uint8Array(8), f))).toBe(want);
+          // an AF_PACKET fanout group sees a received frame from its IPv4 header
+          if (end >= 14) expect(runCbpf(fanout, f.subarray(14), { protocol: (f[12]! << 8) | f[13]! })).toBe(want);
           // exactly one worker's socket takes it (a load past the end would make every filter drop it)
           const takers = nvgre.flatMap((prog, w) => (runCbpf(prog, concatBytes(new Uint8Array(28), f)) !== 0 ? [w] : []));
           expect(takers).toEqual([want]);
@@ -143,6 +148,7 @@ describe('flow steering function', () => {
     expect(vxlanReuseportProgram(2).length % 2).toBe(0);
     expect(nvgreFilterProgram(2, 1).length).toBe(vxlanReuseportProgram(2).length + 4);
     expect(tapSteeringProgram(2).length % 8).toBe(0);
+    expect(packetFanoutProgram(2)).toHaveLength(vxlanReuseportProgram(2).length);
   });
 });
 
