@@ -7,7 +7,7 @@
 // own refused flows (counted as ct-limit).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIn, run, spawnIn } from '../../src/lab/run.js';
-import { ping } from '../../src/lab/probes.js';
+import { ping, waitTcpListening } from '../../src/lab/probes.js';
 import { figure8Policy } from '../../src/policy/figure8.js';
 import { flowWorker } from '../../src/io/steering.js';
 import type { Policy } from '../../src/policy/types.js';
@@ -112,6 +112,9 @@ describe('isolation: connection state across fragments, ICMP errors and floods (
         '    c.sendall(d)',
       ].join('\n'),
     ]);
+    // the client connects at once: the server must listen first, or the SYN meets a RST (it did,
+    // one run in CI: both start together, and the client printed nothing)
+    await waitTcpListening(r.ns('contoso-web'), 8080);
     const go = `/tmp/sy-flood-${process.pid}-${Date.now()}`;
     const client = spawnIn(r.ns('contoso-sql'), PY, [
       '-c',
