@@ -669,8 +669,9 @@ export class IsolationModel {
     return m !== undefined && admitsReply(m.c);
   }
 
-  /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null). */
-  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null): boolean {
+  /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null).
+   * `fresh`: connections this very frame started (a flood's earlier copies), which a refused copy keeps. */
+  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null, fresh?: (c: Conn) => boolean): boolean {
     const h = this.state.get(host)!;
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
@@ -689,7 +690,7 @@ export class IsolationModel {
     }
     const ok = IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
     if (!ok) {
-      if (m && !m.reply) h.conns.splice(h.conns.indexOf(m.c), 1);
+      if (m && !m.reply && !(fresh?.(m.c) ?? false)) h.conns.splice(h.conns.indexOf(m.c), 1);
       return false;
     }
     if (m && !m.reply) advance(m.c, false, v);
@@ -1017,10 +1018,16 @@ export class IsolationModel {
     // IPv6 there is the VM's own (addresses policy does not know): the rules alone decide it (README)
     const v6 = et === 0x86dd;
     // broadcast/multicast: the rules alone, as on an HNV port (never tracked)
-    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst));
     // a connection starts only with a frame that is delivered somewhere (SILENT: as the engine commits)
     const h = this.state.get(P.host)!;
     const connsBefore = new Set(h.conns);
+    // README "Virtual switches": "a denied copy counts acl-deny" and "an allowed flooded frame starts
+    // its connection, so the reply finds it": one port refusing its copy does not end the connection
+    // the sender's allowed frame (or another port's allowed copy) just started - the other copies were
+    // delivered, and their replies are that connection's return traffic (README "ACLs are stateful").
+    // A connection that existed before this frame still ends when a copy is refused (as the engine).
+    const fresh = (c: Conn): boolean => !connsBefore.has(c);
+    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst, fresh));
     if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
     const table = this.learned(P.host, P.sw);
     table.set(f.src, P.name);

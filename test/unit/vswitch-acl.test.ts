@@ -102,4 +102,38 @@ describe('ACLs on switch ports', () => {
     r.send('vm-d', tcp(M.d, 'ff:ff:ff:ff:ff:ff', '172.30.0.1', D_IP, 5000, 40000, 0x12));
     expect(r.pull('vm-c')).toHaveLength(0);
   });
+
+  it('a flooded frame only ports with rules refused starts no connection: the refusing port cannot "reply" past its outbound rules', () => {
+    // found by the property test (seed 303081): a SYN flooded from a port without rules, refused by
+    // vm-c's acl-in but taken by the host vNIC (no rules), started a connection in the switch's zone,
+    // and vm-c's SYN-ACK for it then skipped vm-c's outbound rules as a "reply"
+    const p = aclPolicy();
+    const r = rig({
+      ...p,
+      accessControlLists: [{
+        name: 'web-in-dns-out',
+        aclRules: [
+          { name: 'http-in', protocol: 'TCP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '80', action: 'Allow', type: 'Inbound', priority: 100 },
+          { name: 'dns-out', protocol: 'UDP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '53', action: 'Allow', type: 'Outbound', priority: 100 },
+        ],
+      }],
+      networkInterfaces: p.networkInterfaces.map((n) => (n.name === 'vm-c' ? { ...n, accessControlList: 'web-in-dns-out' } : n)),
+    });
+    const denied = (): number => countersToJson(r.fwd.counters, r.snap).drops['acl-deny'] ?? 0;
+    // vm-d (no rules) -> an unknown MAC: flooded; vm-c refuses its copy (443), the host vNIC takes it
+    r.send('vm-d', tcp(M.d, '02:00:00:00:04:99', D_IP, C_IP, 80, 443, 0x02));
+    expect(r.pull(hostPortName('int'))).toHaveLength(1);
+    expect(r.pull('vm-c')).toHaveLength(0);
+    expect(denied()).toBe(1);
+    // vm-c never took that SYN: its SYN-ACK meets its outbound rules (UDP 53 only) and is denied
+    r.send('vm-c', tcp(M.c, M.d, C_IP, D_IP, 443, 80, 0x12));
+    expect(r.pull('vm-d')).toHaveLength(0);
+    expect(denied()).toBe(2);
+    // a flooded SYN vm-c's rules let in (80) does start the connection: vm-c's reply passes
+    r.send('vm-d', tcp(M.d, '02:00:00:00:04:99', D_IP, C_IP, 40000, 80, 0x02));
+    expect(r.pull('vm-c')).toHaveLength(1);
+    r.send('vm-c', tcp(M.c, M.d, C_IP, D_IP, 80, 40000, 0x12));
+    expect(r.pull('vm-d')).toHaveLength(1);
+    expect(denied()).toBe(2);
+  });
 });

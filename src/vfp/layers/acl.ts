@@ -65,7 +65,7 @@ function conntrackStage(c: LayerCtx, d: Decision): void {
 
 /** True when local port `p` has rules in either direction: its connections are tracked both
  * ways (a reply that meets its inbound rules must find the connection its outbound frame made). */
-function hasRules(p: PortInfo | null): boolean {
+export function hasRules(p: PortInfo | null): boolean {
   return p !== null && (p.aclIn !== null || p.aclOut !== null);
 }
 

@@ -21,7 +21,7 @@ import { K_ARP, K_VLAN } from '../flowkey.js';
 import type { Layer } from '../layer.js';
 import { SW_NIC } from '../switch-compile.js';
 import { dropWith, isGroupMac, macText, type LayerCtx } from './ctx.js';
-import { aclIn } from './acl.js';
+import { aclIn, hasRules } from './acl.js';
 
 export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -52,7 +52,11 @@ export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
 /** Copies to every other port of switch `X.switchIndex` (unknown unicast, broadcast, multicast);
  * a port with an ACL gets its copy when its acl-in allows it (a denied copy is counted). An allowed
  * unknown unicast IP frame that tracking was asked for starts its connection here (no commit
- * follows a flood), so the reply finds it. */
+ * follows a flood), so the reply finds it - but only when a port with rules took part: the sender
+ * (its acl-out allowed the frame) or a receiver whose acl-in allowed its copy. A copy only ports
+ * with rules refused (the others, with no rules, need no connection: nothing stops their replies)
+ * starts none: else a refusing port could send the "reply" past its own outbound rules (the
+ * connection is the switch zone's, not the port's). */
 function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
   const X = d.src!;
   const snap = c.snap;
@@ -60,6 +64,8 @@ function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
   d.cacheable = false;
   d.group = isGroupMac(d.f.dstMac);
   const ports = sw.ports;
+  // a port with rules took part: the sender, or a receiver with rules that took its copy
+  let ruled = hasRules(X);
   for (let k = 0; k < ports.length; k++) {
     const p = ports[k];
     const Y = p !== X.index ? snap.portById[p] : undefined;
@@ -70,10 +76,13 @@ function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
     }
     d.dstPort = Y;
     if (aclIn(c, d, Y.layersIn[0]) === DONE) d.repDenied[d.repDeniedN++] = p;
-    else d.repPorts[d.repN++] = p;
+    else {
+      d.repPorts[d.repN++] = p;
+      if (hasRules(Y)) ruled = true;
+    }
   }
   d.dstPort = null;
-  if (d.track && !d.ctReply && !d.ctRelated && d.ct < 0 && d.rec === null && d.repN > 0) c.ct.create(X.zone, d.f, d.now, X.index);
+  if (d.track && ruled && !d.ctReply && !d.ctRelated && d.ct < 0 && d.rec === null && d.repN > 0) c.ct.create(X.zone, d.f, d.now, X.index);
   if (d.rec) {
     const names: string[] = [];
     for (let k = 0; k < d.repN; k++) names.push(snap.portById[d.repPorts[k]]!.name);
