@@ -20,7 +20,7 @@ import { withKernel, withKernelPeer, withSwitchyard } from '../src/cli/bench.js'
 import { kernelVxlanHost } from '../src/lab/kernel-vxlan.js';
 import { iperf3, ping } from '../src/lab/probes.js';
 import { run, runIn } from '../src/lab/run.js';
-import { createFigure8Lab } from '../src/lab/topology.js';
+import { createFigure8Lab, type LabHost } from '../src/lab/topology.js';
 import { figure8Policy } from '../src/policy/figure8.js';
 
 const json = process.argv.includes('--json');
@@ -45,7 +45,7 @@ interface Fig {
 }
 
 /** Starts the floor for the tenant namespace `t` on host `h` (peer `other`) and addresses it. */
-async function startFloor(t: string, h: { ns: string; pa: string }, other: { pa: string }, addr: string, mode: string): Promise<{ p: ChildProcess; out: () => string }> {
+async function startFloor(t: string, h: { ns: string; pa: string }, other: { pa: string }, addr: string, mode: string): Promise<Floor> {
   await run('ip', ['netns', 'add', t]);
   await runIn(t, 'ip', ['link', 'set', 'lo', 'up']);
   const p = spawn(bin, [t, h.ns, h.pa, other.pa, '5001', mode], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -68,7 +68,7 @@ async function startFloor(t: string, h: { ns: string; pa: string }, other: { pa:
   return { p, out: () => out };
 }
 
-async function stopFloors(fs: { p: ChildProcess; out: () => string }[]): Promise<{ bytes: number; cpu: number }[]> {
+async function stopFloors(fs: Floor[]): Promise<{ bytes: number; cpu: number }[]> {
   for (const f of fs) f.p.kill('SIGTERM');
   await Promise.all(fs.map((f) => new Promise((res) => (f.p.exitCode !== null ? res(null) : f.p.once('exit', res)))));
   return fs.map((f) => JSON.parse(f.out().slice(f.out().indexOf('{'))) as { bytes: number; cpu: number });
@@ -93,23 +93,31 @@ async function noOffloadBound(): Promise<number> {
   }
 }
 
-/** The kernel-peer set-up with the tgso floor on host1: host1 (sql) -> host2 (web, kernel, tx off). */
-async function floorToKernelPeer(): Promise<number> {
+type Floor = { p: ChildProcess; out: () => string };
+
+/** A Figure 8 lab for floors: `fn` gets its hosts and tenant namespaces and the floors it starts;
+ * the floors and the lab go when it returns or throws. */
+async function withFloorLab<T>(fn: (l: { h1: LabHost; h2: LabHost; sql: string; web: string; floors: Floor[] }) => Promise<T>): Promise<T> {
   const lab = await createFigure8Lab();
-  const floors: { p: ChildProcess; out: () => string }[] = [];
+  const floors: Floor[] = [];
   try {
     const [h1, h2] = lab.hosts;
-    const sql = lab.tenantNs('contoso-sql');
-    const web = lab.tenantNs('contoso-web');
+    return await fn({ h1, h2, sql: lab.tenantNs('contoso-sql'), web: lab.tenantNs('contoso-web'), floors });
+  } finally {
+    for (const f of floors) if (f.p.exitCode === null) f.p.kill('SIGKILL');
+    await lab.destroy();
+  }
+}
+
+/** The kernel-peer set-up with the tgso floor on host1: host1 (sql) -> host2 (web, kernel, tx off). */
+async function floorToKernelPeer(): Promise<number> {
+  return withFloorLab(async ({ h1, h2, sql, web, floors }) => {
     floors.push(await startFloor(sql, h1, h2, '10.1.1.11/24', 'tgso'));
     const nic = figure8Policy().networkInterfaces.find((n) => n.name === 'contoso-web')!;
     await kernelVxlanHost(h2.ns, h2.pa, [h1.pa], [{ ns: web, mac: nic.macAddress, ip: '10.1.1.12', prefixLen: 24, vni: 5001 }]);
     await ping(web, '10.1.1.11', 3, 0.2);
     return (await iperf3(web, sql, '10.1.1.12', seconds)).gbps;
-  } finally {
-    for (const f of floors) if (f.p.exitCode === null) f.p.kill('SIGKILL');
-    await lab.destroy();
-  }
+  });
 }
 
 async function rtt(ns: string, addr: string): Promise<number> {
@@ -119,12 +127,7 @@ async function rtt(ns: string, addr: string): Promise<number> {
 
 /** As make bench: iperf3 servers in sql (host1), clients in web (host2). */
 async function floorRun(mode: string): Promise<Fig> {
-  const lab = await createFigure8Lab();
-  const floors: { p: ChildProcess; out: () => string }[] = [];
-  try {
-    const [h1, h2] = lab.hosts;
-    const sql = lab.tenantNs('contoso-sql');
-    const web = lab.tenantNs('contoso-web');
+  return withFloorLab(async ({ h1, h2, sql, web, floors }) => {
     floors.push(await startFloor(sql, h1, h2, '10.1.1.11/24', mode));
     floors.push(await startFloor(web, h2, h1, '10.1.1.12/24', mode));
     await ping(web, '10.1.1.11', 3, 0.2);
@@ -135,10 +138,7 @@ async function floorRun(mode: string): Promise<Fig> {
     const cpu = stats.reduce((a, st) => a + st.cpu, 0);
     const gb = Math.max(...stats.map((st) => st.bytes)) / 1e9;
     return { tcp1, tcp4, rttUs: r, cpuPerGB: cpu / gb };
-  } finally {
-    for (const f of floors) if (f.p.exitCode === null) f.p.kill('SIGKILL');
-    await lab.destroy();
-  }
+  });
 }
 
 const rows: Record<string, number[]> = {};
