@@ -29,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attachCbpf", Napi::Function::New(env, AttachCbpf, "attachCbpf"));
   exports.Set("tapSetSteeringEbpf", Napi::Function::New(env, TapSetSteeringEbpf, "tapSetSteeringEbpf"));
   exports.Set("packetOpen", Napi::Function::New(env, PacketOpen, "packetOpen"));
+  exports.Set("packetReadBatch", Napi::Function::New(env, PacketReadBatch, "packetReadBatch"));
   exports.Set("txRingOpen", Napi::Function::New(env, TxRingOpen, "txRingOpen"));
   exports.Set("txRingClose", Napi::Function::New(env, TxRingClose, "txRingClose"));
   exports.Set("txRingInfo", Napi::Function::New(env, TxRingInfo, "txRingInfo"));

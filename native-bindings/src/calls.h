@@ -42,6 +42,7 @@ Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info);
 
 // packet.cc: AF_PACKET sockets on a NIC (an External switch's bound NIC).
 Napi::Value PacketOpen(const Napi::CallbackInfo& info);
+Napi::Value PacketReadBatch(const Napi::CallbackInfo& info);
 
 // txring.cc: NVGRE send through an AF_PACKET TX ring (whole outer frames, one send per batch).
 Napi::Value TxRingOpen(const Napi::CallbackInfo& info);

@@ -107,12 +107,15 @@ export function openNicPort(info: PortInfo, workers: number, log: Logger, stats:
   } catch (err) {
     throw new Error(`switch port ${info.name}: cannot bind NIC ${info.ifname}: ${(err as Error).message}`, { cause: err });
   }
-  const queues = fds.map((fd) => TapQueue.fromFd(fd, info.ifname, {}));
+  // packet: reads give back the VLAN tag the kernel took off, so tagged frames from the wire are
+  // dropped (vlan-tagged) instead of reaching the switch's VMs as untagged ones
+  const tap = { packet: true };
+  const queues = fds.map((fd) => TapQueue.fromFd(fd, info.ifname, tap));
   log.info({ port: info.name, nic: info.ifname, sockets: fds.length }, 'external switch: NIC bound (promiscuous, AF_PACKET)');
   return {
     info,
     queues,
-    tap: {},
+    tap,
     remove: () => {
       for (const q of queues) q.close();
       for (const fd of fds.splice(0)) n.close(fd);

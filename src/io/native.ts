@@ -117,6 +117,10 @@ export interface NativeAddon {
    * the kernel's hash, or with `cbpf` the program set with attachCbpf(fd, 'fanout') (members in
    * join order). */
   packetOpen(ifname: string, opts?: { fanout?: number; cbpf?: boolean }): number;
+  /** readBatch for a packetOpen socket: a frame whose outer VLAN tag (802.1Q, 802.1ad, VLAN 0
+   * too) the kernel took off gets it back in front of its EtherType (start 4 less, len 4 more;
+   * headroom >= 4), so the dataplane sees and drops it as on any other port. */
+  packetReadBatch(fd: number, slab: Uint8Array, start: Int32Array, len: Int32Array, slotSize: number, headroom: number, max: number): number;
   /** fold(sum of the big-endian 16-bit words of buf[off..off+len) + initial); not complemented. */
   checksum(buf: Uint8Array, off: number, len: number, initial: number): number;
   /** out[k] = folded sum of buf[first + k*stride, + (k < count-1 ? chunkLen : lastLen)), k < count. */

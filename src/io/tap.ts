@@ -44,6 +44,11 @@ export interface TapOptions {
   /** With vnetHdr: 'zero' (default) writes an all-zero header (no offload) in front of each frame;
    * 'caller' sends the bytes the caller put at start - vnetHdrSize. */
   vnetHdrOnWrite?: 'zero' | 'caller';
+  /** Not a TAP but an AF_PACKET socket of native packetOpen (the bound NIC of an External switch,
+   * fromFd only): reads go through packetReadBatch, never the ring, because a plain read returns a
+   * frame the kernel took the VLAN tag off as untagged; packetReadBatch puts the tag back, and the
+   * dataplane drops the frame (vlan-tagged). Writes are as on a TAP. */
+  packet?: boolean;
 }
 
 export class TapQueue implements FramePort {
@@ -58,6 +63,7 @@ export class TapQueue implements FramePort {
   private poll: PollHandle | undefined;
   private closed = false;
   private readonly zeroVnetHdr: boolean;
+  private readonly packet: boolean;
   /** The fd belongs to another thread (fromFd): close() stops polling only. */
   private borrowed = false;
   /** io_uring batches (fromFd with a ring); undefined: read()/write(). */
@@ -74,12 +80,14 @@ export class TapQueue implements FramePort {
   ) {
     this.vnetHdrSize = opts.vnetHdr ? (opts.vnetHdrSize ?? 12) : 0;
     this.zeroVnetHdr = opts.vnetHdrOnWrite !== 'caller';
+    this.packet = opts.packet === true;
   }
 
   /** Opens (creating if needed) TAP device `name` and returns one queue of it. Throws an Error
    * with `.code` (EPERM without CAP_NET_ADMIN, EBUSY if the device exists with other flags or at all with
    * `exclusive`, ...). */
   static open(name: string, opts: TapOptions = {}): TapQueue {
+    if (opts.packet) throw new Error(`TapQueue.open ${name}: a packet socket comes through fromFd`);
     const n = loadNative();
     const { fd, name: actual } = n.tapOpen(name, { multiQueue: opts.multiQueue, vnetHdr: opts.vnetHdr, exclusive: opts.exclusive });
     try {
@@ -125,7 +133,9 @@ export class TapQueue implements FramePort {
   read(b: FrameBatch): number {
     const h = this.vnetHdrSize;
     let got: number;
-    if (this.ring && this.ringHint > RING_HINT_MIN) {
+    if (this.packet) {
+      got = this.n.packetReadBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM, b.capacity);
+    } else if (this.ring && this.ringHint > RING_HINT_MIN) {
       got = this.ring.read(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity, this.ringHint);
       if (got < 0 && this.ringRefused(got)) got = this.n.readBatch(this.fd, b.slab, b.start, b.len, b.slotSize, HEADROOM - h, b.capacity);
     } else {

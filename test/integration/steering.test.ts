@@ -201,4 +201,18 @@ describe('flow steering (BPF)', ROOT_ONLY, () => {
       expect(got[w]!.length).toBeGreaterThan(0);
     }
   });
+
+  it("gives a NIC's frames back with the VLAN tag the kernel took off (802.1Q, priority tag, QinQ), untagged ones as they were", async () => {
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'packet-vlan-child.ts');
+    await netnsAdd(ns).catch(() => undefined);
+    await ip(['link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb'], ns);
+    await runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    for (const d of ['va', 'vb']) await linkConfigure(d, { up: true }, ns);
+    const plain = Buffer.from(innerFrame(0x0a000001, 0x0a000002, 1000, 2000));
+    const tagged = (...tags: [number, number][]) => Buffer.concat([plain.subarray(0, 12), ...tags.map(([tpid, tci]) => Buffer.from([tpid >> 8, tpid & 255, tci >> 8, tci & 255])), plain.subarray(12)]);
+    // VLAN 5; VLAN 0 with priority 5 (a priority tag); VLAN 0 with nothing set (TCI 0); QinQ
+    const sent = [plain, tagged([0x8100, 5]), tagged([0x8100, 0xa000]), tagged([0x8100, 0]), tagged([0x88a8, 5], [0x8100, 6])];
+    const r = await runIn(ns, process.execPath, ['--import', 'tsx', child, 'va', 'vb', ...sent.map((f) => f.toString('hex'))], { timeoutMs: 30_000 });
+    expect(JSON.parse(r.stdout)).toEqual(sent.map((f) => f.toString('hex')));
+  });
 });

@@ -241,6 +241,7 @@ describe('errors', () => {
     const a = new Uint32Array(2);
     expect(n.recvBatch(fd, b.slab, b.start, b.len, b.slotSize, HEADROOM, a, a, 2)).toBe(-Errno.EBADF);
     expect(n.readBatch(fd, b.slab, b.start, b.len, b.slotSize, HEADROOM, 2)).toBe(-Errno.EBADF);
+    expect(n.packetReadBatch(fd, b.slab, b.start, b.len, b.slotSize, HEADROOM, 2)).toBe(-Errno.EBADF);
     b.len.fill(4);
     expect(n.writeBatch(fd, b.slab, b.start, b.len, Int32Array.from([0]), 1)).toBe(-Errno.EBADF);
     expect(n.sendBatch(fd, b.slab, b.start, b.len, Int32Array.from([0]), a, Uint32Array.from([LO, LO]), 9, 1)).toBe(-Errno.EBADF);
@@ -265,6 +266,9 @@ describe('errors', () => {
     expect(() => n.readBatch(0, b.slab, b.start, b.len, 256, HEADROOM, 3)).toThrow(RangeError);
     expect(() => n.recvBatch(0, b.slab, b.start, b.len, 256, HEADROOM, a, a, 3)).toThrow(RangeError);
     expect(() => n.readBatch(0, b.slab, b.start, b.len, 256, 256, 1)).toThrow(RangeError);
+    expect(() => n.packetReadBatch(0, b.slab, b.start, b.len, 256, HEADROOM, 3)).toThrow(RangeError);
+    // a tag put back goes 4 bytes in front of the slot's frame: less headroom is refused
+    expect(() => n.packetReadBatch(0, b.slab, b.start, b.len, 256, 3, 1)).toThrow(RangeError);
     b.start[1] = 500;
     b.len[1] = 100;
     expect(() => n.writeBatch(0, b.slab, b.start, b.len, Int32Array.from([1]), 1)).toThrow(RangeError);
