@@ -280,12 +280,17 @@ describe('vhost-user back end', NATIVE, () => {
     expect(() => VhostUserDevice.open({ socket: path.join(dir, 'file'), mode: 'server' })).toThrow(/not a socket/);
   });
 
+  /** A two-lane (two-worker) device with a front end attached: its lanes' queues. */
+  async function twoLanes(): Promise<{ lanes: VhostQueue[]; fe: VhostFrontend; dev: VhostUserDevice }> {
+    const d = (dev = VhostUserDevice.open({ socket: sock, mode: 'server', lanes: 2 }));
+    const f = (fe = VhostFrontend.connect(sock));
+    await until(() => d.connected, 'accept');
+    await f.handshake();
+    return { lanes: [VhostQueue.forLane(d.id, 0, 'vm', true), VhostQueue.forLane(d.id, 1, 'vm', true)], fe: f, dev: d };
+  }
+
   it('with two lanes (workers) each frame reaches the lane of its flow, whichever ring it came on', async () => {
-    dev = VhostUserDevice.open({ socket: sock, mode: 'server', lanes: 2 });
-    fe = VhostFrontend.connect(sock);
-    await until(() => dev!.connected, 'accept');
-    await fe.handshake();
-    const lanes = [VhostQueue.forLane(dev.id, 0, 'vm', true), VhostQueue.forLane(dev.id, 1, 'vm', true)];
+    const { lanes, fe: front, dev: device } = await twoLanes();
     const want: number[][] = [[], []];
     for (let sport = 1000; sport < 1016; sport++) {
       const f = frame(80, sport);
@@ -298,20 +303,16 @@ describe('vhost-user back end', NATIVE, () => {
       f[36] = 0x14;
       f[37] = 0xe9;
       want[steerWorker(f, 0, f.length, 2)].push(sport);
-      fe.transmit(f);
+      front.transmit(f);
     }
     expect(want[0].length).toBeGreaterThan(0);
     expect(want[1].length).toBeGreaterThan(0);
     expect(laneWords(lanes, 34)).toEqual(want);
-    expect(dev.status().counters.handoff).toBe(want[1].length);
+    expect(device.status().counters.handoff).toBe(want[1].length);
   });
 
   it('with two lanes an ICMP error reaches the lane of the flow it quotes', async () => {
-    dev = VhostUserDevice.open({ socket: sock, mode: 'server', lanes: 2 });
-    fe = VhostFrontend.connect(sock);
-    await until(() => dev!.connected, 'accept');
-    await fe.handshake();
-    const lanes = [VhostQueue.forLane(dev.id, 0, 'vm', true), VhostQueue.forLane(dev.id, 1, 'vm', true)];
+    const { lanes, fe: front } = await twoLanes();
     const want: number[][] = [[], []];
     for (let sport = 1000; sport < 1016; sport++) {
       const invoking = buildIpv4UdpPacket({ srcIp: '10.1.1.21', dstIp: '10.1.1.11', srcPort: 5353, dstPort: sport });
@@ -322,7 +323,7 @@ describe('vhost-user back end', NATIVE, () => {
       const w = steerWorker(f, 0, f.length, 2);
       expect(w).toBe(steerWorker(flow, 0, flow.length, 2));
       want[w].push(sport);
-      fe.transmit(f);
+      front.transmit(f);
     }
     expect(want[0].length).toBeGreaterThan(0);
     expect(want[1].length).toBeGreaterThan(0);
