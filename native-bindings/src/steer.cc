@@ -15,6 +15,8 @@
 #include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -89,22 +91,31 @@ Napi::Value TapSetSteeringEbpf(const Napi::CallbackInfo& info) {
   // The verifier gives up with EAGAIN when a signal is pending (do_check: signal_pending). A
   // starting agent makes its ports in parallel, so the `ip` children it runs exit (SIGCHLD) while
   // a program loads: an 8-port switch failed to start about 1 time in 6. libbpf tries again up
-  // to 5 times for the same reason, and so do we, with a short pause between.
+  // to 5 times for the same reason, and so do we, with a short pause between. Retrying is not
+  // enough under `node --cpu-prof`: V8's sampler sends this thread SIGPROF every millisecond, and
+  // the verifier took longer than that five times running. So every signal is blocked on this
+  // thread for the load: a thread-directed signal waits until the mask is restored, a
+  // process-directed one goes to another thread, and the verifier sees none pending.
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &saved);
   int prog = -1;
+  int err = 0;
   for (int attempt = 0; attempt < 5; attempt++) {
     if (attempt > 0) usleep(2000u << attempt);
     log[0] = '\0';
     prog = static_cast<int>(syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
-    if (prog >= 0 || errno != EAGAIN) break;
+    err = errno;
+    if (prog >= 0 || err != EAGAIN) break;
   }
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (prog < 0) {
-    int err = errno;
     std::string msg(log, strnlen(log, logbuf.size()));
     if (msg.size() > 400) msg = msg.substr(msg.size() - 400);
     ThrowErrno(env, err, "tapSetSteeringEbpf fd " + std::to_string(fd) + ": BPF_PROG_LOAD" + (msg.empty() ? "" : " [" + msg + "]"), "bpf");
   }
   if (ioctl(fd, TUNSETSTEERINGEBPF, &prog) < 0) {
-    int err = errno;
+    err = errno;
     close(prog);
     ThrowErrno(env, err, "tapSetSteeringEbpf fd " + std::to_string(fd) + ": TUNSETSTEERINGEBPF", "ioctl");
   }
