@@ -150,6 +150,8 @@ struct alignas(struct cmsghdr) CmsgBuf {
 struct MsgArrays {
   std::vector<struct mmsghdr> msgs;
   std::vector<struct iovec> iov;
+  // sendMsgs with parts: every message's ranges, back to back (grown, never shrunk)
+  std::vector<struct iovec> gather;
   std::vector<struct sockaddr_in> names;
   std::vector<CmsgBuf> ctl;
   void Reserve(size_t n) {
@@ -233,11 +235,9 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r);
 }
 
-// Message k of a send batch: one iovec, the destination, and the control messages: IP_PKTINFO
-// to choose the source address (a host with several PAs), UDP_SEGMENT when gso > 0.
-static void FillSendMsg(MsgArrays& a, size_t k, uint8_t* base, size_t len, uint32_t dst, uint16_t port, uint32_t src, uint16_t gso) {
-  a.iov[k].iov_base = base;
-  a.iov[k].iov_len = len;
+// The destination, the iovecs and the control messages of message k: IP_PKTINFO to choose the
+// source address (a host with several PAs), UDP_SEGMENT when gso > 0.
+static void FillSendHdr(MsgArrays& a, size_t k, struct iovec* iov, size_t iovlen, uint32_t dst, uint16_t port, uint32_t src, uint16_t gso) {
   struct sockaddr_in& sin = a.names[k];
   std::memset(&sin, 0, sizeof sin);
   sin.sin_family = AF_INET;
@@ -246,8 +246,8 @@ static void FillSendMsg(MsgArrays& a, size_t k, uint8_t* base, size_t len, uint3
   struct msghdr& h = a.msgs[k].msg_hdr;
   h.msg_name = &sin;
   h.msg_namelen = sizeof sin;
-  h.msg_iov = &a.iov[k];
-  h.msg_iovlen = 1;
+  h.msg_iov = iov;
+  h.msg_iovlen = iovlen;
   h.msg_flags = 0;
   size_t clen = 0;
   char* cbuf = a.ctl[k].bytes;
@@ -274,6 +274,12 @@ static void FillSendMsg(MsgArrays& a, size_t k, uint8_t* base, size_t len, uint3
   h.msg_controllen = clen;
 }
 
+// Message k of a send batch as one iovec.
+static void FillSendMsg(MsgArrays& a, size_t k, uint8_t* base, size_t len, uint32_t dst, uint16_t port, uint32_t src, uint16_t gso) {
+  a.iov[k].iov_base = base;
+  a.iov[k].iov_len = len;
+  FillSendHdr(a, k, &a.iov[k], 1, dst, port, src, gso);
+}
 // sendBatch(fd, slab, start, len, idx, srcAddr, dstAddr, dstPort, count, gsoSize?) -> n | -errno
 // Sends slot idx[k] to dstAddr[k]:dstPort from srcAddr[k] (0: the kernel picks by route). The
 // port is meaningless for raw sockets. gsoSize > 0 (UDP sockets only) adds UDP_SEGMENT so one
@@ -329,9 +335,12 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sent > 0 || first_err == 0 ? sent : -first_err);
 }
 
-// sendMsgs(fds, slab, start, len, gso, srcAddr, dstAddr, dstPort, count) -> n | -errno
+// sendMsgs(fds, slab, start, len, gso, srcAddr, dstAddr, dstPort, count, parts?) -> n | -errno
 // Message k is slab[start[k], start[k]+len[k]) sent on socket fds[k] to dstAddr[k]:dstPort from
 // srcAddr[k]; gso[k] > 0 adds UDP_SEGMENT (the payload leaves as datagrams of gso[k] bytes).
+// With parts, message k is gathered from parts[k] consecutive ranges of start/len instead (the
+// ranges of message 0 first, then those of message 1, ...): datagrams that sit apart in the slab
+// leave as one UDP_SEGMENT message without being copied together first.
 // Runs of consecutive messages with the same fd go in one sendmmsg, so a batch spread over a
 // pool of sockets (one per outer source port) is still one N-API call. Stops at the first full
 // queue (EAGAIN/ENOBUFS); refused messages are skipped. Returns how many messages went.
@@ -346,21 +355,48 @@ Napi::Value SendMsgs(const Napi::CallbackInfo& info) {
   Span<uint32_t> dst = ArgU32(info, 6, "dstAddr");
   uint16_t port = static_cast<uint16_t>(ArgInt(info, 7, "dstPort", 0, 65535));
   int64_t count = ArgInt(info, 8, "count", 0, INT32_MAX);
+  Span<uint16_t> parts = ArgU16Opt(info, 9, "parts");
   const size_t m = static_cast<size_t>(count);
-  if (m > fds.len || m > start.len || m > len.len || m > src.len || m > dst.len || (gso.data && m > gso.len)) {
+  if (m > fds.len || m > src.len || m > dst.len || (gso.data && m > gso.len) || (parts.data && m > parts.len)) {
     ThrowRange(env, "sendMsgs: count exceeds an array");
   }
-  for (size_t k = 0; k < m; k++) {
-    if (start[k] < 0 || len[k] < 0 || static_cast<uint64_t>(start[k]) + static_cast<uint64_t>(len[k]) > slab.len) {
-      ThrowRange(env, "sendMsgs: message " + std::to_string(k) + " is outside the slab");
+  // ranges: one per message, or parts[k] for message k (at least 1, at most the kernel's UIO_MAXIOV)
+  size_t ranges = m;
+  if (parts.data) {
+    ranges = 0;
+    for (size_t k = 0; k < m; k++) {
+      if (parts[k] == 0 || parts[k] > 1024) ThrowRange(env, "sendMsgs: message " + std::to_string(k) + " has " + std::to_string(parts[k]) + " parts (1 to 1024)");
+      ranges += parts[k];
+    }
+  }
+  if (ranges > start.len || ranges > len.len) ThrowRange(env, "sendMsgs: the messages' ranges exceed start/len");
+  for (size_t j = 0; j < ranges; j++) {
+    if (start[j] < 0 || len[j] < 0 || static_cast<uint64_t>(start[j]) + static_cast<uint64_t>(len[j]) > slab.len) {
+      ThrowRange(env, "sendMsgs: range " + std::to_string(j) + " is outside the slab");
     }
   }
   if (m == 0) return Napi::Number::New(env, 0);
   MsgArrays& a = t_msgs;
   a.Reserve(m);
-  for (size_t k = 0; k < m; k++) {
-    const uint16_t g = gso.data && gso[k] > 0 && static_cast<size_t>(len[k]) > gso[k] ? gso[k] : 0;
-    FillSendMsg(a, k, slab.data + start[k], static_cast<size_t>(len[k]), dst[k], port, src[k], g);
+  if (!parts.data) {
+    for (size_t k = 0; k < m; k++) {
+      const uint16_t g = gso.data && gso[k] > 0 && static_cast<size_t>(len[k]) > gso[k] ? gso[k] : 0;
+      FillSendMsg(a, k, slab.data + start[k], static_cast<size_t>(len[k]), dst[k], port, src[k], g);
+    }
+  } else {
+    if (a.gather.size() < ranges) a.gather.resize(ranges);
+    size_t j = 0;
+    for (size_t k = 0; k < m; k++) {
+      struct iovec* iov = &a.gather[j];
+      size_t total = 0;
+      for (size_t q = 0; q < parts[k]; q++, j++) {
+        a.gather[j].iov_base = slab.data + start[j];
+        a.gather[j].iov_len = static_cast<size_t>(len[j]);
+        total += static_cast<size_t>(len[j]);
+      }
+      const uint16_t g = gso.data && gso[k] > 0 && total > gso[k] ? gso[k] : 0;
+      FillSendHdr(a, k, iov, parts[k], dst[k], port, src[k], g);
+    }
   }
   size_t next = 0;
   int sent = 0;

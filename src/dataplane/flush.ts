@@ -9,7 +9,7 @@ import { Drop } from '../vfp/drops.js';
 import { C, P, PORT_STRIDE } from './counters.js';
 import type { ForwarderState } from './forwarder-state.js';
 import type { UplinkOutput } from './outputs.js';
-import { GsoStage, stageGroups, worthGrouping } from './gso-batch.js';
+import { GsoGroups, groupRuns, worthGrouping } from './gso-batch.js';
 import { QOS_IN } from './qos.js';
 import { mirrorTo } from './mirror.js';
 
@@ -99,25 +99,20 @@ function writeUplink(st: ForwarderState, up: Uplink | undefined, out: UplinkOutp
 }
 
 /** The messages of `out` with runs of one flow's equal-sized datagrams grouped into UDP_SEGMENT
- * messages (gso-batch.ts), staged and sent in as many parts as the stage needs. */
+ * messages (gso-batch.ts), each gathered from its datagrams where they lie in the batch. */
 function writeGrouped(st: ForwarderState, up: Uplink, out: UplinkOutput, b: FrameBatch): void {
   const g = st.counters.global;
   const gso = up.gso!;
-  const stage = (st.gsoStage ??= new GsoStage(out.capacity));
-  const s = stage.out;
-  for (let i = 0; i < out.n; ) {
-    i = stageGroups(out, b.slab, i, stage, gso.maxSegments);
-    const sent = gso.writeMsgs(stage.slab, s.start, s.len, s.gso, s.sport, s.src, s.dst, s.n);
-    let bytes = 0;
-    for (let k = 0; k < sent; k++) bytes += s.len[k];
-    g[C.UplinkTxFrames] += sent;
-    g[C.UplinkTxBytes] += bytes;
-    g[C.GsoGrouped] += stage.grouped;
-    if (sent < s.n) {
-      g[C.DropBase + Drop.TxFull] += s.n - sent;
-      if (up.gso === undefined) return; // the kernel refused GSO (io/uplink.ts): the rest are lost, as there
-    }
-  }
+  const groups = (st.gsoGroups ??= new GsoGroups(out.capacity));
+  groupRuns(out, groups, gso.maxSegments);
+  const n = groups.n;
+  const sent = gso.writeMsgs(b.slab, out.start, out.len, groups.gso, groups.sport, groups.src, groups.dst, n, groups.parts);
+  let bytes = 0;
+  for (let k = 0; k < sent; k++) bytes += groups.bytes[k];
+  g[C.UplinkTxFrames] += sent;
+  g[C.UplinkTxBytes] += bytes;
+  g[C.GsoGrouped] += groups.grouped;
+  if (sent < n) g[C.DropBase + Drop.TxFull] += n - sent;
 }
 
 /** The view of batch `b` whose start/len are `out`'s message arrays (made once per batch). */

@@ -10,7 +10,7 @@
 import { writeU32 } from '../wire/bytes.js';
 import { PortMeters } from './qos.js';
 import { allocCopyBatch } from './copy-batch.js';
-import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
+import { allocBatchPair, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { ENCAP_VXLAN, type ActionTable } from '../vfp/actions.js';
 import type { ConnTrack } from '../vfp/conntrack.js';
 import type { Engine } from '../vfp/engine.js';
@@ -19,7 +19,7 @@ import { CoalesceResult, SegResult, type ChunkSumFn, type SegmentFn, type SumFn 
 import type { Snapshot } from '../vfp/snapshot.js';
 import { pushNvgre, pushVxlan, vxlanSourcePort } from '../vfp/transpose.js';
 import type { FlowTable } from '../vfp/uft.js';
-import type { GsoStage } from './gso-batch.js';
+import type { GsoGroups } from './gso-batch.js';
 import type { Counters } from './counters.js';
 import { PortOutputs, UplinkOutput } from './outputs.js';
 
@@ -49,8 +49,12 @@ export class ForwarderState {
   fCsumOffset = 0;
   readonly seg = new SegResult();
   readonly co = new CoalesceResult();
-  /** Datagrams of GRO buffers that could not be coalesced, forwarded after their batch. */
+  /** The uplinks' read batch. */
+  readonly urx: FrameBatch;
+  /** Datagrams of GRO buffers that could not be coalesced, forwarded after their batch: slots in
+   * the same slab as urx's, after them (from splitBase on), so they are copied without a view. */
   readonly split: FrameBatch;
+  readonly splitBase: number;
   readonly splitSrc: Uint32Array;
   splitN = 0;
   /** Writes every queued output now (flush.ts flushAll; set by the Forwarder). */
@@ -70,8 +74,8 @@ export class ForwarderState {
   mirrorOn = false;
   readonly upVx: UplinkOutput;
   readonly upNv: UplinkOutput;
-  /** Plain datagrams grouped for UDP GSO are staged here (gso-batch.ts; made on first use). */
-  gsoStage: GsoStage | null = null;
+  /** The groups of a flush's plain datagrams for UDP GSO (gso-batch.ts; made on first use). */
+  gsoGroups: GsoGroups | null = null;
   /** Per batch: views over its slab whose start/len are the VXLAN / NVGRE output's message arrays
    * (Uplink.write without GSO takes those as its batch). */
   readonly msgViews = new Map<FrameBatch, [FrameBatch, FrameBatch]>();
@@ -95,7 +99,9 @@ export class ForwarderState {
     this.snap = snapshot;
     this.f = engine.d.f;
     this.cur = first;
-    this.split = allocBatch(64, SPLIT_SLOT);
+    // uplink reads take GRO buffers of up to 64 KB: slots as large as the first batch's
+    [this.urx, this.split] = allocBatchPair(batchSize, first.slotSize, 64, SPLIT_SLOT);
+    this.splitBase = batchSize * first.slotSize;
     this.splitSrc = new Uint32Array(64);
     this.copies = allocCopyBatch(batchSize, slotSize);
     this.outs = new PortOutputs(Math.max(snapshot.ports.length, 16), batchSize);

@@ -166,7 +166,6 @@ export class Forwarder extends ForwarderState {
   private readonly maxBatches: number;
   private readonly portsTakeGso: boolean;
   private readonly rx: FrameBatch;
-  private readonly urx: FrameBatch;
   private readonly urxSrc: Uint32Array;
   private readonly urxDst: Uint32Array;
   private readonly softGro: boolean;
@@ -206,7 +205,6 @@ export class Forwarder extends ForwarderState {
     this.maxBatches = opts.maxBatchesPerPoll ?? 8;
     this.portsTakeGso = opts.portsTakeGso ?? true;
     this.rx = rx;
-    this.urx = allocBatch(batchSize, big);
     this.urxSrc = new Uint32Array(batchSize);
     this.urxDst = new Uint32Array(batchSize);
     // a super-frame needs 64 KB slots and ports that take a virtio-net header

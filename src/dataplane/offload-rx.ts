@@ -52,10 +52,15 @@ export function splitGroBuffer(st: ForwarderState, off: number, len: number, gro
 }
 
 /** A GRO buffer that is not one TCP run: its datagrams are copied out (with the UDP header
- * put back in front, as the uplink's read does) and forwarded one by one after this batch. */
+ * put back in front, as the uplink's read does) and forwarded one by one after this batch. Each
+ * gets a slot of its own: in place, a datagram's headroom is the tail of the one before it, which
+ * an encapsulation or a virtio-net header would overwrite before that one is written out. */
 function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa: number): void {
-  const from = st.cur.slab;
   const sp = st.split;
+  // GRO buffers come from the uplink read batch, whose slab the split slots share (so the copy
+  // below needs no view); anything else would be copied from the wrong bytes
+  if (st.cur.slab !== sp.slab) return st.counters.drop(Drop.Offload, -1);
+  const slab = sp.slab;
   st.counters.global[C.GroSplit]++;
   for (let o = 0; o < L; o += size) {
     const l = Math.min(size, L - o);
@@ -65,8 +70,8 @@ function splitGro(st: ForwarderState, D: number, L: number, size: number, srcPa:
     }
     if (st.splitN === sp.capacity) st.splitFull();
     const i = st.splitN++;
-    const dst = i * sp.slotSize + HEADROOM;
-    sp.slab.set(from.subarray(D + o, D + o + l), dst + 8);
+    const dst = st.splitBase + i * sp.slotSize + HEADROOM;
+    slab.copyWithin(dst + 8, D + o, D + o + l);
     const v = sp.view;
     v.setUint16(dst, 0);
     v.setUint16(dst + 2, 4789);

@@ -96,10 +96,11 @@ export interface NativeAddon {
     srcAddr: Uint32Array, dstAddr: Uint32Array, count: number, rest: Int32Array, stats: Float64Array,
   ): number;
   /** Message k = slab[start[k], +len[k]) on socket fds[k] to dstAddr[k]:dstPort from srcAddr[k]; gso[k] > 0
-   * adds UDP_SEGMENT. Runs of one fd go in one sendmmsg. Returns messages sent, or -errno. */
+   * adds UDP_SEGMENT. With `parts`, message k is gathered from parts[k] consecutive ranges of
+   * start/len (message 0's first). Runs of one fd go in one sendmmsg. Returns messages sent, or -errno. */
   sendMsgs(
     fds: Int32Array, slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array | undefined,
-    srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number,
+    srcAddr: Uint32Array, dstAddr: Uint32Array, dstPort: number, count: number, parts?: Uint16Array,
   ): number;
   /** Calls `cb` (level-triggered) while `fd` is readable, on this thread's loop. */
   pollStart(fd: number, cb: () => void): PollHandle;

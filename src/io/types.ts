@@ -27,6 +27,22 @@ export interface FrameBatch {
   count: number;
 }
 
+/**
+ * Two batches over one slab: `a`'s slots first (native reads place slot i at i * slotSize +
+ * HEADROOM from the slab's start), then `b`'s. Within one slab `slab.copyWithin` moves bytes from
+ * a slot of one to a slot of the other without making a view per copy.
+ */
+export function allocBatchPair(capA: number, slotA: number, capB: number, slotB: number): [FrameBatch, FrameBatch] {
+  const slab = new Uint8Array(capA * slotA + capB * slotB);
+  const view = new DataView(slab.buffer);
+  const mk = (capacity: number, slotSize: number, base: number): FrameBatch => {
+    const start = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) start[i] = base + i * slotSize + HEADROOM;
+    return { slab, view, slotSize, capacity, start, len: new Int32Array(capacity), count: 0 };
+  };
+  return [mk(capA, slotA, 0), mk(capB, slotB, capA * slotA)];
+}
+
 /** Allocates a batch; `shared` puts the slab on a SharedArrayBuffer (for rings between threads). */
 export function allocBatch(capacity: number, slotSize: number, shared = false): FrameBatch {
   const bytes = capacity * slotSize;
@@ -85,12 +101,14 @@ export interface Uplink {
    * messages start at the VXLAN header (the kernel writes UDP), `sourcePort(hash)` is the outer
    * source port the pool uses for an inner flow hash, and `writeMsgs` sends message k =
    * slab[start[k], +len[k]) from that port to dstAddr[k]; gso[k] > 0 has the kernel cut it into
-   * datagrams of gso[k] bytes. Returns messages sent.
+   * datagrams of gso[k] bytes. With `parts`, message k is gathered from parts[k] consecutive
+   * ranges of start/len instead (message 0's ranges first): no copy to make a run contiguous.
+   * Returns messages sent.
    */
   readonly gso?: {
     readonly maxSegments: number;
     sourcePort(hash: number): number;
-    writeMsgs(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number): number;
+    writeMsgs(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, srcAddr: Uint32Array, dstAddr: Uint32Array, count: number, parts?: Uint16Array): number;
   };
   /** NVGRE TX ring (io/nvgre-tx-ring.ts): [frames sent through the ring, messages that found it
    * full, messages sent through the raw socket for another reason, of them to peers not resolved yet]; the

@@ -110,14 +110,14 @@ class SendPool {
     return this.ports[(hash >>> 0) % this.ports.length];
   }
 
-  send(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
+  send(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number, parts?: Uint16Array): number {
     if (this.msgFds.length < count) this.msgFds = new Int32Array(count * 2);
     const f = this.msgFds;
     for (let k = 0; k < count; k++) {
       const i = this.byPort[sport[k]];
       f[k] = this.fds[i < 0 ? 0 : i];
     }
-    return this.n.sendMsgs(f, slab, start, len, gso, src, dst, VXLAN_PORT, count);
+    return this.n.sendMsgs(f, slab, start, len, gso, src, dst, VXLAN_PORT, count, parts);
   }
 
   close(): void {
@@ -249,7 +249,7 @@ export class VxlanUplink extends SocketUplink implements Uplink {
       this.gso = {
         maxSegments: GSO_MAX_SEGMENTS,
         sourcePort: (h) => p.sourcePort(h),
-        writeMsgs: (slab, start, len, gso, sport, src, dst, count) => this.sendPool(slab, start, len, gso, sport, src, dst, count),
+        writeMsgs: (slab, start, len, gso, sport, src, dst, count, parts) => this.sendPool(slab, start, len, gso, sport, src, dst, count, parts),
       };
     }
   }
@@ -294,8 +294,8 @@ export class VxlanUplink extends SocketUplink implements Uplink {
     return { kind: 'vxlan', rxFd: this.rxFd, txFd: this.txFd, localAddr: this.localAddr, port: this.port, gro: this.groSize !== undefined, ...(pool ? { pool } : {}) };
   }
 
-  private sendPool(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number): number {
-    const r = this.pool!.send(slab, start, len, gso, sport, src, dst, count);
+  private sendPool(slab: Uint8Array, start: Int32Array, len: Int32Array, gso: Uint16Array, sport: Uint16Array, src: Uint32Array, dst: Uint32Array, count: number, parts?: Uint16Array): number {
+    const r = this.pool!.send(slab, start, len, gso, sport, src, dst, count, parts);
     if (r === -Errno.EIO) {
       // the kernel takes UDP_SEGMENT only where the device finishes checksums (a NIC without tx
       // checksum offload, e.g. qemu's socket netdev, answers EIO): fall back to one datagram per

@@ -346,12 +346,17 @@ describe('UDP GRO buffers that are not one TCP run', () => {
     const sql = new MemoryPort('contoso-sql', { queueLimit: 4096 });
     fwd.setPort(snap.portByName.get('contoso-sql')!, sql);
     // 8 buffers of 40 UDP datagrams (different flows): 320 frames, 5 split batches' worth
+    const sent: Uint8Array[] = [];
     for (let b = 0; b < 8; b++) {
-      const dgrams = Array.from({ length: 40 }, (_, i) => wire(buildVxlan({ vni: 5001, inner: webInner({ srcPort: 1000 + b * 40 + i, payload: new Uint8Array(32) }) })).slice(8));
-      vx.pushGro(dgrams, 0xc0a80214);
+      const inner = Array.from({ length: 40 }, (_, i) => webInner({ srcPort: 1000 + b * 40 + i, payload: new Uint8Array(32).fill(i) }));
+      sent.push(...inner);
+      vx.pushGro(inner.map((f) => wire(buildVxlan({ vni: 5001, inner: f })).slice(8)), 0xc0a80214);
     }
     fwd.pollUplink('vxlan');
-    expect(sql.pullAll()).toHaveLength(320);
+    // each one byte for byte, in order (the split copies them into slots of their own)
+    const got = sql.pullAll();
+    expect(got).toHaveLength(320);
+    got.forEach((f, k) => expect(Buffer.from(f).equals(Buffer.from(sent[k]!))).toBe(true));
     expect(countersToJson(fwd.counters, snap).drops).toMatchObject({ offload: 0 });
     expect(fwd.counters.global[C.GroSplit]).toBe(8);
   });

@@ -199,6 +199,38 @@ describe('UDP batches on loopback', () => {
     expect(lens).toEqual([1000, 1000, 500]);
   });
 
+  it('sendMsgs gathers a message from ranges apart in the slab (parts) and cuts it with UDP_SEGMENT', async () => {
+    const rx = open(LO);
+    const tx = open(0);
+    const port = n.sockName(rx).port;
+    const b = allocBatch(4, 1024);
+    // four datagrams, each its own value; message 0 = slots 2, 0, 3 (in that order), message 1 = slot 1
+    const lens = [500, 300, 500, 200];
+    for (let i = 0; i < 4; i++) b.slab.fill(i + 1, b.start[i], b.start[i] + lens[i]);
+    const start = Int32Array.from([b.start[2], b.start[0], b.start[3], b.start[1]]);
+    const len = Int32Array.from([500, 500, 200, 300]);
+    const fdsArr = Int32Array.from([tx, tx]);
+    const to = Uint32Array.from([LO, LO]);
+    const from = new Uint32Array(2);
+    const gso = Uint16Array.from([500, 0]);
+    expect(n.sendMsgs(fdsArr, b.slab, start, len, gso, from, to, port, 2, Uint16Array.from([3, 1]))).toBe(2);
+    const r = allocBatch(8, 2048);
+    const got: number[][] = [];
+    for (let tries = 0; tries < 5 && got.length < 4; tries++) {
+      const k = await recvAll(rx, r, new Uint32Array(8), new Uint32Array(8), 8);
+      for (let i = 0; i < k; i++) got.push([r.len[i], r.slab[r.start[i]], r.slab[r.start[i] + r.len[i] - 1]]);
+    }
+    expect(got).toEqual([
+      [500, 3, 3],
+      [500, 1, 1],
+      [200, 4, 4],
+      [300, 2, 2],
+    ]);
+    // a message of no part, or more ranges than start/len hold: RangeError, nothing sent
+    expect(() => n.sendMsgs(fdsArr, b.slab, start, len, gso, from, to, port, 2, Uint16Array.from([0, 1]))).toThrow(RangeError);
+    expect(() => n.sendMsgs(fdsArr, b.slab, start, len, gso, from, to, port, 2, Uint16Array.from([3, 2]))).toThrow(/ranges exceed/);
+  });
+
   it('calls back (with an object receiver) while readable, and stops on pollStop', async () => {
     const rx = open(LO);
     const tx = open(0);
