@@ -26,7 +26,7 @@
 import { allocBatch, type FrameBatch, type FramePort, type Uplink } from '../io/types.js';
 import { loadNative } from '../io/native.js';
 import { onesSum } from '../wire/checksum.js';
-import { VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
+import { clearVnetHdr, VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
 import { chunkSumOf, segmentFrame, type ChunkSumFn, type SegmentFn, type SumFn } from '../vfp/offload.js';
 import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
@@ -578,7 +578,7 @@ export class Forwarder extends ForwarderState {
       writeCoalescedHdr(this);
       coalesced = true;
     }
-    if (!coalesced) slab.fill(0, off - VNET_HDR_LEN_MRG, off); // a port with a virtio-net header: no offload state
+    if (!coalesced) clearVnetHdr(slab, off, VNET_HDR_LEN_MRG); // a port with a virtio-net header: no offload state
     const si = snap.vsidSubnet.get(vni);
     if (si < 0) return this.counters.drop(Drop.UnknownVni, -1);
     const subnet = snap.subnets[si];

@@ -6,6 +6,7 @@
  * routed frame whose TTL ran out into ICMP time exceeded when the slot has room for it.
  */
 import { arpRequestToReply } from '../wire/arp.js';
+import { clearVnetHdr } from '../wire/vnethdr.js';
 import { H_ARP_REPLY, H_DHCP, H_ECHO6_REPLY, H_NA, H_RA, type Decision } from '../vfp/decision.js';
 import { hairpin6 } from './hairpin6.js';
 import { Drop } from '../vfp/drops.js';
@@ -30,7 +31,7 @@ export function hairpin(st: ForwarderState, d: Decision, X: PortInfo, slot: numb
     echoToReply(b.slab, off, st.f.ihl, d.hairpinMac, X.gateway);
     st.counters.global[C.IcmpEchoReplies]++;
   }
-  if (st.vh > 0) b.slab.fill(0, off - st.vh, off); // the answer carries no offload state
+  if (st.vh > 0) clearVnetHdr(b.slab, off, st.vh); // the answer carries no offload state
   queuePort(st, X.index, slot);
 }
 
@@ -44,7 +45,7 @@ export function timeExceeded(st: ForwarderState, X: PortInfo, slot: number): voi
   const ihl = st.f.ihl;
   if (off + 14 + 28 + ihl + 8 > slotEnd) return;
   b.len[slot] = toTimeExceeded(b.slab, off, b.len[slot], st.snap.routerMac, X.gateway);
-  if (st.vh > 0) b.slab.fill(0, off - st.vh, off);
+  if (st.vh > 0) clearVnetHdr(b.slab, off, st.vh);
   st.counters.global[C.IcmpTimeExceeded]++;
   queuePort(st, X.index, slot);
 }

@@ -8,6 +8,7 @@
  * (counted as nd-ignored: it cannot happen with the slot sizes the dataplane uses).
  */
 import { ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from '../wire/icmp.js';
+import { clearVnetHdr } from '../wire/vnethdr.js';
 import { echo6ToReply, ICMPV6_BODY, neighborSolicitToAdvert, raLength, routerSolicitToAdvert, writeIcmpv6Frame, type RaInfo } from '../wire/icmpv6.js';
 import { H_NA, H_RA, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
@@ -47,7 +48,7 @@ export function hairpin6(st: ForwarderState, d: Decision, X: PortInfo, slot: num
     echo6ToReply(b.slab, off, d.hairpinMac);
     g[C.IcmpEchoReplies]++;
   }
-  if (st.vh > 0) b.slab.fill(0, off - st.vh, off); // the answer carries no offload state
+  if (st.vh > 0) clearVnetHdr(b.slab, off, st.vh); // the answer carries no offload state
   queuePort(st, X.index, slot);
 }
 
@@ -99,7 +100,7 @@ function icmp6Error(st: ForwarderState, X: PortInfo, slot: number, type: number,
   // to X's own MAC: a routed frame already carries the router's as its source (port security
   // checked that the frame's own source MAC was X's)
   b.len[slot] = writeIcmpv6Frame(slab, off, X.mac, st.snap.routerMac, src, 0, slab, q + 8, 64, type, 0, rest, quote);
-  if (st.vh > 0) slab.fill(0, off - st.vh, off);
+  if (st.vh > 0) clearVnetHdr(slab, off, st.vh);
   queuePort(st, X.index, slot);
   return true;
 }
