@@ -455,7 +455,7 @@ async function floorFigures(seconds: number): Promise<{ switch: FloorRun; vxlan:
       return undefined;
     }
   };
-  return { switch: await one('tap-floor.ts', ['uring/1']), vxlan: await one('vxlan-floor.ts', ['tgso,plain']) };
+  return { switch: await one('tap-floor.ts', ['uring/1']), vxlan: await one('vxlan-floor.ts', ['tgso,plain,pbatch,bound']) };
 }
 
 function printFloors(f: { switch: FloorRun; vxlan: FloorRun }): void {
@@ -465,6 +465,7 @@ function printFloors(f: { switch: FloorRun; vxlan: FloorRun }): void {
   console.log(`  VXLAN tcp-1 / kernel VXLAN:           floor (tunnel GSO, no segmentation) ${m(f.vxlan, 'floor tgso tcp-1 ratio')}x (goal 0.8)`);
   console.log(`  VXLAN tcp-4 / kernel VXLAN:           floor ${m(f.vxlan, 'floor tgso tcp-4 ratio')}x (goal 0.8)`);
   console.log(`  ping RTT - kernel VXLAN:              floor +${m(f.vxlan, 'floor plain rtt - kernel us')} us (goal +100)`);
+  console.log(`  --no-offload tcp-1 / kernel VXLAN:    floor (batched, as switchyard's path) ${m(f.vxlan, 'floor pbatch tcp-1 ratio')}x, the tenants alone on one veth ${m(f.vxlan, 'bound: tenants without offload, one veth, tcp-1 ratio')}x (goal 0.3)`);
 }
 
 /** bench/vm-vhost.ts in a child (tsx); [] if it cannot run. */
