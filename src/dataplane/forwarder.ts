@@ -413,11 +413,11 @@ export class Forwarder extends ForwarderState {
         const c = uft.ct[s];
         const fl = uft.flags[s];
         let ok: boolean;
-        if (c >= 0) ok = ct.alive(c, uft.ctId[s], now) && ((fl & UF_CT_REPLY) === 0 || ct.admitsReply(c));
+        if (c >= 0) ok = ct.alive(c, uft.ctId[s], now) && ((fl & UF_CT_REPLY) === 0 || ct.admitsReply(c, f.tcpFlags));
         else if ((fl & UF_DENY_CT_CHECK) === 0) ok = true;
         else {
           const c2 = ct.find(X !== null ? X.zone : this.snap.subnets[subnet].zone, f, now);
-          ok = c2 < 0 || ct.direction(c2, f) !== CT_REPLY || !ct.admitsReply(c2);
+          ok = c2 < 0 || ct.direction(c2, f) !== CT_REPLY || !ct.admitsReply(c2, f.tcpFlags);
         }
         if (ok) {
           g[C.UftHits]++;

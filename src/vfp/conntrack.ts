@@ -8,7 +8,9 @@
  * TCP follows the handshake and teardown loosely (SYN_SENT -> SYN_RECV -> ESTABLISHED -> FIN_WAIT
  * -> CLOSING -> TIME_WAIT; RST -> CLOSED), with a timeout per state; a connection first seen
  * mid-stream (no SYN) is picked up as ESTABLISHED. UDP, ICMP and other protocols live by idle
- * timeout. CLOSED / TIME_WAIT no longer admit reply traffic.
+ * timeout. CLOSED (a reset) no longer admits reply traffic; TIME_WAIT still does, but a new SYN
+ * (no ACK), as netfilter keeps a connection in TIME_WAIT: the last ACK or a retransmitted FIN may
+ * still cross, and the state is reached early (the first ACK after both FINs, from either side).
  *
  * Table layout as uft.ts: typed-array columns, a window of WINDOW slots per key. Each entry carries
  * an id that changes on reuse, so a flow-table entry that points here can tell its connection is
@@ -350,10 +352,12 @@ export class ConnTrack {
     return this.origSrc[s] === f.src && this.origSport[s] === ConnTrack.ports(f) ? CT_ORIG : CT_REPLY;
   }
 
-  /** True when connection `s` admits reply traffic. */
-  admitsReply(s: number): boolean {
+  /** True when connection `s` admits reply traffic with these TCP flags (0: not TCP, or an ICMP
+   * error about it): not after a reset; in TIME_WAIT anything but a new SYN, which the rules decide. */
+  admitsReply(s: number, tcpFlags = 0): boolean {
     const st = this.state[s];
-    return st !== Ct.Closed && st !== Ct.TimeWait && st !== Ct.None;
+    if (st === Ct.Closed || st === Ct.None) return false;
+    return st !== Ct.TimeWait || (tcpFlags & (TCP_SYN | TCP_ACK)) !== TCP_SYN;
   }
 
   /** Starts (or restarts) tracking `f`'s connection in `zone` with `f` as the orig direction,

@@ -22,7 +22,7 @@
  * a port's inbound ACL counts one `acl-deny`; a connection is tracked at a host only when the
  * frame meets an ACL table there (the sender's outbound or the local receiver's inbound rules,
  * as today); TCP states as in today's conntrack (RST closes, FIN/ACK teardown to TIME_WAIT; a
- * closed or TIME_WAIT connection admits no replies); broadcast/multicast are checked against the
+ * closed connection admits no replies, a TIME_WAIT one all but a new SYN); broadcast/multicast are checked against the
  * ACLs without connection tracking. Not modelled: timeouts (the driver's clock stands still) and
  * the per-port quotas (`ct-limit`, `flow-limit`: generated worlds stay far below them).
  */
@@ -446,7 +446,8 @@ function connOf(h: HostState, vn: string, v: Ipv4): { c: Conn; reply: boolean } 
   return undefined;
 }
 
-const admitsReply = (c: Conn): boolean => c.state !== St.Closed && c.state !== St.TimeWait;
+/** As conntrack's: not after a reset; in TIME_WAIT anything but a new SYN (flags 0: an ICMP error about it). */
+const admitsReply = (c: Conn, tcpFlags = 0): boolean => c.state !== St.Closed && (c.state !== St.TimeWait || (tcpFlags & 0x12) !== 0x02);
 
 function newConn(h: HostState, vn: string, v: Ipv4): Conn {
   const old = connOf(h, vn, v);
@@ -684,7 +685,7 @@ export class IsolationModel {
     if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
     if (f.ipv4 && this.related(h, vn, f)) return true;
     const m = connOf(h, vn, v);
-    if (m && m.reply && admitsReply(m.c)) {
+    if (m && m.reply && admitsReply(m.c, v.proto === 6 ? v.tcpFlags : 0)) {
       advance(m.c, true, v);
       return true;
     }

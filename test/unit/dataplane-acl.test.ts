@@ -68,6 +68,28 @@ describe('ACL layer', () => {
     expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny']).toBe(2);
   });
 
+  it('lets the last segments of a teardown in through TIME_WAIT, but not a new SYN from the other side', () => {
+    const TCP_FIN = 0x01;
+    const r = rig(guarded());
+    r.send('contoso-sql', sqlToWeb(45010, 443, TCP_SYN));
+    r.fromWire('vxlan', webToSql(443, 45010, TCP_SYNACK), PA2);
+    r.send('contoso-sql', sqlToWeb(45010, 443, TCP_ACK));
+    // web closes first; sql answers with FIN|ACK and then a duplicate ACK, which brings the
+    // connection to TIME_WAIT before web's ACK of sql's FIN has crossed
+    r.fromWire('vxlan', webToSql(443, 45010, TCP_FIN | TCP_ACK), PA2);
+    r.send('contoso-sql', sqlToWeb(45010, 443, TCP_FIN | TCP_ACK));
+    r.send('contoso-sql', sqlToWeb(45010, 443, TCP_ACK));
+    expect(r.fwd.dumpFlows({ port: 'contoso-sql' }).some((f) => f.conntrack === 'time-wait')).toBe(true);
+    r.fromWire('vxlan', webToSql(443, 45010, TCP_ACK), PA2);
+    r.fromWire('vxlan', webToSql(443, 45010, TCP_FIN | TCP_ACK), PA2); // a retransmitted FIN
+    expect(r.pull('contoso-sql')).toHaveLength(4);
+    expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny'] ?? 0).toBe(0);
+    // the same 5-tuple opened from web's side is a new connection: sql's inbound rules deny it
+    r.fromWire('vxlan', webToSql(443, 45010, TCP_SYN), PA2);
+    expect(r.pull('contoso-sql')).toHaveLength(0);
+    expect(countersToJson(r.fwd.counters, r.snap).drops['acl-deny']).toBe(1);
+  });
+
   it('keeps UDP reply traffic by idle timeout', () => {
     const r = rig(guarded(), 'host1', { ctTimeouts: { udpMs: 30_000 } });
     const out = buildIpv4Udp({ srcMac: MAC.contosoSql, dstMac: MAC.contosoWeb, srcIp: '10.1.1.11', dstIp: '10.1.1.12', srcPort: 5353, dstPort: 53 });

@@ -53,7 +53,7 @@ function conntrackStage(c: LayerCtx, d: Decision): void {
   }
   const s = ct.find(zone, f, d.now);
   const dir = s >= 0 ? ct.direction(s, f) : CT_ORIG;
-  if (s >= 0 && dir === CT_REPLY && ct.admitsReply(s)) {
+  if (s >= 0 && dir === CT_REPLY && ct.admitsReply(s, f.tcpFlags)) {
     d.ctReply = true;
     d.ct = s;
     if (d.rec) d.step('conntrack', `${CT_STATE_NAMES[ct.state[s]]} connection from ${ipText(ct.origSrc[s])}`, 'reply direction: allow (ACLs skipped)');
