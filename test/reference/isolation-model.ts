@@ -10,7 +10,9 @@
  * source validation with the EUI-64 link-local address, ND and RS answered, routing by IPv6 CA,
  * `*` ACL rules matching both families), virtual switches ("Virtual switches and NAT networking":
  * switch-guard, MAC learning per host and switch, flooding within the switch, stateful ACLs in
- * the switch's zone, IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
+ * the switch's zone whose connections belong to their ports ("Whose connection is it": origin and
+ * receiver, a flood's receiver the first port that took its copy and answers; another port's
+ * frame with the 5-tuple is its own new frame), IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
  * destinations to the gateway vNIC, gateway-guard, answers from outside back in). A host's own
  * ports are named as the README names them (names.ts).
  *

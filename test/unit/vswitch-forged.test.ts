@@ -52,11 +52,13 @@ const SYN_ACK = 0x12;
 const ACK = 0x10;
 const RST = 0x04;
 
-/** The rig with every VM's MAC learned, and vm-d's connection 40000 -> vm-e:80 opened (SYN). */
-function opened() {
+/** The rig with every VM's MAC learned (`before` runs then), and vm-d's connection 40000 ->
+ * vm-e:80 opened (SYN). */
+function opened(before?: (r: ReturnType<typeof rig>) => void) {
   const r = rig(policy());
   for (const v of ['c', 'd', 'e', 'g'] as Vm[]) r.send(`vm-${v}`, buildArpRequest({ srcMac: M[v], senderMac: M[v], senderIp: IP[v], targetIp: '172.31.0.1' }));
   for (const v of ['c', 'd', 'e', 'g']) r.pull(`vm-${v}`);
+  before?.(r);
   r.send('vm-d', seg('d', 'd', 'e', 40000, 80, SYN));
   expect(r.pull('vm-e')).toHaveLength(1);
   const denied = (): number => countersToJson(r.fwd.counters, r.snap).drops['acl-deny'] ?? 0;
@@ -141,6 +143,23 @@ describe('a connection on a virtual switch belongs to its ports', () => {
     expect(r.pull('vm-d')).toHaveLength(1);
     expect(r.fwd.counters.global[C.UftHits]).toBe(hits + 2);
     expect(r.fwd.dumpFlows().filter((f) => f.port === 'vm-c')).toHaveLength(0);
+  });
+
+  it('a denial vm-c\'s rules made before the connection existed stays cached: the connection is not vm-c\'s', () => {
+    const { r, denied, replyPasses } = opened((r0) => {
+      r0.send('vm-c', seg('c', 'e', 'd', 80, 40000, SYN_ACK));
+      expect(r0.pull('vm-d')).toHaveLength(0);
+    });
+    expect(denied()).toBe(1);
+    const g = r.fwd.counters.global;
+    const [hits, revalidated] = [g[C.UftHits], g[C.UftRevalidated]];
+    // now the 5-tuple is the reply of vm-d's connection with vm-e: the cached denial of vm-c's
+    // frame is asked again, and stands (the connection's receiver is vm-e)
+    r.send('vm-c', seg('c', 'e', 'd', 80, 40000, SYN_ACK));
+    expect(r.pull('vm-d')).toHaveLength(0);
+    expect(denied()).toBe(2);
+    expect([g[C.UftHits], g[C.UftRevalidated]]).toEqual([hits + 1, revalidated]);
+    expect(replyPasses()).toBe(true);
   });
 
   it('a flooded connection belongs to the first port that took its copy and answers', () => {
