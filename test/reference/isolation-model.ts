@@ -1077,7 +1077,9 @@ export class IsolationModel {
     // its connection, so the reply finds it": one port refusing its copy does not end the connection
     // the sender's allowed frame (or another port's allowed copy) just started - the other copies were
     // delivered, and their replies are that connection's return traffic (README "ACLs are stateful").
-    // A connection that existed before this frame still ends when a copy is refused (as the engine).
+    // A connection that existed before this frame ends when its receiver's copy is refused (a copy
+    // of another port is no business of it), and this frame then starts none (README "Whose
+    // connection is it").
     const sw: SwitchStage = { from: P, flooding: false, fresh: (c: Conn): boolean => !connsBefore.has(c), ended: false };
     const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst, sw));
     if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
