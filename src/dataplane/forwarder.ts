@@ -32,7 +32,7 @@ import { readU16, readU24, readU32 } from '../wire/bytes.js';
 import { nvgreCheck } from '../wire/gre.js';
 import { vxlanCheck } from '../wire/vxlan.js';
 import { A_DROP, A_PORT, ActionTable, ENCAP_NVGRE, ENCAP_VXLAN, ROUTE_V6 } from '../vfp/actions.js';
-import { CT_REPLY, ConnTrack, DEFAULT_CT_CAPACITY, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
+import { CT_ANY, CT_REPLY, ConnTrack, DEFAULT_CT_CAPACITY, DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../vfp/conntrack.js';
 import { V_DROP, V_FORWARD, V_HAIRPIN, type Decision } from '../vfp/decision.js';
 import { Drop } from '../vfp/drops.js';
 import { Engine, UPLINK_BASE } from '../vfp/engine.js';
@@ -417,7 +417,9 @@ export class Forwarder extends ForwarderState {
         else if ((fl & UF_DENY_CT_CHECK) === 0) ok = true;
         else {
           const c2 = ct.find(X !== null ? X.zone : this.snap.subnets[subnet].zone, f, now);
-          ok = c2 < 0 || ct.direction(c2, f) !== CT_REPLY || !ct.admitsReply(c2, f.tcpFlags);
+          // the reply of another port's connection (its receiver is known and not X) is no
+          // licence: the engine would decide it by X's rules again (layers/acl.ts takesPart)
+          ok = c2 < 0 || ct.direction(c2, f) !== CT_REPLY || !ct.admitsReply(c2, f.tcpFlags) || (X !== null && ct.origin[c2] !== CT_ANY && ct.receiver[c2] >= 0 && ct.receiver[c2] !== X.index);
         }
         if (ok) {
           g[C.UftHits]++;

@@ -25,6 +25,14 @@
  * never evicted, so a flood of new flows from one port cannot break another port's connections:
  * the new connection is refused instead (create returns -1, counted).
  *
+ * Parties (a virtual switch's ports set their own IP addresses, so the 5-tuple does not name the
+ * ports): a connection records the port that opened it (`origin`) and the port it was delivered to
+ * (`receiver`; CT_FLOOD while only a flood carried it: layers/acl.ts pins the first port of the
+ * switch that answers and whose inbound rules take the flooded frame). A frame may use the
+ * connection's state only from its own side: the orig direction from the origin, the reply
+ * direction (and ICMP errors about the orig direction) from the receiver. CT_ANY (HNV: port-security
+ * binds a port to its CA, the ingress-guard a CA to its host) places no restriction.
+ *
  * Across a worker restart (agent/workers.ts): the columns may live on one SharedArrayBuffer that
  * the agent's main thread owns (conntrackBytes), one per worker. The worker writes them as it
  * would its own arrays - no copy, no message, nothing extra per packet - and a restarted worker
@@ -57,6 +65,11 @@ export const CT_STATE_NAMES: readonly string[] = ['none', 'syn-sent', 'syn-recv'
 
 export const CT_ORIG = 0;
 export const CT_REPLY = 1;
+
+/** Party columns: any port may speak for this side (HNV zones, where addresses bind ports). */
+export const CT_ANY = -1;
+/** Receiver column: delivered by a flood, receiver not known yet (layers/acl.ts pins it). */
+export const CT_FLOOD = -2;
 
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
@@ -96,8 +109,8 @@ function slotsFor(capacity: number): number {
 }
 
 /** Bytes per slot on a shared buffer: lastSeen (f64), the key words, hash, origSrc, origSport, id,
- * owner (32 bit each), used, state, proto (8 bit each). */
-const SLOT_BYTES = 8 + 4 * (KW + 5) + 3;
+ * owner, origin, receiver (32 bit each), used, state, proto (8 bit each). */
+const SLOT_BYTES = 8 + 4 * (KW + 7) + 3;
 
 /** Size of the SharedArrayBuffer that holds a table of `capacity` slots (as the constructor rounds it). */
 export function conntrackBytes(capacity: number): number {
@@ -118,6 +131,9 @@ export class ConnTrack {
   readonly lastSeen: Float64Array;
   /** The local port id each connection is charged to. */
   readonly owner: Int32Array;
+  /** The port that opened each connection, and the port it was delivered to (or CT_ANY, CT_FLOOD). */
+  readonly origin: Int32Array;
+  readonly receiver: Int32Array;
   /** Connections per owner port id (grows). */
   private perOwnerCount = new Int32Array(64);
   private sweepAt = 0;
@@ -162,6 +178,8 @@ export class ConnTrack {
       this.id = new Uint32Array(cap);
       this.lastSeen = new Float64Array(cap);
       this.owner = new Int32Array(cap).fill(-1);
+      this.origin = new Int32Array(cap).fill(CT_ANY);
+      this.receiver = new Int32Array(cap).fill(CT_ANY);
       return;
     }
     if (shared.byteLength !== cap * SLOT_BYTES) throw new Error(`conntrack: shared buffer of ${shared.byteLength} bytes for ${cap} slots (want ${cap * SLOT_BYTES})`);
@@ -179,6 +197,8 @@ export class ConnTrack {
     this.origSport = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
     this.id = take((b, o, n) => new Uint32Array(b, o, n), cap, 4);
     this.owner = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
+    this.origin = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
+    this.receiver = take((b, o, n) => new Int32Array(b, o, n), cap, 4);
     this.used = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
     this.state = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
     this.proto = take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
@@ -206,7 +226,11 @@ export class ConnTrack {
         st <= Ct.Open &&
         (this.key[4] & 0xff) === this.proto[s] &&
         this.lastSeen[s] <= now + 1000 &&
-        now - this.lastSeen[s] <= this.timeoutOf(s);
+        now - this.lastSeen[s] <= this.timeoutOf(s) &&
+        this.origin[s] >= CT_ANY &&
+        this.origin[s] < 1 << 20 &&
+        this.receiver[s] >= CT_FLOOD &&
+        this.receiver[s] < 1 << 20;
       if (!ok) {
         this.used[s] = 0;
         this.owner[s] = -1;
@@ -352,6 +376,12 @@ export class ConnTrack {
     return this.origSrc[s] === f.src && this.origSport[s] === ConnTrack.ports(f) ? CT_ORIG : CT_REPLY;
   }
 
+  /** CT_ORIG or CT_REPLY: which side of connection `s` sent a packet from `src`, port `sp` (ICMP:
+   * the identifier), e.g. the packet an ICMP error quotes. */
+  directionOf(s: number, src: number, sp: number): number {
+    return this.origSrc[s] === src && this.origSport[s] === sp ? CT_ORIG : CT_REPLY;
+  }
+
   /** True when connection `s` admits reply traffic with these TCP flags (0: not TCP, or an ICMP
    * error about it): not after a reset; in TIME_WAIT anything but a new SYN, which the rules decide. */
   admitsReply(s: number, tcpFlags = 0): boolean {
@@ -361,8 +391,9 @@ export class ConnTrack {
   }
 
   /** Starts (or restarts) tracking `f`'s connection in `zone` with `f` as the orig direction,
-   * charged to port `owner`; -1 when refused (owner at its quota, or no evictable slot). */
-  create(zone: number, f: FlowFields, now: number, owner = -1): number {
+   * charged to port `owner`, opened by port `origin` and delivered to `receiver` (CT_ANY: any
+   * port, as on HNV; CT_FLOOD); -1 when refused (owner at its quota, or no evictable slot). */
+  create(zone: number, f: FlowFields, now: number, owner = -1, origin = CT_ANY, receiver = CT_ANY): number {
     const h = this.fill(zone, f);
     let s = h & this.mask;
     let slot = -1;
@@ -407,6 +438,8 @@ export class ConnTrack {
       this.perOwnerCount[owner]++;
     }
     this.owner[s] = owner;
+    this.origin[s] = origin;
+    this.receiver[s] = receiver;
     this.keys.set(this.key, s * KW);
     this.used[s] = 1;
     this.hash[s] = h;

@@ -68,6 +68,13 @@ export class Decision {
   ctReply = false;
   ctRelated = false;
   track = false;
+  /** The frame's 5-tuple is a connection its input port took no part in (conntrack.ts "Parties"):
+   * its own rules decide it as a new frame, and it neither continues, ends nor restarts that
+   * connection (not cached: the decision rests on the connection's parties, not the flow key). */
+  ctForeign = false;
+  /** The switch layer is flooding the frame (layers/switch.ts): a refused copy ends an existing
+   * connection only when it is the connection's receiver's. */
+  flooding = false;
 
   // ---- the verdict
   verdict = V_DROP;
@@ -122,6 +129,8 @@ export class Decision {
     this.ctReply = false;
     this.ctRelated = false;
     this.track = false;
+    this.ctForeign = false;
+    this.flooding = false;
     this.verdict = V_DROP;
     this.drop = 0;
     this.dropPort = -1;

@@ -20,7 +20,7 @@
  */
 import { AclLog } from './acl-log.js';
 import { A_DROP, A_ENCAP, A_PORT, ENCAP_NVGRE, ENCAP_VXLAN, ROUTE_V4, ROUTE_V6, type ActionTable } from './actions.js';
-import type { ConnTrack } from './conntrack.js';
+import { CT_ANY, CT_FLOOD, type ConnTrack } from './conntrack.js';
 import { CONTINUE, DONE, Decision, V_FORWARD, V_REPLICATE } from './decision.js';
 import { Drop } from './drops.js';
 import { K_IPV4, K_IPV6, type FlowFields } from './flowkey.js';
@@ -222,7 +222,8 @@ export class Engine implements LayerCtx {
     const f = d.f;
     const snap = this.snap;
     const tracing = d.rec !== null;
-    const newConn = d.track && !d.ctReply && !d.ctRelated;
+    // a frame with another conversation's 5-tuple (ctForeign) starts nothing: the tuple is taken
+    const newConn = d.track && !d.ctReply && !d.ctRelated && !d.ctForeign;
     if (d.cacheable && (f.kind === K_IPV4 || f.kind === K_IPV6)) {
       const ok = tracing ? this.flowRate.peek(owner, d.now) : this.flowRate.take(owner, d.now);
       if (!ok) {
@@ -235,7 +236,12 @@ export class Engine implements LayerCtx {
       if (tracing) d.step('conntrack', null, d.ct >= 0 ? 'continue tracking' : 'track new connection');
       else {
         const zone = d.src !== null ? d.src.zone : snap.subnets[d.subnet].zone;
-        const s = d.ct >= 0 ? d.ct : this.ct.create(zone, f, d.now, owner);
+        // on a switch its parties are the two ports (the VMs set their own addresses); on HNV
+        // port-security and the ingress-guard bind the addresses to the ports (CT_ANY). A switch
+        // frame always has its port here (l2switch); were it missing, the first port to answer
+        // would be pinned (CT_FLOOD), never any port
+        const sw = d.src !== null && d.src.switchIndex >= 0;
+        const s = d.ct >= 0 ? d.ct : this.ct.create(zone, f, d.now, owner, sw ? d.src!.index : CT_ANY, sw ? (d.dstPort !== null ? d.dstPort.index : CT_FLOOD) : CT_ANY);
         if (s < 0) {
           d.cacheable = false;
           return this.dropped(Drop.CtLimit);

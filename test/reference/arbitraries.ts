@@ -287,6 +287,19 @@ interface GwEp {
   mac: string;
 }
 
+/** One IPv4 frame a switch port sent (TCP, UDP or an ICMP echo: `sport` its identifier). */
+interface SwSent {
+  host: string;
+  sw: string;
+  srcMac: string;
+  dstMac: string;
+  srcIp: string;
+  dstIp: string;
+  proto: 6 | 17 | 1;
+  sport: number;
+  dport: number;
+}
+
 /** The policy as the generators need it. */
 export class World {
   readonly eps: Ep[] = [];
@@ -295,6 +308,8 @@ export class World {
   readonly hosts: string[];
   readonly pas: { host: string; pa: number }[] = [];
   readonly vsids: { vsid: number; encap: 'vxlan' | 'nvgre' }[] = [];
+  /** The last IPv4 conversations switch ports sent (switchFrame): what a forged frame copies. */
+  readonly swRecent: SwSent[] = [];
 
   /** The policy as last reloaded (its virtual networks in the current order). */
   current: Policy;
@@ -556,6 +571,52 @@ function innerFrame(w: World, kind: Exclude<FrameKind, 'switch' | 'gw'>, X: Ep, 
   }
 }
 
+/** An ICMP destination unreachable (or time exceeded, parameter problem) quoting the first 28 bytes of `packet` (an Ethernet frame). */
+function icmpErrorAbout(srcMac: string, dstMac: string, srcIp: string, dstIp: string, packet: Uint8Array, type: number): Uint8Array {
+  const quoted = packet.subarray(14, 14 + 28);
+  const body = new Uint8Array(8 + quoted.length);
+  body[0] = type;
+  body[1] = 3;
+  body.set(quoted, 8);
+  let s = 0;
+  for (let i = 0; i < body.length; i += 2) s += (body[i] << 8) | (body[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  const c = ~s & 0xffff;
+  body[2] = c >> 8;
+  body[3] = c & 255;
+  return buildIpv4({ srcMac, dstMac, srcIp, dstIp, proto: 1, payload: body });
+}
+
+/** The frame of conversation `t` as it was sent (from its addresses and MACs), TCP with `flags`. */
+function sentFrame(t: SwSent, flags: number, srcMac = t.srcMac, dstMac = t.dstMac): Uint8Array {
+  const base = { srcMac, dstMac, srcIp: t.srcIp, dstIp: t.dstIp };
+  if (t.proto === 6) return buildTcp({ ...base, srcPort: t.sport, dstPort: t.dport, flags });
+  if (t.proto === 17) return buildIpv4Udp({ ...base, srcPort: t.sport, dstPort: t.dport });
+  return buildIcmpEcho({ ...base, echoId: t.sport });
+}
+
+/**
+ * A frame port P forges from a conversation a port of its switch had (README "Whose connection is
+ * it"): the VM sets its own addresses, so it may send the conversation's reply (a SYN-ACK, an
+ * echo reply...), its next orig-direction segment, or an ICMP error about it, each with P's own
+ * MAC (switch-guard checks only that). Its sender may be P itself: then it is no forgery.
+ */
+function forgedFrame(srcMac: string, t: SwSent, n: number[]): Uint8Array {
+  const flags = pick(TCP_FLAGS, n[8]);
+  switch (n[9] % 4) {
+    case 1: // the orig direction, towards its receiver
+      return sentFrame(t, flags, srcMac);
+    case 2: // an ICMP error from its receiver's address about it
+      return icmpErrorAbout(srcMac, t.srcMac, t.dstIp, t.srcIp, sentFrame(t, flags), pick([3, 11, 12], n[7]));
+    default: {
+      // the reply, towards its sender
+      const r: SwSent = { ...t, srcIp: t.dstIp, dstIp: t.srcIp, sport: t.dport, dport: t.sport };
+      if (t.proto === 1) return buildIcmpEcho({ srcMac, dstMac: t.srcMac, srcIp: t.dstIp, dstIp: t.srcIp, echoId: t.sport, reply: true });
+      return sentFrame(r, n[9] % 4 === 0 ? 0x12 : flags, srcMac, t.srcMac);
+    }
+  }
+}
+
 /** A frame a virtual switch's port sends: to a port of its switch (known or not), anywhere else, flooded; mostly IPv4. */
 function switchFrame(w: World, P: SwEp, n: number[]): Uint8Array {
   const same = w.sws.filter((q) => q.host === P.host && q.sw === P.sw && q !== P);
@@ -594,20 +655,30 @@ function switchFrame(w: World, P: SwEp, n: number[]): Uint8Array {
     else if (v === 2) srcMac = pick(['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01'], n[3]);
     else if (v === 3) srcMac = OTHER_MAC;
   }
+  // a conversation of this switch, forged (one switch frame in five, once there is one to copy)
+  const seen = w.swRecent.filter((t) => t.host === P.host && t.sw === P.sw);
+  if (options.spoof && seen.length > 0 && Math.floor(n[5] / 12) % 5 === 1) return forgedFrame(srcMac, pick(seen, n[6]), n);
   const srcIp = P.ip;
   const dstIp = choice(n[6], 3, 7) === 0 ? D.ip : pick(['172.30.0.99', '10.1.1.11'], n[6]);
   const sport = pick(PORTS, n[7]);
   const dport = pick(PORTS, n[8]);
   const base = { srcMac, dstMac, srcIp, dstIp };
+  const sent = (proto: 6 | 17 | 1): void => {
+    w.swRecent.push({ host: P.host, sw: P.sw, srcMac, dstMac, srcIp, dstIp, proto, sport, dport: proto === 1 ? sport : dport });
+    if (w.swRecent.length > 8) w.swRecent.shift();
+  };
   switch (n[5] % 12) {
     case 0:
     case 1:
     case 2:
+      sent(6);
       return buildTcp({ ...base, srcPort: sport, dstPort: dport, flags: pick(TCP_FLAGS, n[9]) });
     case 3:
     case 4:
+      sent(17);
       return buildIpv4Udp({ ...base, srcPort: sport, dstPort: dport });
     case 5:
+      if (n[9] % 2 === 0) sent(1);
       return buildIcmpEcho({ ...base, echoId: sport, reply: n[9] % 2 === 1 });
     case 6: {
       const sha = !options.spoof || n[9] % 4 !== 3 ? srcMac : OTHER_MAC;

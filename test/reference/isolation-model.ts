@@ -10,7 +10,9 @@
  * source validation with the EUI-64 link-local address, ND and RS answered, routing by IPv6 CA,
  * `*` ACL rules matching both families), virtual switches ("Virtual switches and NAT networking":
  * switch-guard, MAC learning per host and switch, flooding within the switch, stateful ACLs in
- * the switch's zone, IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
+ * the switch's zone whose connections belong to their ports ("Whose connection is it": origin and
+ * receiver, a flood's receiver the first port that took its copy and answers; another port's
+ * frame with the 5-tuple is its own new frame), IPv6 there by the rules alone) and HNV gateways ("The HNV gateway": outside
  * destinations to the gateway vNIC, gateway-guard, answers from outside back in). A host's own
  * ports are named as the README names them (names.ts).
  *
@@ -414,6 +416,24 @@ interface Conn {
   origDst: number;
   origDport: number;
   state: St;
+  /** On a virtual switch (README "Whose connection is it"): the port that opened it, and the port
+   * it was delivered to, or FLOOD while only a flood delivered it (the first port of the switch
+   * that took its copy and answers becomes it). Undefined on HNV: any port (addresses bind ports). */
+  origin?: string;
+  receiver?: string;
+}
+
+/** Conn.receiver: delivered by a flood to several ports, none of which has answered yet. */
+const FLOOD = '(flood)';
+
+/** The switch's side of one frame's ACL stage: the sending port, whether the switch floods it, and
+ * the connections this very frame started or ended (a flood's earlier copies). */
+interface SwitchStage {
+  from: MSwitchPort;
+  flooding: boolean;
+  fresh: (c: Conn) => boolean;
+  /** Set when a copy ended a connection: the same frame does not start it again. */
+  ended: boolean;
 }
 
 interface FragVerdict {
@@ -651,8 +671,25 @@ export class IsolationModel {
     return false;
   }
 
-  /** An ICMP error quoting a packet of a live connection that the error's destination sent. */
-  private related(h: HostState, vn: string, f: Frame): boolean {
+  /**
+   * May `from` (a switch port; null: HNV) use connection `c` as side `reply`? The orig side is its
+   * origin, the reply side its receiver; while only a flood delivered it, any other port of the
+   * switch whose inbound rules take `orig` (the orig-direction packet; no inbound rules: every
+   * copy) - the first to ask becomes its receiver.
+   */
+  private static takesPart(c: Conn, from: MSwitchPort | null, reply: boolean, orig: Ipv4): boolean {
+    if (from === null || c.origin === undefined) return true;
+    if (!reply) return from.name === c.origin;
+    if (from.name === c.receiver) return true;
+    if (c.receiver !== FLOOD || from.name === c.origin) return false;
+    if (!IsolationModel.allows(from.aclIn, { ipv4: orig } as Frame)) return false;
+    c.receiver = from.name;
+    return true;
+  }
+
+  /** An ICMP error quoting a packet of a live connection that the error's destination sent (and,
+   * on a switch, whose other side is the error's sender). */
+  private related(h: HostState, vn: string, f: Frame, from: MSwitchPort | null = null): boolean {
     const v = f.ipv4!;
     if (v.proto !== 1 || v.later || ![3, 11, 12].includes(v.icmpType)) return false;
     const b = f.bytes;
@@ -667,12 +704,13 @@ export class IsolationModel {
     const ql4 = q + qihl;
     const quoted: Ipv4 = { ...v, proto: qproto, src: qsrc, dst: qdst, later: false, l4: qproto === 6 || qproto === 17, sport: u16(b, ql4), dport: u16(b, ql4 + 2), icmpId: u16(b, ql4 + 4) };
     const m = connOf(h, vn, quoted);
-    return m !== undefined && admitsReply(m.c);
+    // the quoted packet's side sent it; the error comes from the other side
+    return m !== undefined && admitsReply(m.c) && IsolationModel.takesPart(m.c, from, !m.reply, quoted);
   }
 
   /** The stateful ACL stage at `host` from `src` (a local sender or null) to `dst` (a local receiver or null).
-   * `fresh`: connections this very frame started (a flood's earlier copies), which a refused copy keeps. */
-  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null, fresh?: (c: Conn) => boolean): boolean {
+   * `sw`: on a virtual switch, the sending port and what this frame did so far (SwitchStage). */
+  private aclStage(host: string, vn: string, f: Frame, src: Acls | null, dst: Acls | null, sw?: SwitchStage): boolean {
     const h = this.state.get(host)!;
     const outT = src ? src.aclOut : null;
     const inT = dst ? dst.aclIn : null;
@@ -683,19 +721,33 @@ export class IsolationModel {
     const hasAcl = (p: Acls | null): boolean => p !== null && (p.aclIn !== null || p.aclOut !== null);
     const tracked = this.trackWhen === 'port-has-acl' ? hasAcl(src) || hasAcl(dst) : outT !== null || inT !== null;
     if (!v || !tracked) return IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
-    if (f.ipv4 && this.related(h, vn, f)) return true;
+    const from = sw?.from ?? null;
+    if (f.ipv4 && this.related(h, vn, f, from)) return true;
     const m = connOf(h, vn, v);
+    const ok = (): boolean => IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
+    // README "Whose connection is it": another conversation's 5-tuple is the sender's own new
+    // frame, and it neither continues, ends nor restarts that conversation
+    if (m && !IsolationModel.takesPart(m.c, from, m.reply, m.reply ? { ...v, src: v.dst, dst: v.src, sport: v.dport, dport: v.sport } : v)) return ok();
     if (m && m.reply && admitsReply(m.c, v.proto === 6 ? v.tcpFlags : 0)) {
       advance(m.c, true, v);
       return true;
     }
-    const ok = IsolationModel.allows(outT, f) && IsolationModel.allows(inT, f);
-    if (!ok) {
-      if (m && !m.reply && !(fresh?.(m.c) ?? false)) h.conns.splice(h.conns.indexOf(m.c), 1);
+    if (!ok()) {
+      // a denied orig direction ends the connection it would have continued (a flooded copy: only
+      // its receiver's), unless this very frame started it (a flood's earlier copies)
+      const ends = m !== undefined && !m.reply && !(sw?.fresh(m.c) ?? false) && (!sw?.flooding || dst === null || (dst as MSwitchPort).name === m.c.receiver);
+      if (ends) {
+        h.conns.splice(h.conns.indexOf(m.c), 1);
+        if (sw) sw.ended = true;
+      }
       return false;
     }
     if (m && !m.reply) advance(m.c, false, v);
-    else advance(newConn(h, vn, v), false, v);
+    else if (!sw?.ended) {
+      const c = newConn(h, vn, v);
+      if (sw) c.origin = sw.from.name;
+      advance(c, false, v);
+    }
     return true;
   }
 
@@ -1026,15 +1078,20 @@ export class IsolationModel {
     // its connection, so the reply finds it": one port refusing its copy does not end the connection
     // the sender's allowed frame (or another port's allowed copy) just started - the other copies were
     // delivered, and their replies are that connection's return traffic (README "ACLs are stateful").
-    // A connection that existed before this frame still ends when a copy is refused (as the engine).
-    const fresh = (c: Conn): boolean => !connsBefore.has(c);
-    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst, fresh));
+    // A connection that existed before this frame ends when its receiver's copy is refused (a copy
+    // of another port is no business of it), and this frame then starts none (README "Whose
+    // connection is it").
+    const sw: SwitchStage = { from: P, flooding: false, fresh: (c: Conn): boolean => !connsBefore.has(c), ended: false };
+    const ok = (src: MSwitchPort | null, dst: MSwitchPort | null): boolean => (v6 || isGroup(f.dst) ? IsolationModel.allows(src?.aclOut ?? null, f) && IsolationModel.allows(dst?.aclIn ?? null, f) : this.aclStage(P.host, zone, f, src, dst, sw));
     if (isIp && stage(P, true) && !ok(P, null)) return drop('acl-deny');
     const table = this.learned(P.host, P.sw);
     table.set(f.src, P.name);
     const known = isGroup(f.dst) ? undefined : table.get(f.dst);
     const targets = known !== undefined ? mine.filter((q) => q.name === known && q !== P) : mine.filter((q) => q !== P);
+    // flooded: unknown unicast or a group destination (a learned port that is P itself is no flood)
+    sw.flooding = known === undefined || !mine.some((q) => q.name === known);
     let copies = 0;
+    let took = '';
     for (const Q of targets) {
       if (isIp && stage(Q, false) && !ok(null, Q)) {
         st.drops.push('acl-deny');
@@ -1042,7 +1099,10 @@ export class IsolationModel {
       }
       st.deliveries.push(portDelivery(P.host, Q.name));
       copies++;
+      took = Q.name;
     }
+    // a connection this frame started: delivered to the one port that took it, or flooded
+    for (const c of h.conns) if (!connsBefore.has(c) && c.origin !== undefined) c.receiver = copies === 1 ? took : FLOOD;
     // SILENT: a flood with no copy counts one no-port, as an HNV flood's (also after refused copies);
     // known unicast refused by its port's acl-in is only that acl-deny
     if (copies === 0 && (known === undefined || targets.length === 0)) st.drops.push('no-port');

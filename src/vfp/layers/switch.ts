@@ -22,6 +22,7 @@ import type { Layer } from '../layer.js';
 import { SW_NIC } from '../switch-compile.js';
 import { dropWith, isGroupMac, macText, type LayerCtx } from './ctx.js';
 import { aclIn, hasRules } from './acl.js';
+import { CT_FLOOD } from '../conntrack.js';
 
 export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
   const f = d.f;
@@ -55,14 +56,18 @@ export function switchGuard(c: LayerCtx, d: Decision, L: Layer): number {
  * follows a flood), so the reply finds it - but only when a port with rules took part: the sender
  * (its acl-out allowed the frame) or a receiver whose acl-in allowed its copy. A copy only ports
  * with rules refused (the others, with no rules, need no connection: nothing stops their replies)
- * starts none: else a refusing port could send the "reply" past its own outbound rules (the
- * connection is the switch zone's, not the port's). */
+ * starts none (needless: the connection's parties keep a refusing port out, layers/acl.ts
+ * takesPart). A connection records its origin (the sender) and its receiver: the one port that
+ * took a copy, else CT_FLOOD. A flood that continues a connection ends it only when its
+ * receiver's copy is refused (as a unicast frame would); other refused copies leave it (their
+ * ports are no party), and the same frame never starts it again. */
 function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
   const X = d.src!;
   const snap = c.snap;
   const sw = snap.switches[X.switchIndex];
   d.cacheable = false;
   d.group = isGroupMac(d.f.dstMac);
+  d.flooding = true;
   const ports = sw.ports;
   // a port with rules took part: the sender, or a receiver with rules that took its copy
   let ruled = hasRules(X);
@@ -82,7 +87,14 @@ function flood(c: LayerCtx, d: Decision, L: Layer, why: string): number {
     }
   }
   d.dstPort = null;
-  if (d.track && ruled && !d.ctReply && !d.ctRelated && d.ct < 0 && d.rec === null && d.repN > 0) c.ct.create(X.zone, d.f, d.now, X.index);
+  d.flooding = false;
+  // a new connection starts here with the sender as origin and the one port that took a copy as
+  // receiver, or CT_FLOOD (the first of them to answer becomes it: layers/acl.ts takesPart); a
+  // connection this flood continues (d.ct) is not started again, even if its receiver's refused
+  // copy ended it (acl-in): one frame never ends a connection and starts it again
+  if (d.track && ruled && !d.ctReply && !d.ctRelated && !d.ctForeign && d.ct < 0 && d.rec === null && d.repN > 0) {
+    c.ct.create(X.zone, d.f, d.now, X.index, X.index, d.repN === 1 ? d.repPorts[0] : CT_FLOOD);
+  }
   if (d.rec) {
     const names: string[] = [];
     for (let k = 0; k < d.repN; k++) names.push(snap.portById[d.repPorts[k]]!.name);
