@@ -50,7 +50,8 @@ interface Stats {
 describe('IPv6 CAs in namespaces', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
-    r = await startFigure8({ policy: dualStack() });
+    // two workers (whatever the cores): IPv6 flows are steered over both (io/steering.ts)
+    r = await startFigure8({ policy: dualStack(), agentArgs: ['--workers', '2'] });
   }, 60_000);
   afterAll(async () => {
     await r?.teardown();
