@@ -20,8 +20,9 @@
  * fragments of a datagram must meet one worker's fragment table (vfp/frag.ts); they may land on
  * another worker than the unfragmented packets of their flow (as with the kernel's RSS).
  *
- * IPv6 takes the ports only from a TCP or UDP header right behind the fixed header: classic BPF
- * cannot walk a chain of extension headers, so a packet with any (hop-by-hop, routing,
+ * IPv6 takes the ports only from a TCP or UDP header right behind the fixed header: the programs
+ * do not walk a chain of extension headers (classic BPF has no loops; a walk unrolled as far as
+ * vfp's MAX_EXT6 in all four forms is not done), so a packet with any (hop-by-hop, routing,
  * destination options, fragment) is hashed by its addresses alone, and so are all fragments of
  * a datagram (they meet one fragment table, as for IPv4). vfp/flowkey.ts keys such a packet by
  * ports all the same; the two agree as long as both directions of a connection carry extension
