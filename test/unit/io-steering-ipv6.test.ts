@@ -88,6 +88,14 @@ describe('IPv6 flow steering function', () => {
         }
       }
     }
+    // a later fragment of a datagram (no ports in it) meets its first fragment's worker
+    const first = withExtension(buildIpv6Udp({ srcIp6: B, dstIp6: A, srcPort: 53, dstPort: 40001, payload: new Uint8Array(64) }), 44);
+    const later = first.slice(0, 62 + 24);
+    later[62 - 8] = 17;
+    new DataView(later.buffer).setUint16(62 - 6, 32 << 3); // offset 256 bytes, the last fragment
+    later.fill(0xab, 62);
+    new DataView(later.buffer).setUint16(18, 8 + 24);
+    for (const n of [2, 3, 4]) expect(steerWorker(later, 0, later.length, n)).toBe(steerWorker(first, 0, first.length, n));
     const udp = buildIpv6Udp({ srcIp6: A, dstIp6: B, srcPort: 40001, dstPort: 53 });
     // the fixed header not whole: worker 0; ports missing from a UDP frame: worker 0 (as IPv4)
     expect(steerWorker(udp, 0, 53, 4)).toBe(0);
@@ -158,6 +166,7 @@ describe('IPv6 flow steering function', () => {
       icmpv6Error(B, A, 1, buildIcmpv6({ srcIp6: A, dstIp6: B, type: 128 })),
       withExtension(tcp, 0),
       withExtension(udp, 44),
+      withExtension(udp, 44).fill(0x08, 56, 57), // a later fragment (offset 2048): its bytes are no UDP header
       withExtension(icmpv6Error(B, A, 2, tcp), 60),
       // IPv4 as well: the eBPF interpreter is new to these tests
       eth4(udp4),
