@@ -277,13 +277,32 @@ inline void LoadDesc(const Ring& r, uint32_t i, Desc* out) { std::memcpy(out, &r
 
 // The worker of a frame's flow: exactly io/steering.ts steerWorker (the TAP's eBPF program and
 // the uplinks' filters compute the same), so a guest's flow meets the worker that sees its
-// replies whatever transmit queue the guest chose. An ICMP error goes with the packet it quotes
-// (its connection, which makes the error RELATED, is on that packet's worker).
+// replies whatever transmit queue the guest chose. An ICMP or ICMPv6 error goes with the packet
+// it quotes (its connection, which makes the error RELATED, is on that packet's worker).
 uint32_t SteerLane(const uint8_t* f, size_t len, uint32_t n) {
-  if (n <= 1 || len < 34 || f[12] != 0x08 || f[13] != 0x00) return 0;
+  if (n <= 1 || len < 34) return 0;
   auto u16 = [&](size_t o) { return static_cast<uint32_t>((f[o] << 8) | f[o + 1]); };
   auto u32 = [&](size_t o) { return (u16(o) << 16) | u16(o + 2); };
+  auto mix = [&](uint32_t x) {
+    x ^= x >> 16;
+    x = (x * 0x9e3779b1u) >> 16;
+    return x % n;
+  };
   size_t ip = 14;
+  if (f[12] == 0x86 && f[13] == 0xdd) {
+    // IPv6: the address words, and the ports when the fixed header names TCP/UDP (extension
+    // headers and fragments: addresses only); an ICMPv6 error (types 1-4) by its quote
+    if (len < ip + 40) return 0;
+    if (f[ip + 6] == 58 && len >= ip + 48 + 48 && f[ip + 40] >= 1 && f[ip + 40] <= 4 && (f[ip + 48] >> 4) == 6) ip += 48;
+    uint32_t x = 0;
+    for (size_t o = ip + 8; o < ip + 40; o += 4) x ^= u32(o);
+    if (f[ip + 6] == 6 || f[ip + 6] == 17) {
+      if (len < ip + 44) return 0;
+      x ^= u16(ip + 40) ^ u16(ip + 42);
+    }
+    return mix(x);
+  }
+  if (f[12] != 0x08 || f[13] != 0x00) return 0;
   if (f[23] == 1 && (u16(20) & 0x3fff) == 0) {
     const size_t q = ip + (static_cast<size_t>(f[14] & 0x0f) << 2) + 8;
     const uint8_t type = len >= q + 20 ? f[q - 8] : 0;
@@ -297,10 +316,7 @@ uint32_t SteerLane(const uint8_t* f, size_t len, uint32_t n) {
     if (len < ip + ihl + 4) return 0;
     ports = u16(ip + ihl) ^ u16(ip + ihl + 2);
   }
-  uint32_t x = u32(ip + 12) ^ u32(ip + 16) ^ ports;
-  x ^= x >> 16;
-  x = (x * 0x9e3779b1u) >> 16;
-  return x % n;
+  return mix(u32(ip + 12) ^ u32(ip + 16) ^ ports);
 }
 
 // Passes the frame in a slot (header before it) to lane `to`; false when its backlog is full.

@@ -3,12 +3,13 @@
 // gateway by neighbour discovery that the dataplane answers from policy. IPv6 ping across hosts
 // and across subnets (hop limit - 1), to the gateway; an IPv6 ACL on one port; a tenant's forged
 // neighbour and router advertisements go nowhere and are counted. PMTU: a tenant that raised its
-// MTU gets ICMPv6 packet too big and caches the path MTU.
+// MTU gets ICMPv6 packet too big and caches the path MTU. Two workers: TCP connections over IPv6
+// spread over both, and their replies meet the worker that tracks them (io/steering.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import fs from 'node:fs';
 import { controlRequest } from '../../src/agent/control-client.js';
-import { ping } from '../../src/lab/probes.js';
+import { ping, tcpServer } from '../../src/lab/probes.js';
 import { runIn } from '../../src/lab/run.js';
 import { deriveIfname } from '../../src/policy/names.js';
 import type { Policy } from '../../src/policy/types.js';
@@ -50,7 +51,8 @@ interface Stats {
 describe('IPv6 CAs in namespaces', ROOT_ONLY, () => {
   let r: Figure8Run;
   beforeAll(async () => {
-    r = await startFigure8({ policy: dualStack() });
+    // two workers (whatever the cores): IPv6 flows are steered over both (io/steering.ts)
+    r = await startFigure8({ policy: dualStack(), agentArgs: ['--workers', '2'] });
   }, 60_000);
   afterAll(async () => {
     await r?.teardown();
@@ -85,6 +87,26 @@ describe('IPv6 CAs in namespaces', ROOT_ONLY, () => {
     expect((await ping(r.ns('contoso-web'), SQL, 2)).received).toBe(2);
     const after = await stats(0);
     expect((after.drops['acl-deny'] ?? 0) - (before.drops['acl-deny'] ?? 0)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('TCP over IPv6 with two workers: sql (inbound denied) connects out to web, every reply gets in by conntrack, and the connections use both workers', async () => {
+    const server = await tcpServer(r.ns('contoso-web'), 8080);
+    try {
+      // 16 connections at once (16 ephemeral ports): each reply must reach the worker that saw
+      // its connection's first packet, or sql's inbound ACL drops it
+      const js = `const net=require('net');const N=16;let ok=0,done=0;const fin=()=>{if(++done===N){console.log(ok);process.exit(0)}};for(let i=0;i<N;i++){let got='',end=false;const c=net.connect(8080,'${WEB}');c.on('data',(d)=>got+=d);c.on('close',()=>{if(end)return;end=true;if(got==='hello')ok++;fin()});c.on('error',()=>{})}setTimeout(()=>{console.log(ok);process.exit(0)},8000)`;
+      const out = await runIn(r.ns('contoso-sql'), process.execPath, ['-e', js], { timeoutMs: 15_000 });
+      expect(out.stdout.trim()).toBe('16');
+      // dump-flows shows no addresses or ports of an IPv6 entry: the tracked IPv6 entries of sql's
+      // port, out (sql's segments) and in (web's replies from the wire), each on both workers
+      const flows = (await controlRequest(r.agents[0]!.socket, { op: 'dump-flows', port: 'contoso-sql' })) as { worker: number; direction: string; conntrack?: string; match: { ethertype: string } }[];
+      for (const direction of ['out', 'in']) {
+        const tracked = flows.filter((f) => f.direction === direction && f.match.ethertype === '0x86dd' && f.conntrack !== undefined);
+        expect([...new Set(tracked.map((f) => f.worker))].sort(), direction).toEqual([0, 1]);
+      }
+    } finally {
+      server.stop();
+    }
   });
 
   it("a tenant's forged NA and RA are dropped at its port and change nothing at its neighbours", async () => {

@@ -2,7 +2,8 @@
 // src/io/steering.ts and each frame must reach the worker that steerWorker() names — a VXLAN
 // SO_REUSEPORT group on loopback, NVGRE raw sockets with per-worker filters, a two-queue TAP and
 // the AF_PACKET fanout group of an External switch's NIC, in a namespace this test makes (and removes). ICMP errors among them: steerWorker sends one to
-// the worker of the packet it quotes (test/unit/io-steering.test.ts), and the kernel must agree.
+// the worker of the packet it quotes (test/unit/io-steering.test.ts), and the kernel must agree;
+// IPv6 frames (TCP, UDP, ICMPv6 errors) in every case (test/unit/io-steering-ipv6.test.ts).
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { TapQueue } from '../../src/io/tap.js';
 import { allocBatch } from '../../src/io/types.js';
 import { addrAdd, ip, linkConfigure, linkSetNetns, netnsAdd, netnsDelete } from '../../src/io/netdev.js';
 import { run, runIn, sleep } from '../../src/lab/run.js';
-import { buildIcmpError, buildIpv4Udp } from '../../src/wire/build/frames.js';
+import { buildIcmpError, buildIcmpv6, buildIpv4Udp, buildIpv6, buildIpv6Tcp, buildIpv6Udp } from '../../src/wire/build/frames.js';
 import { ROOT_ONLY } from '../helpers/prerequisites.js';
 
 const LOOPBACK = 0x7f000001;
@@ -45,6 +46,23 @@ function frames(): Uint8Array[] {
   for (let i = 0; i < 16; i++) {
     const invoking = innerFrame(0x0a010102 + (i % 3), 0x0a010105, 40000 + i, 5201).subarray(14, 14 + 28);
     out.push(buildIcmpError({ srcIp: 0x0a010105, dstIp: 0x0a010102 + (i % 3), invoking, ...(i === 15 ? { quoteLen: 24 } : {}) }));
+  }
+  // IPv6: UDP and TCP by addresses and ports, echo by addresses, a hop-by-hop header (addresses
+  // only), and Packet Too Big errors about TCP segments (by the quote; the last one too short)
+  for (let i = 0; i < 24; i++) {
+    const o = { srcIp6: `2001:db8:1::${2 + (i % 3)}`, dstIp6: '2001:db8:1::5', srcPort: 40000 + i, dstPort: 5201 };
+    out.push(i % 2 ? buildIpv6Udp(o) : buildIpv6Tcp(o));
+  }
+  out.push(buildIcmpv6({ srcIp6: '2001:db8:1::2', dstIp6: '2001:db8:1::5', type: 128 }));
+  const hbh = buildIpv6({ srcIp6: '2001:db8:1::3', dstIp6: '2001:db8:1::5', nextHeader: 0, payload: new Uint8Array([17, 0, 1, 4, 0, 0, 0, 0, 0x9c, 0x40, 0x14, 0x51, 0, 8, 0, 0]) });
+  out.push(hbh);
+  for (let i = 0; i < 12; i++) {
+    const seg = buildIpv6Tcp({ srcIp6: `2001:db8:1::${2 + (i % 3)}`, dstIp6: '2001:db8:1::5', srcPort: 40000 + 2 * i, dstPort: 5201 });
+    const quote = seg.subarray(14, i === 11 ? 14 + 47 : seg.length);
+    const body = new Uint8Array(4 + quote.length);
+    body.set([0, 0, 0x05, 0x00]);
+    body.set(quote, 4);
+    out.push(buildIcmpv6({ srcIp6: '2001:db8:ff::1', dstIp6: `2001:db8:1::${2 + (i % 3)}`, type: 2, body }));
   }
   return out;
 }
@@ -109,8 +127,8 @@ describe('flow steering (BPF)', ROOT_ONLY, () => {
     try {
       fds.forEach((fd, w) => steerNvgreSocket(fd, 2, w));
       drain(fds, 128);
-      const b = allocBatch(64, 2048);
       const sent = frames();
+      const b = allocBatch(sent.length, 2048);
       sent.forEach((f, i) => {
         b.slab.set([0x20, 0x00, 0x65, 0x58, 0x00, 0x10, 0x00, 0x00], b.start[i]);
         b.slab.set(f, b.start[i] + 8);
@@ -141,40 +159,55 @@ describe('flow steering (BPF)', ROOT_ONLY, () => {
       await linkSetNetns(name, ns);
       await linkConfigure(name, { up: true }, ns);
       await addrAdd(name, '10.250.7.1/24', ns);
+      await ip(['addr', 'add', '2001:db8:7::1/64', 'dev', name, 'nodad'], ns);
       await ip(['neigh', 'add', '10.250.7.2', 'lladdr', '02:00:00:00:00:02', 'dev', name, 'nud', 'permanent'], ns);
-      const script = `const d=require('node:dgram');let k=0;for(let i=0;i<24;i++){const s=d.createSocket('udp4');s.bind(41000+i,'10.250.7.1',()=>s.send('x',5201,'10.250.7.2',()=>{s.close();if(++k===24)process.exit(0)}))}`;
+      await ip(['neigh', 'add', '2001:db8:7::2', 'lladdr', '02:00:00:00:00:02', 'dev', name, 'nud', 'permanent'], ns);
+      const script = `const d=require('node:dgram');let k=0;for(let i=0;i<48;i++){const v6=i>=24;const s=d.createSocket(v6?'udp6':'udp4');s.bind(41000+i,v6?'2001:db8:7::1':'10.250.7.1',()=>s.send('x',5201,v6?'2001:db8:7::2':'10.250.7.2',()=>{s.close();if(++k===48)process.exit(0)}))}`;
       await runIn(ns, process.execPath, ['-e', script]);
       // datagrams to closed ports of the namespace: its kernel answers each with a port
-      // unreachable, which the TAP's program steers (no ICMP rate limit in this namespace)
-      await runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.icmp_ratelimit=0']);
+      // unreachable, which the TAP's program steers (no ICMP rate limits in this namespace)
+      await runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0', 'net.ipv4.icmp_msgs_burst=1000']);
       const tapMac = JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', name])).stdout)[0].address as string;
-      const wb = allocBatch(24, 2048);
-      for (let i = 0; i < 24; i++) {
-        const f = buildIpv4Udp({ srcMac: '02:00:00:00:00:02', dstMac: tapMac, srcIp: '10.250.7.2', dstIp: '10.250.7.1', srcPort: 50000 + i, dstPort: 9 });
+      const wb = allocBatch(48, 2048);
+      for (let i = 0; i < 48; i++) {
+        const o = { srcMac: '02:00:00:00:00:02', dstMac: tapMac, srcPort: 50000 + i, dstPort: 9 };
+        const f = i < 24 ? buildIpv4Udp({ ...o, srcIp: '10.250.7.2', dstIp: '10.250.7.1' }) : buildIpv6Udp({ ...o, srcIp6: '2001:db8:7::2', dstIp6: '2001:db8:7::1' });
         wb.slab.set(f, wb.start[i]);
         wb.len[i] = f.length;
       }
-      expect(q0.write(wb, Int32Array.from({ length: 24 }, (_, i) => i), 24)).toBe(24);
+      expect(q0.write(wb, Int32Array.from({ length: 48 }, (_, i) => i), 48)).toBe(48);
       await sleep(100);
       const seen = [0, 0];
+      const seen6 = [0, 0];
       let udp = 0;
       let unreachables = 0;
+      let udp6 = 0;
+      let unreachables6 = 0;
       [q0, q1].forEach((q, w) => {
         const b = allocBatch(64, 2048);
         for (let r = q.read(b); r > 0; r = q.read(b)) {
           for (let i = 0; i < r; i++) {
             const s = b.start[i];
-            if (b.slab[s + 12] === 8 && b.slab[s + 13] === 0 && b.slab[s + 23] === 17) udp++;
-            if (b.slab[s + 12] === 8 && b.slab[s + 13] === 0 && b.slab[s + 23] === 1 && b.slab[s + 34] === 3) unreachables++;
+            const v4 = b.slab[s + 12] === 8 && b.slab[s + 13] === 0;
+            const v6 = b.slab[s + 12] === 0x86 && b.slab[s + 13] === 0xdd;
+            if (v4 && b.slab[s + 23] === 17) udp++;
+            if (v4 && b.slab[s + 23] === 1 && b.slab[s + 34] === 3) unreachables++;
+            if (v6 && b.slab[s + 20] === 17) udp6++;
+            if (v6 && b.slab[s + 20] === 58 && b.slab[s + 54] === 1) unreachables6++;
             expect(steerWorker(b.slab, s, s + b.len[i], 2)).toBe(w);
             seen[w]!++;
+            if (v6 && (b.slab[s + 20] === 17 || b.slab[s + 54] === 1)) seen6[w]!++;
           }
         }
       });
       expect(udp).toBe(24);
       expect(unreachables).toBe(24);
+      expect(udp6).toBe(24);
+      expect(unreachables6).toBe(24);
       expect(seen[0]).toBeGreaterThan(0);
       expect(seen[1]).toBeGreaterThan(0);
+      expect(seen6[0]).toBeGreaterThan(0);
+      expect(seen6[1]).toBeGreaterThan(0);
     } finally {
       q0.close();
       q1.close();

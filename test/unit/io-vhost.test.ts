@@ -13,7 +13,7 @@ import { nativeAvailable } from '../../src/io/native.js';
 import { allocBatch, HEADROOM } from '../../src/io/types.js';
 import { VhostQueue, VhostUserDevice } from '../../src/io/vhost.js';
 import { steerWorker } from '../../src/io/steering.js';
-import { buildIcmpError, buildIpv4UdpPacket } from '../../src/wire/build/frames.js';
+import { buildIcmpError, buildIcmpv6, buildIpv4UdpPacket, buildIpv6Tcp, buildIpv6Udp } from '../../src/wire/build/frames.js';
 import { DESC_F_WRITE, F, REQ, RING_BASE, VhostFrontend, until } from '../helpers/vhost-frontend.js';
 import { requires } from '../helpers/prerequisites.js';
 
@@ -329,6 +329,36 @@ describe('vhost-user back end', NATIVE, () => {
     expect(want[1].length).toBeGreaterThan(0);
     // the quoted UDP destination port: Ethernet 14 + IPv4 20 + ICMP 8 + quoted IPv4 20 + 2
     expect(laneWords(lanes, 64)).toEqual(want);
+  });
+
+  it('with two lanes an IPv6 flow reaches the lane of its flow (addresses and ports), and an ICMPv6 error the lane of the packet it quotes', async () => {
+    const { lanes, fe: front } = await twoLanes();
+    const want: number[][] = [[], []];
+    for (let sport = 1000; sport < 1016; sport++) {
+      const f = buildIpv6Udp({ srcIp6: '2001:db8::21', dstIp6: '2001:db8::11', srcPort: sport, dstPort: 5201 });
+      want[steerWorker(f, 0, f.length, 2)].push(sport);
+      front.transmit(f);
+    }
+    expect(want[0].length).toBeGreaterThan(0);
+    expect(want[1].length).toBeGreaterThan(0);
+    // the UDP source port: Ethernet 14 + IPv6 40
+    expect(laneWords(lanes, 54)).toEqual(want);
+    const errs: number[][] = [[], []];
+    for (let sport = 2000; sport < 2016; sport++) {
+      const invoking = buildIpv6Tcp({ srcIp6: '2001:db8::21', dstIp6: '2001:db8::11', srcPort: sport, dstPort: 443 });
+      const body = new Uint8Array(4 + invoking.length - 14);
+      body.set([0, 0, 0x05, 0x00]);
+      body.set(invoking.subarray(14), 4);
+      const f = buildIcmpv6({ srcIp6: '2001:db8:ff::1', dstIp6: '2001:db8::21', type: 2, body });
+      const w = steerWorker(f, 0, f.length, 2);
+      expect(w).toBe(steerWorker(invoking, 0, invoking.length, 2));
+      errs[w].push(sport);
+      front.transmit(f);
+    }
+    expect(errs[0].length).toBeGreaterThan(0);
+    expect(errs[1].length).toBeGreaterThan(0);
+    // the quoted TCP source port: Ethernet 14 + IPv6 40 + ICMPv6 8 + quoted IPv6 40
+    expect(laneWords(lanes, 102)).toEqual(errs);
   });
 
   it('fuzz: random descriptor tables and avail entries never crash the back end (every access goes through the memory table), and every chain taken is a frame or one counted drop', async () => {
