@@ -10,6 +10,8 @@ import { UPLINK_BASE } from '../vfp/engine.js';
 import { DIR_IN, KEY_WORDS } from '../vfp/flowkey.js';
 import type { Snapshot } from '../vfp/snapshot.js';
 import type { FlowTable } from '../vfp/uft.js';
+import type { AddrTable6 } from '../vfp/ip6.js';
+import { formatIpv6 } from '../wire/addr6.js';
 
 export interface FlowDumpEntry {
   /** Input: a port name, or "uplink" for frames from the wire. */
@@ -47,6 +49,20 @@ function ipText(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
+/** IPv6 address id (ip6.ts: flow keys hold ids, not addresses) -> its text, from the snapshot's
+ * table; an id the table does not know (0: an address of no endpoint) reads "unknown". */
+function v6Names(t: AddrTable6): (id: number) => string {
+  const names = new Map<number, string>();
+  const a = new Uint8Array(16);
+  const v = new DataView(a.buffer);
+  for (let s = 0; s < t.ids.length; s++) {
+    if (t.ids[s] === 0) continue;
+    for (let w = 0; w < 4; w++) v.setUint32(w * 4, t.keys[s * 4 + w]);
+    names.set(t.ids[s], formatIpv6(a));
+  }
+  return (id) => names.get(id) ?? 'unknown';
+}
+
 export function dumpFlows(uft: FlowTable, actions: ActionTable, ct: ConnTrack, snap: Snapshot, now: number, filter?: { port?: string }): FlowDumpEntry[] {
   let want = -2;
   if (filter?.port !== undefined) {
@@ -55,6 +71,7 @@ export function dumpFlows(uft: FlowTable, actions: ActionTable, ct: ConnTrack, s
   }
   const out: FlowDumpEntry[] = [];
   const k = uft.keys;
+  let v6: ((id: number) => string) | undefined;
   for (let s = 0; s < uft.capacity; s++) {
     if (uft.used[s] === 0) continue;
     const base = s * KEY_WORDS;
@@ -70,14 +87,20 @@ export function dumpFlows(uft: FlowTable, actions: ActionTable, ct: ConnTrack, s
     const ethertype = w5 >>> 16;
     const isIp = (w5 & 1) === 1;
     const match: FlowDumpEntry['match'] = { vsid: k[base + 1], srcMac: macText(srcMac), dstMac: macText(dstMac), ethertype: `0x${ethertype.toString(16).padStart(4, '0')}` };
-    if (isIp) {
+    if (isIp || ethertype === 0x86dd) {
       const proto = (w5 >>> 8) & 0xff;
       match.proto = proto;
-      match.srcIp = ipText(k[base + 6]);
-      match.dstIp = ipText(k[base + 7]);
+      if (isIp) {
+        match.srcIp = ipText(k[base + 6]);
+        match.dstIp = ipText(k[base + 7]);
+      } else {
+        v6 ??= v6Names(snap.v6.table);
+        match.srcIp = v6(k[base + 6]);
+        match.dstIp = v6(k[base + 7]);
+      }
       const sp = k[base + 8] >>> 16;
       const dp = k[base + 8] & 0xffff;
-      if (proto === 1) {
+      if (proto === 1 || proto === 58) {
         match.icmpType = sp >>> 8;
         match.icmpCode = sp & 0xff;
         match.icmpId = dp;

@@ -252,6 +252,15 @@ describe('IPv6 forwarding', () => {
     expect(r.fwd.counters.global[C.UftInstalls]).toBe(1);
   });
 
+  it('dump-flows shows an IPv6 flow by its addresses, protocol and ports (and ICMPv6 by type)', () => {
+    const r = rig(dual());
+    r.send('contoso-sql', udp6());
+    r.send('contoso-sql', buildIcmpv6({ srcMac: MAC.contosoSql, dstMac: MAC.contosoApp, srcIp6: V6.sql, dstIp6: V6.app, type: 128, body: fromHex('12340001') }));
+    const flows = r.fwd.dumpFlows({ port: 'contoso-sql' }).map((e) => e.match);
+    expect(flows).toContainEqual(expect.objectContaining({ ethertype: '0x86dd', proto: 17, srcIp: V6.sql, dstIp: V6.app, srcPort: 5000, dstPort: 7000 }));
+    expect(flows).toContainEqual(expect.objectContaining({ ethertype: '0x86dd', proto: 58, srcIp: V6.sql, dstIp: V6.app, icmpType: 128, icmpCode: 0, icmpId: 0x1234 }));
+  });
+
   it('to the link-local address of a neighbour', () => {
     const r = rig(dual());
     const f = udp6({ srcIp6: LL(MAC.contosoSql), dstIp6: LL(MAC.contosoApp) });
