@@ -532,18 +532,8 @@ function innerFrame(w: World, kind: Exclude<FrameKind, 'switch' | 'gw'>, X: Ep, 
     }
     case 'icmp-error': {
       // ICMP destination unreachable quoting a packet that D sent to X (its error goes back to D)
-      const quoted = (proto === 1 ? buildIcmpEcho({ srcIp: D.ip, dstIp: X.ip, echoId: dport }) : proto === 2 ? buildIpv4Udp({ srcIp: D.ip, dstIp: X.ip, srcPort: dport, dstPort: sport }) : buildTcp({ srcIp: D.ip, dstIp: X.ip, srcPort: dport, dstPort: sport })).subarray(14, 14 + 28);
-      const body = new Uint8Array(8 + quoted.length);
-      body[0] = pick([3, 11, 12, 3], n[9]);
-      body[1] = 3;
-      body.set(quoted, 8);
-      let s = 0;
-      for (let i = 0; i < body.length; i += 2) s += (body[i] << 8) | (body[i + 1] ?? 0);
-      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-      const c = ~s & 0xffff;
-      body[2] = c >> 8;
-      body[3] = c & 255;
-      return buildIpv4({ srcMac: src.mac, dstMac: D.mac, srcIp: src.ip, dstIp: D.ip, proto: 1, payload: body });
+      const packet = proto === 1 ? buildIcmpEcho({ srcIp: D.ip, dstIp: X.ip, echoId: dport }) : proto === 2 ? buildIpv4Udp({ srcIp: D.ip, dstIp: X.ip, srcPort: dport, dstPort: sport }) : buildTcp({ srcIp: D.ip, dstIp: X.ip, srcPort: dport, dstPort: sport });
+      return icmpErrorAbout(src.mac, D.mac, src.ip, D.ip, packet, pick([3, 11, 12, 3], n[9]));
     }
     case 'malformed': {
       const good = ip4(D.mac, D.ip);

@@ -8,6 +8,7 @@ import { flowWorker, nvgreFilterProgram, packetFanoutProgram, steerWorker, tapSt
 import { buildIcmpError, buildIcmpEchoPacket, buildIcmpv6, buildIpv4UdpPacket, buildIpv6, buildIpv6Tcp, buildIpv6Udp, buildTcpPacket } from '../../src/wire/build/frames.js';
 import { runCbpf } from '../helpers/cbpf.js';
 import { runEbpf } from '../helpers/ebpf.js';
+import { concatBytes, eth4 } from '../helpers/steer-frames.js';
 
 const A = '2001:db8:1::11';
 const B = '2001:db8:1::12';
@@ -209,17 +210,3 @@ describe('IPv6 flow steering function', () => {
     }
   });
 });
-
-function eth4(pkt: Uint8Array): Uint8Array {
-  const f = new Uint8Array(14 + pkt.length);
-  f[12] = 0x08;
-  f.set(pkt, 14);
-  return f;
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { flowWorker, nvgreFilterProgram, packetFanoutProgram, steerWorker, tapSteeringProgram, vxlanReuseportProgram } from '../../src/io/steering.js';
 import { buildIcmpEchoPacket, buildIcmpError, buildIpv4Packet, buildIpv4UdpPacket, buildTcpPacket } from '../../src/wire/build/frames.js';
 import { runCbpf } from '../helpers/cbpf.js';
+import { concatBytes, eth4 as eth } from '../helpers/steer-frames.js';
 
 function frame(src: number, dst: number, proto: number, sport: number, dport: number, frag = 0): Uint8Array {
   const f = new Uint8Array(14 + 20 + 8);
@@ -151,18 +152,3 @@ describe('flow steering function', () => {
     expect(packetFanoutProgram(2)).toHaveLength(vxlanReuseportProgram(2).length);
   });
 });
-
-/** `pkt` behind an Ethernet header (IPv4). */
-function eth(pkt: Uint8Array): Uint8Array {
-  const f = new Uint8Array(14 + pkt.length);
-  f[12] = 0x08;
-  f.set(pkt, 14);
-  return f;
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
