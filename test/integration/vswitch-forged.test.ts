@@ -6,7 +6,9 @@
 // first reached vm-d as the connection's reply, and the second, denied by vm-c's rules, ended vm-d's
 // connection, so the server's next segment met vm-d's inbound rules and was dropped. Now both are
 // vm-c's own frames (acl-deny) and the connection goes on. The unit tests (vswitch-forged.test.ts)
-// cover the decisions; this one shows them on TAPs with the kernel's TCP on both ends.
+// cover the decisions; this one shows them on TAPs with the kernel's TCP on both ends. The denials
+// are counted on vm-c's port alone: the host's own IPv6 chatter (MLD, router solicitations) is
+// flooded to vm-d at times of its own and meets vm-d's inbound rules too.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,8 @@ const VM_C = '172.30.0.10';
 const VM_D = '172.30.0.11';
 const SERVER_PORT = 7100;
 const CLIENT_PORT = 40100;
+/** Each attempt (a retry included) its own ports: the last one's sockets may still be closing. */
+let attempt = 0;
 
 const rule = (name: string, type: 'Inbound' | 'Outbound'): AclRule => ({
   name, protocol: 'UDP', sourceAddressPrefix: '*', destinationAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '53', action: 'Allow', type, priority: 100,
@@ -51,9 +55,9 @@ def wait(f):
   return os.path.exists(f)`;
 
 /** The echo server on the host vNIC: echoes 'one', then, once told to, sends 'two' unasked. */
-const server = (dir: string) => `${WAIT}
+const server = (dir: string, sp: number) => `${WAIT}
 import socket
-s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('${INT_HOST}',${SERVER_PORT}));s.listen(1)
+s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('${INT_HOST}',${sp}));s.listen(1)
 open('${dir}/listening','w').close()
 s.settimeout(10);c,_=s.accept();c.settimeout(5)
 c.sendall(c.recv(10))
@@ -62,11 +66,11 @@ wait('${dir}/done')`;
 
 /** vm-d: a connection from CLIENT_PORT; after the forgeries, is the server's 'two' received? And
  * did a frame with the forged payload reach vm-d's interface (a packet socket sees it before TCP)? */
-const client = (dir: string) => `${WAIT}
+const client = (dir: string, sp: number, cp: number) => `${WAIT}
 import socket
 dev=[d for d in os.listdir('/sys/class/net') if d!='lo'][0]
 raw=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3));raw.bind((dev,0));raw.setblocking(False)
-c=socket.socket();c.bind(('${VM_D}',${CLIENT_PORT}));c.settimeout(5);c.connect(('${INT_HOST}',${SERVER_PORT}))
+c=socket.socket();c.bind(('${VM_D}',${cp}));c.settimeout(5);c.connect(('${INT_HOST}',${sp}))
 c.sendall(b'one');print('echo', c.recv(10).decode(), flush=True)
 open('${dir}/connected','w').close()
 wait('${dir}/go')
@@ -81,7 +85,7 @@ print('forged seen', n, flush=True)
 open('${dir}/done','w').close()`;
 
 /** vm-c: two frames of vm-d's connection, with vm-c's MAC and the others' addresses. */
-const forge = `import os,socket,struct
+const forge = (sp: number, cp: number) => `import os,socket,struct
 def csum(b):
   if len(b)%2: b+=b'\\0'
   s=sum(struct.unpack('!%dH'%(len(b)//2),b));s=(s>>16)+(s&0xffff);s+=s>>16;return (~s)&0xffff
@@ -94,15 +98,13 @@ def frame(src,dst,sp,dp,flags,payload):
   return bytes.fromhex('${VM_MAC.d.replace(/:/g, '')}')+bytes.fromhex('${VM_MAC.c.replace(/:/g, '')}')+b'\\x08\\x00'+ip+tcp
 dev=[d for d in os.listdir('/sys/class/net') if d!='lo'][0]
 r=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);r.bind((dev,0))
-r.send(frame('${INT_HOST}','${VM_D}',${SERVER_PORT},${CLIENT_PORT},0x18,b'forged-reply'))
-r.send(frame('${VM_D}','${INT_HOST}',${CLIENT_PORT},${SERVER_PORT},0x04,b'forged-rst'))`;
+r.send(frame('${INT_HOST}','${VM_D}',${sp},${cp},0x18,b'forged-reply'))
+r.send(frame('${VM_D}','${INT_HOST}',${cp},${sp},0x04,b'forged-rst'))`;
 
 describe('virtual switch: another port cannot use a connection of its neighbour (real stacks)', ROOT_ONLY, () => {
   let lab: SwitchLab;
-  let dir: string;
   beforeAll(async () => {
     lab = await createSwitchLab();
-    dir = fs.mkdtempSync(path.join(lab.dir, 'sync-'));
     await lab.start(policy());
     // no IPv6 from the VMs: vm-c's rules would deny its router solicitations (acl-deny noise)
     for (const vm of ['vm-c', 'vm-d']) await runIn(lab.ns(vm), 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
@@ -114,14 +116,18 @@ describe('virtual switch: another port cannot use a connection of its neighbour 
   });
 
   it('vm-c\'s forged reply is denied by its own rules, and its forged RST leaves vm-d\'s connection alone', async () => {
-    const denied = async () => ((await controlRequest(lab.agent!.socket, { op: 'stats' })) as { drops: Record<string, number> }).drops['acl-deny'] ?? 0;
-    const srv = runIn(lab.host, 'python3', ['-c', server(dir)], { timeoutMs: 30_000, allowFail: true });
+    const denied = async () => ((await controlRequest(lab.agent!.socket, { op: 'stats' })) as { ports: Record<string, Record<string, number>> }).ports['vm-c']?.['acl-deny'] ?? 0;
+    const dir = fs.mkdtempSync(path.join(lab.dir, 'sync-'));
+    attempt++;
+    const sp = SERVER_PORT + attempt;
+    const cp = CLIENT_PORT + attempt;
+    const srv = runIn(lab.host, 'python3', ['-c', server(dir, sp)], { timeoutMs: 30_000, allowFail: true });
     await waitFor(() => fs.existsSync(path.join(dir, 'listening')), 10_000, 'the echo server');
-    const cli = runIn(lab.ns('vm-d'), 'python3', ['-c', client(dir)], { timeoutMs: 30_000 });
+    const cli = runIn(lab.ns('vm-d'), 'python3', ['-c', client(dir, sp, cp)], { timeoutMs: 30_000 });
     await waitFor(() => fs.existsSync(path.join(dir, 'connected')), 10_000, "vm-d's connection");
     const before = await denied();
-    await runIn(lab.ns('vm-c'), 'python3', ['-c', forge]);
-    await waitFor(async () => (await denied()) - before >= 2, 5000, 'two acl-deny drops');
+    await runIn(lab.ns('vm-c'), 'python3', ['-c', forge(sp, cp)]);
+    await waitFor(async () => (await denied()) - before >= 2, 5000, "two acl-deny drops on vm-c's port");
     fs.writeFileSync(path.join(dir, 'go'), '');
     const out = (await cli).stdout.trim().split('\n');
     await srv;
