@@ -12,7 +12,7 @@
  */
 import { HEADROOM } from '../io/types.js';
 import { BIG_COPIES, BIG_COPY_SLOT } from './copy-batch.js';
-import { VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
+import { clearVnetHdr, VNET_HDR_LEN_MRG } from '../wire/vnethdr.js';
 import { Drop } from '../vfp/drops.js';
 import type { ForwarderState } from './forwarder-state.js';
 
@@ -36,7 +36,7 @@ export function copyTo(st: ForwarderState, p: number, slot: number): void {
   // written in front: without it the receiving kernel drops a frame past its MTU); anything else
   // carries none
   if ((big || st.vh === VNET_HDR_LEN_MRG) && src >= VNET_HDR_LEN_MRG) to.set(from.subarray(src - VNET_HDR_LEN_MRG, src), dst - VNET_HDR_LEN_MRG);
-  else to.fill(0, dst - VNET_HDR_LEN_MRG, dst);
+  else clearVnetHdr(to, dst, VNET_HDR_LEN_MRG);
   cp.start[c] = dst;
   cp.len[c] = len;
   st.outs.addCopy(p, c);

@@ -35,30 +35,21 @@ export interface FrameBatch {
 export function allocBatchPair(capA: number, slotA: number, capB: number, slotB: number): [FrameBatch, FrameBatch] {
   const slab = new Uint8Array(capA * slotA + capB * slotB);
   const view = new DataView(slab.buffer);
-  const mk = (capacity: number, slotSize: number, base: number): FrameBatch => {
-    const start = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) start[i] = base + i * slotSize + HEADROOM;
-    return { slab, view, slotSize, capacity, start, len: new Int32Array(capacity), count: 0 };
-  };
-  return [mk(capA, slotA, 0), mk(capB, slotB, capA * slotA)];
+  return [batchOver(slab, view, capA, slotA, 0), batchOver(slab, view, capB, slotB, capA * slotA)];
 }
 
 /** Allocates a batch; `shared` puts the slab on a SharedArrayBuffer (for rings between threads). */
 export function allocBatch(capacity: number, slotSize: number, shared = false): FrameBatch {
   const bytes = capacity * slotSize;
-  const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-  const slab = new Uint8Array(buf);
+  const slab = new Uint8Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  return batchOver(slab, new DataView(slab.buffer, slab.byteOffset, slab.byteLength), capacity, slotSize, 0);
+}
+
+/** `capacity` slots of `slotSize` bytes in `slab` from `base` on. */
+function batchOver(slab: Uint8Array, view: DataView, capacity: number, slotSize: number, base: number): FrameBatch {
   const start = new Int32Array(capacity);
-  for (let i = 0; i < capacity; i++) start[i] = i * slotSize + HEADROOM;
-  return {
-    slab,
-    view: new DataView(slab.buffer, slab.byteOffset, slab.byteLength),
-    slotSize,
-    capacity,
-    start,
-    len: new Int32Array(capacity),
-    count: 0,
-  };
+  for (let i = 0; i < capacity; i++) start[i] = base + i * slotSize + HEADROOM;
+  return { slab, view, slotSize, capacity, start, len: new Int32Array(capacity), count: 0 };
 }
 
 /** A tenant port: one TAP queue, or a memory fake. Frames are whole Ethernet frames. */
